@@ -1,0 +1,81 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock"
+)
+
+// ReceiverConfig describes when and what the simulated receiver sends.
+type ReceiverConfig struct {
+	// Delay after the true second at which the epoch's sentences start
+	// (real receivers: 50-900 ms), and uniform jitter added to it.
+	Delay, Jitter time.Duration
+	Position      Position
+	Seed          uint64
+}
+
+// Receiver writes one epoch of NMEA per true second into W.
+type Receiver struct {
+	cfg    ReceiverConfig
+	ref    clock.Clock
+	w      io.Writer
+	rng    *rand.Rand
+	noFix  atomic.Bool
+	silent atomic.Bool
+}
+
+// NewReceiver returns a receiver that writes to w, timed by the reference
+// clock ref (true time).
+func NewReceiver(w io.Writer, ref clock.Clock, cfg ReceiverConfig) *Receiver {
+	return &Receiver{cfg: cfg, ref: ref, w: w, rng: rand.New(rand.NewPCG(cfg.Seed, 1))}
+}
+
+// SetFix makes the receiver report a valid fix (true, the default) or none.
+func (r *Receiver) SetFix(valid bool) { r.noFix.Store(!valid) }
+
+// SetSilent stops (true) or resumes the sentence stream, as if the antenna
+// cable or the serial line were cut.
+func (r *Receiver) SetSilent(silent bool) { r.silent.Store(silent) }
+
+// Run writes epochs until ctx is done or a write fails.
+func (r *Receiver) Run(ctx context.Context) error {
+	for {
+		now := r.ref.Now()
+		sec := now.Truncate(time.Second).Add(time.Second)
+		delay := r.cfg.Delay
+		if r.cfg.Jitter > 0 {
+			delay += time.Duration(r.rng.Int64N(int64(r.cfg.Jitter)))
+		}
+		if err := sleepUntil(ctx, r.ref, sec.Add(delay)); err != nil {
+			return nil
+		}
+		if r.silent.Load() {
+			continue
+		}
+		if _, err := r.w.Write(Epoch(sec, r.cfg.Position, !r.noFix.Load())); err != nil {
+			return fmt.Errorf("sim: write nmea: %w", err)
+		}
+	}
+}
+
+// sleepUntil waits until the reference clock reads t, or ctx is done.
+func sleepUntil(ctx context.Context, ref clock.Clock, t time.Time) error {
+	d := t.Sub(ref.Now())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
