@@ -1,0 +1,181 @@
+package bound
+
+import (
+	"math"
+	"time"
+)
+
+// Config tunes the Estimator. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// K is the coverage factor applied to the estimated standard deviation
+	// (4 ⇒ 99.994 % for a Gaussian error; the margin absorbs model error).
+	K float64
+	// Prior is the noise model used until the Allan fit has data: wide on
+	// purpose, so the first bounds are loose rather than wrong.
+	Prior Noise
+	// PriorSigmaY is the oscillator's assumed Allan deviation (ppb, flat in
+	// τ) before any is measured; it only matters in a holdover that starts
+	// in the first minute.
+	PriorSigmaY float64
+	// InitialFreqSigma is the a-priori uncertainty of the free-running
+	// frequency (ppb): the kernel's range by default.
+	InitialFreqSigma float64
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		K:                4,
+		Prior:            Noise{R: 100e3 * 100e3, Qwf: 100, Qrw: 1},
+		PriorSigmaY:      1000,
+		InitialFreqSigma: 500e3,
+	}
+}
+
+// Estimator tracks the clock's free-running phase (measured offsets with the
+// caller's corrections taken out), measures its stability online and
+// publishes an error bound. Feed it, in local-time order:
+//
+//   - AddSample for every offset the servo accepted, with the frequency
+//     correction applied from that sample on;
+//   - SetFrequency whenever the correction changes between samples (for
+//     example the holdover frequency);
+//   - Step when the clock is stepped.
+//
+// It is not safe for concurrent use.
+type Estimator struct {
+	cfg    Config
+	allan  *Allan
+	filter PhaseFilter
+	noise  Noise
+	fitted bool
+
+	started  bool
+	originNs int64
+	lastNs   int64
+	samples  int
+
+	ctl     float64 // control phase (ns) steered in up to ctlAtNs
+	ctlAtNs int64
+	freq    float64 // correction in effect since ctlAtNs (ppb)
+
+	nis float64 // running mean of normalised innovation squared
+}
+
+// NewEstimator returns an estimator with the given configuration.
+func NewEstimator(cfg Config) *Estimator {
+	d := DefaultConfig()
+	if cfg.K <= 0 {
+		cfg.K = d.K
+	}
+	if cfg.Prior == (Noise{}) {
+		cfg.Prior = d.Prior
+	}
+	if cfg.PriorSigmaY <= 0 {
+		cfg.PriorSigmaY = d.PriorSigmaY
+	}
+	if cfg.InitialFreqSigma <= 0 {
+		cfg.InitialFreqSigma = d.InitialFreqSigma
+	}
+	return &Estimator{cfg: cfg, allan: NewAllan(), noise: cfg.Prior, nis: 1}
+}
+
+// advance integrates the applied correction up to localNs.
+func (e *Estimator) advance(localNs int64) {
+	if localNs > e.ctlAtNs {
+		e.ctl += e.freq * float64(localNs-e.ctlAtNs) / 1e9
+		e.ctlAtNs = localNs
+	}
+}
+
+// SetFrequency records that the clock runs with correction freqPPB from
+// localNs on.
+func (e *Estimator) SetFrequency(localNs int64, freqPPB float64) {
+	e.advance(localNs)
+	e.freq = freqPPB
+}
+
+// Step records that the clock was stepped by stepNs at localNs (the offset
+// changes by stepNs).
+func (e *Estimator) Step(localNs int64, stepNs float64) {
+	e.advance(localNs)
+	e.ctl += stepNs
+}
+
+// AddSample records an accepted offset measurement (local − reference, ns)
+// taken at localNs, and the frequency correction applied from then on.
+func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) {
+	if !e.started {
+		e.started, e.originNs, e.ctlAtNs = true, localNs, localNs
+		e.freq = freqPPB
+		e.filter = PhaseFilter{R: e.noise.R, Qwf: e.noise.Qwf, Qrw: e.noise.Qrw}
+		e.filter.Init(offsetNs-e.ctl, math.Sqrt(e.noise.R), 0, e.cfg.InitialFreqSigma)
+		e.lastNs, e.samples = localNs, 1
+		e.allan.Add(0, offsetNs-e.ctl)
+		return
+	}
+	e.advance(localNs)
+	p := offsetNs - e.ctl
+	if dt := float64(localNs-e.lastNs) / 1e9; dt > 0 {
+		e.filter.Predict(dt, 0)
+	}
+	innov, s := e.filter.Innovation(p)
+	if e.samples >= 8 {
+		const alpha = 1.0 / 64
+		e.nis += alpha * (innov*innov/s - e.nis)
+	}
+	e.filter.Update(p)
+	sec := int64(math.Round(float64(localNs-e.originNs) / 1e9))
+	e.allan.Add(sec, p)
+	e.samples++
+	if e.samples%16 == 0 {
+		if n, ok := e.allan.Fit(); ok {
+			e.noise, e.fitted = n, true
+			e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw
+		}
+	}
+	e.lastNs = localNs
+	e.freq = freqPPB
+}
+
+// Offset returns the estimated offset (ns) at atLocalNs and its standard
+// deviation, including model-error inflation and oscillator wander since the
+// last sample. ok is false before the first sample.
+func (e *Estimator) Offset(atLocalNs int64) (offsetNs, sigmaNs float64, ok bool) {
+	if !e.started {
+		return 0, 0, false
+	}
+	dt := math.Max(0, float64(atLocalNs-e.lastNs)/1e9)
+	ctl := e.ctl
+	if atLocalNs > e.ctlAtNs {
+		ctl += e.freq * float64(atLocalNs-e.ctlAtNs) / 1e9
+	}
+	f := e.filter
+	x := f.X + f.Y*dt + ctl
+	v := (f.Pxx + 2*dt*f.Pxy + dt*dt*f.Pyy) * math.Max(1, e.nis)
+	v += dt * dt * e.oscAVAR(dt)
+	return x, math.Sqrt(v), true
+}
+
+// Bound returns the error bound at local time atLocalNs: valid while
+// locked and in holdover, and the wider the longer since the last sample.
+// Before the first sample it returns the largest Duration.
+func (e *Estimator) Bound(atLocalNs int64) time.Duration {
+	x, sigma, ok := e.Offset(atLocalNs)
+	if !ok {
+		return time.Duration(math.MaxInt64)
+	}
+	b := math.Ceil(math.Abs(x) + e.cfg.K*sigma)
+	if b >= math.MaxInt64 || math.IsNaN(b) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(b)
+}
+
+// Noise returns the current fitted noise model and whether it comes from
+// measurements (false: still the prior).
+func (e *Estimator) Noise() (Noise, bool) { return e.noise, e.fitted }
+
+// FrequencyPPB returns the estimated free-running frequency error of the
+// oscillator (ppb); the correction that cancels it is its negative.
+func (e *Estimator) FrequencyPPB() float64 { return e.filter.Y }

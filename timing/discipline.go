@@ -1,0 +1,380 @@
+package timing
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// Config is the discipline's policy.
+type Config struct {
+	// Stratum claimed while servable (NTP_STRATUM, default 1).
+	Stratum uint8
+	// StepThreshold: offsets above it are stepped, only before the first
+	// lock (128 ms default); a label further than this from the local
+	// clock after lock is refused as wrong.
+	StepThreshold time.Duration
+	// LockThreshold and LockSamples: LOCKED after this many consecutive
+	// offsets within the threshold; UnlockThreshold drops back to
+	// ACQUIRING (hysteresis).
+	LockThreshold   time.Duration
+	LockSamples     int
+	UnlockThreshold time.Duration
+	// HoldoverAfter without an accepted sample moves LOCKED to HOLDOVER.
+	HoldoverAfter time.Duration
+	// MaxHoldoverBound: past this error bound the node is UNSYNCHRONIZED
+	// and stops claiming its stratum.
+	MaxHoldoverBound time.Duration
+	// MinNMEADelay and MaxNMEADelay bound when, after its edge, a second's
+	// sentences may start arriving; outside the window the label is
+	// ambiguous and the pulse is refused.
+	MinNMEADelay, MaxNMEADelay time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Stratum:          1,
+		StepThreshold:    128 * time.Millisecond,
+		LockThreshold:    20 * time.Microsecond,
+		LockSamples:      5,
+		UnlockThreshold:  200 * time.Microsecond,
+		HoldoverAfter:    2500 * time.Millisecond,
+		MaxHoldoverBound: time.Millisecond,
+		MinNMEADelay:     20 * time.Millisecond,
+		MaxNMEADelay:     980 * time.Millisecond,
+	}
+}
+
+// Rejection reasons, used as metric labels.
+const (
+	RejectNoFix     = "no_fix"
+	RejectNoPulse   = "no_pulse"
+	RejectAmbiguous = "ambiguous"
+	RejectDisagree  = "disagrees_with_clock"
+	RejectDuplicate = "duplicate_label"
+	RejectJump      = "label_discontinuity"
+)
+
+// Discipline steers a clock from PPS edges labelled by NMEA. Its methods
+// other than Status must be called from one goroutine (Run does that).
+type Discipline struct {
+	cfg      Config
+	clk      clock.Steerable
+	servo    *servo.Servo
+	newServo func(freqPPB float64) *servo.Servo
+	log      *slog.Logger
+
+	status   atomic.Pointer[Status]
+	rejected [6]atomic.Uint64
+
+	pulses    []pps.Pulse // recent unlabelled edges, oldest first
+	lastLabel time.Time
+	lastEdge  time.Time // local time of the edge lastLabel named
+	breaks    int       // consecutive samples that broke label continuity
+	cur       Status
+	inLock    int // consecutive samples within LockThreshold
+	everLock  bool
+	offsets   window
+	freqs     window
+}
+
+// New returns a discipline for clk. The servo starts from the clock's
+// current frequency correction.
+func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
+	f, err := clk.Frequency()
+	if err != nil {
+		f = 0
+	}
+	sc := servo.DefaultConfig()
+	sc.StepThresholdNs = float64(cfg.StepThreshold)
+	d := &Discipline{
+		cfg:      cfg,
+		clk:      clk,
+		newServo: func(f float64) *servo.Servo { return servo.New(sc, servo.NewPI(), f) },
+		log:      log.With("component", "timing"),
+		offsets:  newWindow(16),
+		freqs:    newWindow(32),
+	}
+	d.servo = d.newServo(f)
+	d.cur = Status{State: Freerun, Stratum: 16, FrequencyPPB: f, MaxBound: cfg.MaxHoldoverBound, Reason: "waiting for GNSS"}
+	d.publish()
+	return d
+}
+
+// Status returns the latest published snapshot. Safe for concurrent use.
+func (d *Discipline) Status() *Status { return d.status.Load() }
+
+// Rejected returns how many pulses were refused for reason (one of the
+// Reject* constants).
+func (d *Discipline) Rejected(reason string) uint64 {
+	if i := reasonIndex(reason); i >= 0 {
+		return d.rejected[i].Load()
+	}
+	return 0
+}
+
+// RejectReasons lists the reasons Rejected knows.
+func RejectReasons() []string {
+	return []string{RejectNoFix, RejectNoPulse, RejectAmbiguous, RejectDisagree, RejectDuplicate, RejectJump}
+}
+
+func reasonIndex(r string) int {
+	for i, n := range RejectReasons() {
+		if n == r {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *Discipline) reject(reason string, attrs ...any) {
+	d.rejected[reasonIndex(reason)].Add(1)
+	d.log.Debug("sample rejected", append([]any{"reason", reason}, attrs...)...)
+}
+
+// Run consumes pulses and fixes until ctx is done, and re-evaluates the
+// state every tick so holdover is entered without new input.
+func (d *Discipline) Run(ctx context.Context, pulses <-chan pps.Pulse, fixes <-chan gnss.Fix, tick <-chan time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-pulses:
+			d.HandlePulse(p)
+		case f := <-fixes:
+			d.HandleFix(f)
+		case <-tick:
+			d.Tick()
+		}
+	}
+}
+
+// HandlePulse records an edge until the NMEA names its second.
+func (d *Discipline) HandlePulse(p pps.Pulse) {
+	if n := len(d.pulses); n > 0 && !p.Local.After(d.pulses[n-1].Local.Add(d.cfg.MinNMEADelay)) {
+		// A second edge within a few ms of the previous one: a double edge.
+		return
+	}
+	d.pulses = append(d.pulses, p)
+	if len(d.pulses) > 4 {
+		d.pulses = d.pulses[len(d.pulses)-4:]
+	}
+}
+
+// HandleFix labels the edge that preceded the fix's first byte with the
+// fix's UTC second and feeds the offset to the servo.
+func (d *Discipline) HandleFix(f gnss.Fix) {
+	if !f.Valid {
+		d.reject(RejectNoFix, "utc", f.UTC)
+		d.setReason("GNSS receiver has no valid fix")
+		return
+	}
+	if f.UTC.Nanosecond() != 0 {
+		return // a sub-second epoch of a fast receiver names no edge
+	}
+	idx := -1
+	for i := len(d.pulses) - 1; i >= 0; i-- {
+		if !d.pulses[i].Local.After(f.Received) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		d.reject(RejectNoPulse, "utc", f.UTC)
+		d.setReason("no PPS edge before NMEA")
+		return
+	}
+	p := d.pulses[idx]
+	d.pulses = d.pulses[idx+1:]
+	delay := f.Received.Sub(p.Local)
+	if delay < d.cfg.MinNMEADelay || delay > d.cfg.MaxNMEADelay {
+		d.reject(RejectAmbiguous, "utc", f.UTC, "nmea_delay_ms", delay.Milliseconds())
+		return
+	}
+	if !f.UTC.After(d.lastLabel) {
+		d.reject(RejectDuplicate, "utc", f.UTC)
+		return
+	}
+	if !d.continuous(p, f.UTC) {
+		d.reject(RejectJump, "utc", f.UTC, "last_utc", d.lastLabel)
+		return
+	}
+	offset := p.Local.Sub(f.UTC)
+	if d.everLock && abs(offset) > d.cfg.StepThreshold {
+		d.reject(RejectDisagree, "utc", f.UTC, "offset_ns", int64(offset))
+		return
+	}
+	d.lastLabel, d.lastEdge = f.UTC, p.Local
+	d.sample(p, offset)
+}
+
+// continuous checks that labels advance exactly as the edges do: between
+// two accepted edges n local seconds apart the labels must differ by n
+// seconds. A late-delivered sentence that would pair an edge with the
+// previous second's label is caught here, before it can cause a one-second
+// step. Three breaks in a row mean the earlier label was the wrong one, so
+// continuity restarts from the new pair.
+func (d *Discipline) continuous(p pps.Pulse, utc time.Time) bool {
+	if d.lastEdge.IsZero() {
+		return true
+	}
+	gap := p.Local.Sub(d.lastEdge)
+	if gap <= 0 || gap > 30*time.Second {
+		return true // too far apart to say; the other checks decide
+	}
+	want := d.lastLabel.Add(gap.Round(time.Second))
+	if utc.Equal(want) {
+		d.breaks = 0
+		return true
+	}
+	d.breaks++
+	if d.breaks >= 3 {
+		d.breaks = 0
+		return true
+	}
+	return false
+}
+
+// sample runs one accepted offset through the servo and the state machine.
+func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
+	if d.cur.State == Holdover || d.cur.State == Unsynchronized {
+		// The servo's history is from before the outage: restart it from
+		// the frequency held through the outage rather than letting its
+		// integrator see one sample spanning the whole gap.
+		d.servo = d.newServo(d.cur.FrequencyPPB)
+	}
+	out := d.servo.Sample(float64(offset), p.Local.UnixNano())
+	now := p.Local
+	if out.State == servo.Jump {
+		step := time.Duration(out.StepNs)
+		if err := d.clk.Step(step); err != nil {
+			d.log.Error("clock step failed", "step_ns", int64(step), "err", err)
+			return
+		}
+		d.cur.Steps++
+		d.cur.Updated = p.Local.Add(step)
+		if !d.lastEdge.IsZero() {
+			d.lastEdge = d.lastEdge.Add(step)
+		}
+		d.pulses = d.pulses[:0]
+		d.offsets.reset()
+		d.inLock = 0
+		d.log.Info("clock stepped", "step_ns", int64(step))
+		d.transition(Acquiring, "stepped; converging")
+		d.publish()
+		return
+	}
+	if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
+		d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
+		return
+	}
+	d.offsets.add(float64(offset))
+	d.freqs.add(out.FreqPPB)
+	d.cur.Samples++
+	d.cur.Offset = offset
+	d.cur.FrequencyPPB = out.FreqPPB
+	d.cur.Jitter = time.Duration(d.offsets.rms())
+	d.cur.PulseQuality = p.Quality
+	d.cur.Updated = now
+	// The bound: the measured offset, plus three times the larger of the
+	// measured jitter and the pulse's timestamp error; it widens at three
+	// times the measured frequency wander plus the frequency still being
+	// corrected.
+	noise := math.Max(float64(d.cur.Jitter), float64(p.Quality.TimestampError()))
+	d.cur.ErrorBound = abs(offset) + time.Duration(3*noise)
+	d.cur.BoundGrowthPPB = 3*d.freqs.std() + math.Abs(d.freqs.slope())
+
+	if abs(offset) <= d.cfg.LockThreshold {
+		d.inLock++
+	} else {
+		d.inLock = 0
+	}
+	switch {
+	case d.cur.State == Locked && abs(offset) > d.cfg.UnlockThreshold:
+		d.transition(Acquiring, "offset above unlock threshold")
+	case d.cur.State != Locked && d.inLock >= d.cfg.LockSamples:
+		d.everLock = true
+		d.transition(Locked, "")
+	case d.cur.State == Freerun || d.cur.State == Holdover || d.cur.State == Unsynchronized:
+		d.transition(Acquiring, "converging")
+	}
+	d.publish()
+}
+
+// Tick re-evaluates holdover and the holdover bound at the clock's now.
+func (d *Discipline) Tick() {
+	now := d.clk.Now()
+	switch d.cur.State {
+	case Locked, Acquiring:
+		if !d.cur.Updated.IsZero() && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
+			if d.cur.State == Locked {
+				d.transition(Holdover, "reference lost; holding frequency")
+			} else {
+				d.transition(Unsynchronized, "reference lost before lock")
+			}
+			d.inLock = 0
+			d.publish()
+		}
+	case Holdover:
+		if b := d.cur.BoundAt(now); d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound {
+			d.transition(Unsynchronized, "holdover error bound exceeded")
+			d.publish()
+		}
+	}
+	d.syncKernel(now)
+}
+
+func (d *Discipline) transition(to State, reason string) {
+	if d.cur.State == to {
+		d.cur.Reason = reason
+		return
+	}
+	d.log.Info("clock state", "from", d.cur.State.String(), "to", to.String(), "reason", reason,
+		"offset_ns", int64(d.cur.Offset), "freq_ppb", d.cur.FrequencyPPB)
+	d.cur.State = to
+	d.cur.Reason = reason
+}
+
+func (d *Discipline) setReason(r string) {
+	if d.cur.State != Locked && d.cur.Reason != r {
+		d.cur.Reason = r
+		d.publish()
+	}
+}
+
+// publish freezes a copy of the current status for readers.
+func (d *Discipline) publish() {
+	s := d.cur
+	s.Stratum = 16
+	if s.Servable(d.clk.Now()) {
+		s.Stratum = d.cfg.Stratum
+	}
+	d.status.Store(&s)
+}
+
+// syncKernel tells the clock what the discipline believes of it.
+func (d *Discipline) syncKernel(now time.Time) {
+	s := d.status.Load()
+	_ = d.clk.SetSync(clock.SyncStatus{
+		Synchronized: s.Servable(now),
+		MaxError:     s.BoundAt(now),
+		EstError:     s.Jitter,
+		Leap:         s.Leap,
+		TAIOffset:    s.TAIOffset,
+	})
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

@@ -1,0 +1,184 @@
+package timing
+
+import (
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+)
+
+var start = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// bench is a deterministic world: a manual reference clock (true time),
+// a simulated oscillator, and a discipline fed one pulse and one fix per
+// true second.
+type bench struct {
+	ref   *clocktest.Manual
+	osc   *clocktest.Oscillator
+	d     *Discipline
+	rng   *rand.Rand
+	noise time.Duration
+	delay time.Duration
+	sec   int
+}
+
+func newBench(t *testing.T, osc clocktest.OscillatorConfig, noise time.Duration) *bench {
+	t.Helper()
+	ref := clocktest.NewManual(start)
+	o := clocktest.NewOscillator(ref, osc)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &bench{ref: ref, osc: o, d: New(DefaultConfig(), o, log), rng: rand.New(rand.NewPCG(1, 2)),
+		noise: noise, delay: 300 * time.Millisecond}
+}
+
+// second runs one true second: edge at T, fix for T after the delay.
+func (b *bench) second(pulse, fix, valid bool) {
+	b.sec++
+	T := start.Add(time.Duration(b.sec) * time.Second)
+	b.ref.Set(T)
+	if pulse {
+		ts := b.osc.LocalAt(T).Add(time.Duration(b.rng.NormFloat64() * float64(b.noise)))
+		b.d.HandlePulse(pps.Pulse{Local: ts, Seq: uint64(b.sec), Quality: pps.QualitySimulated})
+	}
+	b.ref.Set(T.Add(b.delay))
+	if fix {
+		b.d.HandleFix(gnss.Fix{UTC: T, Valid: valid, Received: b.osc.Now()})
+	}
+	b.ref.Set(T.Add(900 * time.Millisecond))
+	b.d.Tick()
+}
+
+func TestLocksFromLargeOffsetAndFrequencyError(t *testing.T) {
+	tests := []struct {
+		name   string
+		offset time.Duration
+		ppb    float64
+	}{
+		{"step then lock", 300 * time.Millisecond, 12000},
+		{"slew small offset", 40 * time.Microsecond, -3000},
+		{"200 ppm", -500 * time.Millisecond, 200000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: tc.offset, FrequencyErrorPPB: tc.ppb, WanderPPB: 0.5, Seed: 3}, time.Microsecond)
+			lockedAt := -1
+			for i := 0; i < 120; i++ {
+				b.second(true, true, true)
+				if lockedAt < 0 && b.d.Status().State == Locked {
+					lockedAt = i
+				}
+			}
+			st := b.d.Status()
+			if st.State != Locked || lockedAt < 0 {
+				t.Fatalf("state %v after 120 s (reason %q), want LOCKED", st.State, st.Reason)
+			}
+			if st.Stratum != 1 {
+				t.Fatalf("stratum %d while locked, want 1", st.Stratum)
+			}
+			trueErr := b.osc.TrueOffset()
+			if abs(trueErr) > 10*time.Microsecond {
+				t.Fatalf("true error %v after lock, want within 10µs", trueErr)
+			}
+			if bound := st.BoundAt(b.osc.Now()); abs(trueErr) > bound {
+				t.Fatalf("true error %v outside published bound %v", trueErr, bound)
+			}
+			t.Logf("locked after %d s, true error %v, bound %v, steps %d", lockedAt, trueErr, st.BoundAt(b.osc.Now()), st.Steps)
+		})
+	}
+}
+
+func TestHoldoverThenUnsynchronizedThenRecovery(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 2 * time.Millisecond, FrequencyErrorPPB: 5000, WanderPPB: 2, Seed: 9}, 2*time.Microsecond)
+	for i := 0; i < 60; i++ {
+		b.second(true, true, true)
+	}
+	if s := b.d.Status().State; s != Locked {
+		t.Fatalf("state %v, want LOCKED before outage", s)
+	}
+	b.second(false, true, true) // NMEA but no PPS
+	b.second(false, true, true)
+	b.second(false, false, false)
+	if s := b.d.Status(); s.State != Holdover || s.Stratum != 1 {
+		t.Fatalf("state %v stratum %d after 3 s outage, want HOLDOVER stratum 1", s.State, s.Stratum)
+	}
+	if got := b.d.Rejected(RejectNoPulse); got != 2 {
+		t.Fatalf("no_pulse rejections %d, want 2", got)
+	}
+	var unsyncAt int
+	for i := 0; i < 20000 && b.d.Status().State == Holdover; i++ {
+		b.second(false, false, false)
+		unsyncAt = i
+		if s := b.d.Status(); abs(b.osc.TrueOffset()) > s.BoundAt(b.osc.Now()) {
+			t.Fatalf("after %d s of holdover true error %v exceeds bound %v", i, b.osc.TrueOffset(), s.BoundAt(b.osc.Now()))
+		}
+	}
+	if s := b.d.Status(); s.State != Unsynchronized || s.Stratum != 16 {
+		t.Fatalf("state %v stratum %d, want UNSYNCHRONIZED stratum 16", s.State, s.Stratum)
+	}
+	t.Logf("unsynchronized after %d s of holdover", unsyncAt)
+	for i := 0; i < 60; i++ {
+		b.second(true, true, true)
+	}
+	if s := b.d.Status().State; s != Locked {
+		t.Fatalf("state %v after the reference returned, want LOCKED", s)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{}, 0)
+	for i := 0; i < 3; i++ {
+		b.second(true, true, false)
+	}
+	if got := b.d.Rejected(RejectNoFix); got != 3 {
+		t.Fatalf("no_fix %d, want 3", got)
+	}
+	if s := b.d.Status(); s.State != Freerun || s.Stratum != 16 {
+		t.Fatalf("without a fix: %v stratum %d, want FREERUN 16", s.State, s.Stratum)
+	}
+	b.delay = 5 * time.Millisecond // NMEA right on the edge: which second?
+	b.second(true, true, true)
+	if got := b.d.Rejected(RejectAmbiguous); got != 1 {
+		t.Fatalf("ambiguous %d, want 1", got)
+	}
+	b.delay = 300 * time.Millisecond
+	b.second(true, true, true)
+	// The same label again (a receiver repeating a second) is refused.
+	T := start.Add(time.Duration(b.sec) * time.Second)
+	b.d.HandlePulse(pps.Pulse{Local: b.osc.LocalAt(T.Add(time.Second)), Quality: pps.QualitySimulated})
+	b.d.HandleFix(gnss.Fix{UTC: T, Valid: true, Received: b.osc.LocalAt(T.Add(1300 * time.Millisecond))})
+	if got := b.d.Rejected(RejectDuplicate); got != 1 {
+		t.Fatalf("duplicate %d, want 1", got)
+	}
+}
+
+func TestLateNMEADoesNotMislabelByASecond(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 8000}, time.Microsecond)
+	for i := 0; i < 5; i++ {
+		b.second(true, true, true)
+	}
+	// Second N's sentences read so late (a stalled reader) that their
+	// timestamp falls after edge N+1: the pairing would call edge N+1 "N".
+	b.sec++
+	T := start.Add(time.Duration(b.sec) * time.Second)
+	b.ref.Set(T)
+	b.d.HandlePulse(pps.Pulse{Local: b.osc.LocalAt(T), Quality: pps.QualitySimulated})
+	b.ref.Set(T.Add(time.Second))
+	b.d.HandlePulse(pps.Pulse{Local: b.osc.LocalAt(T.Add(time.Second)), Quality: pps.QualitySimulated})
+	b.ref.Set(T.Add(1100 * time.Millisecond))
+	b.d.HandleFix(gnss.Fix{UTC: T, Valid: true, Received: b.osc.Now()})
+	if got := b.d.Rejected(RejectJump); got != 1 {
+		t.Fatalf("label_discontinuity %d, want 1", got)
+	}
+	b.sec++ // edge N+1 has been consumed above; carry on normally
+	for i := 0; i < 30; i++ {
+		b.second(true, true, true)
+	}
+	if st := b.d.Status(); st.Steps > 1 || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
+		t.Fatalf("after a late sentence: %d steps, true error %v", st.Steps, b.osc.TrueOffset())
+	}
+}

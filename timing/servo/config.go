@@ -1,0 +1,47 @@
+package servo
+
+// Config is the policy shared by all algorithms.
+type Config struct {
+	// StepThresholdNs: offsets larger than this are corrected by a step
+	// rather than slewed (128 ms by default).
+	StepThresholdNs float64
+	// StepAfterLock allows steps after the first lock (off by default).
+	StepAfterLock bool
+	// MaxFreqPPB clamps the frequency correction (the kernel allows 500 ppm).
+	MaxFreqPPB float64
+	// StableThresholdNs and StableCount: LockedStable once this many
+	// consecutive offsets are within the threshold.
+	StableThresholdNs float64
+	StableCount       int
+
+	// SpikeFilter enables rejection of late (positive) outliers once
+	// locked. A sample is a spike when it exceeds the median of the last
+	// SpikeWindow accepted offsets by more than SpikeSigmas robust standard
+	// deviations (1.4826·MAD) and by at least SpikeFloorNs.
+	SpikeFilter  bool
+	SpikeWindow  int
+	SpikeSigmas  float64
+	SpikeFloorNs float64
+	// SpikeMaxRun: after this many consecutive rejections the next sample
+	// is accepted anyway (a real phase jump, not a spike).
+	SpikeMaxRun int
+	// SpikeResetGapS: after a gap in samples longer than this (seconds) the
+	// spike filter forgets its window and re-arms on fresh samples.
+	SpikeResetGapS float64
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		StepThresholdNs:   128e6,
+		MaxFreqPPB:        500e3,
+		StableThresholdNs: 10e3,
+		StableCount:       10,
+		SpikeFilter:       true,
+		SpikeWindow:       31,
+		SpikeSigmas:       6,
+		SpikeFloorNs:      500,
+		SpikeMaxRun:       4,
+		SpikeResetGapS:    10,
+	}
+}

@@ -1,0 +1,182 @@
+package servo
+
+import "math"
+
+// State is the servo's view of its own convergence, as in linuxptp.
+type State int
+
+// Servo states.
+const (
+	Unlocked     State = iota // collecting the first samples
+	Jump                      // the caller must step the clock by Output.StepNs
+	Locked                    // tracking
+	LockedStable              // tracking, offsets consistently small
+)
+
+// String names the state for logs and tests.
+func (s State) String() string {
+	switch s {
+	case Jump:
+		return "jump"
+	case Locked:
+		return "locked"
+	case LockedStable:
+		return "locked_stable"
+	default:
+		return "unlocked"
+	}
+}
+
+// Algorithm is a control law: given an offset sample it returns the absolute
+// frequency correction to apply. Implementations hold no policy.
+type Algorithm interface {
+	// Sample feeds one offset (local minus reference, ns) taken at local
+	// time localNs, and returns the frequency correction in ppb.
+	Sample(offsetNs float64, localNs int64) (freqPPB float64)
+	// Reset forgets all history, keeping the frequency given as the new
+	// starting point (used after a step).
+	Reset(freqPPB float64)
+}
+
+// Holder is implemented by algorithms that can tell which frequency to hold
+// when samples stop: their estimate of the oscillator's frequency without
+// any phase-correction term.
+type Holder interface {
+	HoldoverFrequency() float64
+}
+
+// TempInput is implemented by algorithms that use an oscillator
+// temperature reading.
+type TempInput interface {
+	SetTemperature(tempC float64)
+}
+
+// Output is the servo's answer to one sample.
+type Output struct {
+	State   State
+	FreqPPB float64 // absolute frequency correction to apply
+	StepNs  float64 // when State is Jump: step the clock by this (ns)
+	// Rejected is set when the sample was discarded as a latency spike;
+	// FreqPPB is then the holdover frequency.
+	Rejected bool
+}
+
+// Servo applies the shared policy around an Algorithm:
+//
+//   - first two samples: the frequency is estimated from their difference
+//     (as linuxptp does) and, if the offset exceeds the step threshold, the
+//     caller is told to step (Jump);
+//   - afterwards steps only if Config.StepAfterLock;
+//   - latency spikes (late timestamps, so one-sided) are rejected;
+//   - Locked after initialisation, LockedStable after StableCount
+//     consecutive offsets within StableThresholdNs.
+//
+// Contract with the caller: apply Output.FreqPPB at once; if no sample
+// follows within about a second, apply HoldoverFrequency until one does.
+type Servo struct {
+	cfg       Config
+	alg       Algorithm
+	freq      float64
+	locked    bool // has been locked at least once
+	stableRun int
+	samples   int
+	firstOff  float64
+	firstNs   int64
+	lastNs    int64
+	spikes    spikeFilter
+}
+
+// New returns a servo with the given policy and algorithm, starting from the
+// frequency correction freqPPB (what the clock has now).
+func New(cfg Config, alg Algorithm, freqPPB float64) *Servo {
+	alg.Reset(freqPPB)
+	return &Servo{cfg: cfg, alg: alg, freq: freqPPB, spikes: newSpikeFilter(cfg)}
+}
+
+// Sample feeds one offset measurement (local minus reference, ns) taken at
+// local time localNs.
+func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
+	s.samples++
+	gap := s.samples > 1 && localNs-s.lastNs > int64(s.cfg.SpikeResetGapS*1e9)
+	s.lastNs = localNs
+	switch s.samples {
+	case 1:
+		s.firstOff, s.firstNs = offsetNs, localNs
+		return Output{State: Unlocked, FreqPPB: s.freq}
+	case 2:
+		if dt := float64(localNs-s.firstNs) / 1e9; dt > 0 {
+			s.freq = s.clamp(s.freq - (offsetNs-s.firstOff)/dt)
+		}
+		s.alg.Reset(s.freq)
+		if math.Abs(offsetNs) > s.cfg.StepThresholdNs {
+			return Output{State: Jump, FreqPPB: s.freq, StepNs: -offsetNs}
+		}
+		s.locked = true
+		s.freq = s.clamp(s.alg.Sample(offsetNs, localNs))
+		s.spikes.accept(offsetNs)
+		return Output{State: Locked, FreqPPB: s.freq}
+	}
+	if math.Abs(offsetNs) > s.cfg.StepThresholdNs && (!s.locked || s.cfg.StepAfterLock) {
+		s.alg.Reset(s.freq)
+		s.stableRun = 0
+		s.spikes.reset()
+		return Output{State: Jump, FreqPPB: s.freq, StepNs: -offsetNs}
+	}
+	s.locked = true
+	if gap {
+		s.spikes.reset()
+	}
+	if s.spikes.isSpike(offsetNs) {
+		return Output{State: s.state(), FreqPPB: s.HoldoverFrequency(), Rejected: true}
+	}
+	s.spikes.accept(offsetNs)
+	s.freq = s.clamp(s.alg.Sample(offsetNs, localNs))
+	if math.Abs(offsetNs) <= s.cfg.StableThresholdNs {
+		s.stableRun++
+	} else {
+		s.stableRun = 0
+	}
+	return Output{State: s.state(), FreqPPB: s.freq}
+}
+
+func (s *Servo) state() State {
+	switch {
+	case !s.locked:
+		return Unlocked
+	case s.stableRun >= s.cfg.StableCount:
+		return LockedStable
+	default:
+		return Locked
+	}
+}
+
+func (s *Servo) clamp(f float64) float64 {
+	if lim := s.cfg.MaxFreqPPB; lim > 0 {
+		return math.Max(-lim, math.Min(lim, f))
+	}
+	return f
+}
+
+// SetTemperature passes the oscillator temperature (°C) to the algorithm
+// if it uses one; call it before Sample, and in holdover before
+// HoldoverFrequency. It reports whether the algorithm uses it.
+func (s *Servo) SetTemperature(tempC float64) bool {
+	t, ok := s.alg.(TempInput)
+	if ok {
+		t.SetTemperature(tempC)
+	}
+	return ok
+}
+
+// Frequency is the last frequency correction returned.
+func (s *Servo) Frequency() float64 { return s.freq }
+
+// HoldoverFrequency is the correction to hold while no samples arrive: the
+// algorithm's frequency estimate without its phase term if it offers one,
+// else the last correction returned.
+func (s *Servo) HoldoverFrequency() float64 {
+	if h, ok := s.alg.(Holder); ok && s.samples >= 2 {
+		return s.clamp(h.HoldoverFrequency())
+	}
+	return s.freq
+}

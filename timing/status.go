@@ -1,0 +1,82 @@
+package timing
+
+import (
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/hw/pps"
+)
+
+// State is the discipline's state.
+type State int
+
+// Discipline states. The zero value is Freerun.
+const (
+	Freerun        State = iota // no usable reference yet; clock free-running
+	Acquiring                   // samples arriving, servo converging
+	Locked                      // tracking the reference within the lock threshold
+	Holdover                    // reference lost; frequency held, bound growing
+	Unsynchronized              // holdover bound exceeded, or reference unusable
+)
+
+var stateNames = [...]string{"FREERUN", "ACQUIRING", "LOCKED", "HOLDOVER", "UNSYNCHRONIZED"}
+
+// String returns the state's upper-case name as used in attestations,
+// /health and metric labels.
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "UNKNOWN"
+	}
+	return stateNames[s]
+}
+
+// States lists every state, for metrics that export one gauge per state.
+func States() []State { return []State{Freerun, Acquiring, Locked, Holdover, Unsynchronized} }
+
+// Status is an immutable snapshot of the discipline. Readers get a pointer
+// that is never modified after publication.
+type Status struct {
+	State        State
+	Stratum      uint8         // NTP stratum to claim: configured value when servable, 16 otherwise
+	Offset       time.Duration // last measured offset, local minus UTC
+	FrequencyPPB float64       // frequency correction applied to the clock
+	Jitter       time.Duration // RMS of recent offsets
+	// ErrorBound is the bound on |local - UTC| at Updated; it widens at
+	// BoundGrowthPPB (ns per second) after that.
+	ErrorBound     time.Duration
+	BoundGrowthPPB float64
+	Updated        time.Time // local clock time of the last accepted sample; zero if none
+	Leap           clock.Leap
+	TAIOffset      int
+	PulseQuality   pps.Quality
+	Samples        uint64 // accepted PPS/NMEA pairs
+	Steps          uint64 // clock steps applied
+	Reason         string // why the state is not LOCKED, for /health
+	// MaxBound is the configured limit on the error bound while serving.
+	MaxBound time.Duration
+}
+
+// BoundAt returns the error bound at local time now: the bound at the last
+// update widened by the growth rate over the time since.
+func (s *Status) BoundAt(now time.Time) time.Duration {
+	if s.Updated.IsZero() {
+		return 0
+	}
+	age := now.Sub(s.Updated)
+	if age < 0 {
+		age = 0
+	}
+	return s.ErrorBound + time.Duration(s.BoundGrowthPPB*age.Seconds())
+}
+
+// Servable reports whether the node may serve time at local time now:
+// locked, or in holdover with the bound still within policy.
+func (s *Status) Servable(now time.Time) bool {
+	switch s.State {
+	case Locked:
+		return true
+	case Holdover:
+		return s.MaxBound <= 0 || s.BoundAt(now) <= s.MaxBound
+	}
+	return false
+}
