@@ -1,0 +1,87 @@
+package signer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Domain is the prefix of every signed message; it keeps an attestation
+// signature from ever being valid for another protocol's message.
+const Domain = "TIMENODE-ATTESTATION-V1\x00"
+
+// FormatVersion is the version of the signed encoding.
+const FormatVersion = 1
+
+// Claims are the signed fields of an attestation, shared by every response
+// of one batch.
+type Claims struct {
+	AuthorityID     string
+	Stratum         uint8
+	TimestampUnixNs int64  // the attested UTC time
+	ErrorBoundNs    int64  // bound on |attested - UTC|
+	ClockState      string // LOCKED, HOLDOVER, ...
+	Leap            string // none, insert, delete
+	Sequence        uint64 // increases with every signed batch
+	KeyID           string
+	Development     bool
+	MerkleRoot      [32]byte
+}
+
+// ErrEncoding is returned for claims that cannot be encoded (a string
+// longer than 65535 bytes, negative bound).
+var ErrEncoding = errors.New("signer: claims not encodable")
+
+// SignedBytes returns the exact bytes both signatures cover:
+//
+//	Domain
+//	u8  FormatVersion
+//	str AuthorityID          (u16 big-endian length, then UTF-8 bytes)
+//	u8  Stratum
+//	i64 TimestampUnixNs      (big-endian two's complement)
+//	i64 ErrorBoundNs
+//	str ClockState
+//	str Leap
+//	u64 Sequence
+//	str KeyID
+//	u8  Development          (0 or 1)
+//	32  MerkleRoot
+func (c *Claims) SignedBytes() ([]byte, error) {
+	if c.ErrorBoundNs < 0 {
+		return nil, fmt.Errorf("%w: negative error bound", ErrEncoding)
+	}
+	b := make([]byte, 0, 160+len(c.AuthorityID)+len(c.KeyID))
+	b = append(b, Domain...)
+	b = append(b, FormatVersion)
+	var err error
+	if b, err = appendString(b, c.AuthorityID); err != nil {
+		return nil, err
+	}
+	b = append(b, c.Stratum)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.TimestampUnixNs))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.ErrorBoundNs))
+	for _, s := range []string{c.ClockState, c.Leap} {
+		if b, err = appendString(b, s); err != nil {
+			return nil, err
+		}
+	}
+	b = binary.BigEndian.AppendUint64(b, c.Sequence)
+	if b, err = appendString(b, c.KeyID); err != nil {
+		return nil, err
+	}
+	dev := byte(0)
+	if c.Development {
+		dev = 1
+	}
+	b = append(b, dev)
+	return append(b, c.MerkleRoot[:]...), nil
+}
+
+func appendString(b []byte, s string) ([]byte, error) {
+	if len(s) > math.MaxUint16 {
+		return nil, fmt.Errorf("%w: string of %d bytes", ErrEncoding, len(s))
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...), nil
+}

@@ -1,0 +1,211 @@
+package signer
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
+
+func testSigner(t testing.TB) *Signer {
+	t.Helper()
+	k, err := GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSigner(k)
+}
+
+func claims() Claims {
+	return Claims{AuthorityID: "ntp.prod.aunsorm", Stratum: 1, TimestampUnixNs: t0.UnixNano(),
+		ErrorBoundNs: 4200, ClockState: "LOCKED", Leap: "none"}
+}
+
+func TestAttestVerifyBatch(t *testing.T) {
+	s := testSigner(t)
+	for _, n := range []int{1, 2, 3, 7, 16} {
+		t.Run(fmt.Sprintf("batch of %d", n), func(t *testing.T) {
+			nonces := make([][]byte, n)
+			for i := range nonces {
+				nonces[i] = []byte{byte(i), 0xaa, byte(n)}
+			}
+			atts, err := s.Attest(claims(), nonces)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := NewVerifier(s.Keys())
+			for i, a := range atts {
+				if err := v.Verify(a, t0.Add(time.Second), nonces[i]); err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				// Each response proves only its own nonce.
+				other := nonces[(i+1)%n]
+				if n > 1 {
+					a2 := *a
+					a2.Nonce = fmt.Sprintf("%x", other)
+					if err := v.Verify(&a2, t0, other); !errors.Is(err, ErrSignature) {
+						t.Fatalf("response %d with nonce %d: err %v, want ErrSignature", i, (i+1)%n, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestTamperedFieldsFail(t *testing.T) {
+	s := testSigner(t)
+	atts, err := s.Attest(claims(), [][]byte{[]byte("nonce-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := atts[0]
+	v := NewVerifier(s.Keys())
+	flipB64 := func(s string) string {
+		b, _ := base64.StdEncoding.DecodeString(s)
+		b[len(b)/2] ^= 1
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	tests := []struct {
+		name string
+		mut  func(a *Attestation)
+		want error
+	}{
+		{"authority", func(a *Attestation) { a.AuthorityID = "ntp.prod.aunsorN" }, ErrSignature},
+		{"stratum", func(a *Attestation) { a.Stratum = 2 }, ErrSignature},
+		{"timestamp", func(a *Attestation) {
+			a.TimestampUnixNs++
+			a.Timestamp = time.Unix(0, a.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
+		}, ErrSignature},
+		{"timestamp text only", func(a *Attestation) { a.Timestamp = "2026-11-23T12:00:01.123456789Z" }, ErrMalformed},
+		{"bound", func(a *Attestation) { a.ErrorBoundNs = 1 }, ErrSignature},
+		{"state", func(a *Attestation) { a.ClockState = "HOLDOVER" }, ErrSignature},
+		{"leap", func(a *Attestation) { a.Leap = "insert" }, ErrSignature},
+		{"sequence", func(a *Attestation) { a.Sequence++ }, ErrSignature},
+		{"nonce", func(a *Attestation) { a.Nonce = "00" }, ErrNonce},
+		{"development flag", func(a *Attestation) { a.Development = false }, ErrMalformed},
+		{"key id", func(a *Attestation) { a.KeyID = "dev-0000000000000000" }, ErrUnknownKey},
+		{"ed25519 signature", func(a *Attestation) { a.Signatures.Ed25519 = flipB64(a.Signatures.Ed25519) }, ErrSignature},
+		{"ml-dsa-65 signature", func(a *Attestation) { a.Signatures.MLDSA65 = flipB64(a.Signatures.MLDSA65) }, ErrSignature},
+		{"ml-dsa-65 missing", func(a *Attestation) { a.Signatures.MLDSA65 = "" }, ErrSignature},
+		{"version", func(a *Attestation) { a.Version = 2 }, ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := *good
+			tc.mut(&a)
+			err := v.Verify(&a, t0, []byte("nonce-1"))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if err := v.Verify(good, t0, []byte("nonce-1")); err != nil {
+		t.Fatalf("untampered: %v", err)
+	}
+}
+
+func TestAgeDevelopmentAndModes(t *testing.T) {
+	s := testSigner(t)
+	atts, err := s.Attest(claims(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := atts[0]
+	v := NewVerifier(s.Keys())
+	var stale *StaleAttestation
+	if err := v.Verify(a, t0.Add(31*time.Second), nil); !errors.As(err, &stale) || stale.MaxAge != 30*time.Second || stale.Age != 31*time.Second {
+		t.Fatalf("31 s old: err %v, want StaleAttestation{31s, 30s}", err)
+	}
+	if err := v.Verify(a, t0.Add(29*time.Second), nil); err != nil {
+		t.Fatalf("29 s old: %v", err)
+	}
+	if err := v.Verify(a, t0.Add(-time.Minute), nil); !errors.Is(err, ErrFuture) {
+		t.Fatalf("from the future: %v", err)
+	}
+	v.Production = true
+	if err := v.Verify(a, t0, nil); !errors.Is(err, ErrDevelopmentKey) {
+		t.Fatalf("production mode, dev key: %v", err)
+	}
+	v.Production = false
+	v.Ed25519Only = true
+	b := *a
+	b.Signatures.MLDSA65 = ""
+	if err := v.Verify(&b, t0, nil); err != nil {
+		t.Fatalf("ed25519-only mode: %v", err)
+	}
+	late, _ := s.Attest(Claims{AuthorityID: "x", TimestampUnixNs: t0.Add(48 * time.Hour).UnixNano(), ClockState: "LOCKED", Leap: "none"}, nil)
+	if err := NewVerifier(s.Keys()).Verify(late[0], t0.Add(48*time.Hour), nil); !errors.Is(err, ErrKeyWindow) {
+		t.Fatalf("after the key's window: %v", err)
+	}
+}
+
+func TestKeysDocumentRoundTrip(t *testing.T) {
+	s := testSigner(t)
+	doc := NewKeysDocument("a", s.Keys())
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back KeysDocument
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := back.PublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.Keys()[0]
+	if len(keys) != 1 || keys[0].ID != want.ID || !bytes.Equal(keys[0].Ed25519, want.Ed25519) || !keys[0].MLDSA65.Equal(want.MLDSA65) || !keys[0].NotAfter.Equal(want.NotAfter) {
+		t.Fatalf("round trip changed the key: %+v", keys)
+	}
+	back.Keys[0].KeyID = "dev-ffffffffffffffff"
+	if _, err := back.PublicKeys(); err == nil {
+		t.Fatal("a key id that does not match its keys was accepted")
+	}
+}
+
+func TestSignedBytesLayout(t *testing.T) {
+	c := Claims{AuthorityID: "ab", Stratum: 1, TimestampUnixNs: 2, ErrorBoundNs: 3, ClockState: "L", Leap: "", Sequence: 4, KeyID: "k", Development: true}
+	got, err := c.SignedBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte(Domain)
+	want = append(want, 1, 0, 2, 'a', 'b', 1)
+	want = append(want, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3)
+	want = append(want, 0, 1, 'L', 0, 0)
+	want = append(want, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 'k', 1)
+	want = append(want, make([]byte, 32)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("signed bytes\n got %x\nwant %x", got, want)
+	}
+	c.ErrorBoundNs = -1
+	if _, err := c.SignedBytes(); !errors.Is(err, ErrEncoding) {
+		t.Fatalf("negative bound: %v", err)
+	}
+}
+
+func BenchmarkAttest(b *testing.B) {
+	s := testSigner(b)
+	c := claims()
+	for _, n := range []int{1, 64} {
+		nonces := make([][]byte, n)
+		for i := range nonces {
+			nonces[i] = []byte{byte(i), 1, 2, 3}
+		}
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Attest(c, nonces); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "attestations/s")
+		})
+	}
+}
