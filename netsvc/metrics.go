@@ -1,0 +1,127 @@
+package netsvc
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/timing"
+)
+
+// Metrics holds the server's own counters and the collector that reads
+// the timing status at scrape time. The domain packages know nothing of
+// Prometheus.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	attestations prometheus.Counter
+}
+
+// NewMetrics registers the server's metrics and a collector over the
+// discipline in a new registry.
+func NewMetrics(clk clock.Clock, ts TimingSource, rejected func(reason string) uint64) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "timenode_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"handler", "code"}),
+		attestations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "timenode_attestations_total", Help: "Attestations signed and served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.attestations, &timingCollector{clk: clk, ts: ts, rejected: rejected})
+	return m
+}
+
+// Registry is where other components register their collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the exposition.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *Metrics) attested() {
+	if m != nil {
+		m.attestations.Inc()
+	}
+}
+
+// instrument counts requests by route and code.
+func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
+	if m == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		if pattern == "" {
+			pattern = "other"
+		}
+		m.requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+var (
+	descState = prometheus.NewDesc("timenode_clock_state", "1 for the discipline's current state, 0 for the others.", []string{"state"}, nil)
+	descOff   = prometheus.NewDesc("timenode_clock_offset_seconds", "Last measured offset of the local clock from UTC (local minus UTC).", nil, nil)
+	descBound = prometheus.NewDesc("timenode_clock_error_bound_seconds", "Published bound on the local clock's error now.", nil, nil)
+	descJit   = prometheus.NewDesc("timenode_clock_jitter_seconds", "RMS of recent offsets.", nil, nil)
+	descFreq  = prometheus.NewDesc("timenode_clock_frequency_ppb", "Frequency correction applied to the clock, parts per billion.", nil, nil)
+	descStrat = prometheus.NewDesc("timenode_clock_stratum", "NTP stratum the node claims.", nil, nil)
+	descSamp  = prometheus.NewDesc("timenode_timing_samples_total", "PPS edges labelled by NMEA and fed to the servo.", nil, nil)
+	descSteps = prometheus.NewDesc("timenode_clock_steps_total", "Clock steps applied.", nil, nil)
+	descRej   = prometheus.NewDesc("timenode_timing_rejected_total", "PPS/NMEA pairs refused, by reason.", []string{"reason"}, nil)
+)
+
+// timingCollector reads one status snapshot per scrape.
+type timingCollector struct {
+	clk      clock.Clock
+	ts       TimingSource
+	rejected func(string) uint64
+}
+
+func (c *timingCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descOff, descBound, descJit, descFreq, descStrat, descSamp, descSteps, descRej} {
+		ch <- d
+	}
+}
+
+func (c *timingCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.ts.Status()
+	now := c.clk.Now()
+	for _, s := range timing.States() {
+		v := 0.0
+		if s == st.State {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descOff, prometheus.GaugeValue, st.Offset.Seconds())
+	ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, st.BoundAt(now).Seconds())
+	ch <- prometheus.MustNewConstMetric(descJit, prometheus.GaugeValue, st.Jitter.Seconds())
+	ch <- prometheus.MustNewConstMetric(descFreq, prometheus.GaugeValue, st.FrequencyPPB)
+	ch <- prometheus.MustNewConstMetric(descStrat, prometheus.GaugeValue, float64(st.Stratum))
+	ch <- prometheus.MustNewConstMetric(descSamp, prometheus.CounterValue, float64(st.Samples))
+	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(st.Steps))
+	if c.rejected != nil {
+		for _, r := range timing.RejectReasons() {
+			ch <- prometheus.MustNewConstMetric(descRej, prometheus.CounterValue, float64(c.rejected(r)), r)
+		}
+	}
+}

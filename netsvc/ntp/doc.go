@@ -1,0 +1,55 @@
+// Package ntp is the appliance's NTPv4 server (RFC 5905).
+//
+// It answers client-mode (3) requests of versions 3 and 4 with server-mode
+// (4) replies of the request's version, stamped from the disciplined clock
+// handed to [NewServer] (the simulated oscillator in simulation mode), never
+// from the host clock directly.
+//
+// # Timestamps
+//
+// The receive timestamp comes from the kernel (SO_TIMESTAMPNS), which stamps
+// packets with CLOCK_REALTIME, the host clock. Once per received batch the
+// server reads the host clock and the disciplined clock back to back
+// (host, disciplined, host) and takes offset = disciplined - midpoint(host).
+// A packet's served receive time is then kernel_rx + offset, which equals
+// clk.Now() - (time.Now() - kernel_rx): the delay the packet spent queued in
+// the socket is preserved, and the served time is the disciplined clock's.
+// The transmit timestamp is read from the disciplined clock for each reply
+// immediately before the batch is handed to sendmmsg.
+//
+// Precision is measured at construction from the disciplined clock's read
+// resolution (the smallest step seen between consecutive distinct readings,
+// or the cost of one read when that is larger); a non-zero Status.Precision
+// overrides it.
+//
+// # Unsynchronized
+//
+// While the status says the clock is not synchronized the server still
+// answers, but with leap indicator 3 (alarm), stratum 0 on the wire and the
+// reference ID "INIT". RFC 5905 section 7.3 maps the internal stratum 16
+// (unsynchronized) to 0 in transmitted packets, and a stratum-0 packet
+// carries a kiss code in its reference ID. chrony rejects such a reply
+// (leap 3 and stratum outside 1..15 fail its packet tests) and ntpdig
+// reports it as a kiss-o'-death and sets no time: both clients drop us.
+//
+// # Safety
+//
+// Only client-mode requests are answered; control (6), private (7),
+// broadcast and symmetric modes are dropped, so the server can never be
+// used as an amplifier. Every reply is exactly 48 bytes, never longer than
+// the request. Requests that carry extension fields or a MAC are checked for
+// a well-formed layout and answered with a plain 48-byte reply: nothing of
+// the unparsed data is echoed. Per-client rate limiting (a generic cell rate
+// algorithm keyed by source address) answers excess requests with a
+// kiss-o'-death RATE at most once per KoD interval and drops the rest.
+//
+// # Throughput
+//
+// Serve opens Config.Workers sockets bound to the same address with
+// SO_REUSEPORT, each served by one goroutine that receives with recvmmsg
+// and replies with sendmmsg in batches of Config.Batch, using buffers
+// allocated once per worker: the hot path does not allocate.
+//
+// Counters are exposed as plain numbers through [Server.Stats]; per-second
+// rates are left to the collector (rate() over the counters).
+package ntp

@@ -1,0 +1,288 @@
+package ntp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// rxBufLen holds any NTP packet worth parsing, NTS-sized ones included;
+	// larger packets arrive truncated and are dropped.
+	rxBufLen = 2048
+	// oobLen holds the SCM_TIMESTAMPNS control message with room to spare.
+	oobLen = 64
+)
+
+// reply kinds, for counting after the batch is sent.
+const (
+	kindSync uint8 = iota
+	kindUnsync
+	kindKoD
+)
+
+// worker serves one socket: recvmmsg a batch, build replies into fixed
+// buffers, stamp transmit times, sendmmsg the batch. Every buffer is
+// allocated in newWorker; the loop allocates nothing.
+type worker struct {
+	s     *Server
+	rc    syscall.RawConn
+	c     *counters
+	batch int
+
+	rbuf  []byte
+	oob   []byte
+	names []unix.RawSockaddrInet6
+	riov  []unix.Iovec
+	rmsg  []unix.Mmsghdr
+
+	sbuf  []byte
+	siov  []unix.Iovec
+	smsg  []unix.Mmsghdr
+	kinds []uint8
+
+	nrecv, nsend, nsent, sendOff int
+	errno                        syscall.Errno
+	readFn, writeFn              func(fd uintptr) bool
+	counts                       batchCounts
+}
+
+func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("ntp: worker %s: %w", conn.LocalAddr(), err)
+	}
+	b := s.cfg.Batch
+	w := &worker{
+		s: s, rc: rc, c: c, batch: b,
+		rbuf:  make([]byte, b*rxBufLen),
+		oob:   make([]byte, b*oobLen),
+		names: make([]unix.RawSockaddrInet6, b),
+		riov:  make([]unix.Iovec, b),
+		rmsg:  make([]unix.Mmsghdr, b),
+		sbuf:  make([]byte, b*HeaderLen),
+		siov:  make([]unix.Iovec, b),
+		smsg:  make([]unix.Mmsghdr, b),
+		kinds: make([]uint8, b),
+	}
+	for i := range b {
+		w.riov[i].Base = &w.rbuf[i*rxBufLen]
+		w.riov[i].SetLen(rxBufLen)
+		w.rmsg[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.names[i]))
+		w.rmsg[i].Hdr.Iov = &w.riov[i]
+		w.rmsg[i].Hdr.SetIovlen(1)
+		w.rmsg[i].Hdr.Control = &w.oob[i*oobLen]
+		w.siov[i].Base = &w.sbuf[i*HeaderLen]
+		w.siov[i].SetLen(HeaderLen)
+		w.smsg[i].Hdr.Iov = &w.siov[i]
+		w.smsg[i].Hdr.SetIovlen(1)
+	}
+	w.readFn = w.recv
+	w.writeFn = w.send
+	return w, nil
+}
+
+// recv is the RawConn.Read callback; false means "wait for readability".
+func (w *worker) recv(fd uintptr) bool {
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])),
+		uintptr(w.batch), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	w.nrecv, w.errno = int(n), e
+	return true
+}
+
+// send is the RawConn.Write callback.
+func (w *worker) send(fd uintptr) bool {
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendOff])),
+		uintptr(w.nsend-w.sendOff), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	w.nsent, w.errno = int(n), e
+	return true
+}
+
+// run serves until the socket is closed.
+func (w *worker) run() error {
+	for {
+		for i := range w.rmsg {
+			h := &w.rmsg[i].Hdr
+			h.Namelen = unix.SizeofSockaddrInet6
+			h.SetControllen(oobLen)
+			h.Flags = 0
+		}
+		if err := w.rc.Read(w.readFn); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("recvmmsg: %w", err)
+		}
+		if w.errno != 0 {
+			if w.errno == unix.EINTR || w.errno == unix.ECONNREFUSED {
+				continue
+			}
+			return fmt.Errorf("recvmmsg: %w", w.errno)
+		}
+		w.handle(w.nrecv)
+		if err := w.flush(); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		w.c.add(&w.counts)
+	}
+}
+
+// handle turns n received packets into replies in sbuf/smsg.
+func (w *worker) handle(n int) {
+	s := w.s
+	// offset = disciplined - host, read back to back; see the package doc.
+	hostBefore := time.Now()
+	disc := s.clk.Now()
+	hostAfter := time.Now()
+	hostMid := hostBefore.UnixNano() + int64(hostAfter.Sub(hostBefore))/2
+	offset := disc.UnixNano() - hostMid
+	mono := int64(hostAfter.Sub(s.epoch))
+	st := s.status()
+
+	w.nsend = 0
+	w.counts.requests += uint64(n)
+	for i := range n {
+		m := &w.rmsg[i]
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			w.counts.drops[DropTruncated]++
+			continue
+		}
+		pkt := w.rbuf[i*rxBufLen : i*rxBufLen+int(m.Len)]
+		req, err := ParseRequest(pkt)
+		if err != nil {
+			w.counts.drops[dropReason(err)]++
+			continue
+		}
+		rxNs, ok := kernelTimestamp(w.oob[i*oobLen : i*oobLen+int(m.Hdr.Controllen)])
+		if ok {
+			rxNs += offset
+		} else {
+			rxNs = disc.UnixNano()
+			w.counts.noKernelTS++
+		}
+		j := w.nsend
+		out := w.sbuf[j*HeaderLen : (j+1)*HeaderLen]
+		var h Header
+		switch w.verdict(&w.names[i], mono) {
+		case verdictDrop:
+			w.counts.drops[DropRateLimited]++
+			continue
+		case verdictKoD:
+			h = KoDHeader(&req, KissRate)
+			w.kinds[j] = kindKoD
+		default:
+			h = ServerHeader(&req, &st, s.precision, TimestampFromTime(time.Unix(0, rxNs)), 0)
+			w.kinds[j] = kindSync
+			if h.Leap == LeapAlarm {
+				w.kinds[j] = kindUnsync
+			}
+		}
+		h.MarshalTo(out)
+		w.smsg[j].Hdr.Name = m.Hdr.Name
+		w.smsg[j].Hdr.Namelen = m.Hdr.Namelen
+		w.nsend++
+	}
+}
+
+func (w *worker) verdict(name *unix.RawSockaddrInet6, mono int64) verdict {
+	if w.s.limiter == nil {
+		return verdictAllow
+	}
+	var key clientKey
+	switch name.Family {
+	case unix.AF_INET6:
+		key = name.Addr
+	case unix.AF_INET:
+		v4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+		key[10], key[11] = 0xff, 0xff
+		copy(key[12:], v4.Addr[:])
+	}
+	return w.s.limiter.check(&key, mono)
+}
+
+// flush stamps the transmit times as late as possible and sends the batch.
+func (w *worker) flush() error {
+	for j := range w.nsend {
+		if w.kinds[j] != kindKoD {
+			putTxTime(w.sbuf[j*HeaderLen:], TimestampFromTime(w.s.clk.Now()))
+		}
+	}
+	w.sendOff = 0
+	for w.sendOff < w.nsend {
+		if err := w.rc.Write(w.writeFn); err != nil {
+			return fmt.Errorf("sendmmsg: %w", err)
+		}
+		if w.errno != 0 {
+			if w.errno != unix.EINTR {
+				// The message at sendOff failed; skip it, send the rest.
+				w.counts.drops[DropSendError]++
+				w.sendOff++
+			}
+			continue
+		}
+		for j := w.sendOff; j < w.sendOff+w.nsent; j++ {
+			switch w.kinds[j] {
+			case kindKoD:
+				w.counts.kod++
+			case kindUnsync:
+				w.counts.unsynchronized++
+				w.counts.replies++
+			default:
+				w.counts.replies++
+			}
+		}
+		w.sendOff += w.nsent
+	}
+	return nil
+}
+
+func dropReason(err error) DropReason {
+	switch err {
+	case ErrShort:
+		return DropShort
+	case ErrVersion:
+		return DropVersion
+	case ErrMode:
+		return DropMode
+	default:
+		return DropMalformed
+	}
+}
+
+// kernelTimestamp finds the SCM_TIMESTAMPNS control message in oob and
+// returns its CLOCK_REALTIME reading in Unix nanoseconds.
+func kernelTimestamp(oob []byte) (int64, bool) {
+	hdr := unix.CmsgLen(0)
+	for len(oob) >= hdr {
+		cm := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(cm.Len)
+		if l < hdr || l > len(oob) {
+			return 0, false
+		}
+		if cm.Level == unix.SOL_SOCKET && cm.Type == unix.SCM_TIMESTAMPNS &&
+			l >= hdr+int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[hdr]))
+			return ts.Nano(), true
+		}
+		next := unix.CmsgSpace(l - hdr)
+		if next >= len(oob) {
+			return 0, false
+		}
+		oob = oob[next:]
+	}
+	return 0, false
+}
