@@ -1,0 +1,203 @@
+package systemd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// ourUnits are the unit files this package ships.
+var ourUnits = []string{
+	"timenoded.service",
+	"timenode-firstboot.service",
+	"timenode-refresh.service",
+}
+
+// chronyUnit is Debian's unit for the daemon a customer would otherwise run.
+const chronyUnit = "/usr/lib/systemd/system/chrony.service"
+
+// needTool skips the test when path is missing, naming the Debian package,
+// and fails it instead when CI=true so that CI never skips silently.
+func needTool(t *testing.T, path, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(path); err == nil {
+		return
+	}
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s not found: install the Debian package %q", path, pkg)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// analyze runs systemd-analyze with args and returns stdout, stderr and the
+// exit status (-1 when it could not run at all).
+func analyze(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command("systemd-analyze", args...)
+	cmd.Env = append(os.Environ(), "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0", "LC_ALL=C.UTF-8")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return o.String(), e.String(), 0
+	case errors.As(err, &exit):
+		return o.String(), e.String(), exit.ExitCode()
+	default:
+		t.Fatalf("systemd-analyze %s: %v", strings.Join(args, " "), err)
+		return "", "", -1
+	}
+}
+
+var overallRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9]+\.[0-9])`)
+
+// exposure returns the overall exposure score (0 best, 10 worst) that
+// `systemd-analyze security --offline=true` gives unit. The JSON output has
+// no overall figure, so it parses the text report and then cross-checks the
+// number against systemd's own --threshold verdict (a 0-100 scale).
+func exposure(t *testing.T, unit string) float64 {
+	t.Helper()
+	out, errOut, code := analyze(t, "security", "--offline=true", "--no-pager", unit)
+	if code != 0 {
+		t.Fatalf("security %s: exit %d: %s", unit, code, errOut)
+	}
+	m := overallRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("security %s: no overall score in:\n%s", unit, out)
+	}
+	score, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("security %s: score %q: %v", unit, m[1], err)
+	}
+	tenths := int(math.Round(score * 10))
+	if _, _, c := analyze(t, "security", "--offline=true", "--no-pager",
+		"--threshold="+strconv.Itoa(tenths), unit); c != 0 {
+		t.Fatalf("security %s: parsed %.1f but --threshold=%d exits %d", unit, score, tenths, c)
+	}
+	if tenths > 0 {
+		if _, _, c := analyze(t, "security", "--offline=true", "--no-pager",
+			"--threshold="+strconv.Itoa(tenths-1), unit); c == 0 {
+			t.Fatalf("security %s: parsed %.1f but --threshold=%d passes", unit, score, tenths-1)
+		}
+	}
+	return score
+}
+
+// check is one line of `systemd-analyze security --json=short`.
+type check struct {
+	Set       bool    `json:"set"`
+	Name      string  `json:"name"`
+	JSONField string  `json:"json_field"`
+	Exposure  *string `json:"exposure"`
+}
+
+// checks returns the per-setting verdicts for unit keyed by json_field.
+func checks(t *testing.T, unit string) map[string]check {
+	t.Helper()
+	out, errOut, code := analyze(t, "security", "--offline=true", "--no-pager", "--json=short", unit)
+	if code != 0 {
+		t.Fatalf("security --json %s: exit %d: %s", unit, code, errOut)
+	}
+	var list []check
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("security --json %s: %v", unit, err)
+	}
+	m := make(map[string]check, len(list))
+	for _, c := range list {
+		m[c.JSONField] = c
+	}
+	return m
+}
+
+// TestExposureBelowChrony scores our units and Debian's chrony.service in the
+// same run and requires ours to be strictly lower (better). The bare unit is
+// the control: an unhardened service must not pass.
+func TestExposureBelowChrony(t *testing.T) {
+	needTool(t, "systemd-analyze", "systemd")
+	needTool(t, chronyUnit, "chrony")
+	chrony := exposure(t, chronyUnit)
+	t.Logf("exposure %-28s %.1f", "chrony.service (Debian)", chrony)
+	tests := []struct {
+		name      string
+		unit      string
+		wantBelow bool
+	}{
+		{name: "daemon", unit: "timenoded.service", wantBelow: true},
+		{name: "firstboot", unit: "timenode-firstboot.service", wantBelow: true},
+		{name: "refresh sidecar", unit: "timenode-refresh.service", wantBelow: true},
+		{name: "control: bare unit", unit: "testdata/bare.service", wantBelow: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := exposure(t, tt.unit)
+			t.Logf("exposure %-28s %.1f (chrony %.1f)", filepath.Base(tt.unit), got, chrony)
+			if below := got < chrony; below != tt.wantBelow {
+				t.Errorf("%s scores %.1f against chrony's %.1f: below = %v, want %v",
+					tt.unit, got, chrony, below, tt.wantBelow)
+				if tt.wantBelow {
+					for _, c := range checks(t, tt.unit) {
+						if c.Exposure != nil {
+							t.Logf("  exposed: %s (%s)", c.Name, *c.Exposure)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// clockBlockers lists the settings, as systemd reads them, that would stop a
+// unit from steering CLOCK_REALTIME with adjtimex. In the JSON, "set" means
+// the hardening is applied, e.g. SystemCallFilter_clock set = @clock denied.
+func clockBlockers(c map[string]check) []string {
+	var blocked []string
+	for _, f := range []string{"SystemCallFilter_clock", "ProtectClock", "CapabilityBoundingSet_CAP_SYS_TIME"} {
+		v, ok := c[f]
+		if !ok {
+			blocked = append(blocked, f+" (missing from report)")
+			continue
+		}
+		if v.Set {
+			blocked = append(blocked, v.Name)
+		}
+	}
+	return blocked
+}
+
+// TestClockStaysReachable proves, through systemd's own reading of the unit,
+// that hardening left the daemon able to discipline the clock: @clock is not
+// filtered (the ~@privileged trap), ProtectClock is off and CAP_SYS_TIME is in
+// the bounding set. The trap unit is the control.
+func TestClockStaysReachable(t *testing.T) {
+	needTool(t, "systemd-analyze", "systemd")
+	tests := []struct {
+		name        string
+		unit        string
+		wantBlocked bool
+	}{
+		{name: "daemon", unit: "timenoded.service", wantBlocked: false},
+		{name: "control: ~@privileged trap", unit: "testdata/privileged-trap.service", wantBlocked: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := clockBlockers(checks(t, tt.unit))
+			if (len(got) > 0) != tt.wantBlocked {
+				t.Errorf("%s: clock blocked by %q, want blocked = %v", tt.unit, got, tt.wantBlocked)
+			}
+		})
+	}
+}
