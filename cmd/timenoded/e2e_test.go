@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/signer"
+)
+
+// binaries built once for the end-to-end tests.
+var bin struct {
+	once             sync.Once
+	dir              string
+	daemon, ctl, err string
+}
+
+func buildBinaries(t *testing.T) (daemon, ctl string) {
+	t.Helper()
+	bin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "timenode-e2e-bin")
+		if err != nil {
+			bin.err = err.Error()
+			return
+		}
+		bin.dir = dir
+		for _, p := range []struct{ out, pkg string }{{"timenoded", "."}, {"timenodectl", "../timenodectl"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, p.out), p.pkg)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				bin.err = fmt.Sprintf("go build %s: %v\n%s", p.pkg, err, out)
+				return
+			}
+		}
+		bin.daemon, bin.ctl = filepath.Join(dir, "timenoded"), filepath.Join(dir, "timenodectl")
+	})
+	if bin.err != "" {
+		t.Fatal(bin.err)
+	}
+	return bin.daemon, bin.ctl
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin.dir != "" {
+		os.RemoveAll(bin.dir)
+	}
+	os.Exit(code)
+}
+
+// lockedBuffer collects the daemon's log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// simDaemon is a running `timenoded --sim` on free loopback ports.
+type simDaemon struct {
+	endpoints map[string]string
+	client    *http.Client
+	log       *lockedBuffer
+}
+
+func startSim(t *testing.T, env ...string) *simDaemon {
+	t.Helper()
+	daemon, _ := buildBinaries(t)
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, daemon, "--sim", "--state-dir", state,
+		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
+	logs := &lockedBuffer{}
+	cmd.Stderr, cmd.Stdout = logs, logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 15 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait() // reports the cancellation itself; judge the exit status
+		if ps := cmd.ProcessState; ps == nil || !ps.Success() {
+			t.Errorf("daemon did not exit cleanly on SIGINT: %v", ps)
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.String())
+		}
+	})
+	d := &simDaemon{log: logs}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(state, "endpoints.json"))
+		if err == nil && json.Unmarshal(b, &d.endpoints) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon wrote no endpoints.json in 30 s; log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pem, err := os.ReadFile(d.endpoints["ca"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in", d.endpoints["ca"])
+	}
+	d.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
+	return d
+}
+
+func (d *simDaemon) get(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp, err := d.client.Get("https://" + d.endpoints["https"] + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// waitHealthy polls /health and returns the codes seen before the first 200.
+func (d *simDaemon) waitHealthy(t *testing.T, within time.Duration) []int {
+	t.Helper()
+	var seen []int
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		code, body := d.get(t, "/health")
+		if code == http.StatusOK {
+			return seen
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != code {
+			seen = append(seen, code)
+		}
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("/health answered %d: %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("/health not 200 within %v; log:\n%s", within, d.log.String())
+	return nil
+}
+
+func TestEndToEndSimulation(t *testing.T) {
+	d := startSim(t, "NTP_AUTHORITY_ID=ntp.test.aunsorm")
+	before := d.waitHealthy(t, 60*time.Second)
+	if len(before) == 0 || before[0] != http.StatusServiceUnavailable {
+		t.Fatalf("/health before lock answered %v, want 503 first", before)
+	}
+	if !strings.Contains(d.log.String(), "Clock attestation ready (max_age=30s)") {
+		t.Errorf("startup line missing from the log:\n%s", d.log.String())
+	}
+
+	code, body := d.get(t, "/keys")
+	if code != http.StatusOK {
+		t.Fatalf("/keys: %d %s", code, body)
+	}
+	var doc signer.KeysDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := doc.PublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || !keys[0].Development || !strings.HasPrefix(keys[0].ID, signer.DevKeyPrefix) {
+		t.Fatalf("simulation keys %+v, want one development key", keys)
+	}
+
+	nonce := []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
+	hostBefore := time.Now()
+	code, body = d.get(t, fmt.Sprintf("/attestation?nonce=%x", nonce))
+	hostAfter := time.Now()
+	if code != http.StatusOK {
+		t.Fatalf("/attestation: %d %s", code, body)
+	}
+	var att signer.Attestation
+	if err := json.Unmarshal(body, &att); err != nil {
+		t.Fatal(err)
+	}
+	v := signer.NewVerifier(keys)
+	if err := v.Verify(&att, time.Now(), nonce); err != nil {
+		t.Fatalf("verify: %v\n%s", err, body)
+	}
+	if att.AuthorityID != "ntp.test.aunsorm" || att.Stratum != 1 || att.ClockState != "LOCKED" {
+		t.Fatalf("authority %q stratum %d state %s, want ntp.test.aunsorm, 1, LOCKED", att.AuthorityID, att.Stratum, att.ClockState)
+	}
+	// The attested time must be within the published bound of true time
+	// (the host clock), allowing for when in the request it was taken.
+	bound := att.ErrorBound()
+	if bound <= 0 || bound > time.Millisecond {
+		t.Fatalf("error bound %v, want positive and under 1 ms when locked", bound)
+	}
+	if at := att.Time(); at.Before(hostBefore.Add(-bound)) || at.After(hostAfter.Add(bound)) {
+		t.Fatalf("attested %v outside [%v, %v] ± %v", at, hostBefore, hostAfter, bound)
+	}
+
+	t.Run("tampered payload and signatures fail", func(t *testing.T) {
+		var raw map[string]any
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, field := range []string{"timestamp_unix_ns", "error_bound_ns", "stratum", "signatures.ed25519", "signatures.ml_dsa_65"} {
+			b := tamper(t, body, field)
+			var bad signer.Attestation
+			if err := json.Unmarshal(b, &bad); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Verify(&bad, time.Now(), nonce); err == nil {
+				t.Errorf("tampered %s verified", field)
+			}
+		}
+	})
+	t.Run("older than 30 s is stale", func(t *testing.T) {
+		var stale *signer.StaleAttestation
+		if err := v.Verify(&att, att.Time().Add(31*time.Second), nonce); !errors.As(err, &stale) {
+			t.Fatalf("err %v, want StaleAttestation", err)
+		}
+	})
+	t.Run("timenodectl verify", func(t *testing.T) {
+		testCtlVerify(t, d, body)
+	})
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{`timenode_clock_state{state="LOCKED"} 1`, "timenode_clock_error_bound_seconds", `timenode_http_requests_total{code="200",handler="GET /attestation"}`} {
+			if !strings.Contains(string(m), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+}
+
+// tamper flips the lowest bit of a digit, or one byte of a base64
+// signature, in the named field of the JSON document.
+func tamper(t *testing.T, doc []byte, field string) []byte {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	obj, key := m, field
+	if i := strings.IndexByte(field, '.'); i > 0 {
+		obj, key = m[field[:i]].(map[string]any), field[i+1:]
+	}
+	switch v := obj[key].(type) {
+	case json.Number:
+		s := []byte(v.String())
+		s[len(s)-1] ^= 1
+		obj[key] = json.Number(s)
+	case string:
+		s := []byte(v)
+		if s[10] == 'A' {
+			s[10] = 'B'
+		} else {
+			s[10] = 'A'
+		}
+		obj[key] = string(s)
+	default:
+		t.Fatalf("field %s has type %T", field, v)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func testCtlVerify(t *testing.T, d *simDaemon, body []byte) {
+	_, ctl := buildBinaries(t)
+	url := "https://" + d.endpoints["https"] + "/attestation"
+	out, err := exec.Command(ctl, "attestation", "verify", url, "--cacert", d.endpoints["ca"]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("timenodectl verify %s: %v\n%s", url, err, out)
+	}
+	for _, want := range []string{"attestation verified (ed25519+ml-dsa-65)", "authority_id", "clock_state   LOCKED", "stratum       1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("timenodectl output lacks %q:\n%s", want, out)
+		}
+	}
+	dir := t.TempDir()
+	keysURL := "https://" + d.endpoints["https"] + "/keys"
+	for _, tc := range []struct {
+		name, field, want string
+	}{
+		{"payload", "error_bound_ns", "signature invalid: ed25519"},
+		{"ml-dsa signature", "signatures.ml_dsa_65", "signature invalid: ml-dsa-65"},
+	} {
+		file := filepath.Join(dir, tc.name+".json")
+		if err := os.WriteFile(file, tamper(t, body, tc.field), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(ctl, "attestation", "verify", file, "--keys", keysURL, "--cacert", d.endpoints["ca"]).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("tampered %s: err %v, want exit 1\n%s", tc.name, err, out)
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("tampered %s: output %q does not name the failed check %q", tc.name, out, tc.want)
+		}
+	}
+	// The untampered document saved to a file still verifies.
+	file := filepath.Join(dir, "good.json")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ctl, "attestation", "verify", file, "--keys", keysURL, "--cacert", d.endpoints["ca"]).CombinedOutput(); err != nil {
+		t.Fatalf("untampered file: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,117 @@
+// Command timenoded is the timenode daemon: it disciplines the clock from a
+// GNSS receiver and its PPS, and serves signed time attestations, health,
+// metrics and NTP. With --sim it runs against a simulated receiver, PPS and
+// oscillator, with development keys and certificates made on the fly.
+//
+// This is the only place that reads flags and environment, opens devices,
+// wires concrete types, handles signals and speaks sd_notify.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// config is everything the daemon reads from flags and environment.
+type config struct {
+	sim, production bool
+	httpsAddr       string
+	httpAddr        string // plain HTTP (--listen); "" = off
+	metricsAddr     string
+	stateDir        string
+	serial          string
+	baud            int
+	ppsDevice       string
+	authorityID     string
+	stratum         uint8
+	maxAge          time.Duration
+	logLevel        slog.Level
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("timenoded", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &config{}
+	fs.BoolVar(&c.sim, "sim", false, "simulation mode: simulated receiver, PPS and oscillator; development keys and certificates")
+	fs.BoolVar(&c.production, "production", false, "production mode: refuse development keys and certificates")
+	fs.StringVar(&c.httpsAddr, "https", ":5443", "HTTPS listen address")
+	fs.StringVar(&c.httpAddr, "listen", "", "plain HTTP listen address (off unless set; 127.0.0.1:5000 in simulation)")
+	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
+	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")
+	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
+	fs.IntVar(&c.baud, "baud", 9600, "GNSS receiver baud rate")
+	fs.StringVar(&c.ppsDevice, "pps", "/dev/pps0", "PPS device")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.sim && c.production {
+		return nil, errors.New("--sim and --production exclude each other: simulation uses development keys")
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if c.sim && !explicit["listen"] {
+		c.httpAddr = "127.0.0.1:5000"
+	}
+	if c.stateDir == "" {
+		c.stateDir = getenv("STATE_DIRECTORY")
+	}
+	if c.stateDir == "" {
+		c.stateDir = "/var/lib/timenode"
+	}
+	c.authorityID = getenv("NTP_AUTHORITY_ID")
+	if c.authorityID == "" {
+		c.authorityID = "timenode.local"
+		if c.sim {
+			c.authorityID = "ntp.sim.timenode"
+		}
+	}
+	c.stratum = 1
+	if s := getenv("NTP_STRATUM"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 15 {
+			return nil, fmt.Errorf("NTP_STRATUM=%q: want a stratum from 1 to 15", s)
+		}
+		c.stratum = uint8(n)
+	}
+	c.maxAge = 30 * time.Second
+	if *verbose {
+		c.logLevel = slog.LevelDebug
+	}
+	return c, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "timenoded: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("timenoded stopped", "err", err)
+		return 1
+	}
+	return 0
+}
