@@ -66,7 +66,7 @@ func (p steerPolicy) check() error {
 		}
 		cmdline, err := p.cmdline()
 		if err != nil {
-			return fmt.Errorf("%w: %s=%s: read kernel command line: %v", ErrSteeringRefused, SteerEnv, v, err)
+			return fmt.Errorf("%w: %s=%s: read kernel command line: %w", ErrSteeringRefused, SteerEnv, v, err)
 		}
 		for _, word := range strings.Fields(cmdline) {
 			if word == GuestCmdlineFlag {

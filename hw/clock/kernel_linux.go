@@ -12,24 +12,28 @@ import (
 // Kernel is the system clock, CLOCK_REALTIME, steered through
 // clock_adjtime(2). Reads are always allowed; the steering methods (TakeOver,
 // SetFrequency, Step, SetSync) refuse with ErrSteeringRefused unless the
-// process opted in through SteerEnv. The zero value is not usable; call
-// NewKernel.
+// process opted in through SteerEnv. The zero value behaves like
+// NewKernel().
 type Kernel struct {
-	policy steerPolicy
+	policy steerPolicy // zero: hostPolicy
 	// adjtime performs clock_adjtime(CLOCK_REALTIME); tests replace it.
-	adjtime func(*unix.Timex) (int, error)
+	adjtime func(*unix.Timex) (int, error) // nil: the real call
 }
 
 var _ Steerable = (*Kernel)(nil)
 
 // NewKernel returns the kernel clock. It does not touch the clock.
 func NewKernel() *Kernel {
-	return &Kernel{
-		policy: hostPolicy,
-		adjtime: func(tx *unix.Timex) (int, error) {
-			return unix.ClockAdjtime(unix.CLOCK_REALTIME, tx)
-		},
+	return &Kernel{}
+}
+
+// syscall performs clock_adjtime(CLOCK_REALTIME) through the test hook if
+// one is set.
+func (k *Kernel) syscall(tx *unix.Timex) (int, error) {
+	if k.adjtime != nil {
+		return k.adjtime(tx)
 	}
+	return unix.ClockAdjtime(unix.CLOCK_REALTIME, tx)
 }
 
 // Now reads CLOCK_REALTIME.
@@ -39,7 +43,7 @@ func (k *Kernel) Now() time.Time { return time.Now() }
 // (clock_adjtime with mode 0).
 func (k *Kernel) ReadStatus() (KernelStatus, error) {
 	var tx unix.Timex
-	state, err := k.adjtime(&tx)
+	state, err := k.syscall(&tx)
 	if err != nil {
 		return KernelStatus{}, fmt.Errorf("clock: read kernel clock status: %w", err)
 	}
@@ -109,7 +113,11 @@ func (k *Kernel) SetSync(s SyncStatus) error {
 // apply checks the steering policy, then performs one clock_adjtime call
 // with a non-zero mode. It is the only path to such a call.
 func (k *Kernel) apply(req timexRequest) error {
-	if err := k.policy.check(); err != nil {
+	policy := k.policy
+	if policy.getenv == nil {
+		policy = hostPolicy
+	}
+	if err := policy.check(); err != nil {
 		return err
 	}
 	if req.Modes == 0 {
@@ -125,7 +133,7 @@ func (k *Kernel) apply(req timexRequest) error {
 		Constant: req.Constant,
 		Time:     unix.Timeval{Sec: req.Sec, Usec: req.Nsec},
 	}
-	if _, err := k.adjtime(&tx); err != nil {
+	if _, err := k.syscall(&tx); err != nil {
 		return fmt.Errorf("clock_adjtime modes 0x%x: %w", req.Modes, err)
 	}
 	return nil

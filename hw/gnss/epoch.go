@@ -24,6 +24,13 @@ import (
 // one Fix. GLL is not used for boundaries: some receivers (Garmin) stamp it
 // one second off their RMC and GGA.
 //
+// Fix.Valid is set only for a clean date (no DateFlags) and a receiver that
+// says it has a fix: RMC status A with a fix mode (A, D, P, R, F or none)
+// and, if GGA was sent, a GGA quality of 1-5; or, for timing units that
+// send ZDA and GGA but no RMC (HP 58534A), a GGA quality of 1-5. The date
+// comes from ZDA (four-digit year) or else RMC; an epoch with neither has
+// FlagNoDate and the UTC date 0001-01-01.
+//
 // An Assembler is not safe for concurrent use.
 type Assembler struct {
 	// MinDate is the earliest plausible date (DefaultMinDate if zero).
