@@ -33,7 +33,23 @@ type loadResult struct {
 	noKernTS uint64          // replies without a kernel receive timestamp
 }
 
-func (r loadResult) rate() float64 { return float64(r.replies) / r.elapsed.Seconds() }
+// merge pools another round's measurements into r, keeping rtts sorted.
+func (r *loadResult) merge(o loadResult) {
+	r.replies += o.replies
+	r.lost += o.lost
+	r.elapsed += o.elapsed
+	r.stray += o.stray
+	r.noKernTS += o.noKernTS
+	r.rtts = append(r.rtts, o.rtts...)
+	slices.Sort(r.rtts)
+}
+
+func (r loadResult) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.replies) / r.elapsed.Seconds()
+}
 
 // percentile returns the p-th percentile (0..100) of the sorted round trips.
 func (r loadResult) percentile(p float64) time.Duration {

@@ -34,6 +34,7 @@ func main() {
 
 type options struct {
 	inflight, batch  int
+	rounds           int
 	serverWorkers    int
 	serverBatch      int
 	warmup, duration time.Duration
@@ -47,6 +48,7 @@ func run(args []string, out io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("ntpbench", flag.ContinueOnError)
 	fs.IntVar(&o.inflight, "inflight", 64, "requests kept in flight")
+	fs.IntVar(&o.rounds, "rounds", 2, "alternating measurement rounds per server")
 	fs.IntVar(&o.batch, "batch", 64, "load generator packets per sendmmsg/recvmmsg")
 	fs.IntVar(&o.serverWorkers, "workers", 1, "our server's SO_REUSEPORT sockets (one client socket reaches only one)")
 	fs.IntVar(&o.serverBatch, "server-batch", 32, "our server's packets per recvmmsg/sendmmsg (1 = unbatched)")
@@ -59,8 +61,8 @@ func run(args []string, out io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if o.inflight < 1 || o.batch < 1 || o.batch > 1024 {
-		fmt.Fprintln(os.Stderr, "ntpbench: -inflight must be >= 1 and -batch 1..1024")
+	if o.inflight < 1 || o.rounds < 1 || o.batch < 1 || o.batch > 1024 {
+		fmt.Fprintln(os.Stderr, "ntpbench: -inflight and -rounds must be >= 1, -batch 1..1024")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,48 +84,69 @@ type errBelowTarget struct{ msg string }
 
 func (e errBelowTarget) Error() string { return "ntpbench: below target: " + e.msg }
 
+// bench measures both servers in o.rounds alternating rounds (ours,
+// chronyd, ours, ...) so that a change in the machine's background load
+// during the run does not favour one of them, and prints the pooled figures.
 func bench(ctx context.Context, o options, out io.Writer) error {
 	lc := func(addr netip.AddrPort) loadConfig {
 		return loadConfig{addr: addr, inflight: o.inflight, batch: o.batch, warmup: o.warmup,
 			duration: o.duration, timeout: o.requestTimeout}
 	}
-	fmt.Fprintf(out, "ntpbench: %d in flight, generator batch %d, %v warm-up + %v per server, loopback\n",
-		o.inflight, o.batch, o.warmup, o.duration)
+	fmt.Fprintf(out, "ntpbench: %d in flight, generator batch %d, %d round(s) of %v warm-up + %v per server, loopback\n",
+		o.inflight, o.batch, o.rounds, o.warmup, o.duration)
 
 	ours, err := startOurs(o.serverWorkers, o.serverBatch)
 	if err != nil {
 		return err
 	}
-	oursRes, err := runLoad(lc(ours.addr))
-	ours.stop()
-	if err != nil {
-		return err
+	defer ours.stop()
+	var chrony *chronyServer
+	if !o.skipChrony {
+		path, err := exec.LookPath(o.chronyd)
+		if err != nil {
+			return fmt.Errorf("ntpbench: %s not found (install the Debian package chrony): %w", o.chronyd, err)
+		}
+		if chrony, err = startChrony(path); err != nil {
+			return err
+		}
+		defer chrony.stop()
+		stopped := make(chan struct{})
+		defer close(stopped)
+		go func() {
+			select {
+			case <-ctx.Done():
+				chrony.stop()
+			case <-stopped:
+			}
+		}()
+	}
+
+	var oursRes, chronyRes loadResult
+	for range o.rounds {
+		r, err := runLoad(lc(ours.addr))
+		if err != nil {
+			return err
+		}
+		oursRes.merge(r)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if chrony == nil {
+			continue
+		}
+		r, err = runLoad(lc(chrony.addr))
+		if err != nil {
+			return err
+		}
+		chronyRes.merge(r)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	printHeader(out)
 	printRow(out, fmt.Sprintf("timenode (workers %d, batch %d)", o.serverWorkers, o.serverBatch), oursRes)
-	if o.skipChrony {
+	if chrony == nil {
 		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-
-	path, err := exec.LookPath(o.chronyd)
-	if err != nil {
-		return fmt.Errorf("ntpbench: %s not found (install the Debian package chrony): %w", o.chronyd, err)
-	}
-	chrony, err := startChrony(path)
-	if err != nil {
-		return err
-	}
-	defer chrony.stop()
-	go func() {
-		<-ctx.Done()
-		chrony.stop()
-	}()
-	chronyRes, err := runLoad(lc(chrony.addr))
-	if err != nil {
-		return err
 	}
 	printRow(out, "chronyd -x (local stratum 1)", chronyRes)
 

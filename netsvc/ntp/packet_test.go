@@ -3,6 +3,10 @@ package ntp
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,6 +129,51 @@ func TestParseRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParseRealClientRequests parses requests captured from the clients the
+// acceptance tests use (also seeds of FuzzParseRequest).
+func TestParseRealClientRequests(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string
+		wantLeap uint8
+	}{
+		{"chrony 4.3", "chrony-4.3-client-request", LeapNoWarning},
+		{"ntpsec 1.2.2 ntpdig", "ntpsec-1.2.2-ntpdig-request", LeapAlarm},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pkt := readCorpusBytes(t, filepath.Join("testdata", "fuzz", "FuzzParseRequest", tc.file))
+			h, err := ParseRequest(pkt)
+			if err != nil {
+				t.Fatalf("ParseRequest: %v", err)
+			}
+			if h.Version != 4 || h.Mode != ModeClient || h.Leap != tc.wantLeap || h.TxTime == 0 {
+				t.Errorf("header %+v, want v4 client leap %d with a transmit timestamp", h, tc.wantLeap)
+			}
+		})
+	}
+}
+
+// readCorpusBytes decodes a one-value "go test fuzz v1" corpus file.
+func readCorpusBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || lines[0] != "go test fuzz v1" {
+		t.Fatalf("%s: not a one-value corpus file", path)
+	}
+	lit, ok := strings.CutPrefix(lines[1], "[]byte(")
+	lit, ok2 := strings.CutSuffix(lit, ")")
+	s, err := strconv.Unquote(lit)
+	if !ok || !ok2 || err != nil {
+		t.Fatalf("%s: bad []byte literal: %v", path, err)
+	}
+	return []byte(s)
 }
 
 func TestParseRequestAllocatesNothing(t *testing.T) {

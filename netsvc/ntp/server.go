@@ -152,11 +152,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	closeAll(conns)
 	wg.Wait()
+	s.mu.Lock()
+	s.conns = nil // a later Serve binds afresh; Addr keeps the last address
+	addr := s.addr
+	s.mu.Unlock()
 	st := s.Stats()
 	s.log.Info("stopped", "requests", st.Requests, "replies", st.Replies,
 		"kod_sent", st.KoDSent, "dropped", st.Dropped())
 	if failure != nil && ctx.Err() == nil {
-		return fmt.Errorf("ntp: serve %s: %w", s.addr, failure)
+		return fmt.Errorf("ntp: serve %s: %w", addr, failure)
 	}
 	return nil
 }

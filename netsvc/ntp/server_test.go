@@ -237,6 +237,48 @@ func TestServeManySocketsShareOnePort(t *testing.T) {
 	}
 }
 
+// TestServeDualStack serves the IPv6 wildcard, as the daemon does with
+// ":123", and is reached over IPv4 and IPv6 loopback with rate limiting on,
+// which keys clients by their v4-mapped or IPv6 address.
+func TestServeDualStack(t *testing.T) {
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	s := startServer(t, Config{Addr: ":0", Workers: 2, RateLimit: RateLimit{Interval: time.Hour, Burst: 1}},
+		offsetClock{}, lockedStatus)
+	port := s.Addr().(*net.UDPAddr).Port
+	tests := []struct {
+		name string
+		ip   string
+	}{
+		{"ipv4", "127.0.0.1"},
+		{"ipv6", "::1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(tc.ip), Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			kinds := []uint8{}
+			for i := range 2 {
+				raw := exchange(t, c, request(4, ModeClient, Timestamp(i+1), nil), 2*time.Second)
+				var h Header
+				if err := h.Unmarshal(raw); err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				kinds = append(kinds, h.Stratum)
+			}
+			if kinds[0] != 1 || kinds[1] != 0 {
+				t.Errorf("strata %v, want [1 0] (a reply, then KoD RATE for the same client)", kinds)
+			}
+		})
+	}
+}
+
 func TestNewServerRejectsBadConfig(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tests := []struct {
