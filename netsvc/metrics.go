@@ -18,6 +18,18 @@ type Metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	attestations prometheus.Counter
+	rotations    prometheus.Counter
+	reloadFails  prometheus.Counter
+}
+
+// Reloaded records a reload: successful swaps count in
+// mtls_rotation_events_total, refused ones in timenode_reload_failures_total.
+func (m *Metrics) Reloaded(ok bool) {
+	if ok {
+		m.rotations.Inc()
+	} else {
+		m.reloadFails.Inc()
+	}
 }
 
 // NewMetrics registers the server's metrics and a collector over the
@@ -33,7 +45,13 @@ func NewMetrics(clk clock.Clock, ts TimingSource, rejected func(reason string) u
 			Name: "timenode_attestations_total", Help: "Attestations signed and served.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.attestations, &timingCollector{clk: clk, ts: ts, rejected: rejected})
+	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mtls_rotation_events_total", Help: "Reloads (SIGHUP) that swapped in new certificates or keys.",
+	})
+	m.reloadFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "timenode_reload_failures_total", Help: "Reloads refused because new material was invalid; the old material kept serving.",
+	})
+	reg.MustRegister(m.requests, m.attestations, m.rotations, m.reloadFails, &timingCollector{clk: clk, ts: ts, rejected: rejected})
 	return m
 }
 

@@ -35,6 +35,13 @@ type PPS struct {
 	seq      uint64
 	last     time.Time
 	disabled atomic.Bool
+	pulses   atomic.Uint64
+	missed   atomic.Uint64
+}
+
+// Stats counts pulses delivered and edges swallowed while disabled.
+func (p *PPS) Stats() pps.Stats {
+	return pps.Stats{Pulses: p.pulses.Load(), Missed: p.missed.Load()}
 }
 
 // NewPPS returns a simulated PPS source.
@@ -68,8 +75,10 @@ func (p *PPS) Fetch(ctx context.Context) (pps.Pulse, error) {
 		p.seq++ // the sequence counts edges, seen or not, like the kernel's
 		p.last = next
 		if p.disabled.Load() {
+			p.missed.Add(1)
 			continue
 		}
+		p.pulses.Add(1)
 		ts := p.local.LocalAt(next)
 		if p.cfg.Noise > 0 {
 			ts = ts.Add(time.Duration(p.rng.NormFloat64() * float64(p.cfg.Noise)))

@@ -33,7 +33,7 @@ func TestGenerateVerifiesAndWritesFiles(t *testing.T) {
 	if !strings.Contains(leaf.Subject.CommonName, "DEVELOPMENT") || !strings.Contains(m.CA.Subject.CommonName, "DEVELOPMENT") {
 		t.Errorf("subjects %q / %q not marked DEVELOPMENT", leaf.Subject.CommonName, m.CA.Subject.CommonName)
 	}
-	for name, want := range map[string]os.FileMode{CAFile: 0o644, CertFile: 0o644, KeyFile: 0o600} {
+	for name, want := range map[string]os.FileMode{CAFile: 0o644, CertFile: 0o644, KeyFile: 0o600, ClientCertFile: 0o644, ClientKeyFile: 0o600} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,188 @@
+package mtls
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+)
+
+// serve accepts TLS connections with mgr's config and completes handshakes.
+func serve(t *testing.T, mgr *Manager) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", mgr.ServerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "ok")
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func dial(addr string, roots *x509.CertPool, cert *tls.Certificate, cache tls.ClientSessionCache) (*tls.ConnectionState, error) {
+	conf := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS13, ClientSessionCache: cache}
+	if cert != nil {
+		conf.Certificates = []tls.Certificate{*cert}
+	}
+	c, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// TLS 1.3 client auth failures surface on the first read.
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return nil, err
+	}
+	st := c.ConnectionState()
+	return &st, nil
+}
+
+func TestClientPolicy(t *testing.T) {
+	w := newWorld(t)
+	m, err := Load(w.files, w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, bad int
+	mgr := NewManager(m, Policy{Allowed: []string{"gateway.security.svc", "kms.security.svc"}, RequireClientCert: true})
+	mgr.OnHandshake = func(good bool) {
+		if good {
+			ok++
+		} else {
+			bad++
+		}
+	}
+	addr := serve(t, mgr)
+	roots := x509.NewCertPool()
+	roots.AddCert(w.ca.cert)
+	hour, day := time.Hour, 24*time.Hour
+	tests := []struct {
+		name   string
+		client *issued
+		ok     bool
+	}{
+		{"allowed gateway", w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-hour), w.now.Add(day)), true},
+		{"allowed kms", w.client("kms", []string{"kms.security.svc"}, w.ca, w.now.Add(-hour), w.now.Add(day)), true},
+		{"SAN not on allow-list", w.client("intruder", []string{"intruder.security.svc"}, w.ca, w.now.Add(-hour), w.now.Add(day)), false},
+		{"other CA", w.client("gw", []string{"gateway.security.svc"}, w.otherCA, w.now.Add(-hour), w.now.Add(day)), false},
+		{"expired", w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-2*day), w.now.Add(-day)), false},
+		{"no certificate", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cert *tls.Certificate
+			if tc.client != nil {
+				c := tc.client.tlsCert()
+				cert = &c
+			}
+			_, err := dial(addr, roots, cert, nil)
+			if (err == nil) != tc.ok {
+				t.Fatalf("handshake err %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	if att, done := mgr.HandshakeStats(); att != uint64(len(tests)) || done != 2 {
+		t.Errorf("handshake stats %d attempts, %d completed; want %d, 2", att, done, len(tests))
+	}
+	if ok != 2 || bad != 1 {
+		// Chain failures (other CA, expired, none) are refused by crypto/tls
+		// before VerifyConnection; only the allow-list refusal reaches it.
+		t.Errorf("OnHandshake saw %d good, %d bad; want 2, 1", ok, bad)
+	}
+}
+
+func TestSwapKeepsServingAndAppliesToNewHandshakes(t *testing.T) {
+	w := newWorld(t)
+	m, err := Load(w.files, w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := NewManager(m, Policy{Allowed: []string{"gateway.security.svc"}})
+	addr := serve(t, mgr)
+	roots := x509.NewCertPool()
+	roots.AddCert(w.ca.cert)
+	gw := w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).tlsCert()
+	cache := tls.NewLRUClientSessionCache(4)
+	st, err := dial(addr, roots, &gw, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := st.PeerCertificates[0].SerialNumber
+
+	// Rotate the server certificate and drop the gateway from the list.
+	next := w.p.issue("timenode", []string{"localhost"}, w.ca, false, w.now.Add(-time.Hour), w.now.Add(90*24*time.Hour), x509.ExtKeyUsageServerAuth)
+	cert, key := w.p.write("server2", next)
+	m2, err := Load(Files{Cert: cert, Key: key, ClientCA: w.caPath}, w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.Swap(m2, Policy{Allowed: []string{"kms.security.svc"}})
+	// A resumed session must not bypass the new allow-list.
+	if _, err := dial(addr, roots, &gw, cache); err == nil {
+		t.Fatal("resumed session of a client removed from the allow-list was accepted")
+	}
+	kms := w.client("kms", []string{"kms.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).tlsCert()
+	st, err = dial(addr, roots, &kms, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PeerCertificates[0].SerialNumber.Cmp(first) == 0 {
+		t.Fatal("new handshake still got the old server certificate")
+	}
+}
+
+func TestLoadRefusesBadMaterial(t *testing.T) {
+	w := newWorld(t)
+	expired := w.p.issue("old", []string{"localhost"}, w.ca, false, w.now.Add(-48*time.Hour), w.now.Add(-time.Hour), x509.ExtKeyUsageServerAuth)
+	expCert, expKey := w.p.write("expired", expired)
+	other := w.p.issue("x", []string{"localhost"}, w.ca, false, w.now.Add(-time.Hour), w.now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
+	_, otherKey := w.p.write("other", other)
+	garbage := w.p.dir + "/garbage.pem"
+	if err := os.WriteFile(garbage, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leafAsCA, _ := w.p.write("leafca", other)
+	tests := []struct {
+		name string
+		f    Files
+		want error
+	}{
+		{"expired", Files{Cert: expCert, Key: expKey}, ErrExpired},
+		{"key mismatch", Files{Cert: w.files.Cert, Key: otherKey}, ErrKeyMismatch},
+		{"garbage PEM", Files{Cert: garbage, Key: w.files.Key}, ErrNoCert},
+		{"missing file", Files{Cert: w.p.dir + "/nope.crt", Key: w.files.Key}, os.ErrNotExist},
+		{"leaf as client CA", Files{Cert: w.files.Cert, Key: w.files.Key, ClientCA: leafAsCA}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.f, w.now)
+			if err == nil {
+				t.Fatal("bad material loaded")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			t.Logf("%s: %v", tc.name, err)
+		})
+	}
+}
+

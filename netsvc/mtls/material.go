@@ -1,0 +1,115 @@
+package mtls
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Files names the PEM files of one TLS identity.
+type Files struct {
+	Cert     string // server certificate chain, leaf first
+	Key      string // server private key
+	ClientCA string // client CA bundle; "" disables client certificates
+}
+
+// Material is one validated set of TLS files.
+type Material struct {
+	Cert      tls.Certificate
+	Leaf      *x509.Certificate
+	ClientCAs *x509.CertPool // nil: no client certificates requested
+	CAs       []*x509.Certificate
+	// CABundleSHA256 is the hex SHA-256 of the CA bundle file's bytes.
+	CABundleSHA256 string
+	LoadedAt       time.Time
+}
+
+// Errors that make Load refuse new material.
+var (
+	ErrExpired     = errors.New("mtls: certificate expired")
+	ErrNotYetValid = errors.New("mtls: certificate not yet valid")
+	ErrKeyMismatch = errors.New("mtls: private key does not match certificate")
+	ErrNoCert      = errors.New("mtls: no certificate in file")
+)
+
+// Load reads and validates f at now: the chain parses, the key matches the
+// leaf, the leaf is within its validity period, and the CA bundle (if any)
+// holds at least one CA certificate.
+func Load(f Files, now time.Time) (*Material, error) {
+	certPEM, err := os.ReadFile(f.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("mtls: read certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("mtls: read key: %w", err)
+	}
+	return Parse(certPEM, keyPEM, f, now)
+}
+
+// Parse validates PEM bytes as Load does; f names the files in errors and
+// locates the CA bundle.
+func Parse(certPEM, keyPEM []byte, f Files, now time.Time) (*Material, error) {
+	if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%w: %s", ErrNoCert, f.Cert)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not match") {
+			return nil, fmt.Errorf("%w: %s and %s", ErrKeyMismatch, f.Cert, f.Key)
+		}
+		return nil, fmt.Errorf("mtls: %s / %s: %w", f.Cert, f.Key, err)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("mtls: %s: %w", f.Cert, err)
+		}
+	}
+	if now.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("%w: %s expired %s", ErrExpired, f.Cert, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if now.Before(leaf.NotBefore) {
+		return nil, fmt.Errorf("%w: %s valid from %s", ErrNotYetValid, f.Cert, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	m := &Material{Cert: cert, Leaf: leaf, LoadedAt: now}
+	if f.ClientCA != "" {
+		raw, err := os.ReadFile(f.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("mtls: read client CA bundle: %w", err)
+		}
+		sum := sha256.Sum256(raw)
+		m.CABundleSHA256 = hex.EncodeToString(sum[:])
+		m.ClientCAs = x509.NewCertPool()
+		for rest := raw; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("mtls: client CA bundle %s: %w", f.ClientCA, err)
+			}
+			if !c.IsCA {
+				return nil, fmt.Errorf("mtls: client CA bundle %s: %q is not a CA certificate", f.ClientCA, c.Subject.CommonName)
+			}
+			m.ClientCAs.AddCert(c)
+			m.CAs = append(m.CAs, c)
+		}
+		if len(m.CAs) == 0 {
+			return nil, fmt.Errorf("mtls: client CA bundle %s: no CA certificate found", f.ClientCA)
+		}
+	}
+	return m, nil
+}
