@@ -74,6 +74,7 @@ type Discipline struct {
 
 	status   atomic.Pointer[Status]
 	rejected [6]atomic.Uint64
+	beat     atomic.Int64 // Unix ns of the last tick handled by Run
 
 	pulses    []pps.Pulse // recent unlabelled edges, oldest first
 	lastLabel time.Time
@@ -151,11 +152,16 @@ func (d *Discipline) Run(ctx context.Context, pulses <-chan pps.Pulse, fixes <-c
 			d.HandlePulse(p)
 		case f := <-fixes:
 			d.HandleFix(f)
-		case <-tick:
+		case t := <-tick:
+			d.beat.Store(t.UnixNano())
 			d.Tick()
 		}
 	}
 }
+
+// LastTick returns the time of the last tick Run handled: a liveness signal
+// for the service watchdog (the loop is stuck if it stops advancing).
+func (d *Discipline) LastTick() time.Time { return time.Unix(0, d.beat.Load()) }
 
 // HandlePulse records an edge until the NMEA names its second.
 func (d *Discipline) HandlePulse(p pps.Pulse) {

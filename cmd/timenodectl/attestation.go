@@ -26,12 +26,14 @@ func init() {
 
 func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: timenodectl attestation verify URL|FILE [--cacert FILE] [--keys URL|FILE] [--max-age 30s] [--production] [--ed25519-only]")
+		fmt.Fprintln(stderr, "usage: timenodectl attestation verify URL|FILE [--cacert FILE] [--cert FILE --key FILE] [--keys URL|FILE] [--max-age 30s] [--production] [--ed25519-only]")
 		return 2
 	}
 	fs := flag.NewFlagSet("attestation verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cacert := fs.String("cacert", "", "CA certificate (PEM) that signed the server's TLS certificate")
+	certFile := fs.String("cert", "", "client certificate (PEM) for mTLS")
+	keyFile := fs.String("key", "", "client private key (PEM) for mTLS")
 	keysFrom := fs.String("keys", "", "public keys: URL or file of a /keys document (default: /keys next to the attestation URL)")
 	maxAge := fs.Duration("max-age", 30*time.Second, "reject attestations older than this")
 	production := fs.Bool("production", false, "reject attestations signed by development keys")
@@ -54,7 +56,7 @@ func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	client, err := httpsClient(*cacert)
+	client, err := httpsClient(*cacert, *certFile, *keyFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "timenodectl: %v\n", err)
 		return 1
@@ -184,9 +186,20 @@ func readJSON(path string, dst any) error {
 	return nil
 }
 
-// httpsClient trusts cacert if given, else the system roots; TLS 1.3 only.
-func httpsClient(cacert string) (*http.Client, error) {
+// httpsClient trusts cacert if given, else the system roots, and presents
+// the client certificate if given; TLS 1.3 only.
+func httpsClient(cacert, certFile, keyFile string) (*http.Client, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS13}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("--cert and --key go together")
+	}
+	if certFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{c}
+	}
 	if cacert != "" {
 		pem, err := os.ReadFile(cacert)
 		if err != nil {

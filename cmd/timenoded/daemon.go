@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
@@ -17,6 +18,7 @@ import (
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/netsvc/devtls"
+	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/timing"
 )
@@ -28,6 +30,9 @@ type hardware struct {
 	pps    pps.Source // pulse source
 	sim    *simWorld  // non-nil in simulation mode
 }
+
+// statser is a pulse source that counts its pulses.
+type statser interface{ Stats() pps.Stats }
 
 // serve runs the daemon until ctx is done.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
@@ -47,20 +52,28 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg.Stratum = cfg.stratum
 	disc := timing.New(tcfg, hw.clk, log)
 
-	keys, tlsCert, caPath, err := loadIdentity(cfg, hw.clk.Now())
+	keys, err := loadSigningKey(cfg, hw.clk.Now())
 	if err != nil {
 		return err
 	}
 	sig := signer.NewSigner(keys)
 	log.Info("signing key loaded", "key", keys)
+	tlsFiles, policy, err := tlsSetup(cfg, hw.clk.Now())
+	if err != nil {
+		return err
+	}
+	mat, err := mtls.Load(tlsFiles, hw.clk.Now())
+	if err != nil {
+		return err
+	}
+	tlsMgr := mtls.NewManager(mat, policy)
 
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}
 	handler := api.Handler()
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{tlsCert}}
 	listeners := []*netsvc.Listener{
-		{Name: "https", Addr: cfg.httpsAddr, TLS: tlsConf, Handler: handler},
+		{Name: "https", Addr: cfg.httpsAddr, TLS: tlsMgr.ServerConfig(), Handler: netsvc.ClientGate(handler, tlsMgr.ClientCertRequired)},
 		{Name: "metrics", Addr: cfg.metricsAddr, Handler: metrics.Handler()},
 	}
 	if cfg.httpAddr != "" {
@@ -76,7 +89,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := netsvc.Listen(listeners, log); err != nil {
 		return err
 	}
-	endpoints := map[string]string{"ca": caPath, "state_dir": cfg.stateDir}
+	endpoints := map[string]string{"ca": tlsFiles.ClientCA, "state_dir": cfg.stateDir}
+	if hw.sim != nil {
+		endpoints["ca"] = filepath.Join(cfg.stateDir, devtls.CAFile)
+		endpoints["client_cert"] = filepath.Join(cfg.stateDir, devtls.ClientCertFile)
+		endpoints["client_key"] = filepath.Join(cfg.stateDir, devtls.ClientKeyFile)
+	}
 	for _, l := range listeners {
 		endpoints[l.Name] = l.Bound().String()
 		log.Info("listening", "name", l.Name, "addr", l.Bound().String())
@@ -88,6 +106,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pulses := make(chan pps.Pulse, 4)
 	fixes := make(chan gnss.Fix, 4)
 	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
+	hwm := netsvc.Hardware{GNSS: rx.Stats, PPSQuality: pps.QualityKernel}
+	if s, ok := hw.pps.(statser); ok {
+		hwm.PPS = s.Stats
+	}
+	if hw.sim != nil {
+		hwm.PPSQuality = pps.QualitySimulated
+	}
+	metrics.RegisterHardware(hwm)
+	metrics.RegisterTLS(hw.clk, tlsMgr, netsvc.MaterialCerts(tlsMgr))
+
 	go timing.FeedPulses(ctx, hw.pps, pulses, log)
 	go func() {
 		if err := rx.Run(ctx, fixes); err != nil {
@@ -98,25 +126,107 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-
-	return netsvc.Serve(ctx, listeners, 10*time.Second)
+	go handleReloads(ctx, cfg, tlsFiles, policy, tlsMgr, metrics, log)
+	go watchdog(ctx, cfg, disc, log)
+	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
+	err = netsvc.Serve(ctx, listeners, 10*time.Second)
+	_ = cfg.notify.send("STOPPING=1")
+	return err
 }
 
-// loadIdentity returns the signing keys and the TLS certificate. In
-// simulation both are development material made now.
-func loadIdentity(cfg *config, now time.Time) (*signer.KeyPair, tls.Certificate, string, error) {
+// loadSigningKey returns the signing keys: development keys made now in
+// simulation.
+func loadSigningKey(cfg *config, now time.Time) (*signer.KeyPair, error) {
 	if !cfg.sim {
-		return nil, tls.Certificate{}, "", fmt.Errorf("no signing keys: production key files (NTP_SIGNING_KEY_PATH, $CREDENTIALS_DIRECTORY) are not supported by this build; run with --sim")
+		return nil, fmt.Errorf("no signing keys: production key files (NTP_SIGNING_KEY_PATH, $CREDENTIALS_DIRECTORY) are not supported by this build; run with --sim")
 	}
-	keys, err := signer.GenerateDevelopment(rand.Reader, now, 24*time.Hour)
-	if err != nil {
-		return nil, tls.Certificate{}, "", err
+	return signer.GenerateDevelopment(rand.Reader, now, 24*time.Hour)
+}
+
+// tlsSetup returns the TLS files and client policy. Simulation writes a
+// development CA, server and client certificate into the state directory
+// and allows the development client.
+func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
+	policy := mtls.Policy{Allowed: cfg.allow, RequireClientCert: cfg.requireCert}
+	if cfg.sim {
+		m, err := devtls.Generate(cfg.stateDir, []string{"localhost", "127.0.0.1", "::1"}, now, 24*time.Hour)
+		if err != nil {
+			return mtls.Files{}, policy, err
+		}
+		files := mtls.Files{Cert: m.CertPath, Key: m.KeyPath, ClientCA: m.CAPath}
+		// Explicit flags override the generated files.
+		if cfg.tlsCert != "" {
+			files.Cert = cfg.tlsCert
+		}
+		if cfg.tlsKey != "" {
+			files.Key = cfg.tlsKey
+		}
+		if cfg.clientCA != "" {
+			files.ClientCA = cfg.clientCA
+		}
+		if len(policy.Allowed) == 0 {
+			policy.Allowed = []string{devtls.ClientName}
+		}
+		return files, policy, nil
 	}
-	m, err := devtls.Generate(cfg.stateDir, []string{"localhost", "127.0.0.1", "::1"}, now, 24*time.Hour)
-	if err != nil {
-		return nil, tls.Certificate{}, "", err
+	if cfg.tlsCert == "" || cfg.tlsKey == "" {
+		return mtls.Files{}, policy, fmt.Errorf("no TLS certificate: set --tls-cert and --tls-key or provide tls.crt and tls.key as systemd credentials")
 	}
-	return keys, m.Server, m.CAPath, nil
+	return mtls.Files{Cert: cfg.tlsCert, Key: cfg.tlsKey, ClientCA: cfg.clientCA}, policy, nil
+}
+
+// handleReloads reloads TLS material on SIGHUP (systemctl reload): the new
+// files are validated as a whole and swapped in only if all of them are
+// good; otherwise the old material keeps serving and the failure is logged
+// and counted.
+func handleReloads(ctx context.Context, cfg *config, files mtls.Files, policy mtls.Policy, mgr *mtls.Manager, m *netsvc.Metrics, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		_ = cfg.notify.reloading()
+		mat, err := mtls.Load(files, time.Now())
+		if err != nil {
+			m.Reloaded(false)
+			log.Error("reload refused; keeping the current TLS material", "err", err)
+			_ = cfg.notify.send("READY=1\nSTATUS=reload refused: " + err.Error())
+			continue
+		}
+		mgr.Swap(mat, policy)
+		m.Reloaded(true)
+		log.Info("reloaded TLS material", "cert_not_after", mat.Leaf.NotAfter, "ca_bundle_sha256", mat.CABundleSHA256)
+		_ = cfg.notify.send("READY=1\nSTATUS=reloaded")
+	}
+}
+
+// watchdog pings systemd at half WatchdogSec, but only while the
+// discipline loop is alive: a wedged daemon gets restarted.
+func watchdog(ctx context.Context, cfg *config, disc *timing.Discipline, log *slog.Logger) {
+	if cfg.watchdog <= 0 {
+		return
+	}
+	t := time.NewTicker(cfg.watchdog)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if age := now.Sub(disc.LastTick()); age > 5*time.Second {
+				log.Error("discipline loop stalled; withholding watchdog ping", "stalled_for", age)
+				continue
+			}
+			st := disc.Status()
+			_ = cfg.notify.send(fmt.Sprintf("WATCHDOG=1\nSTATUS=clock %s, bound %v", st.State, st.BoundAt(disc.LastTick())))
+		}
+	}
 }
 
 // writeEndpoints records the bound addresses so tools and tests that
@@ -152,11 +262,11 @@ func announceReady(ctx context.Context, api *netsvc.API, cfg *config, eps map[st
 	log.Info(fmt.Sprintf("Clock attestation ready (max_age=%ds)", int(cfg.maxAge/time.Second)))
 	if cfg.sim {
 		fmt.Fprintf(os.Stderr, `
-timenode simulation is serving. Try:
-  curl --cacert %[1]s https://%[2]s/health
-  curl --cacert %[1]s https://%[2]s/attestation?nonce=00112233
-  go run ./cmd/timenodectl attestation verify https://%[2]s/attestation --cacert %[1]s
+timenode simulation is serving (mTLS: use the development client certificate). Try:
+  curl --cacert %[1]s --cert %[4]s --key %[5]s https://%[2]s/attestation?nonce=00112233
+  curl --cacert %[1]s -H 'X-Aunsorm-Mesh: gateway' https://%[2]s/health
+  bin/timenodectl attestation verify https://%[2]s/attestation --cacert %[1]s --cert %[4]s --key %[5]s
   curl http://%[3]s/metrics
-`, eps["ca"], eps["https"], eps["metrics"])
+`, eps["ca"], eps["https"], eps["metrics"], eps["client_cert"], eps["client_key"])
 	}
 }

@@ -81,7 +81,8 @@ func (l *lockedBuffer) String() string {
 // simDaemon is a running `timenoded --sim` on free loopback ports.
 type simDaemon struct {
 	endpoints map[string]string
-	client    *http.Client
+	client    *http.Client // presents the development client certificate
+	anon      *http.Client // presents none
 	log       *lockedBuffer
 }
 
@@ -130,7 +131,13 @@ func startSim(t *testing.T, env ...string) *simDaemon {
 	if !pool.AppendCertsFromPEM(pem) {
 		t.Fatal("no CA certificate in", d.endpoints["ca"])
 	}
+	cert, err := tls.LoadX509KeyPair(d.endpoints["client_cert"], d.endpoints["client_key"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}}}
+	d.anon = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
 	return d
 }
@@ -250,6 +257,27 @@ func TestEndToEndSimulation(t *testing.T) {
 	t.Run("timenodectl verify", func(t *testing.T) {
 		testCtlVerify(t, d, body)
 	})
+	t.Run("without a client certificate only the gateway health check", func(t *testing.T) {
+		base := "https://" + d.endpoints["https"]
+		for _, tc := range []struct {
+			path, mesh string
+			want       int
+		}{{"/attestation", "", http.StatusUnauthorized}, {"/keys", "", http.StatusUnauthorized},
+			{"/health", "", http.StatusUnauthorized}, {"/health", "gateway", http.StatusOK}} {
+			req, _ := http.NewRequest(http.MethodGet, base+tc.path, nil)
+			if tc.mesh != "" {
+				req.Header.Set("X-Aunsorm-Mesh", tc.mesh)
+			}
+			resp, err := d.anon.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("anonymous GET %s (mesh %q): %d, want %d", tc.path, tc.mesh, resp.StatusCode, tc.want)
+			}
+		}
+	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
 		if err != nil {
@@ -257,7 +285,9 @@ func TestEndToEndSimulation(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		m, _ := io.ReadAll(resp.Body)
-		for _, want := range []string{`timenode_clock_state{state="LOCKED"} 1`, "timenode_clock_error_bound_seconds", `timenode_http_requests_total{code="200",handler="GET /attestation"}`} {
+		for _, want := range []string{`timenode_clock_state{state="LOCKED"} 1`, "timenode_clock_error_bound_seconds",
+			`timenode_http_requests_total{code="200",handler="GET /attestation"}`, `timenode_gnss_state{state="ok"} 1`,
+			`timenode_pps_pulses_total{quality="simulated"}`, "mtls_handshake_success_ratio", `mtls_cert_days_remaining{cert="server"}`} {
 			if !strings.Contains(string(m), want) {
 				t.Errorf("metrics lack %q", want)
 			}
@@ -305,7 +335,8 @@ func tamper(t *testing.T, doc []byte, field string) []byte {
 func testCtlVerify(t *testing.T, d *simDaemon, body []byte) {
 	_, ctl := buildBinaries(t)
 	url := "https://" + d.endpoints["https"] + "/attestation"
-	out, err := exec.Command(ctl, "attestation", "verify", url, "--cacert", d.endpoints["ca"]).CombinedOutput()
+	mtlsArgs := []string{"--cacert", d.endpoints["ca"], "--cert", d.endpoints["client_cert"], "--key", d.endpoints["client_key"]}
+	out, err := exec.Command(ctl, append([]string{"attestation", "verify", url}, mtlsArgs...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("timenodectl verify %s: %v\n%s", url, err, out)
 	}
@@ -326,7 +357,7 @@ func testCtlVerify(t *testing.T, d *simDaemon, body []byte) {
 		if err := os.WriteFile(file, tamper(t, body, tc.field), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(ctl, "attestation", "verify", file, "--keys", keysURL, "--cacert", d.endpoints["ca"]).CombinedOutput()
+		out, err := exec.Command(ctl, append([]string{"attestation", "verify", file, "--keys", keysURL}, mtlsArgs...)...).CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("tampered %s: err %v, want exit 1\n%s", tc.name, err, out)
@@ -340,7 +371,7 @@ func testCtlVerify(t *testing.T, d *simDaemon, body []byte) {
 	if err := os.WriteFile(file, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(ctl, "attestation", "verify", file, "--keys", keysURL, "--cacert", d.endpoints["ca"]).CombinedOutput(); err != nil {
+	if out, err := exec.Command(ctl, append([]string{"attestation", "verify", file, "--keys", keysURL}, mtlsArgs...)...).CombinedOutput(); err != nil {
 		t.Fatalf("untampered file: %v\n%s", err, out)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,9 +33,16 @@ type config struct {
 	serial          string
 	baud            int
 	ppsDevice       string
+	tlsCert         string
+	tlsKey          string
+	clientCA        string
+	allow           []string // client identities allowed on HTTPS
+	requireCert     bool
 	authorityID     string
 	stratum         uint8
 	maxAge          time.Duration
+	notify          *notifier
+	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
 }
 
@@ -50,6 +59,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
 	fs.IntVar(&c.baud, "baud", 9600, "GNSS receiver baud rate")
 	fs.StringVar(&c.ppsDevice, "pps", "/dev/pps0", "PPS device")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "server certificate chain (PEM; default $CREDENTIALS_DIRECTORY/tls.crt)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "server private key (PEM; default $CREDENTIALS_DIRECTORY/tls.key)")
+	fs.StringVar(&c.clientCA, "client-ca", "", "client CA bundle for mTLS (PEM; default $CREDENTIALS_DIRECTORY/client-ca.pem)")
+	allow := fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
+	fs.BoolVar(&c.requireCert, "require-client-cert", false, "refuse TLS handshakes without a client certificate (the gateway's /health check then needs one too)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -64,6 +78,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if c.sim && !explicit["listen"] {
 		c.httpAddr = "127.0.0.1:5000"
+	}
+	for _, a := range strings.Split(*allow, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.allow = append(c.allow, a)
+		}
+	}
+	if creds := getenv("CREDENTIALS_DIRECTORY"); creds != "" {
+		for _, d := range []struct {
+			dst  *string
+			name string
+		}{{&c.tlsCert, "tls.crt"}, {&c.tlsKey, "tls.key"}, {&c.clientCA, "client-ca.pem"}} {
+			if *d.dst == "" {
+				*d.dst = filepath.Join(creds, d.name)
+			}
+		}
 	}
 	if c.stateDir == "" {
 		c.stateDir = getenv("STATE_DIRECTORY")
@@ -87,6 +116,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		c.stratum = uint8(n)
 	}
 	c.maxAge = 30 * time.Second
+	c.notify = newNotifier(getenv)
+	c.watchdog = watchdogInterval(getenv)
 	if *verbose {
 		c.logLevel = slog.LevelDebug
 	}
