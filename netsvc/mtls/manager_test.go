@@ -185,4 +185,3 @@ func TestLoadRefusesBadMaterial(t *testing.T) {
 		})
 	}
 }
-
