@@ -7,7 +7,8 @@ STATE     ?= .state/sim
 PKGS      := ./...
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 
-.PHONY: all build run test vet fmt-check cross bench bench-timing test-confinement clean
+.PHONY: all build run test vet fmt-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
+	qemu-clock-test abi-test fuzz-gnss fuzz-ntp clean
 
 all: build
 
@@ -28,9 +29,20 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-# The appliance may be an arm64 SBC: prove every package builds there.
+# The appliance may be an arm64 SBC: prove every package (and the PPS and
+# GPIO tests) builds there.
 cross:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./hw/pps/... ./hw/gpio/...
+
+# The PPS ioctl numbers and struct layouts against <linux/pps.h> (cgo).
+abi-test:
+	CGO_ENABLED=1 $(GO) test -count=1 ./hw/pps/internal/ppsabi/...
+
+# The kernel clock adapter steering a throwaway qemu guest's clock (also
+# run by `go test ./...` when CI=true).
+qemu-clock-test:
+	hw/clock/qemutest/run.sh
 
 test: fmt-check vet cross
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)
@@ -39,7 +51,23 @@ test-confinement:
 	$(GO) test -count=1 -v ./systemd/ ./apparmor/ ./image/nftables/...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./signer/ ./timing/...
+	$(GO) test -run '^$$' -bench . -benchmem ./signer/... ./timing/... ./hw/gnss/ ./netsvc/ntp/
+
+bench-gnss:
+	$(GO) test -run '^$$' -bench . -benchmem ./hw/gnss
+
+# NTP throughput: our server against a chronyd -x the bench starts itself.
+NTPBENCH_FLAGS ?= -inflight 64 -rounds 2 -warmup 1s -duration 5s -min-ratio 1.5
+bench-ntp:
+	$(GO) build -o $(BIN)/ ./cmd/ntpbench
+	$(BIN)/ntpbench $(NTPBENCH_FLAGS)
+
+FUZZTIME ?= 5m
+fuzz-gnss:
+	$(GO) test -run '^$$' -fuzz FuzzFramerParse -fuzztime $(FUZZTIME) -parallel 2 ./hw/gnss
+
+fuzz-ntp:
+	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) -parallel 2 ./netsvc/ntp
 
 clean:
 	rm -rf $(BIN) build .state
