@@ -19,6 +19,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/netsvc/devtls"
 	"github.com/aunsorm/timenode/netsvc/mtls"
+	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/timing"
 )
@@ -89,6 +90,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := netsvc.Listen(listeners, log); err != nil {
 		return err
 	}
+	var ntpSrv *ntp.Server
+	if cfg.ntpAddr != "" {
+		ntpSrv, err = ntp.NewServer(ntp.Config{Addr: cfg.ntpAddr, RateLimit: ntp.DefaultRateLimit},
+			hw.clk, netsvc.NTPStatus(hw.clk, disc), log.With("component", "ntp"))
+		if err == nil {
+			err = ntpSrv.Listen()
+		}
+		if err != nil {
+			return fmt.Errorf("ntp on %s: %w", cfg.ntpAddr, err)
+		}
+		metrics.RegisterNTP(ntpSrv.Stats)
+	}
 	endpoints := map[string]string{"ca": tlsFiles.ClientCA, "state_dir": cfg.stateDir}
 	if hw.sim != nil {
 		endpoints["ca"] = filepath.Join(cfg.stateDir, devtls.CAFile)
@@ -98,6 +111,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	for _, l := range listeners {
 		endpoints[l.Name] = l.Bound().String()
 		log.Info("listening", "name", l.Name, "addr", l.Bound().String())
+	}
+	if ntpSrv != nil {
+		endpoints["ntp"] = ntpSrv.Addr().String()
+		log.Info("listening", "name", "ntp", "addr", endpoints["ntp"])
+		go func() {
+			if err := ntpSrv.Serve(ctx); err != nil {
+				log.Error("ntp server stopped", "err", err)
+			}
+		}()
 	}
 	if err := writeEndpoints(cfg.stateDir, endpoints); err != nil {
 		return err

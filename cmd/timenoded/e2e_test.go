@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -278,6 +280,9 @@ func TestEndToEndSimulation(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ntp", func(t *testing.T) {
+		testNTP(t, d.endpoints["ntp"], bound)
+	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
 		if err != nil {
@@ -373,5 +378,43 @@ func testCtlVerify(t *testing.T, d *simDaemon, body []byte) {
 	}
 	if out, err := exec.Command(ctl, append([]string{"attestation", "verify", file, "--keys", keysURL}, mtlsArgs...)...).CombinedOutput(); err != nil {
 		t.Fatalf("untampered file: %v\n%s", err, out)
+	}
+}
+
+// testNTP sends one NTPv4 client request to the daemon and checks the
+// reply claims stratum 1, is not in alarm, and that its transmit time is
+// within the bound of the host clock.
+func testNTP(t *testing.T, addr string, bound time.Duration) {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := make([]byte, 48)
+	req[0] = 0<<6 | 4<<3 | 3 // LI 0, version 4, client
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	before := time.Now()
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	resp := make([]byte, 128)
+	n, err := conn.Read(resp)
+	after := time.Now()
+	if err != nil || n < 48 {
+		t.Fatalf("ntp reply: %d bytes, %v", n, err)
+	}
+	li, mode, stratum := resp[0]>>6, resp[0]&7, resp[1]
+	if li == 3 || mode != 4 || stratum != 1 {
+		t.Fatalf("ntp reply LI %d mode %d stratum %d, want LI != 3, mode 4, stratum 1", li, mode, stratum)
+	}
+	const ntpEpochOffset = 2208988800
+	sec := binary.BigEndian.Uint32(resp[40:44])
+	frac := binary.BigEndian.Uint32(resp[44:48])
+	tx := time.Unix(int64(sec)-ntpEpochOffset, int64((uint64(frac)*1e9)>>32))
+	if tx.Before(before.Add(-bound)) || tx.After(after.Add(bound)) {
+		t.Fatalf("ntp transmit time %v outside [%v, %v] ± %v", tx, before, after, bound)
+	}
+	if refid := string(resp[12:15]); refid != "PPS" {
+		t.Errorf("reference id %q, want PPS", refid)
 	}
 }

@@ -29,6 +29,7 @@ type config struct {
 	httpsAddr       string
 	httpAddr        string // plain HTTP (--listen); "" = off
 	metricsAddr     string
+	ntpAddr         string // "" = no NTP server
 	stateDir        string
 	serial          string
 	baud            int
@@ -55,6 +56,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.httpsAddr, "https", ":5443", "HTTPS listen address")
 	fs.StringVar(&c.httpAddr, "listen", "", "plain HTTP listen address (off unless set; 127.0.0.1:5000 in simulation)")
 	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
+	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")
 	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
 	fs.IntVar(&c.baud, "baud", 9600, "GNSS receiver baud rate")
@@ -78,6 +80,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if c.sim && !explicit["listen"] {
 		c.httpAddr = "127.0.0.1:5000"
+	}
+	if c.sim && !explicit["ntp"] {
+		c.ntpAddr = "127.0.0.1:11123" // unprivileged: simulation runs as any user
 	}
 	for _, a := range strings.Split(*allow, ",") {
 		if a = strings.TrimSpace(a); a != "" {
