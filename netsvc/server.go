@@ -45,6 +45,7 @@ func Listen(ls []*Listener, log *slog.Logger) error {
 			}
 			return fmt.Errorf("netsvc: listen %s on %s: %w", l.Name, l.Addr, err)
 		}
+		ln = limitConns(ln, MaxConns)
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
 		}

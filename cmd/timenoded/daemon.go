@@ -51,6 +51,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	tcfg := timing.DefaultConfig()
 	tcfg.Stratum = cfg.stratum
+	tcfg.MaxHoldoverBound = cfg.maxHoldover
 	disc := timing.New(tcfg, hw.clk, log)
 
 	keys, err := loadSigningKey(cfg, hw.clk.Now())

@@ -86,16 +86,36 @@ type simDaemon struct {
 	client    *http.Client // presents the development client certificate
 	anon      *http.Client // presents none
 	log       *lockedBuffer
+	proc      *os.Process
 }
 
-func startSim(t *testing.T, env ...string) *simDaemon {
+// simOptions adjusts a simulated daemon: extra environment and flags, and
+// the client certificate the test clients present (default: the
+// development client certificate the daemon writes).
+type simOptions struct {
+	env, args             []string
+	clientCert, clientKey string
+}
+
+// caFile is the CA the clients trust: the --client-ca given to the daemon
+// also signed its server certificate in these tests.
+func (o simOptions) caFile() string {
+	for i := 0; i+1 < len(o.args); i++ {
+		if o.args[i] == "--client-ca" {
+			return o.args[i+1]
+		}
+	}
+	return ""
+}
+
+func startSim(t *testing.T, o simOptions) *simDaemon {
 	t.Helper()
 	daemon, _ := buildBinaries(t)
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, daemon, "--sim", "--state-dir", state,
-		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.CommandContext(ctx, daemon, append([]string{"--sim", "--state-dir", state,
+		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0"}, o.args...)...)
+	cmd.Env = append(os.Environ(), o.env...)
 	logs := &lockedBuffer{}
 	cmd.Stderr, cmd.Stdout = logs, logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -113,7 +133,7 @@ func startSim(t *testing.T, env ...string) *simDaemon {
 			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
-	d := &simDaemon{log: logs}
+	d := &simDaemon{log: logs, proc: cmd.Process}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(state, "endpoints.json"))
@@ -125,7 +145,11 @@ func startSim(t *testing.T, env ...string) *simDaemon {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pem, err := os.ReadFile(d.endpoints["ca"])
+	caFile := d.endpoints["ca"]
+	if f := o.caFile(); f != "" {
+		caFile = f
+	}
+	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +157,11 @@ func startSim(t *testing.T, env ...string) *simDaemon {
 	if !pool.AppendCertsFromPEM(pem) {
 		t.Fatal("no CA certificate in", d.endpoints["ca"])
 	}
-	cert, err := tls.LoadX509KeyPair(d.endpoints["client_cert"], d.endpoints["client_key"])
+	clientCert, clientKey := d.endpoints["client_cert"], d.endpoints["client_key"]
+	if o.clientCert != "" {
+		clientCert, clientKey = o.clientCert, o.clientKey
+	}
+	cert, err := tls.LoadX509KeyPair(clientCert, clientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +170,27 @@ func startSim(t *testing.T, env ...string) *simDaemon {
 	d.anon = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
 	return d
+}
+
+// metric returns the value of the first exposition line that starts with
+// series (a name with optional labels), or -1 if there is none.
+func (d *simDaemon) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
 
 func (d *simDaemon) get(t *testing.T, path string) (int, []byte) {
@@ -181,7 +230,7 @@ func (d *simDaemon) waitHealthy(t *testing.T, within time.Duration) []int {
 }
 
 func TestEndToEndSimulation(t *testing.T) {
-	d := startSim(t, "NTP_AUTHORITY_ID=ntp.test.aunsorm")
+	d := startSim(t, simOptions{env: []string{"NTP_AUTHORITY_ID=ntp.test.aunsorm"}})
 	before := d.waitHealthy(t, 60*time.Second)
 	if len(before) == 0 || before[0] != http.StatusServiceUnavailable {
 		t.Fatalf("/health before lock answered %v, want 503 first", before)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/netsvc/mtls/mtlstest"
 )
 
 // serve accepts TLS connections with mgr's config and completes handshakes.
@@ -73,11 +75,11 @@ func TestClientPolicy(t *testing.T) {
 	}
 	addr := serve(t, mgr)
 	roots := x509.NewCertPool()
-	roots.AddCert(w.ca.cert)
+	roots.AddCert(w.ca.Cert)
 	hour, day := time.Hour, 24*time.Hour
 	tests := []struct {
 		name   string
-		client *issued
+		client *mtlstest.Issued
 		ok     bool
 	}{
 		{"allowed gateway", w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-hour), w.now.Add(day)), true},
@@ -91,7 +93,7 @@ func TestClientPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cert *tls.Certificate
 			if tc.client != nil {
-				c := tc.client.tlsCert()
+				c := tc.client.TLS()
 				cert = &c
 			}
 			_, err := dial(addr, roots, cert, nil)
@@ -119,8 +121,8 @@ func TestSwapKeepsServingAndAppliesToNewHandshakes(t *testing.T) {
 	mgr := NewManager(m, Policy{Allowed: []string{"gateway.security.svc"}})
 	addr := serve(t, mgr)
 	roots := x509.NewCertPool()
-	roots.AddCert(w.ca.cert)
-	gw := w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).tlsCert()
+	roots.AddCert(w.ca.Cert)
+	gw := w.client("gw", []string{"gateway.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).TLS()
 	cache := tls.NewLRUClientSessionCache(4)
 	st, err := dial(addr, roots, &gw, cache)
 	if err != nil {
@@ -129,8 +131,8 @@ func TestSwapKeepsServingAndAppliesToNewHandshakes(t *testing.T) {
 	first := st.PeerCertificates[0].SerialNumber
 
 	// Rotate the server certificate and drop the gateway from the list.
-	next := w.p.issue("timenode", []string{"localhost"}, w.ca, false, w.now.Add(-time.Hour), w.now.Add(90*24*time.Hour), x509.ExtKeyUsageServerAuth)
-	cert, key := w.p.write("server2", next)
+	next := w.serverCert("timenode", w.now.Add(-time.Hour), w.now.Add(90*24*time.Hour))
+	cert, key := w.p.Write("server2", next)
 	m2, err := Load(Files{Cert: cert, Key: key, ClientCA: w.caPath}, w.now)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func TestSwapKeepsServingAndAppliesToNewHandshakes(t *testing.T) {
 	if _, err := dial(addr, roots, &gw, cache); err == nil {
 		t.Fatal("resumed session of a client removed from the allow-list was accepted")
 	}
-	kms := w.client("kms", []string{"kms.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).tlsCert()
+	kms := w.client("kms", []string{"kms.security.svc"}, w.ca, w.now.Add(-time.Hour), w.now.Add(time.Hour)).TLS()
 	st, err = dial(addr, roots, &kms, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -152,15 +154,15 @@ func TestSwapKeepsServingAndAppliesToNewHandshakes(t *testing.T) {
 
 func TestLoadRefusesBadMaterial(t *testing.T) {
 	w := newWorld(t)
-	expired := w.p.issue("old", []string{"localhost"}, w.ca, false, w.now.Add(-48*time.Hour), w.now.Add(-time.Hour), x509.ExtKeyUsageServerAuth)
-	expCert, expKey := w.p.write("expired", expired)
-	other := w.p.issue("x", []string{"localhost"}, w.ca, false, w.now.Add(-time.Hour), w.now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
-	_, otherKey := w.p.write("other", other)
-	garbage := w.p.dir + "/garbage.pem"
+	expired := w.serverCert("old", w.now.Add(-48*time.Hour), w.now.Add(-time.Hour))
+	expCert, expKey := w.p.Write("expired", expired)
+	other := w.serverCert("x", w.now.Add(-time.Hour), w.now.Add(time.Hour))
+	_, otherKey := w.p.Write("other", other)
+	garbage := w.p.Dir + "/garbage.pem"
 	if err := os.WriteFile(garbage, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	leafAsCA, _ := w.p.write("leafca", other)
+	leafAsCA, _ := w.p.Write("leafca", other)
 	tests := []struct {
 		name string
 		f    Files
@@ -169,7 +171,7 @@ func TestLoadRefusesBadMaterial(t *testing.T) {
 		{"expired", Files{Cert: expCert, Key: expKey}, ErrExpired},
 		{"key mismatch", Files{Cert: w.files.Cert, Key: otherKey}, ErrKeyMismatch},
 		{"garbage PEM", Files{Cert: garbage, Key: w.files.Key}, ErrNoCert},
-		{"missing file", Files{Cert: w.p.dir + "/nope.crt", Key: w.files.Key}, os.ErrNotExist},
+		{"missing file", Files{Cert: w.p.Dir + "/nope.crt", Key: w.files.Key}, os.ErrNotExist},
 		{"leaf as client CA", Files{Cert: w.files.Cert, Key: w.files.Key, ClientCA: leafAsCA}, nil},
 	}
 	for _, tc := range tests {
