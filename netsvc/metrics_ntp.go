@@ -40,4 +40,6 @@ func (c *ntpCollector) Collect(ch chan<- prometheus.Metric) {
 
 // RegisterNTP exports the NTP server's counters; per-second rates are
 // rate() over them.
-func (m *Metrics) RegisterNTP(stats func() ntp.Stats) { m.reg.MustRegister(&ntpCollector{stats: stats}) }
+func (m *Metrics) RegisterNTP(stats func() ntp.Stats) {
+	m.reg.MustRegister(&ntpCollector{stats: stats})
+}
