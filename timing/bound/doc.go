@@ -12,8 +12,8 @@
 //     times, computed from the clock's free-running phase (the measured
 //     offsets with the applied corrections taken out), and a fit of the
 //     classic power-law noise model to it.
-//   - PhaseFilter: a two-state (phase, frequency) Kalman filter, shared with
-//     the servo package.
+//   - PhaseFilter: a two-state (phase, frequency) Kalman filter. (The servo
+//     package uses Noise, the model type, for its oracle configuration.)
 //   - Estimator: runs its own PhaseFilter, tuned from the Allan fit, and
 //     publishes Bound(t) = |predicted offset| + k·σ(t), where σ(t) grows in
 //     holdover from the filter's uncertainty and from τ·ADEV(τ) at τ = time

@@ -17,6 +17,13 @@ type Config struct {
 	// τ) before any is measured; it only matters in a holdover that starts
 	// in the first minute.
 	PriorSigmaY float64
+	// MinQrw is the least random-walk frequency noise (ppb²/s) the
+	// tracking filter assumes, whatever the fit says: with none at all it
+	// would trust its frequency forever and lag, overconfident, behind
+	// wander too slow for the Allan estimate to have seen yet. The default
+	// (0.001 ppb²/s, σy ≈ 0.02 ppb at τ = 1 s from this term) is below any
+	// crystal oscillator a PPS appliance would carry.
+	MinQrw float64
 	// InitialFreqSigma is the a-priori uncertainty of the free-running
 	// frequency (ppb): the kernel's range by default.
 	InitialFreqSigma float64
@@ -29,6 +36,7 @@ func DefaultConfig() Config {
 		Prior:            Noise{R: 100e3 * 100e3, Qwf: 100, Qrw: 1},
 		PriorSigmaY:      1000,
 		InitialFreqSigma: 500e3,
+		MinQrw:           0.001,
 	}
 }
 
@@ -42,7 +50,9 @@ func DefaultConfig() Config {
 //     example the holdover frequency);
 //   - Step when the clock is stepped.
 //
-// It is not safe for concurrent use.
+// Local times must come from a timebase the steps do not move (for example
+// CLOCK_MONOTONIC at the pulse edge): the estimator measures intervals and
+// its Allan grid with them. It is not safe for concurrent use.
 type Estimator struct {
 	cfg    Config
 	allan  *Allan
@@ -73,6 +83,9 @@ func NewEstimator(cfg Config) *Estimator {
 	}
 	if cfg.PriorSigmaY <= 0 {
 		cfg.PriorSigmaY = d.PriorSigmaY
+	}
+	if cfg.MinQrw <= 0 {
+		cfg.MinQrw = d.MinQrw
 	}
 	if cfg.InitialFreqSigma <= 0 {
 		cfg.InitialFreqSigma = d.InitialFreqSigma
@@ -130,6 +143,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 	e.samples++
 	if e.samples%16 == 0 {
 		if n, ok := e.allan.Fit(); ok {
+			n.Qrw = math.Max(n.Qrw, math.Max(e.cfg.MinQrw, e.wanderFloor(n)))
 			e.noise, e.fitted = n, true
 			e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw
 		}
@@ -179,3 +193,29 @@ func (e *Estimator) Noise() (Noise, bool) { return e.noise, e.fitted }
 // FrequencyPPB returns the estimated free-running frequency error of the
 // oscillator (ppb); the correction that cancels it is its negative.
 func (e *Estimator) FrequencyPPB() float64 { return e.filter.Y }
+
+// wanderFloor returns the smallest random-walk frequency noise (ppb²/s)
+// that explains the measured Allan variance at every octave from 16 s up,
+// after the white-noise terms are taken out, where the excess is
+// significant. Frequency wander that is not a
+// random walk (a temperature cycle, a drift) would otherwise be fitted as
+// none at all, and a filter that believes the frequency never moves grows
+// overconfident while it lags behind.
+func (e *Estimator) wanderFloor(n Noise) float64 {
+	floor := 0.0
+	for m := 4; m < Octaves; m++ {
+		v, ok := e.allan.AVAR(m)
+		if !ok {
+			continue
+		}
+		t := float64(int64(1) << m)
+		excess := v - 3*n.R/(t*t) - n.Qwf/t
+		// Only wander that stands out of the estimate's own scatter
+		// (relative standard error about √(τ/terms)) counts.
+		if excess <= 3*v*math.Sqrt(t/e.allan.n[m]) {
+			continue
+		}
+		floor = math.Max(floor, 3*excess/t)
+	}
+	return floor
+}

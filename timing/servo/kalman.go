@@ -2,6 +2,7 @@ package servo
 
 import (
 	"math"
+	"slices"
 
 	"github.com/aunsorm/timenode/timing/bound"
 )
@@ -22,14 +23,22 @@ type KalmanConfig struct {
 	MaxSlewPPB float64
 	// MaxFreqPPB limits the whole output, as the kernel does (ppb).
 	MaxFreqPPB float64
-	// ScoreMemory is the time constant (samples) of the running mean
-	// squared innovation by which the bank's filters are ranked.
+	// ScoreMemory is the shortest time constant (samples) of the running
+	// mean squared innovation by which the bank's filters are ranked; it
+	// stretches to eight time constants of the selected filter, at most
+	// 32768.
 	ScoreMemory float64
 	// TempCoSigma is the prior uncertainty (ppb/°C) of the oscillator's
 	// temperature coefficient, which the filter learns when SetTemperature
 	// is used; in adaptive mode it may drift by TempCoDrift ((ppb/°C)² per
 	// second), in oracle mode it is a constant.
 	TempCoSigma, TempCoDrift float64
+	// GateSigmas: a sample later than the prediction by this many
+	// innovation standard deviations is discarded as a latency spike (a
+	// negative value disables the gate); after GateMaxRun in a row the next
+	// is accepted.
+	GateSigmas float64
+	GateMaxRun int
 	// MinLogRatio and MaxLogRatio span the bank: filters with
 	// Qrw/R = 10^x for x from min to max in half-decade steps.
 	MinLogRatio, MaxLogRatio float64
@@ -44,8 +53,10 @@ func DefaultKalmanConfig() KalmanConfig {
 		MaxFreqPPB:       500e3,
 		ScoreMemory:      4096,
 		TempCoSigma:      2000,
+		GateSigmas:       6,
+		GateMaxRun:       4,
 		TempCoDrift:      1e-9,
-		MinLogRatio:      -16,
+		MinLogRatio:      -14.5,
 		MaxLogRatio:      -1,
 	}
 }
@@ -74,23 +85,40 @@ type Kalman struct {
 	best  int
 	fixed bool
 
-	init   bool
-	freq0  float64
-	lastNs int64
-	uF, uP float64 // last output: frequency part and phase part (ppb)
-	temp   float64 // temperature input (°C), 0 without a sensor
-	n      int
+	init     bool
+	freq0    float64
+	lastNs   int64
+	uF, uP   float64 // last output: frequency part and phase part (ppb)
+	rejected bool    // the last sample failed the innovation gate
+	gateRun  int     // consecutive gate rejections
+	temp     float64 // temperature input (°C), 0 without a sensor
+
+	// State behind the last output, for the holdover that may follow.
+	yHold, cHold, tLast float64
+	n                   int
 
 	ctl      float64    // control phase steered in since Reset (ns)
 	hist     [2]float64 // last two free phases
 	histOK   int        // how many consecutive one-second samples in hist
 	d2, rHat float64
-	nd2      int // second differences seen
+	nd2      int       // second differences seen
+	warm     []float64 // the first squared differences, for a robust start
 }
 
-// minNoiseSamples is how many second differences the timestamp-noise
-// estimate needs before it replaces the prior.
-const minNoiseSamples = 32
+// The timestamp-noise estimate replaces the prior after minWarmSamples
+// second differences, as their median until minNoiseSamples, then as a
+// clipped running mean.
+const (
+	minWarmSamples  = 8
+	minNoiseSamples = 32
+)
+
+// warmMedian returns the median of v without reordering it.
+func warmMedian(v []float64) float64 {
+	w := slices.Clone(v)
+	slices.Sort(w)
+	return w[len(w)/2]
+}
 
 type member struct {
 	f     tempFilter
@@ -110,6 +138,12 @@ func NewKalman(cfg KalmanConfig) *Kalman {
 		if *p.v <= 0 {
 			*p.v = *p.def
 		}
+	}
+	if cfg.GateSigmas == 0 {
+		cfg.GateSigmas = d.GateSigmas
+	}
+	if cfg.GateMaxRun <= 0 {
+		cfg.GateMaxRun = d.GateMaxRun
 	}
 	if cfg.MinLogRatio == 0 && cfg.MaxLogRatio == 0 {
 		cfg.MinLogRatio, cfg.MaxLogRatio = d.MinLogRatio, d.MaxLogRatio
@@ -135,6 +169,7 @@ func (k *Kalman) Reset(freqPPB float64) {
 
 // Sample implements Algorithm.
 func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
+	k.rejected = false
 	k.n++
 	if !k.init {
 		k.init = true
@@ -149,17 +184,23 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 		if dt <= 0 {
 			dt = 1e-3
 		}
-		control := k.uF*dt + k.uP*math.Min(dt, 1)
+		control, tAvg := k.control(dt)
+		if k.gate(offsetNs, dt, tAvg, control) {
+			// As if the pulse had not come: the phase term has run its
+			// second, the caller now holds the frequency.
+			k.rejected = true
+			return k.uF
+		}
 		k.ctl += control
 		k.measureNoise(offsetNs-k.ctl, dt)
 		// Innovations are clipped at 5σ of the timestamp noise so that the
 		// acquisition transient does not dominate the ranking for long.
-		alpha := math.Max(1/k.cfg.ScoreMemory, 1/float64(k.n))
+		alpha := math.Max(1/k.scoreMemory(), 1/float64(k.n))
 		clip := 25 * k.rHat
 		for i := range k.bank {
 			m := &k.bank[i]
 			k.tune(m)
-			m.f.predict(dt, k.temp, control)
+			m.f.predict(dt, tAvg, control)
 			innov := m.f.innovation(offsetNs)
 			m.score += alpha * (math.Min(innov*innov, clip) - m.score)
 			m.f.update(offsetNs)
@@ -176,6 +217,7 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 	k.lastNs = localNs
 	f := &k.bank[k.best].f
 	lim := k.cfg.MaxFreqPPB
+	k.yHold, k.cHold, k.tLast = f.s[1], f.s[2], k.temp
 	k.uF = math.Max(-lim, math.Min(lim, -f.s[1]-f.s[2]*k.temp))
 	k.uP = math.Max(-k.cfg.MaxSlewPPB, math.Min(k.cfg.MaxSlewPPB, -f.s[0]))
 	total := math.Max(-lim, math.Min(lim, k.uF+k.uP))
@@ -183,10 +225,75 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 	return total
 }
 
+// control returns the phase (ns) the caller steered in over the dt seconds
+// since the last sample, following the Servo contract: the last output for
+// the first second, then the holdover frequency, which follows the
+// temperature input; and the mean temperature over the interval (the
+// trapezoid of the readings at both ends).
+func (k *Kalman) control(dt float64) (controlNs, tAvg float64) {
+	tAvg = (k.tLast + k.temp) / 2
+	if dt <= 1 {
+		return (k.uF + k.uP) * dt, tAvg
+	}
+	lim := k.cfg.MaxFreqPPB
+	hold := math.Max(-lim, math.Min(lim, -k.yHold-k.cHold*tAvg))
+	return k.uF + k.uP + hold*(dt-1), tAvg
+}
+
+// gate reports whether offsetNs is a latency spike by the selected filter's
+// own prediction: late by more than GateSigmas standard deviations of the
+// innovation. It backs up the policy's spike filter, which cannot judge
+// until its window has filled, and gives up after GateMaxRun rejections in
+// a row (a real phase jump).
+func (k *Kalman) gate(offsetNs, dt, tAvg, control float64) bool {
+	if k.cfg.GateSigmas <= 0 || k.n < 4 || k.gateRun >= k.cfg.GateMaxRun {
+		k.gateRun = 0
+		return false
+	}
+	if k.nd2 < minWarmSamples {
+		return false // the noise is not known yet
+	}
+	f := k.bank[k.best].f
+	f.predict(dt, tAvg, control)
+	if innov := f.innovation(offsetNs); innov > k.cfg.GateSigmas*math.Sqrt(f.p[0][0]+f.R) {
+		k.gateRun++
+		k.n--
+		return true
+	}
+	k.gateRun = 0
+	return false
+}
+
+// LastRejected implements Rejecter: whether the last sample was discarded
+// by the innovation gate.
+func (k *Kalman) LastRejected() bool { return k.rejected }
+
+// scoreMemory is the ranking's time constant (samples): ScoreMemory, or
+// eight time constants of the selected filter if longer (a slow filter's
+// advantage only shows over several of its time constants), at most 32768.
+func (k *Kalman) scoreMemory() float64 {
+	if k.fixed {
+		return k.cfg.ScoreMemory
+	}
+	tc := math.Pow(k.bank[k.best].ratio, -0.25)
+	return math.Min(32768, math.Max(k.cfg.ScoreMemory, 8*tc))
+}
+
 // tune sets a bank member's noise from the measured timestamp noise.
 func (k *Kalman) tune(m *member) {
 	if k.fixed {
 		return
+	}
+	if m.f.R > 0 && m.f.R != k.rHat {
+		// All noise is proportional to R, so is the covariance: rescale
+		// it, or what the filters learnt under a wrong (prior) noise level
+		// leaves them over- or under-confident for hours.
+		f := k.rHat / m.f.R
+		for i := range 3 {
+			for j := range 3 {
+				m.f.p[i][j] *= f
+			}
+		}
 	}
 	m.f.R, m.f.Qwf, m.f.Qrw, m.f.Qc = k.rHat, 0, m.ratio*k.rHat, k.cfg.TempCoDrift
 }
@@ -201,12 +308,25 @@ func (k *Kalman) measureNoise(p, dt float64) {
 	if k.histOK >= 2 {
 		d := p - 2*k.hist[1] + k.hist[0]
 		k.nd2++
-		alpha := math.Max(1/k.cfg.ScoreMemory, 1/float64(k.nd2))
-		k.d2 += alpha * (d*d - k.d2)
-		// The prior stands until a few dozen differences are in: a noise
-		// estimate from a handful would make the filters overconfident
-		// and lock in a poor temperature coefficient.
-		if k.nd2 >= minNoiseSamples {
+		switch {
+		case k.nd2 <= minNoiseSamples:
+			// Start from the median (robust to a latency spike that got
+			// past the policy before its window filled): for a normal
+			// variable the median of d² is 0.455 σ². The prior stands
+			// for the first few: an estimate from a handful would make
+			// the filters overconfident, and a filter that is sure of its
+			// frequency too early takes hours to unlearn it.
+			k.warm = append(k.warm, d*d)
+			if len(k.warm) >= minWarmSamples {
+				k.d2 = warmMedian(k.warm) / 0.455
+				k.rHat = math.Max(1, k.d2/6)
+			}
+			if k.nd2 == minNoiseSamples {
+				k.warm = nil
+			}
+		default:
+			// Then a running mean with each term clipped at 4σ.
+			k.d2 += math.Max(1/k.cfg.ScoreMemory, 1/float64(k.nd2)) * (math.Min(d*d, 16*k.d2) - k.d2)
 			k.rHat = math.Max(1, k.d2/6)
 		}
 	}
@@ -242,6 +362,7 @@ var (
 	_ Algorithm = (*Kalman)(nil)
 	_ Holder    = (*Kalman)(nil)
 	_ TempInput = (*Kalman)(nil)
+	_ Rejecter  = (*Kalman)(nil)
 )
 
 // NoiseSigma returns the measured timestamp noise (ns, standard deviation).

@@ -45,6 +45,12 @@ type Holder interface {
 	HoldoverFrequency() float64
 }
 
+// Rejecter is implemented by algorithms that may discard a sample
+// themselves (an innovation gate); the servo then reports it as Rejected.
+type Rejecter interface {
+	LastRejected() bool
+}
+
 // TempInput is implemented by algorithms that use an oscillator
 // temperature reading.
 type TempInput interface {
@@ -72,7 +78,12 @@ type Output struct {
 //     consecutive offsets within StableThresholdNs.
 //
 // Contract with the caller: apply Output.FreqPPB at once; if no sample
-// follows within about a second, apply HoldoverFrequency until one does.
+// follows within about a second, apply HoldoverFrequency until one does
+// (never keep the last Output.FreqPPB through an outage: it carries a
+// one-second phase correction). Pass localNs from a timebase that the
+// servo's own steps do not move. Keep one Servo across outages: it models
+// the gap and keeps what it has learnt (noise level, temperature
+// coefficient).
 type Servo struct {
 	cfg       Config
 	alg       Algorithm
@@ -129,8 +140,12 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 	if s.spikes.isSpike(offsetNs) {
 		return Output{State: s.state(), FreqPPB: s.HoldoverFrequency(), Rejected: true}
 	}
+	f := s.clamp(s.alg.Sample(offsetNs, localNs))
+	if r, ok := s.alg.(Rejecter); ok && r.LastRejected() {
+		return Output{State: s.state(), FreqPPB: f, Rejected: true}
+	}
 	s.spikes.accept(offsetNs)
-	s.freq = s.clamp(s.alg.Sample(offsetNs, localNs))
+	s.freq = f
 	if math.Abs(offsetNs) <= s.cfg.StableThresholdNs {
 		s.stableRun++
 	} else {

@@ -1,0 +1,130 @@
+package servo_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// clock is a minimal oscillator for unit tests: frequency error freq(k) ppb
+// in second k, white timestamp noise of sigma ns.
+type clock struct {
+	x     float64
+	rng   *rand.Rand
+	sigma float64
+}
+
+// run drives s for n seconds and returns the true offsets before each
+// sample.
+func (c *clock) run(s *servo.Servo, n int, freq func(k int) float64, temp func(k int) float64) []float64 {
+	var xs []float64
+	for k := range n {
+		if temp != nil {
+			s.SetTemperature(temp(k))
+		}
+		xs = append(xs, c.x)
+		out := s.Sample(c.x+c.sigma*c.rng.NormFloat64(), int64(k)*1e9)
+		if out.State == servo.Jump {
+			c.x += out.StepNs
+		}
+		c.x += freq(k) + out.FreqPPB
+	}
+	return xs
+}
+
+func rms(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x * x
+	}
+	return math.Sqrt(s / float64(len(xs)))
+}
+
+func TestKalmanConverges(t *testing.T) {
+	tests := []struct {
+		name    string
+		freqPPB float64
+		sigma   float64
+		alg     func() servo.Algorithm
+		maxRMS  float64 // over the last 1000 s
+		holdTol float64 // ppb
+	}{
+		{"adaptive, 1 µs noise", 5e3, 1e3, func() servo.Algorithm { return servo.NewKalman(servo.DefaultKalmanConfig()) }, 250, 2},
+		{"adaptive, 50 µs noise", -80e3, 50e3, func() servo.Algorithm { return servo.NewKalman(servo.DefaultKalmanConfig()) }, 10e3, 30},
+		{"oracle, 1 µs noise", 5e3, 1e3, func() servo.Algorithm {
+			return servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: 1e6, Qrw: 1e-4}})
+		}, 250, 2},
+		// The PI's integral carries Ki times the timestamp noise.
+		{"PI baseline, 1 µs noise", 5e3, 1e3, func() servo.Algorithm { return servo.NewPI() }, 1500, 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{x: 20e3, rng: rand.New(rand.NewPCG(7, 7)), sigma: tt.sigma}
+			s := servo.New(servo.DefaultConfig(), tt.alg(), 0)
+			xs := c.run(s, 3000, func(int) float64 { return tt.freqPPB }, nil)
+			if got := rms(xs[2000:]); got > tt.maxRMS {
+				t.Errorf("steady-state RMS %.0f ns, want ≤ %.0f ns", got, tt.maxRMS)
+			}
+			if got := s.HoldoverFrequency(); math.Abs(got+tt.freqPPB) > tt.holdTol {
+				t.Errorf("holdover frequency %.2f ppb, want ≈ %.2f", got, -tt.freqPPB)
+			}
+		})
+	}
+}
+
+func TestKalmanMeasuresNoise(t *testing.T) {
+	for _, sigma := range []float64{1e3, 10e3, 50e3} {
+		t.Run(fmt.Sprintf("%.0fns", sigma), func(t *testing.T) {
+			k := servo.NewKalman(servo.DefaultKalmanConfig())
+			c := &clock{rng: rand.New(rand.NewPCG(3, 1)), sigma: sigma}
+			c.run(servo.New(servo.DefaultConfig(), k, 0), 2000, func(int) float64 { return 1e3 }, nil)
+			if got := k.NoiseSigma(); math.Abs(got/sigma-1) > 0.1 {
+				t.Errorf("measured noise %.0f ns, want %.0f ± 10 %%", got, sigma)
+			}
+		})
+	}
+}
+
+func TestKalmanLearnsTemperature(t *testing.T) {
+	const tempco = 150.0 // ppb/°C
+	temp := func(k int) float64 { return 2 * math.Sin(2*math.Pi*float64(k)/1200) }
+	freq := func(k int) float64 { return 3e3 + tempco*2*math.Sin(2*math.Pi*(float64(k)+0.5)/1200) }
+	tests := []struct {
+		name   string
+		temp   func(int) float64
+		maxRMS float64
+	}{
+		{"with sensor", temp, 300},
+		{"without sensor", nil, 5e3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := servo.NewKalman(servo.DefaultKalmanConfig())
+			c := &clock{rng: rand.New(rand.NewPCG(5, 5)), sigma: 1e3}
+			xs := c.run(servo.New(servo.DefaultConfig(), k, 0), 6000, freq, tt.temp)
+			if got := rms(xs[3000:]); got > tt.maxRMS {
+				t.Errorf("RMS %.0f ns, want ≤ %.0f", got, tt.maxRMS)
+			}
+			if tt.temp != nil {
+				if got := k.TempCoefficient(); math.Abs(got-tempco) > 10 {
+					t.Errorf("learnt coefficient %.1f ppb/°C, want %.0f ± 10", got, tempco)
+				}
+			}
+		})
+	}
+}
+
+func TestKalmanSlewLimit(t *testing.T) {
+	cfg := servo.DefaultKalmanConfig()
+	cfg.MaxSlewPPB = 1e3
+	s := servo.New(servo.DefaultConfig(), servo.NewKalman(cfg), 0)
+	c := &clock{x: 50e6, rng: rand.New(rand.NewPCG(1, 1)), sigma: 0}
+	c.run(s, 10, func(int) float64 { return 0 }, nil)
+	if got := s.Frequency(); math.Abs(got) > 1e3+1e-6 {
+		t.Errorf("frequency %g exceeds the 1000 ppb slew limit with no frequency error", got)
+	}
+}

@@ -1,0 +1,172 @@
+package servo_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// feed runs offsets (one per second) through a fresh PI servo with the
+// default policy, changed by mod, and returns the outputs.
+func feed(mod func(*servo.Config), offsets ...float64) []servo.Output {
+	cfg := servo.DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	s := servo.New(cfg, servo.NewPI(), 0)
+	var outs []servo.Output
+	for i, o := range offsets {
+		outs = append(outs, s.Sample(o, int64(i)*1e9))
+	}
+	return outs
+}
+
+func TestFirstSamples(t *testing.T) {
+	tests := []struct {
+		name      string
+		offsets   []float64
+		wantState []servo.State
+		wantStep  float64
+		wantFreq  float64 // after the second sample, before the algorithm acts
+	}{
+		{"small offset: no step", []float64{1000, 2000}, []servo.State{servo.Unlocked, servo.Locked}, 0, -1000},
+		{"large offset: step", []float64{200e6, 200.05e6}, []servo.State{servo.Unlocked, servo.Jump}, -200.05e6, -50e3},
+		{"just below threshold", []float64{127e6, 127e6}, []servo.State{servo.Unlocked, servo.Locked}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outs := feed(nil, tt.offsets...)
+			for i, want := range tt.wantState {
+				if outs[i].State != want {
+					t.Errorf("sample %d: state %v, want %v", i, outs[i].State, want)
+				}
+			}
+			last := outs[len(outs)-1]
+			if last.StepNs != tt.wantStep {
+				t.Errorf("step %g, want %g", last.StepNs, tt.wantStep)
+			}
+			if last.State == servo.Jump && last.FreqPPB != tt.wantFreq {
+				t.Errorf("frequency after jump %g, want the two-sample estimate %g", last.FreqPPB, tt.wantFreq)
+			}
+		})
+	}
+}
+
+func TestStepAfterLock(t *testing.T) {
+	tests := []struct {
+		name      string
+		allow     bool
+		wantState servo.State
+	}{
+		{"no steps once locked (default)", false, servo.Locked},
+		{"steps allowed by config", true, servo.Jump},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outs := feed(func(c *servo.Config) { c.StepAfterLock = tt.allow; c.SpikeFilter = false },
+				0, 0, 0, 300e6)
+			if got := outs[3].State; got != tt.wantState {
+				t.Errorf("state %v, want %v", got, tt.wantState)
+			}
+		})
+	}
+}
+
+func TestSpikeFilter(t *testing.T) {
+	base := make([]float64, 40)
+	for i := range base {
+		base[i] = 100 * math.Sin(float64(i)) // ±100 ns of noise
+	}
+	with := func(extra ...float64) []float64 { return append(append([]float64{}, base...), extra...) }
+	tests := []struct {
+		name         string
+		offsets      []float64
+		wantRejected []bool // for the extra samples
+	}{
+		{"late spike rejected", with(500e3, 50), []bool{true, false}},
+		{"early outlier kept (latency is one-sided)", with(-500e3), []bool{false}},
+		{"persistent jump accepted after the run limit", with(200e3, 200e3, 200e3, 200e3, 200e3), []bool{true, true, true, true, false}},
+		{"below the floor kept", with(400), []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outs := feed(nil, tt.offsets...)
+			extra := outs[len(base):]
+			for i, want := range tt.wantRejected {
+				if extra[i].Rejected != want {
+					t.Errorf("extra sample %d: rejected=%v, want %v", i, extra[i].Rejected, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSpikeFilterOff(t *testing.T) {
+	offsets := make([]float64, 40)
+	offsets = append(offsets, 500e3)
+	outs := feed(func(c *servo.Config) { c.SpikeFilter = false }, offsets...)
+	if outs[len(outs)-1].Rejected {
+		t.Error("spike rejected with the filter off")
+	}
+}
+
+func TestRejectedSampleHoldsFrequency(t *testing.T) {
+	cfg := servo.DefaultConfig()
+	s := servo.New(cfg, servo.NewKalman(servo.DefaultKalmanConfig()), 0)
+	for i := range 50 {
+		s.Sample(100*math.Cos(float64(i)), int64(i)*1e9)
+	}
+	out := s.Sample(800e3, 50e9)
+	if !out.Rejected {
+		t.Fatal("spike not rejected")
+	}
+	if got, want := out.FreqPPB, s.HoldoverFrequency(); got != want {
+		t.Errorf("frequency on a rejected sample %g, want the holdover frequency %g", got, want)
+	}
+}
+
+func TestStableLock(t *testing.T) {
+	tests := []struct {
+		name    string
+		offsets []float64
+		want    servo.State
+	}{
+		{"stable after StableCount small offsets", []float64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, servo.LockedStable},
+		{"not yet stable", []float64{0, 0, 1, 1, 1}, servo.Locked},
+		{"large offset breaks stability", []float64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -50e3}, servo.Locked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outs := feed(nil, tt.offsets...)
+			if got := outs[len(outs)-1].State; got != tt.want {
+				t.Errorf("state %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClamp(t *testing.T) {
+	outs := feed(func(c *servo.Config) { c.MaxFreqPPB = 1000 }, 0, 1e6, 1e6)
+	for i, o := range outs {
+		if math.Abs(o.FreqPPB) > 1000 {
+			t.Errorf("sample %d: frequency %g beyond the 1000 ppb limit", i, o.FreqPPB)
+		}
+	}
+}
+
+func TestStateString(t *testing.T) {
+	tests := []struct {
+		s    servo.State
+		want string
+	}{
+		{servo.Unlocked, "unlocked"}, {servo.Jump, "jump"}, {servo.Locked, "locked"}, {servo.LockedStable, "locked_stable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.s.String(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

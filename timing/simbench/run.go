@@ -1,0 +1,217 @@
+package simbench
+
+import (
+	"math"
+	"slices"
+
+	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// Kind names a servo under test.
+type Kind string
+
+// The servos the bench compares.
+const (
+	Ours       Kind = "kalman (ours)"
+	OursNoTemp Kind = "kalman (ours), no temp. sensor"
+	PI         Kind = "pi (linuxptp)"
+	Oracle     Kind = "oracle kalman"
+)
+
+// Kinds lists the servos in table order.
+var Kinds = []Kind{Ours, OursNoTemp, PI, Oracle}
+
+// LockThresholdNs is the |offset| below which the clock counts as locked.
+const LockThresholdNs = 10e3
+
+// postOutageSettleS is excluded from steady-state statistics after an outage.
+const postOutageSettleS = 600
+
+// Result is what one servo achieved on one scenario. Times are seconds;
+// -1 means never.
+type Result struct {
+	Kind       Kind
+	LockS      int     // time to lock from the first pulse
+	RelockS    int     // time to lock again after the first outage ends (-1 if none or never)
+	RMSNs      float64 // steady-state RMS |offset|
+	P99Ns      float64 // steady-state 99th percentile |offset|
+	Hold10mNs  float64 // |offset| 10 min into the first outage
+	Hold1hNs   float64 // |offset| at the end of a 1 h first outage
+	Coverage   float64 // share of seconds with |offset| ≤ published bound
+	MedianRate float64 // median of bound / |offset|
+	Rejected   int     // samples the spike filter discarded
+	Missed     int     // spikes the servo accepted
+	Steps      int
+}
+
+// newServo builds the servo of a kind for a scenario.
+func newServo(kind Kind, sc Scenario) *servo.Servo {
+	switch kind {
+	case PI:
+		return servo.New(servo.DefaultConfig(), servo.NewPI(), 0)
+	case Oracle:
+		r, qwf, qrw := sc.oracleNoise()
+		return servo.New(servo.DefaultConfig(), servo.NewKalman(servo.KalmanConfig{
+			Noise: &bound.Noise{R: r, Qwf: qwf, Qrw: qrw}}), 0)
+	default:
+		return servo.New(servo.DefaultConfig(), servo.NewKalman(servo.DefaultKalmanConfig()), 0)
+	}
+}
+
+// Trace is the per-second record of a run, for tests and golden files.
+type Trace struct {
+	OffsetNs []float64 // true offset at each second, before its pulse
+	BoundNs  []float64 // bound published at that second (+Inf before any sample)
+}
+
+// Run simulates one scenario with one servo. The oracle is told which
+// pulses are spikes and ignores them; the others must find out. Every servo
+// but OursNoTemp and PI gets the temperature sensor's reading each second.
+func Run(sc Scenario, kind Kind) (Result, Trace) {
+	w := newWorld(sc)
+	s := newServo(kind, sc)
+	est := bound.NewEstimator(bound.DefaultConfig())
+	res := Result{Kind: kind, LockS: -1, RelockS: -1, Hold10mNs: math.NaN(), Hold1hNs: math.NaN()}
+	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS)}
+
+	x := sc.InitPhaseNs // true offset, local − reference
+	applied := 0.0      // frequency correction in effect (ppb)
+	for k := range sc.DurationS {
+		local := int64(k) * 1e9
+		freq, errNs, spike, present := w.second(k)
+		tr.OffsetNs[k] = x
+		tr.BoundNs[k] = math.Inf(1)
+		if b := est.Bound(local); b != math.MaxInt64 {
+			tr.BoundNs[k] = float64(b)
+		}
+		if kind == Oracle && spike {
+			present = false
+		}
+		if kind == Ours || kind == Oracle {
+			s.SetTemperature(sc.Osc.Temperature(float64(k)))
+		}
+		if present {
+			meas := x + errNs
+			out := s.Sample(meas, local)
+			applied = out.FreqPPB
+			switch {
+			case out.State == servo.Jump:
+				est.AddSample(local, meas, applied)
+				est.Step(local, out.StepNs)
+				x += out.StepNs
+				res.Steps++
+			case out.Rejected:
+				est.SetFrequency(local, applied)
+				res.Rejected++
+			default:
+				est.AddSample(local, meas, applied)
+				if spike {
+					res.Missed++
+				}
+			}
+		} else {
+			applied = s.HoldoverFrequency()
+			est.SetFrequency(local, applied)
+		}
+		x += freq + applied
+	}
+	res.fill(sc, tr)
+	return res, tr
+}
+
+// fill derives the table's figures from the trace.
+func (r *Result) fill(sc Scenario, tr Trace) {
+	end := sc.DurationS
+	if len(sc.Outages) > 0 {
+		end = sc.Outages[0].StartS
+	}
+	r.LockS = lockTime(tr.OffsetNs, 0, end)
+	inOutage := make([]bool, sc.DurationS)
+	for _, o := range sc.Outages {
+		for k := o.StartS; k < min(o.StartS+o.DurationS+postOutageSettleS, sc.DurationS); k++ {
+			inOutage[k] = true
+		}
+	}
+	if len(sc.Outages) > 0 {
+		o := sc.Outages[0]
+		if t := o.StartS + 600; t < sc.DurationS {
+			r.Hold10mNs = math.Abs(tr.OffsetNs[t])
+		}
+		if t := o.StartS + 3600; t < sc.DurationS {
+			r.Hold1hNs = math.Abs(tr.OffsetNs[t])
+		} else if o.DurationS >= 3600 && o.StartS+3600 == sc.DurationS {
+			r.Hold1hNs = math.Abs(tr.OffsetNs[sc.DurationS-1])
+		}
+		if after := o.StartS + o.DurationS; after < sc.DurationS {
+			stop := sc.DurationS
+			if len(sc.Outages) > 1 {
+				stop = sc.Outages[1].StartS
+			}
+			if l := lockTime(tr.OffsetNs, after, stop); l >= 0 {
+				r.RelockS = l - after
+			}
+		}
+	}
+	var abs []float64
+	sum := 0.0
+	for k := sc.SettleS; k < sc.DurationS; k++ {
+		if inOutage[k] {
+			continue
+		}
+		a := math.Abs(tr.OffsetNs[k])
+		abs = append(abs, a)
+		sum += a * a
+	}
+	if len(abs) > 0 {
+		slices.Sort(abs)
+		r.RMSNs = math.Sqrt(sum / float64(len(abs)))
+		r.P99Ns = abs[int(0.99*float64(len(abs)-1))]
+	}
+	r.Coverage, r.MedianRate = Coverage(tr, 0, sc.DurationS)
+}
+
+// lockTime returns the first second in [from, to) after which |offset|
+// stays below LockThresholdNs until to, or -1.
+func lockTime(off []float64, from, to int) int {
+	lock := -1
+	for k := to - 1; k >= from; k-- {
+		if math.Abs(off[k]) >= LockThresholdNs {
+			break
+		}
+		lock = k
+	}
+	if lock < 0 || to-lock < 60 {
+		return -1
+	}
+	return lock
+}
+
+// Coverage returns, over seconds [from, to) with a finite bound, the share
+// where |offset| ≤ bound and the median ratio bound/|offset|.
+func Coverage(tr Trace, from, to int) (coverage, medianRatio float64) {
+	var ratios []float64
+	in, n := 0, 0
+	for k := from; k < to; k++ {
+		b := tr.BoundNs[k]
+		if math.IsInf(b, 1) {
+			continue
+		}
+		n++
+		a := math.Abs(tr.OffsetNs[k])
+		if a <= b {
+			in++
+		}
+		if a > 0 {
+			ratios = append(ratios, b/a)
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	slices.Sort(ratios)
+	if len(ratios) > 0 {
+		medianRatio = ratios[len(ratios)/2]
+	}
+	return float64(in) / float64(n), medianRatio
+}
