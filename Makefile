@@ -8,7 +8,7 @@ PKGS      := ./...
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 
 .PHONY: all build run test vet fmt-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
-	qemu-clock-test abi-test fuzz-gnss fuzz-ntp clean
+	qemu-clock-test abi-test fuzz-gnss fuzz-ntp golden-timing clean
 
 all: build
 
@@ -52,6 +52,14 @@ test-confinement:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./signer/... ./timing/... ./hw/gnss/ ./netsvc/ntp/
+
+# The servo against the PI baseline and an oracle on simulated hours;
+# rewrites the table in docs/TIMING.md.
+bench-timing:
+	$(GO) run ./timing/simbench/cmd/simbench -doc docs/TIMING.md
+
+golden-timing:
+	$(GO) generate ./timing/servo
 
 bench-gnss:
 	$(GO) test -run '^$$' -bench . -benchmem ./hw/gnss

@@ -1,13 +1,12 @@
 package netsvc
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/netsvc/certaudit"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 )
 
@@ -23,7 +22,6 @@ var (
 	descPPSTmo    = prometheus.NewDesc("timenode_pps_timeouts_total", "PPS fetches that saw no edge within the timeout.", []string{"quality"}, nil)
 	descHSRatio   = prometheus.NewDesc("mtls_handshake_success_ratio", "Share of TLS handshakes on the HTTPS port whose client verification succeeded, since start.", nil, nil)
 	descHSTotal   = prometheus.NewDesc("timenode_tls_handshakes_total", "TLS handshakes on the HTTPS port by result.", []string{"result"}, nil)
-	descDays      = prometheus.NewDesc("mtls_cert_days_remaining", "Days until the certificate expires.", []string{"cert"}, nil)
 )
 
 // Hardware is what the hardware collector reads at scrape time.
@@ -77,19 +75,13 @@ func (c *hwCollector) Collect(ch chan<- prometheus.Metric) {
 // RegisterHardware exports the receiver and PPS counters.
 func (m *Metrics) RegisterHardware(hw Hardware) { m.reg.MustRegister(&hwCollector{hw: hw}) }
 
-// TLSCerts names a certificate the daemon uses, for mtls_cert_days_remaining.
-type TLSCerts func() map[string]time.Time
-
 type tlsCollector struct {
-	clk   clock.Clock
-	mgr   *mtls.Manager
-	certs TLSCerts
+	mgr *mtls.Manager
 }
 
 func (c *tlsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descHSRatio
 	ch <- descHSTotal
-	ch <- descDays
 }
 
 func (c *tlsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -101,26 +93,24 @@ func (c *tlsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHSRatio, prometheus.GaugeValue, ratio)
 	ch <- prometheus.MustNewConstMetric(descHSTotal, prometheus.CounterValue, float64(done), "ok")
 	ch <- prometheus.MustNewConstMetric(descHSTotal, prometheus.CounterValue, float64(att-done), "failed")
-	now := c.clk.Now()
-	for name, notAfter := range c.certs() {
-		ch <- prometheus.MustNewConstMetric(descDays, prometheus.GaugeValue, notAfter.Sub(now).Hours()/24, name)
-	}
 }
 
-// RegisterTLS exports handshake outcomes and certificate lifetimes, plus
-// the reload counters the daemon updates with Reloaded.
-func (m *Metrics) RegisterTLS(clk clock.Clock, mgr *mtls.Manager, certs TLSCerts) {
-	m.reg.MustRegister(&tlsCollector{clk: clk, mgr: mgr, certs: certs})
+// RegisterTLS exports handshake outcomes, and for every certificate the
+// daemon uses (server certificate, client CAs) its days remaining and the
+// policy violations of SPEC.md §7 (certaudit).
+func (m *Metrics) RegisterTLS(clk clock.Clock, mgr *mtls.Manager) {
+	m.reg.MustRegister(&tlsCollector{mgr: mgr},
+		certaudit.NewCollector(MaterialCerts(mgr), clk.Now, certaudit.DefaultPolicy()))
 }
 
-// MaterialCerts lists the server certificate and each client CA of mgr's
-// current material under stable names.
-func MaterialCerts(mgr *mtls.Manager) TLSCerts {
-	return func() map[string]time.Time {
+// MaterialCerts names the server certificate and each client CA of mgr's
+// current material for the certificate collector.
+func MaterialCerts(mgr *mtls.Manager) func() []certaudit.NamedCert {
+	return func() []certaudit.NamedCert {
 		mat := mgr.Material()
-		out := map[string]time.Time{"server": mat.Leaf.NotAfter}
+		out := []certaudit.NamedCert{{Name: "server", Cert: mat.Leaf}}
 		for _, ca := range mat.CAs {
-			out["client_ca:"+ca.Subject.CommonName] = ca.NotAfter
+			out = append(out, certaudit.NamedCert{Name: "client_ca:" + ca.Subject.CommonName, Cert: ca})
 		}
 		return out
 	}

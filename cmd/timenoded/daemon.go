@@ -137,7 +137,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		hwm.PPSQuality = pps.QualitySimulated
 	}
 	metrics.RegisterHardware(hwm)
-	metrics.RegisterTLS(hw.clk, tlsMgr, netsvc.MaterialCerts(tlsMgr))
+	metrics.RegisterTLS(hw.clk, tlsMgr)
 
 	go timing.FeedPulses(ctx, hw.pps, pulses, log)
 	go func() {

@@ -1,0 +1,166 @@
+package monitoring
+
+import (
+	"bufio"
+	"embed"
+	"fmt"
+	"strings"
+)
+
+// Assets are the monitoring files: alerts.yml, alerts_test.yml,
+// dashboard.json and metrics.txt.
+//
+//go:embed alerts.yml alerts_test.yml dashboard.json metrics.txt
+var Assets embed.FS
+
+// Source is where a metric is exported.
+type Source string
+
+// Sources of metrics.
+const (
+	Daemon   Source = "daemon"   // timenoded /metrics
+	Sidecar  Source = "sidecar"  // Clock Refresh sidecar /metrics
+	Textfile Source = "textfile" // node_exporter textfile from timenodectl
+)
+
+// Metric is one line of metrics.txt.
+type Metric struct {
+	Name    string
+	Source  Source
+	Pending bool // not exported yet
+}
+
+// ParseMetricsList reads metrics.txt: "NAME SOURCE [pending]" per line,
+// "#" comments and blank lines ignored. Unknown sources, unknown marks
+// and duplicates are errors.
+func ParseMetricsList(text string) ([]Metric, error) {
+	var out []Metric
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("monitoring: metrics.txt line %d: want NAME SOURCE [pending], got %q", n, line)
+		}
+		m := Metric{Name: f[0], Source: Source(f[1])}
+		switch m.Source {
+		case Daemon, Sidecar, Textfile:
+		default:
+			return nil, fmt.Errorf("monitoring: metrics.txt line %d: unknown source %q", n, f[1])
+		}
+		if len(f) == 3 {
+			if f[2] != "pending" {
+				return nil, fmt.Errorf("monitoring: metrics.txt line %d: unknown mark %q", n, f[2])
+			}
+			m.Pending = true
+		}
+		if seen[m.Name] {
+			return nil, fmt.Errorf("monitoring: metrics.txt line %d: duplicate %s", n, m.Name)
+		}
+		seen[m.Name] = true
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// keywords are never metric names; aggregation operators are listed
+// because "sum by (l) (…)" separates them from their parenthesis.
+var keywords = map[string]bool{
+	"sum": true, "min": true, "max": true, "avg": true, "group": true, "stddev": true, "stdvar": true,
+	"count": true, "count_values": true, "bottomk": true, "topk": true, "quantile": true,
+	"limitk": true, "limit_ratio": true,
+	"and": true, "or": true, "unless": true, "bool": true, "offset": true,
+	"inf": true, "nan": true, "Inf": true, "NaN": true,
+}
+
+// grouping keywords take a parenthesised label list.
+var grouping = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true}
+
+// MetricNames returns the metric names a PromQL expression selects, in
+// order of appearance: identifiers that are not functions, keywords,
+// label names inside {…} or grouping lists, durations inside […] or
+// string contents.
+func MetricNames(expr string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '"' || c == '\'' || c == '`':
+			j := i + 1
+			for j < len(expr) && expr[j] != c {
+				if expr[j] == '\\' && c != '`' {
+					j++
+				}
+				j++
+			}
+			i = j + 1
+		case c == '{':
+			i = skipTo(expr, i, '}')
+		case c == '[':
+			i = skipTo(expr, i, ']')
+		case isIdentStart(c):
+			j := i
+			for j < len(expr) && isIdent(expr[j]) {
+				j++
+			}
+			word := expr[i:j]
+			k := j
+			for k < len(expr) && (expr[k] == ' ' || expr[k] == '\t' || expr[k] == '\n') {
+				k++
+			}
+			switch {
+			case grouping[word]:
+				if k < len(expr) && expr[k] == '(' {
+					j = skipTo(expr, k, ')')
+				}
+			case keywords[word]:
+			case k < len(expr) && expr[k] == '(':
+				// a function call
+			case !seen[word]:
+				seen[word] = true
+				out = append(out, word)
+			}
+			i = j
+		case c >= '0' && c <= '9':
+			// numbers, including 1e3 and 0x1f: skip the whole literal
+			j := i
+			for j < len(expr) && (isIdent(expr[j]) || expr[j] == '.') {
+				j++
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+// skipTo returns the index after the close byte matching expr[i],
+// skipping quoted strings.
+func skipTo(expr string, i int, close byte) int {
+	for j := i + 1; j < len(expr); j++ {
+		switch expr[j] {
+		case '"', '\'', '`':
+			q := expr[j]
+			for j++; j < len(expr) && expr[j] != q; j++ {
+				if expr[j] == '\\' && q != '`' {
+					j++
+				}
+			}
+		case close:
+			return j + 1
+		}
+	}
+	return len(expr)
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdent(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }

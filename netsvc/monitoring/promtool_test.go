@@ -1,0 +1,116 @@
+package monitoring
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// promtool returns the promtool binary, or skips (fails under CI=true)
+// naming the Debian package that provides it.
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		msg := "promtool not found: install the Debian package prometheus (apt-get install -y --no-install-recommends prometheus)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+func runPromtool(t *testing.T, bin, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestPromtoolRules: the rules are valid and pass their unit tests.
+func TestPromtoolRules(t *testing.T) {
+	bin := promtool(t)
+	if out, err := runPromtool(t, bin, ".", "check", "rules", "alerts.yml"); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if out, err := runPromtool(t, bin, ".", "test", "rules", "alerts_test.yml"); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestPromtoolCatchesThresholdMutations proves the unit tests pin each
+// threshold: flipping the comparison of any one alert (> to >=, < to <=,
+// == to !=, != to ==) must make `promtool test rules` fail. One promtool
+// run checks every mutant, each in its own directory.
+func TestPromtoolCatchesThresholdMutations(t *testing.T) {
+	bin := promtool(t)
+	if testing.Short() {
+		t.Skip("mutation run skipped in -short")
+	}
+	rulesText, err := os.ReadFile("alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile("alerts_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flips := []struct{ from, to string }{{" >= ", " > "}, {" <= ", " < "}, {" > ", " >= "}, {" < ", " <= "}, {" == ", " != "}, {" != ", " == "}}
+	root := t.TempDir()
+	args := []string{"test", "rules"}
+	mutants := map[string]string{} // test file → alert
+	for _, r := range readRules(t) {
+		mutated := ""
+		for _, f := range flips {
+			if strings.Contains(r.expr, f.from) {
+				mutated = strings.Replace(r.expr, f.from, f.to, 1)
+				break
+			}
+		}
+		if mutated == "" {
+			t.Errorf("%s: no comparison to flip in %q", r.alert, r.expr)
+			continue
+		}
+		text := strings.Replace(string(rulesText), "expr: "+r.expr+"\n", "expr: "+mutated+"\n", 1)
+		if text == string(rulesText) {
+			t.Errorf("%s: expression %q not found to mutate", r.alert, r.expr)
+			continue
+		}
+		dir := filepath.Join(root, r.alert)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, "alerts_test.yml")
+		if err := os.WriteFile(file, tests, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, file)
+		mutants[file] = r.alert
+	}
+	out, err := runPromtool(t, bin, root, args...)
+	if err == nil {
+		t.Fatalf("promtool test rules passed every mutant:\n%s", out)
+	}
+	// Output: "Unit Testing:  FILE" then "  SUCCESS" or "  FAILED:" lines.
+	sections := strings.Split(out, "Unit Testing:")
+	for file, alert := range mutants {
+		verdict := ""
+		for _, sec := range sections {
+			if strings.HasPrefix(strings.TrimSpace(sec), file) {
+				verdict = sec
+			}
+		}
+		if verdict == "" {
+			t.Errorf("%s: no result for %s in promtool output:\n%s", alert, file, out)
+		} else if !strings.Contains(verdict, "FAILED") {
+			t.Errorf("%s: unit tests still pass with its threshold comparison flipped", alert)
+		}
+	}
+}
