@@ -10,6 +10,7 @@ import (
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/servo"
 )
 
@@ -61,30 +62,45 @@ const (
 	RejectDisagree  = "disagrees_with_clock"
 	RejectDuplicate = "duplicate_label"
 	RejectJump      = "label_discontinuity"
+	RejectSpike     = "latency_spike"
+	RejectMislabel  = "prediction_refuted"
 )
+
+// maxUnconfirmed is how many edges may be labelled ahead of their NMEA.
+const maxUnconfirmed = 3
 
 // Discipline steers a clock from PPS edges labelled by NMEA. Its methods
 // other than Status must be called from one goroutine (Run does that).
 type Discipline struct {
-	cfg      Config
-	clk      clock.Steerable
-	servo    *servo.Servo
-	newServo func(freqPPB float64) *servo.Servo
-	log      *slog.Logger
+	cfg   Config
+	clk   clock.Steerable
+	servo *servo.Servo
+	est   *bound.Estimator
+	log   *slog.Logger
+	// stepNs is the sum of the steps applied: subtracted from local
+	// timestamps it gives the servo and the estimator a timebase that
+	// our own steps do not move.
+	stepNs int64
 
 	status   atomic.Pointer[Status]
-	rejected [6]atomic.Uint64
+	rejected [8]atomic.Uint64
 	beat     atomic.Int64 // Unix ns of the last tick handled by Run
 
 	pulses    []pps.Pulse // recent unlabelled edges, oldest first
 	lastLabel time.Time
 	lastEdge  time.Time // local time of the edge lastLabel named
 	breaks    int       // consecutive samples that broke label continuity
-	cur       Status
-	inLock    int // consecutive samples within LockThreshold
-	everLock  bool
-	offsets   window
-	freqs     window
+	// Edges labelled by continuity at arrival, waiting for their NMEA to
+	// confirm the label; after maxUnconfirmed of them the discipline stops
+	// predicting and waits for NMEA again.
+	awaiting []time.Time
+	fixValid bool      // the last fix was valid
+	confirmd time.Time // the last label a fix confirmed
+	cur      Status
+	inLock   int // consecutive samples within LockThreshold
+	everLock bool
+	offsets  window
+	freqs    window
 }
 
 // New returns a discipline for clk. The servo starts from the clock's
@@ -97,14 +113,13 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 	sc := servo.DefaultConfig()
 	sc.StepThresholdNs = float64(cfg.StepThreshold)
 	d := &Discipline{
-		cfg:      cfg,
-		clk:      clk,
-		newServo: func(f float64) *servo.Servo { return servo.New(sc, servo.NewPI(), f) },
-		log:      log.With("component", "timing"),
-		offsets:  newWindow(16),
-		freqs:    newWindow(32),
+		cfg:     cfg,
+		clk:     clk,
+		servo:   servo.New(sc, servo.NewKalman(servo.DefaultKalmanConfig()), f),
+		est:     bound.NewEstimator(bound.DefaultConfig()),
+		log:     log.With("component", "timing"),
+		offsets: newWindow(16),
 	}
-	d.servo = d.newServo(f)
 	d.cur = Status{State: Freerun, Stratum: 16, FrequencyPPB: f, MaxBound: cfg.MaxHoldoverBound, Reason: "waiting for GNSS"}
 	d.publish()
 	return d
@@ -124,7 +139,7 @@ func (d *Discipline) Rejected(reason string) uint64 {
 
 // RejectReasons lists the reasons Rejected knows.
 func RejectReasons() []string {
-	return []string{RejectNoFix, RejectNoPulse, RejectAmbiguous, RejectDisagree, RejectDuplicate, RejectJump}
+	return []string{RejectNoFix, RejectNoPulse, RejectAmbiguous, RejectDisagree, RejectDuplicate, RejectJump, RejectSpike, RejectMislabel}
 }
 
 func reasonIndex(r string) int {
@@ -163,10 +178,23 @@ func (d *Discipline) Run(ctx context.Context, pulses <-chan pps.Pulse, fixes <-c
 // for the service watchdog (the loop is stuck if it stops advancing).
 func (d *Discipline) LastTick() time.Time { return time.Unix(0, d.beat.Load()) }
 
-// HandlePulse records an edge until the NMEA names its second.
+// HandlePulse labels an edge at once when the labels so far make its
+// second certain (the previous edge was labelled, and this one is a whole
+// number of seconds later), so the servo's correction takes effect at the
+// edge as its model assumes; the NMEA for that second must then confirm
+// the label. Otherwise the edge waits for the NMEA to name its second.
 func (d *Discipline) HandlePulse(p pps.Pulse) {
 	if n := len(d.pulses); n > 0 && !p.Local.After(d.pulses[n-1].Local.Add(d.cfg.MinNMEADelay)) {
 		// A second edge within a few ms of the previous one: a double edge.
+		return
+	}
+	if !d.lastEdge.IsZero() && !p.Local.After(d.lastEdge.Add(d.cfg.MinNMEADelay)) {
+		return // a double edge right after a labelled one
+	}
+	if label, ok := d.predict(p); ok {
+		d.awaiting = append(d.awaiting, label)
+		d.lastLabel, d.lastEdge = label, p.Local
+		d.sample(p, p.Local.Sub(label))
 		return
 	}
 	d.pulses = append(d.pulses, p)
@@ -175,16 +203,65 @@ func (d *Discipline) HandlePulse(p pps.Pulse) {
 	}
 }
 
-// HandleFix labels the edge that preceded the fix's first byte with the
-// fix's UTC second and feeds the offset to the servo.
+// predict labels p by continuity with the last labelled edge: only with a
+// valid fix, an edge 1-2 whole seconds after it (within 1 ms, far above
+// any oscillator error over two seconds), and few labels unconfirmed.
+func (d *Discipline) predict(p pps.Pulse) (time.Time, bool) {
+	if d.lastEdge.IsZero() || !d.fixValid || len(d.awaiting) >= maxUnconfirmed {
+		return time.Time{}, false
+	}
+	gap := p.Local.Sub(d.lastEdge)
+	n := gap.Round(time.Second)
+	if n < time.Second || n > 2*time.Second || abs(gap-n) > time.Millisecond {
+		return time.Time{}, false
+	}
+	return d.lastLabel.Add(n), true
+}
+
+// confirm matches a fix against the labels given ahead of it. It reports
+// whether the fix was one of them (and so needs no pairing).
+func (d *Discipline) confirm(f gnss.Fix) bool {
+	if len(d.awaiting) == 0 {
+		return false
+	}
+	if !d.confirmd.IsZero() && !f.UTC.After(d.confirmd) {
+		d.reject(RejectDuplicate, "utc", f.UTC)
+		return true
+	}
+	for i, label := range d.awaiting {
+		if f.UTC.Equal(label) {
+			d.awaiting = d.awaiting[i+1:]
+			d.confirmd = label
+			return true
+		}
+	}
+	if f.UTC.Before(d.awaiting[0]) {
+		return true // NMEA for an edge labelled before prediction began
+	}
+	// The receiver names a second we did not predict: our labels are
+	// wrong, or the receiver jumped. Stop predicting and re-pair.
+	d.reject(RejectMislabel, "utc", f.UTC, "predicted", d.awaiting[0])
+	d.awaiting = d.awaiting[:0]
+	d.lastEdge, d.lastLabel = time.Time{}, time.Time{}
+	return false
+}
+
+// HandleFix confirms a label given ahead of the NMEA, or labels the edge
+// that preceded the fix's first byte with the fix's UTC second and feeds
+// the offset to the servo.
 func (d *Discipline) HandleFix(f gnss.Fix) {
+	d.fixValid = f.Valid
 	if !f.Valid {
+		d.awaiting = d.awaiting[:0]
 		d.reject(RejectNoFix, "utc", f.UTC)
 		d.setReason("GNSS receiver has no valid fix")
 		return
 	}
 	if f.UTC.Nanosecond() != 0 {
 		return // a sub-second epoch of a fast receiver names no edge
+	}
+	if d.confirm(f) {
+		return
 	}
 	idx := -1
 	for i := len(d.pulses) - 1; i >= 0; i-- {
@@ -218,7 +295,7 @@ func (d *Discipline) HandleFix(f gnss.Fix) {
 		d.reject(RejectDisagree, "utc", f.UTC, "offset_ns", int64(offset))
 		return
 	}
-	d.lastLabel, d.lastEdge = f.UTC, p.Local
+	d.lastLabel, d.lastEdge, d.confirmd = f.UTC, p.Local, f.UTC
 	d.sample(p, offset)
 }
 
@@ -249,28 +326,26 @@ func (d *Discipline) continuous(p pps.Pulse, utc time.Time) bool {
 	return false
 }
 
-// sample runs one accepted offset through the servo and the state machine.
+// sample runs one accepted offset through the servo, the bound estimator
+// and the state machine.
 func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
-	if d.cur.State == Holdover || d.cur.State == Unsynchronized {
-		// The servo's history is from before the outage: restart it from
-		// the frequency held through the outage rather than letting its
-		// integrator see one sample spanning the whole gap.
-		d.servo = d.newServo(d.cur.FrequencyPPB)
-	}
-	out := d.servo.Sample(float64(offset), p.Local.UnixNano())
-	now := p.Local
+	localNs := p.Local.UnixNano() - d.stepNs
+	out := d.servo.Sample(float64(offset), localNs)
 	if out.State == servo.Jump {
 		step := time.Duration(out.StepNs)
 		if err := d.clk.Step(step); err != nil {
 			d.log.Error("clock step failed", "step_ns", int64(step), "err", err)
 			return
 		}
+		d.est.AddSample(localNs, float64(offset), out.FreqPPB)
+		d.est.Step(localNs, out.StepNs)
+		d.stepNs += int64(step)
 		d.cur.Steps++
 		d.cur.Updated = p.Local.Add(step)
 		if !d.lastEdge.IsZero() {
 			d.lastEdge = d.lastEdge.Add(step)
 		}
-		d.pulses = d.pulses[:0]
+		d.pulses = d.pulses[:0] // their timestamps predate the step
 		d.offsets.reset()
 		d.inLock = 0
 		d.log.Info("clock stepped", "step_ns", int64(step))
@@ -278,25 +353,30 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.publish()
 		return
 	}
+	// The edge is labelled only once its NMEA arrives, so the correction
+	// takes effect now, not at the edge: the estimator is told the
+	// frequency in force at the edge, then the change at its real time.
+	prevFreq := d.cur.FrequencyPPB
 	if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
 		d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
 		return
 	}
+	appliedNs := d.clk.Now().UnixNano() - d.stepNs
+	d.cur.FrequencyPPB = out.FreqPPB
+	if out.Rejected {
+		d.est.SetFrequency(appliedNs, out.FreqPPB)
+		d.reject(RejectSpike, "offset_ns", int64(offset))
+		d.publish()
+		return
+	}
+	d.est.AddSample(localNs, float64(offset), prevFreq)
+	d.est.SetFrequency(appliedNs, out.FreqPPB)
 	d.offsets.add(float64(offset))
-	d.freqs.add(out.FreqPPB)
 	d.cur.Samples++
 	d.cur.Offset = offset
-	d.cur.FrequencyPPB = out.FreqPPB
 	d.cur.Jitter = time.Duration(d.offsets.rms())
 	d.cur.PulseQuality = p.Quality
-	d.cur.Updated = now
-	// The bound: the measured offset, plus three times the larger of the
-	// measured jitter and the pulse's timestamp error; it widens at three
-	// times the measured frequency wander plus the frequency still being
-	// corrected.
-	noise := math.Max(float64(d.cur.Jitter), float64(p.Quality.TimestampError()))
-	d.cur.ErrorBound = abs(offset) + time.Duration(3*noise)
-	d.cur.BoundGrowthPPB = 3*d.freqs.std() + math.Abs(d.freqs.slope())
+	d.cur.Updated = p.Local
 
 	if abs(offset) <= d.cfg.LockThreshold {
 		d.inLock++
@@ -315,6 +395,18 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	d.publish()
 }
 
+// hold freezes the clock at the servo's estimate of the oscillator's own
+// frequency, without the short-term phase correction of the last sample.
+func (d *Discipline) hold(now time.Time) {
+	f := d.servo.HoldoverFrequency()
+	if err := d.clk.SetFrequency(f); err != nil {
+		d.log.Error("set holdover frequency failed", "freq_ppb", f, "err", err)
+		return
+	}
+	d.est.SetFrequency(now.UnixNano()-d.stepNs, f)
+	d.cur.FrequencyPPB = f
+}
+
 // Tick re-evaluates holdover and the holdover bound at the clock's now.
 func (d *Discipline) Tick() {
 	now := d.clk.Now()
@@ -326,15 +418,15 @@ func (d *Discipline) Tick() {
 			} else {
 				d.transition(Unsynchronized, "reference lost before lock")
 			}
+			d.hold(now)
 			d.inLock = 0
-			d.publish()
 		}
 	case Holdover:
-		if b := d.cur.BoundAt(now); d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound {
+		if b := d.est.Bound(now.UnixNano() - d.stepNs); d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound {
 			d.transition(Unsynchronized, "holdover error bound exceeded")
-			d.publish()
 		}
 	}
+	d.publish()
 	d.syncKernel(now)
 }
 
@@ -358,9 +450,18 @@ func (d *Discipline) setReason(r string) {
 
 // publish freezes a copy of the current status for readers.
 func (d *Discipline) publish() {
+	now := d.clk.Now()
+	if !d.cur.Updated.IsZero() {
+		// The bound now, and how fast it grows over the next seconds (an
+		// upper slope: holdover error grows faster than linearly).
+		at := now.UnixNano() - d.stepNs
+		b0, b2 := d.est.Bound(at), d.est.Bound(at+2e9)
+		d.cur.ErrorBound, d.cur.BoundAsOf = b0, now
+		d.cur.BoundGrowthPPB = math.Max(0, float64(b2-b0)/2)
+	}
 	s := d.cur
 	s.Stratum = 16
-	if s.Servable(d.clk.Now()) {
+	if s.Servable(now) {
 		s.Stratum = d.cfg.Stratum
 	}
 	d.status.Store(&s)

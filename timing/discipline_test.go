@@ -162,7 +162,8 @@ func TestLateNMEADoesNotMislabelByASecond(t *testing.T) {
 		b.second(true, true, true)
 	}
 	// Second N's sentences read so late (a stalled reader) that their
-	// timestamp falls after edge N+1: the pairing would call edge N+1 "N".
+	// timestamp falls after edge N+1: pairing by arrival would call edge
+	// N+1 "N". Labels given by continuity at the edge are not fooled.
 	b.sec++
 	T := start.Add(time.Duration(b.sec) * time.Second)
 	b.ref.Set(T)
@@ -171,14 +172,42 @@ func TestLateNMEADoesNotMislabelByASecond(t *testing.T) {
 	b.d.HandlePulse(pps.Pulse{Local: b.osc.LocalAt(T.Add(time.Second)), Quality: pps.QualitySimulated})
 	b.ref.Set(T.Add(1100 * time.Millisecond))
 	b.d.HandleFix(gnss.Fix{UTC: T, Valid: true, Received: b.osc.Now()})
-	if got := b.d.Rejected(RejectJump); got != 1 {
-		t.Fatalf("label_discontinuity %d, want 1", got)
-	}
-	b.sec++ // edge N+1 has been consumed above; carry on normally
+	b.sec++
+	b.ref.Set(T.Add(1300 * time.Millisecond))
+	b.d.HandleFix(gnss.Fix{UTC: T.Add(time.Second), Valid: true, Received: b.osc.Now()})
 	for i := 0; i < 30; i++ {
 		b.second(true, true, true)
 	}
-	if st := b.d.Status(); st.Steps > 1 || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
-		t.Fatalf("after a late sentence: %d steps, true error %v", st.Steps, b.osc.TrueOffset())
+	for _, r := range []string{RejectJump, RejectMislabel, RejectNoPulse} {
+		if got := b.d.Rejected(r); got != 0 {
+			t.Errorf("%s rejections %d, want 0", r, got)
+		}
+	}
+	if st := b.d.Status(); st.Steps > 1 || st.State != Locked || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
+		t.Fatalf("after a late sentence: %v, %d steps, true error %v", st.State, st.Steps, b.osc.TrueOffset())
+	}
+}
+
+func TestReceiverJumpingASecondIsCaught(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 3000}, time.Microsecond)
+	for i := 0; i < 30; i++ {
+		b.second(true, true, true)
+	}
+	// The receiver names second N+1 for edge N (a firmware bug): the
+	// label predicted for the edge is refuted and nothing is stepped.
+	b.sec++
+	T := start.Add(time.Duration(b.sec) * time.Second)
+	b.ref.Set(T)
+	b.d.HandlePulse(pps.Pulse{Local: b.osc.LocalAt(T), Quality: pps.QualitySimulated})
+	b.ref.Set(T.Add(300 * time.Millisecond))
+	b.d.HandleFix(gnss.Fix{UTC: T.Add(time.Second), Valid: true, Received: b.osc.Now()})
+	if got := b.d.Rejected(RejectMislabel); got != 1 {
+		t.Fatalf("prediction_refuted %d, want 1", got)
+	}
+	for i := 0; i < 20; i++ {
+		b.second(true, true, true)
+	}
+	if st := b.d.Status(); st.Steps != 1 || st.State != Locked || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
+		t.Fatalf("after a jumping receiver: %v, %d steps (want the initial 1), true error %v", st.State, st.Steps, b.osc.TrueOffset())
 	}
 }

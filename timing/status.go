@@ -41,10 +41,12 @@ type Status struct {
 	Offset       time.Duration // last measured offset, local minus UTC
 	FrequencyPPB float64       // frequency correction applied to the clock
 	Jitter       time.Duration // RMS of recent offsets
-	// ErrorBound is the bound on |local - UTC| at Updated; it widens at
-	// BoundGrowthPPB (ns per second) after that.
+	// ErrorBound is the bound on |local - UTC| at BoundAsOf; it widens at
+	// BoundGrowthPPB (ns per second) after that. The discipline republishes
+	// every tick, so the linear extrapolation spans a fraction of a second.
 	ErrorBound     time.Duration
 	BoundGrowthPPB float64
+	BoundAsOf      time.Time
 	Updated        time.Time // local clock time of the last accepted sample; zero if none
 	Leap           clock.Leap
 	TAIOffset      int
@@ -59,10 +61,10 @@ type Status struct {
 // BoundAt returns the error bound at local time now: the bound at the last
 // update widened by the growth rate over the time since.
 func (s *Status) BoundAt(now time.Time) time.Duration {
-	if s.Updated.IsZero() {
+	if s.BoundAsOf.IsZero() {
 		return 0
 	}
-	age := now.Sub(s.Updated)
+	age := now.Sub(s.BoundAsOf)
 	if age < 0 {
 		age = 0
 	}
