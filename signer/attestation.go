@@ -1,10 +1,8 @@
 package signer
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -86,81 +84,4 @@ func (a *Attestation) claims() (*Claims, error) {
 		Development:     a.Development,
 		MerkleRoot:      RootFromPath(LeafHash(nonce), a.Merkle.Index, path),
 	}, nil
-}
-
-// Signer issues attestations with the current key.
-type Signer struct {
-	mu  sync.RWMutex
-	key *KeyPair
-	seq uint64
-}
-
-// NewSigner returns a signer using key.
-func NewSigner(key *KeyPair) *Signer { return &Signer{key: key} }
-
-// Keys returns the public keys currently published.
-func (s *Signer) Keys() []PublicKey {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.key == nil {
-		return nil
-	}
-	return []PublicKey{s.key.Public()}
-}
-
-// Ready reports whether the signer has a key to sign with.
-func (s *Signer) Ready() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.key != nil
-}
-
-// Attest signs one batch: c (whose KeyID, Development, Sequence and
-// MerkleRoot are filled in here) over a Merkle tree of the nonces, and
-// returns one attestation per nonce, in order. A nil or empty nonce is a
-// request without one.
-func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
-	if len(nonces) == 0 {
-		nonces = [][]byte{nil}
-	}
-	leaves := make([][32]byte, len(nonces))
-	for i, n := range nonces {
-		leaves[i] = LeafHash(n)
-	}
-	root, paths := BuildTree(leaves)
-
-	s.mu.Lock()
-	key := s.key
-	s.seq++
-	c.Sequence = s.seq
-	s.mu.Unlock()
-	if key == nil {
-		return nil, ErrNoKey
-	}
-	c.KeyID, c.Development, c.MerkleRoot = key.pub.ID, key.pub.Development, root
-	msg, err := c.SignedBytes()
-	if err != nil {
-		return nil, err
-	}
-	edSig, mlSig, err := key.sign(msg)
-	if err != nil {
-		return nil, err
-	}
-	sigs := Signatures{Ed25519: base64.StdEncoding.EncodeToString(edSig), MLDSA65: base64.StdEncoding.EncodeToString(mlSig)}
-	ts := time.Unix(0, c.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
-	out := make([]*Attestation, len(nonces))
-	for i, n := range nonces {
-		path := make([]string, len(paths[i]))
-		for j, p := range paths[i] {
-			path[j] = hex.EncodeToString(p[:])
-		}
-		out[i] = &Attestation{
-			Version: FormatVersion, AuthorityID: c.AuthorityID, Stratum: int(c.Stratum),
-			Timestamp: ts, TimestampUnixNs: c.TimestampUnixNs, ErrorBoundNs: c.ErrorBoundNs,
-			ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
-			Nonce: hex.EncodeToString(n), KeyID: c.KeyID, Development: c.Development,
-			Merkle: Proof{Index: uint64(i), Path: path}, Signatures: sigs,
-		}
-	}
-	return out, nil
 }

@@ -4,11 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/aunsorm/timenode/signer/lockedmem"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 )
 
@@ -24,53 +27,132 @@ type PublicKey struct {
 	MLDSA65     *mldsa65.PublicKey
 	NotBefore   time.Time
 	NotAfter    time.Time // zero: no end
+	// Chain is the attestation certificate chain (DER, node certificate
+	// first); nil for a key without a certificate (development only).
+	Chain [][]byte
+	// Endorsement, if set, is this key's endorsement by the key it
+	// replaces.
+	Endorsement *Endorsement
 }
 
-// KeyPair is a hybrid signing key. Its private parts never leave the
-// package and are redacted in logs.
+// ValidAt reports whether t is inside the key's window.
+func (k PublicKey) ValidAt(t time.Time) bool {
+	return !t.Before(k.NotBefore) && (k.NotAfter.IsZero() || !t.After(k.NotAfter))
+}
+
+// KeyOptions describe a key pair made from seeds.
+type KeyOptions struct {
+	Development         bool
+	NotBefore, NotAfter time.Time // NotAfter zero: no end
+	Chain               [][]byte
+	Lock                lockedmem.Options
+}
+
+// KeyPair is a hybrid signing key. The private keys live in locked memory
+// (see package lockedmem): the Ed25519 private key and the expanded
+// ML-DSA-65 private key, both wiped by Close. They never leave the package
+// and are redacted in logs.
 type KeyPair struct {
-	pub PublicKey
-	ed  ed25519.PrivateKey
-	ml  *mldsa65.PrivateKey
+	pub    PublicKey
+	mu     sync.RWMutex // write-held by Close
+	edBuf  *lockedmem.Buffer
+	mlBuf  *lockedmem.Buffer
+	ed     ed25519.PrivateKey  // aliases edBuf
+	ml     *mldsa65.PrivateKey // placed in mlBuf
+	locked bool
+}
+
+// NewKeyPair makes a key pair from the two 32-byte seeds (the caller
+// wipes them). With opts.Lock.RequireLock a failed mlock is an error;
+// otherwise the key is kept in unlocked pages and Locked reports false.
+func NewKeyPair(edSeed, mlSeed []byte, opts KeyOptions) (*KeyPair, error) {
+	if len(edSeed) != ed25519.SeedSize || len(mlSeed) != mldsa65.SeedSize {
+		return nil, fmt.Errorf("signer: new key pair: seeds of %d and %d bytes, want 32", len(edSeed), len(mlSeed))
+	}
+	kp := &KeyPair{locked: true}
+	var lockErr error
+	var err error
+	var mlPub *mldsa65.PublicKey
+	kp.edBuf, err = lockedmem.NewHeap(ed25519.PrivateKeySize, opts.Lock)
+	if kp.edBuf == nil {
+		return nil, fmt.Errorf("signer: ed25519 key memory: %w", err)
+	}
+	lockErr = errors.Join(lockErr, err)
+	kp.mlBuf, err = lockedmem.New(lockedmem.SizeOf[mldsa65.PrivateKey](), opts.Lock)
+	if kp.mlBuf == nil {
+		kp.edBuf.Close()
+		return nil, fmt.Errorf("signer: ml-dsa-65 key memory: %w", err)
+	}
+	lockErr = errors.Join(lockErr, err)
+	kp.locked = lockErr == nil
+
+	heapEd := ed25519.NewKeyFromSeed(edSeed)
+	kp.ed = ed25519.PrivateKey(kp.edBuf.Bytes())
+	copy(kp.ed, heapEd)
+	clear(heapEd)
+
+	var s [mldsa65.SeedSize]byte
+	copy(s[:], mlSeed)
+	_, heapML := mldsa65.NewKeyFromSeed(&s)
+	clear(s[:])
+	if kp.ml, err = lockedmem.Place[mldsa65.PrivateKey](kp.mlBuf); err != nil {
+		*heapML = mldsa65.PrivateKey{}
+		kp.Close()
+		return nil, fmt.Errorf("signer: ml-dsa-65 key memory: %w", err)
+	}
+	*kp.ml = *heapML
+	// circl's public key points into the private key it came with (the
+	// expanded matrix A): rebuild it from its bytes before the wipe.
+	mlPub = new(mldsa65.PublicKey)
+	if err := mlPub.UnmarshalBinary(heapML.Public().(*mldsa65.PublicKey).Bytes()); err != nil {
+		*heapML = mldsa65.PrivateKey{}
+		kp.Close()
+		return nil, fmt.Errorf("signer: ml-dsa-65 public key: %w", err)
+	}
+	*heapML = mldsa65.PrivateKey{}
+
+	edPub := append(ed25519.PublicKey(nil), kp.ed[32:]...)
+	kp.pub = PublicKey{Development: opts.Development, Ed25519: edPub, MLDSA65: mlPub,
+		NotBefore: opts.NotBefore, NotAfter: opts.NotAfter, Chain: opts.Chain}
+	kp.pub.ID = KeyID(edPub, mlPub, opts.Development)
+	return kp, nil
 }
 
 // GenerateDevelopment makes a fresh development key pair from rand, valid
-// from now for the given lifetime. Its id starts with DevKeyPrefix.
+// from now for the given lifetime. Its id starts with DevKeyPrefix. Its
+// memory is locked when possible but not required to be.
 func GenerateDevelopment(rand io.Reader, now time.Time, lifetime time.Duration) (*KeyPair, error) {
-	edPub, edPriv, err := ed25519.GenerateKey(rand)
-	if err != nil {
-		return nil, fmt.Errorf("signer: generate ed25519: %w", err)
+	seeds := make([]byte, 64)
+	defer clear(seeds)
+	if _, err := io.ReadFull(rand, seeds); err != nil {
+		return nil, fmt.Errorf("signer: generate development key: %w", err)
 	}
-	mlPub, mlPriv, err := mldsa65.GenerateKey(rand)
-	if err != nil {
-		return nil, fmt.Errorf("signer: generate ml-dsa-65: %w", err)
-	}
-	return newKeyPair(edPriv, edPub, mlPriv, mlPub, true, now, lifetime), nil
-}
-
-func newKeyPair(edPriv ed25519.PrivateKey, edPub ed25519.PublicKey, mlPriv *mldsa65.PrivateKey, mlPub *mldsa65.PublicKey, dev bool, now time.Time, lifetime time.Duration) *KeyPair {
-	kp := &KeyPair{ed: edPriv, ml: mlPriv, pub: PublicKey{
-		Development: dev, Ed25519: edPub, MLDSA65: mlPub, NotBefore: now,
-	}}
+	opts := KeyOptions{Development: true, NotBefore: now}
 	if lifetime > 0 {
-		kp.pub.NotAfter = now.Add(lifetime)
+		opts.NotAfter = now.Add(lifetime)
 	}
-	kp.pub.ID = KeyID(edPub, mlPub, dev)
-	return kp
+	return NewKeyPair(seeds[:32], seeds[32:], opts)
 }
 
 // KeyID derives a key id from both public keys: the first 8 bytes of
 // SHA-256(ed25519 || ml-dsa-65) in hex, prefixed by DevKeyPrefix for
 // development keys.
 func KeyID(ed ed25519.PublicKey, ml *mldsa65.PublicKey, dev bool) string {
-	h := sha256.New()
-	h.Write(ed)
-	h.Write(ml.Bytes())
-	id := hex.EncodeToString(h.Sum(nil)[:8])
+	id := KeyFingerprint(ed, ml)[:16]
 	if dev {
 		return DevKeyPrefix + id
 	}
 	return id
+}
+
+// KeyFingerprint is the full SHA-256(ed25519 || ml-dsa-65) in hex. It
+// identifies a key that has no certificate; development and simulation
+// clients may pin it instead of a certificate fingerprint.
+func KeyFingerprint(ed ed25519.PublicKey, ml *mldsa65.PublicKey) string {
+	h := sha256.New()
+	h.Write(ed)
+	h.Write(ml.Bytes())
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Public returns the public half.
@@ -79,17 +161,50 @@ func (k *KeyPair) Public() PublicKey { return k.pub }
 // ID returns the key id.
 func (k *KeyPair) ID() string { return k.pub.ID }
 
+// Locked reports whether the private keys are in mlocked memory.
+func (k *KeyPair) Locked() bool { return k.locked }
+
 // LogValue redacts the key: only its id and kind are ever logged.
 func (k *KeyPair) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("key_id", k.pub.ID), slog.Bool("development", k.pub.Development))
+	return slog.GroupValue(slog.String("key_id", k.pub.ID), slog.Bool("development", k.pub.Development),
+		slog.Bool("mlocked", k.locked))
 }
 
-// sign returns both signatures over msg.
+// String redacts the key for fmt as well.
+func (k *KeyPair) String() string { return "KeyPair(" + k.pub.ID + ", private parts redacted)" }
+
+// Close wipes and unmaps the private keys. Signing afterwards fails with
+// ErrNoKey. It waits for signatures in progress.
+func (k *KeyPair) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ed, k.ml = nil, nil
+	return errors.Join(k.edBuf.Close(), k.mlBuf.Close())
+}
+
+// withKeys runs fn with the private keys, holding off Close.
+func (k *KeyPair) withKeys(fn func(ed25519.PrivateKey, *mldsa65.PrivateKey) error) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.ed == nil || k.ml == nil {
+		return fmt.Errorf("%w: key %s was closed", ErrNoKey, k.pub.ID)
+	}
+	return fn(k.ed, k.ml)
+}
+
+// sign returns both signatures over msg. ML-DSA-65 signs in its
+// deterministic variant (FIPS 204 with rnd = 0^32) and an empty context.
 func (k *KeyPair) sign(msg []byte) (edSig, mlSig []byte, err error) {
-	edSig = ed25519.Sign(k.ed, msg)
-	mlSig = make([]byte, mldsa65.SignatureSize)
-	if err := mldsa65.SignTo(k.ml, msg, nil, false, mlSig); err != nil {
-		return nil, nil, fmt.Errorf("signer: ml-dsa-65 sign: %w", err)
+	err = k.withKeys(func(ed ed25519.PrivateKey, ml *mldsa65.PrivateKey) error {
+		edSig = ed25519.Sign(ed, msg)
+		mlSig = make([]byte, mldsa65.SignatureSize)
+		if err := mldsa65.SignTo(ml, msg, nil, false, mlSig); err != nil {
+			return fmt.Errorf("signer: ml-dsa-65 sign: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return edSig, mlSig, nil
 }

@@ -25,6 +25,20 @@ type KeyJSON struct {
 	MLDSA65     string `json:"ml_dsa_65"`
 	NotBefore   string `json:"not_before"`          // RFC 3339
 	NotAfter    string `json:"not_after,omitempty"` // RFC 3339; absent: no end
+	// CertificateChain is the attestation certificate chain, standard
+	// base64 DER, node certificate first; its first element's SHA-256 is
+	// the calibration fingerprint. Absent for development keys without one.
+	CertificateChain []string `json:"certificate_chain,omitempty"`
+	// Endorsement is present on a key that a rotation introduces: both
+	// signatures of the endorsing (older) key over EndorsementBytes.
+	Endorsement *EndorsementJSON `json:"endorsement,omitempty"`
+}
+
+// EndorsementJSON is an Endorsement as published.
+type EndorsementJSON struct {
+	EndorserKeyID string `json:"endorser_key_id"`
+	Ed25519       string `json:"ed25519"`   // signature, standard base64
+	MLDSA65       string `json:"ml_dsa_65"` // signature, standard base64
 }
 
 // NewKeysDocument renders keys for publication.
@@ -39,6 +53,13 @@ func NewKeysDocument(authority string, keys []PublicKey) KeysDocument {
 		}
 		if !k.NotAfter.IsZero() {
 			j.NotAfter = k.NotAfter.UTC().Format(time.RFC3339Nano)
+		}
+		for _, c := range k.Chain {
+			j.CertificateChain = append(j.CertificateChain, base64.StdEncoding.EncodeToString(c))
+		}
+		if e := k.Endorsement; e != nil {
+			j.Endorsement = &EndorsementJSON{EndorserKeyID: e.EndorserID,
+				Ed25519: base64.StdEncoding.EncodeToString(e.Ed25519), MLDSA65: base64.StdEncoding.EncodeToString(e.MLDSA65)}
 		}
 		doc.Keys = append(doc.Keys, j)
 	}
@@ -73,6 +94,21 @@ func (d KeysDocument) PublicKeys() ([]PublicKey, error) {
 			if k.NotAfter, err = time.Parse(time.RFC3339Nano, j.NotAfter); err != nil {
 				return nil, fmt.Errorf("signer: keys[%d] (%s): not_after: %w", i, j.KeyID, err)
 			}
+		}
+		for n, c := range j.CertificateChain {
+			der, err := base64.StdEncoding.DecodeString(c)
+			if err != nil {
+				return nil, fmt.Errorf("signer: keys[%d] (%s): certificate_chain[%d] is not base64", i, j.KeyID, n)
+			}
+			k.Chain = append(k.Chain, der)
+		}
+		if e := j.Endorsement; e != nil {
+			ed, err1 := base64.StdEncoding.DecodeString(e.Ed25519)
+			ml, err2 := base64.StdEncoding.DecodeString(e.MLDSA65)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("signer: keys[%d] (%s): endorsement signature is not base64", i, j.KeyID)
+			}
+			k.Endorsement = &Endorsement{EndorserID: e.EndorserKeyID, Ed25519: ed, MLDSA65: ml}
 		}
 		out = append(out, k)
 	}

@@ -139,8 +139,13 @@ func TestAgeDevelopmentAndModes(t *testing.T) {
 	if err := v.Verify(&b, t0, nil); err != nil {
 		t.Fatalf("ed25519-only mode: %v", err)
 	}
-	late, _ := s.Attest(Claims{AuthorityID: "x", TimestampUnixNs: t0.Add(48 * time.Hour).UnixNano(), ClockState: "LOCKED", Leap: "none"}, nil)
-	if err := NewVerifier(s.Keys()).Verify(late[0], t0.Add(48*time.Hour), nil); !errors.Is(err, ErrKeyWindow) {
+	if _, err := s.Attest(Claims{AuthorityID: "x", TimestampUnixNs: t0.Add(48 * time.Hour).UnixNano(), ClockState: "LOCKED", Leap: "none"}, nil); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("signing after the key's window: %v, want ErrNoKey", err)
+	}
+	// A verifier that knows the key's window ended before the attestation.
+	retired := s.Keys()
+	retired[0].NotAfter = t0.Add(-time.Second)
+	if err := NewVerifier(retired).Verify(a, t0, nil); !errors.Is(err, ErrKeyWindow) {
 		t.Fatalf("after the key's window: %v", err)
 	}
 }

@@ -106,3 +106,8 @@ func (v *Verifier) Verify(a *Attestation, now time.Time, wantNonce []byte) error
 	}
 	return nil
 }
+
+// ErrNoKeyValid reports that no key of the set is valid at t.
+func ErrNoKeyValid(t time.Time) error {
+	return fmt.Errorf("%w: none valid at %s", ErrNoKey, t.UTC().Format(time.RFC3339))
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
+	"github.com/aunsorm/timenode/signer/lockedmem"
+)
+
+func init() {
+	register("keys", "generate signing keys and certificate requests", keysCmd)
+}
+
+const keysUsage = `usage:
+  timenodectl keys generate --dir DIR [--next] [--force]
+      new Ed25519 + ML-DSA-65 keys (PKCS#8 PEM, mode 0600), from the OS CSPRNG
+      with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set
+  timenodectl keys csr --dir DIR [--next] --cn NAME [--out FILE]
+      a certificate request for the keys in DIR, for "timenodectl ca issue"`
+
+func keysCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, keysUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "key directory")
+	next := fs.Bool("next", false, "the next key of a rotation (files prefixed next-)")
+	force := fs.Bool("force", false, "overwrite existing key files")
+	cn := fs.String("cn", "", "certificate subject common name (e.g. the authority id)")
+	out := fs.String("out", "", "output file (default stdout)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *dir == "" {
+		fmt.Fprintln(stderr, "timenodectl keys: --dir is required")
+		return 2
+	}
+	prefix := ""
+	if *next {
+		prefix = signer.NextPrefix
+	}
+	switch args[0] {
+	case "generate":
+		if err := generateKeys(*dir, prefix, *force); err != nil {
+			fmt.Fprintf(stderr, "timenodectl keys generate: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(*dir, prefix+signer.Ed25519KeyFile), filepath.Join(*dir, prefix+signer.MLDSA65KeyFile))
+		return 0
+	case "csr":
+		if *cn == "" {
+			fmt.Fprintln(stderr, "timenodectl keys csr: --cn is required")
+			return 2
+		}
+		pemCSR, err := makeCSR(*dir, prefix, *cn)
+		if err != nil {
+			fmt.Fprintf(stderr, "timenodectl keys csr: %v\n", err)
+			return 1
+		}
+		return writeOut(*out, pemCSR, 0o644, stdout, stderr)
+	}
+	fmt.Fprintln(stderr, keysUsage)
+	return 2
+}
+
+// generateKeys writes a key pair into dir; the files are generated in a
+// scratch directory and renamed into place one by one.
+func generateKeys(dir, prefix string, force bool) error {
+	var extra []byte
+	if p := os.Getenv("AUNSORM_NATIVE_RNG_SEED_PATH"); p != "" {
+		b, err := keyfile.ReadSeedFile(p, keyfile.DefaultPolicy())
+		if err != nil {
+			return fmt.Errorf("AUNSORM_NATIVE_RNG_SEED_PATH: %w", err)
+		}
+		defer clear(b)
+		extra = b
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, alg := range []keyfile.Alg{keyfile.Ed25519, keyfile.MLDSA65} {
+		path := filepath.Join(dir, prefix+keyfile.FileName(alg))
+		if _, err := os.Lstat(path); err == nil && !force {
+			return fmt.Errorf("%s exists (use --force to replace it)", path)
+		}
+		seed, err := keyfile.DeriveSeed(rand.Reader, extra, alg)
+		if err != nil {
+			return err
+		}
+		p, err := keyfile.MarshalPEM(alg, seed)
+		clear(seed)
+		if err != nil {
+			return err
+		}
+		err = keyfile.WriteAtomic(path, p, 0o600)
+		clear(p)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func makeCSR(dir, prefix, cn string) ([]byte, error) {
+	var seeds [2]*lockedmem.Buffer
+	for i, alg := range []keyfile.Alg{keyfile.Ed25519, keyfile.MLDSA65} {
+		b, err := keyfile.LoadSeed(filepath.Join(dir, prefix+keyfile.FileName(alg)), alg, keyfile.DefaultPolicy(), lockedmem.Options{})
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		seeds[i] = b
+	}
+	kp, err := signer.NewKeyPair(seeds[0].Bytes(), seeds[1].Bytes(), signer.KeyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer kp.Close()
+	der, err := signer.CreateCSR(kp, cn)
+	if err != nil {
+		return nil, err
+	}
+	return pemBlock("CERTIFICATE REQUEST", der), nil
+}
+
+func writeOut(path string, data []byte, mode os.FileMode, stdout, stderr io.Writer) int {
+	if path == "" {
+		stdout.Write(data)
+		return 0
+	}
+	if err := keyfile.WriteAtomic(path, data, mode); err != nil {
+		fmt.Fprintf(stderr, "timenodectl: %v\n", err)
+		return 1
+	}
+	return 0
+}

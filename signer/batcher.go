@@ -1,0 +1,170 @@
+package signer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ClaimsFunc returns the claims of the batch about to be signed (time,
+// error bound, state, ...). The batcher calls it once per batch, just
+// before signing, so that the signed time is as late as possible.
+type ClaimsFunc func() (Claims, error)
+
+// BatchOptions tune a Batcher.
+type BatchOptions struct {
+	// Window is how long the first request of a batch waits for others
+	// (1 ms if zero).
+	Window time.Duration
+	// MaxBatch signs at once when this many requests wait (64 if zero).
+	MaxBatch int
+	// Refresh is the longest a no-nonce snapshot is served before it is
+	// re-signed (REFRESH_INTERVAL_SECS; 15 s if zero).
+	Refresh time.Duration
+	// Now is the clock that ages the snapshot (time.Now if nil).
+	Now func() time.Time
+}
+
+// Batcher collects concurrent nonce-bound requests and answers them all
+// with one hybrid signature over the Merkle root of their nonces.
+// Requests without a nonce get a cached snapshot.
+type Batcher struct {
+	sig    *Signer
+	claims ClaimsFunc
+	opts   BatchOptions
+
+	mu      sync.Mutex
+	pending []*request
+	timer   *time.Timer
+
+	snapMu   sync.Mutex
+	snap     *Attestation
+	snapTime time.Time
+}
+
+type request struct {
+	nonce []byte
+	done  chan result
+}
+
+type result struct {
+	att *Attestation
+	err error
+}
+
+// NewBatcher returns a batcher signing with sig and claims.
+func NewBatcher(sig *Signer, claims ClaimsFunc, opts BatchOptions) *Batcher {
+	if opts.Window <= 0 {
+		opts.Window = time.Millisecond
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = 15 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Batcher{sig: sig, claims: claims, opts: opts}
+}
+
+// Attest returns an attestation bound to nonce, signed in a batch with
+// the other requests of the same window. An empty nonce returns the
+// snapshot (see Snapshot).
+func (b *Batcher) Attest(ctx context.Context, nonce []byte) (*Attestation, error) {
+	if len(nonce) == 0 {
+		return b.Snapshot()
+	}
+	r := &request{nonce: append([]byte(nil), nonce...), done: make(chan result, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, r)
+	switch {
+	case len(b.pending) >= b.opts.MaxBatch:
+		batch := b.take()
+		b.mu.Unlock()
+		go b.sign(batch)
+	case len(b.pending) == 1:
+		b.timer = time.AfterFunc(b.opts.Window, b.flush)
+		b.mu.Unlock()
+	default:
+		b.mu.Unlock()
+	}
+	select {
+	case res := <-r.done:
+		return res.att, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("signer: batch attest: %w", ctx.Err())
+	}
+}
+
+// take removes the pending batch; b.mu is held.
+func (b *Batcher) take() []*request {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	batch := b.pending
+	b.pending = nil
+	return batch
+}
+
+func (b *Batcher) flush() {
+	b.mu.Lock()
+	batch := b.take()
+	b.mu.Unlock()
+	if len(batch) > 0 {
+		b.sign(batch)
+	}
+}
+
+func (b *Batcher) sign(batch []*request) {
+	nonces := make([][]byte, len(batch))
+	for i, r := range batch {
+		nonces[i] = r.nonce
+	}
+	atts, err := b.attest(nonces)
+	for i, r := range batch {
+		if err != nil {
+			r.done <- result{err: err}
+		} else {
+			r.done <- result{att: atts[i]}
+		}
+	}
+}
+
+func (b *Batcher) attest(nonces [][]byte) ([]*Attestation, error) {
+	c, err := b.claims()
+	if err != nil {
+		return nil, err
+	}
+	return b.sig.Attest(c, nonces)
+}
+
+// Snapshot returns the no-nonce attestation, re-signed when it is older
+// than Refresh (measured on Now) or was signed by a key no longer
+// published.
+func (b *Batcher) Snapshot() (*Attestation, error) {
+	b.snapMu.Lock()
+	defer b.snapMu.Unlock()
+	now := b.opts.Now()
+	if b.snap != nil && now.Sub(b.snapTime) < b.opts.Refresh && now.Sub(b.snapTime) >= 0 && b.published(b.snap.KeyID) {
+		return b.snap, nil
+	}
+	atts, err := b.attest(nil)
+	if err != nil {
+		return nil, err
+	}
+	b.snap, b.snapTime = atts[0], now
+	return b.snap, nil
+}
+
+func (b *Batcher) published(id string) bool {
+	for _, k := range b.sig.Keys() {
+		if k.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,57 @@
+package signer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestBatcherSharesOneSignature(t *testing.T) {
+	s := testSigner(t)
+	calls := 0
+	var mu sync.Mutex
+	bt := NewBatcher(s, func() (Claims, error) { mu.Lock(); calls++; mu.Unlock(); return claims(), nil },
+		BatchOptions{Window: 50 * time.Millisecond, MaxBatch: 8})
+	var wg sync.WaitGroup
+	atts := make([]*Attestation, 8)
+	for i := range atts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := bt.Attest(context.Background(), []byte(fmt.Sprintf("nonce-%d", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			atts[i] = a
+		}()
+	}
+	wg.Wait()
+	v := NewVerifier(s.Keys())
+	for i, a := range atts {
+		if err := v.Verify(a, t0, []byte(fmt.Sprintf("nonce-%d", i))); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if a.Sequence != atts[0].Sequence {
+			t.Errorf("response %d in batch %d, want one batch (%d)", i, a.Sequence, atts[0].Sequence)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("claims taken %d times, want once per batch", calls)
+	}
+}
+
+func TestBatcherSnapshot(t *testing.T) {
+	s := testSigner(t)
+	now := t0
+	bt := NewBatcher(s, func() (Claims, error) { return claims(), nil }, BatchOptions{Refresh: 15 * time.Second, Now: func() time.Time { return now }})
+	a, _ := bt.Attest(context.Background(), nil)
+	now = now.Add(10 * time.Second)
+	b, _ := bt.Snapshot()
+	now = now.Add(6 * time.Second)
+	c, _ := bt.Snapshot()
+	if a != b || c.Sequence == a.Sequence {
+		t.Fatalf("sequences %d %d %d: want the snapshot reused for 10 s and re-signed after 16 s", a.Sequence, b.Sequence, c.Sequence)
+	}
+}

@@ -1,0 +1,223 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/signer"
+)
+
+// node is a test key pair certified by ca for [nb, na].
+func node(t *testing.T, ca *signer.CA, nb, na time.Time) *signer.KeyPair {
+	t.Helper()
+	seeds := make([]byte, 64)
+	rand.Read(seeds)
+	tmp, err := signer.NewKeyPair(seeds[:32], seeds[32:], signer.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := signer.CreateCSR(tmp, "ntp.test.aunsorm")
+	tmp.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := ca.Issue(csr, nb, na)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := signer.ParseNodeChain([][]byte{der, ca.Cert.Raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := signer.KeyOptions{Development: n.Development, NotBefore: n.Cert.NotBefore, NotAfter: n.Cert.NotAfter, Chain: n.Chain}
+	kp, err := signer.NewKeyPair(seeds[:32], seeds[32:], opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies[kp.ID()] = func() *signer.KeyPair {
+		c, err := signer.NewKeyPair(seeds[:32], seeds[32:], opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return kp
+}
+
+// copies makes independent copies of test keys (a key set owns and
+// wipes its keys).
+var copies = map[string]func() *signer.KeyPair{}
+
+// server serves /attestation and /keys from a swappable signer.
+type server struct {
+	sig  atomic.Pointer[signer.Signer]
+	ts   *httptest.Server
+	down atomic.Bool
+}
+
+func newServer(t *testing.T, set *signer.KeySet) *server {
+	s := &server{}
+	s.sig.Store(signer.NewSignerSet(set, time.Now))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/attestation", func(w http.ResponseWriter, r *http.Request) {
+		if s.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		n, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+		atts, err := s.sig.Load().Attest(signer.Claims{AuthorityID: "ntp.test.aunsorm", Stratum: 1,
+			TimestampUnixNs: time.Now().UnixNano(), ErrorBoundNs: 1000, ClockState: "LOCKED", Leap: "none"}, [][]byte{n})
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		json.NewEncoder(w).Encode(atts[0])
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(signer.NewKeysDocument("ntp.test.aunsorm", s.sig.Load().Keys()))
+	})
+	s.ts = httptest.NewTLSServer(mux)
+	t.Cleanup(s.ts.Close)
+	return s
+}
+
+func (s *server) tlsCAFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "tls-ca.pem")
+	os.WriteFile(p, signer.EncodeCerts(s.ts.Certificate().Raw), 0o644)
+	return p
+}
+
+func pool(ca *signer.CA) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
+func TestFollowEndorsedRotation(t *testing.T) {
+	now := time.Now()
+	ca, _ := signer.NewCA("timenode production CA", false, now.Add(-time.Hour), 48*time.Hour)
+	a := node(t, ca, now.Add(-time.Hour), now.Add(time.Hour))
+	b := node(t, ca, now.Add(-time.Minute), now.Add(3*time.Hour))
+	set, _ := signer.NewKeySet(a, nil)
+	srv := newServer(t, set)
+	var followed []string
+	cl, err := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true,
+		Roots: pool(ca), Pins: []string{signer.Fingerprint(a.Public().Chain[0])}, KeysTTL: time.Nanosecond,
+		OnFollow: func(fp string) { followed = append(followed, fp) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := cl.Refresh(ctx); err != nil {
+		t.Fatalf("pinned key A: %v", err)
+	}
+	// Rotation: A and B published, B endorsed by A.
+	set2, err := signer.NewKeySet(reload(t, a), reload(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.sig.Load().Swap(set2)
+	if _, err := cl.Refresh(ctx); err != nil {
+		t.Fatalf("during the overlap: %v", err)
+	}
+	if len(followed) != 1 || followed[0] != signer.Fingerprint(b.Public().Chain[0]) {
+		t.Fatalf("followed %v, want B's fingerprint", followed)
+	}
+	// Promotion: only B, no endorsement any more; the client follows.
+	set3, _ := signer.NewKeySet(reload(t, b), nil)
+	srv.sig.Load().Swap(set3)
+	att, err := cl.Refresh(ctx)
+	if err != nil {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	if att.KeyID != b.ID() {
+		t.Fatalf("signed by %s, want B %s", att.KeyID, b.ID())
+	}
+
+	// A fresh client pinned to A only, arriving after A retired: no trust.
+	late, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true,
+		Roots: pool(ca), Pins: []string{signer.Fingerprint(a.Public().Chain[0])}})
+	if _, err := late.Refresh(ctx); !errors.Is(err, signer.ErrUnknownKey) {
+		t.Fatalf("client pinned to a retired key: %v, want ErrUnknownKey", err)
+	}
+}
+
+func reload(t *testing.T, kp *signer.KeyPair) *signer.KeyPair { return copies[kp.ID()]() }
+
+func TestDevelopmentRejectedInProduction(t *testing.T) {
+	now := time.Now()
+	dev, _ := signer.NewCA("test", true, now.Add(-time.Hour), 48*time.Hour)
+	k := node(t, dev, now.Add(-time.Hour), now.Add(time.Hour))
+	set, _ := signer.NewKeySet(k, nil)
+	srv := newServer(t, set)
+	fp := signer.Fingerprint(k.Public().Chain[0])
+	prod, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true, Roots: pool(dev), Pins: []string{fp}})
+	if _, err := prod.Refresh(context.Background()); !errors.Is(err, signer.ErrUnknownKey) {
+		t.Fatalf("production client, development CA: %v, want rejection", err)
+	}
+	devc, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Roots: pool(dev), Pins: []string{fp}})
+	if _, err := devc.Refresh(context.Background()); err != nil {
+		t.Fatalf("development client: %v", err)
+	}
+}
+
+func TestConfigAndStaleness(t *testing.T) {
+	if _, err := New(Config{URL: "http://127.0.0.1:5000/attestation"}); !errors.Is(err, ErrInsecureURL) || !strings.Contains(err.Error(), `scheme "http"`) {
+		t.Fatalf("http URL: %v", err)
+	}
+	if _, err := New(Config{URL: "https://x/attestation", Production: true}); err == nil {
+		t.Fatal("production without pins accepted")
+	}
+	k, _ := signer.GenerateDevelopment(rand.Reader, time.Now().Add(-time.Minute), time.Hour)
+	set, _ := signer.NewKeySet(k, nil)
+	srv := newServer(t, set)
+	clock := time.Now()
+	cl, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), MaxAge: 30 * time.Second,
+		Now: func() time.Time { return clock }})
+	var cu *ClockUnavailable
+	if _, err := cl.Current(); !errors.As(err, &cu) {
+		t.Fatalf("before any refresh: %v", err)
+	}
+	if _, err := cl.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := cl.Health(); !ok || h.Clock.Status != "ok" || !h.Clock.RefreshEnabled {
+		t.Fatalf("health %+v", h)
+	}
+	clock = clock.Add(31 * time.Second)
+	var stale *signer.StaleAttestation
+	_, err := cl.Current()
+	if !errors.As(err, &cu) || !errors.As(err, &stale) || stale.MaxAge != 30*time.Second || stale.Age < 30*time.Second {
+		t.Fatalf("31 s later: %v, want ClockUnavailable caused by StaleAttestation", err)
+	}
+	if h, ok := cl.Health(); ok || h.Clock.Status == "ok" || !h.Clock.Stale {
+		t.Fatalf("stale health %+v", h)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Base: 100 * time.Millisecond, Max: time.Second}
+	for n, want := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
+		want *= time.Millisecond
+		for range 20 {
+			if d := b.Delay(n); d < want/2 || d > want {
+				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
+	if b.Delay(200) > time.Second {
+		t.Fatal("no cap for large n")
+	}
+}

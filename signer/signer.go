@@ -1,0 +1,135 @@
+package signer
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Signer issues attestations with the active key of its key set. The key
+// set is swapped atomically by Swap or Reload; signatures in progress
+// finish with the old keys before those are wiped.
+type Signer struct {
+	mu  sync.RWMutex // read-held while signing, write-held to swap
+	set *KeySet
+	seq atomic.Uint64
+	now func() time.Time
+}
+
+// NewSigner returns a signer using one key, for tests and simulation.
+func NewSigner(key *KeyPair) *Signer {
+	s := &Signer{now: time.Now}
+	if key != nil {
+		s.set = &KeySet{keys: []*KeyPair{key}}
+	}
+	return s
+}
+
+// NewSignerSet returns a signer over a key set; now tells which keys are
+// published (the daemon passes its disciplined clock's Now).
+func NewSignerSet(set *KeySet, now func() time.Time) *Signer {
+	return &Signer{set: set, now: now}
+}
+
+// Keys returns the public keys currently published: every key of the set
+// not yet past its window.
+func (s *Signer) Keys() []PublicKey {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.set == nil {
+		return nil
+	}
+	return s.set.Published(s.now())
+}
+
+// Ready reports whether the signer has a key valid now.
+func (s *Signer) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.set != nil && s.set.Active(s.now()) != nil
+}
+
+// Swap installs set and wipes the previous key set once no signature
+// uses it any more.
+func (s *Signer) Swap(set *KeySet) error {
+	s.mu.Lock()
+	old := s.set
+	s.set = set
+	s.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
+// Reload loads a key set with cfg (the daemon calls it on SIGHUP) and
+// swaps it in. On any error the old keys keep serving and the error says
+// why; the caller logs it.
+func (s *Signer) Reload(cfg LoadConfig) error {
+	set, err := LoadKeySet(cfg)
+	if err != nil {
+		return err
+	}
+	if set.Active(cfg.Now) == nil {
+		set.Close()
+		return ErrNoKeyValid(cfg.Now)
+	}
+	return s.Swap(set)
+}
+
+// Close wipes all keys; the signer is not ready afterwards.
+func (s *Signer) Close() error { return s.Swap(nil) }
+
+// Attest signs one batch: c (whose KeyID, Development, Sequence and
+// MerkleRoot are filled in here) over a Merkle tree of the nonces, and
+// returns one attestation per nonce, in order. A nil or empty nonce is a
+// request without one. The signing key is the one active at c's time.
+func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
+	if len(nonces) == 0 {
+		nonces = [][]byte{nil}
+	}
+	leaves := make([][32]byte, len(nonces))
+	for i, n := range nonces {
+		leaves[i] = LeafHash(n)
+	}
+	root, paths := BuildTree(leaves)
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.set == nil {
+		return nil, ErrNoKey
+	}
+	key := s.set.Active(time.Unix(0, c.TimestampUnixNs))
+	if key == nil {
+		return nil, ErrNoKeyValid(time.Unix(0, c.TimestampUnixNs))
+	}
+	c.Sequence = s.seq.Add(1)
+	c.KeyID, c.Development, c.MerkleRoot = key.pub.ID, key.pub.Development, root
+	msg, err := c.SignedBytes()
+	if err != nil {
+		return nil, err
+	}
+	edSig, mlSig, err := key.sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	sigs := Signatures{Ed25519: base64.StdEncoding.EncodeToString(edSig), MLDSA65: base64.StdEncoding.EncodeToString(mlSig)}
+	ts := time.Unix(0, c.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
+	out := make([]*Attestation, len(nonces))
+	for i, n := range nonces {
+		path := make([]string, len(paths[i]))
+		for j, p := range paths[i] {
+			path[j] = hex.EncodeToString(p[:])
+		}
+		out[i] = &Attestation{
+			Version: FormatVersion, AuthorityID: c.AuthorityID, Stratum: int(c.Stratum),
+			Timestamp: ts, TimestampUnixNs: c.TimestampUnixNs, ErrorBoundNs: c.ErrorBoundNs,
+			ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
+			Nonce: hex.EncodeToString(n), KeyID: c.KeyID, Development: c.Development,
+			Merkle: Proof{Index: uint64(i), Path: path}, Signatures: sigs,
+		}
+	}
+	return out, nil
+}
