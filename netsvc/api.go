@@ -3,6 +3,8 @@ package netsvc
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,6 +31,30 @@ type API struct {
 	MaxAge      time.Duration // advertised to clients in /health
 	Log         *slog.Logger
 	Metrics     *Metrics // may be nil
+	// Batcher signs nonce-bound requests in batches and serves the
+	// no-nonce snapshot; without one each request is signed alone.
+	Batcher *signer.Batcher
+}
+
+// ErrNotServable is returned by Claims while the clock may not be served.
+var ErrNotServable = errors.New("netsvc: clock not servable")
+
+// Claims reads the clock and the discipline once for a batch about to be
+// signed: the attested time is taken as late as possible.
+func (a *API) Claims() (signer.Claims, error) {
+	now := a.Clock.Now()
+	st := a.Timing.Status()
+	if !st.Servable(now) {
+		return signer.Claims{}, fmt.Errorf("%w: %s: %s", ErrNotServable, st.State, st.Reason)
+	}
+	return signer.Claims{
+		AuthorityID:     a.AuthorityID,
+		Stratum:         st.Stratum,
+		TimestampUnixNs: now.UnixNano(),
+		ErrorBoundNs:    int64(st.BoundAt(now)),
+		ClockState:      st.State.String(),
+		Leap:            st.Leap.String(),
+	}, nil
 }
 
 // Handler returns the API's routes.
@@ -66,29 +92,35 @@ func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
 		}
 		nonce = n
 	}
-	now := a.Clock.Now()
-	st := a.Timing.Status()
-	if !st.Servable(now) {
+	if st := a.Timing.Status(); !st.Servable(a.Clock.Now()) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "clock_unavailable",
 			Reason: st.State.String() + ": " + st.Reason})
 		return
 	}
-	c := signer.Claims{
-		AuthorityID:     a.AuthorityID,
-		Stratum:         st.Stratum,
-		TimestampUnixNs: now.UnixNano(),
-		ErrorBoundNs:    int64(st.BoundAt(now)),
-		ClockState:      st.State.String(),
-		Leap:            st.Leap.String(),
+	var att *signer.Attestation
+	var err error
+	if a.Batcher != nil {
+		att, err = a.Batcher.Attest(r.Context(), nonce)
+	} else {
+		var c signer.Claims
+		if c, err = a.Claims(); err == nil {
+			var atts []*signer.Attestation
+			if atts, err = a.Signer.Attest(c, [][]byte{nonce}); err == nil {
+				att = atts[0]
+			}
+		}
 	}
-	atts, err := a.Signer.Attest(c, [][]byte{nonce})
 	if err != nil {
-		a.Log.Error("attestation signing failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "signer_unavailable", Reason: err.Error()})
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, r.Context().Err()) {
+			return // the client went away
+		}
+		a.Log.Warn("attestation not signed", "err", err)
+		writeJSON(w, code, errorBody{Error: "unavailable", Reason: err.Error()})
 		return
 	}
 	a.Metrics.attested()
-	writeJSON(w, http.StatusOK, atts[0])
+	writeJSON(w, http.StatusOK, att)
 }
 
 // Health is the /health document.

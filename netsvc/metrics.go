@@ -22,7 +22,7 @@ type Metrics struct {
 	reloadFails  prometheus.Counter
 }
 
-// Reloaded records a reload: successful swaps count in
+// Reloaded records a reload: swaps that changed the material count in
 // mtls_rotation_events_total, refused ones in timenode_reload_failures_total.
 func (m *Metrics) Reloaded(ok bool) {
 	if ok {

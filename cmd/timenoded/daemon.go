@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +25,8 @@ import (
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
+	"github.com/aunsorm/timenode/signer/lockedmem"
 	"github.com/aunsorm/timenode/timing"
 )
 
@@ -54,12 +60,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg.MaxHoldoverBound = cfg.maxHoldover
 	disc := timing.New(tcfg, hw.clk, log)
 
-	keys, err := loadSigningKey(cfg, hw.clk.Now())
+	if err := lockedmem.SetNonDumpable(); err != nil {
+		log.Warn("could not make the process non-dumpable", "err", err)
+	}
+	keyCfg, err := signingKeys(cfg, hw.clk.Now(), log)
 	if err != nil {
 		return err
 	}
-	sig := signer.NewSigner(keys)
-	log.Info("signing key loaded", "key", keys)
+	keys, err := signer.LoadKeySet(keyCfg)
+	if err != nil {
+		return err
+	}
+	sig := signer.NewSignerSet(keys, hw.clk.Now)
+	defer sig.Close()
 	tlsFiles, policy, err := tlsSetup(cfg, hw.clk.Now())
 	if err != nil {
 		return err
@@ -73,6 +86,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}
+	api.Batcher = signer.NewBatcher(sig, api.Claims, signer.BatchOptions{Refresh: cfg.refresh, Now: hw.clk.Now})
 	handler := api.Handler()
 	listeners := []*netsvc.Listener{
 		{Name: "https", Addr: cfg.httpsAddr, TLS: tlsMgr.ServerConfig(), Handler: netsvc.ClientGate(handler, tlsMgr.ClientCertRequired)},
@@ -149,7 +163,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, tlsFiles, policy, tlsMgr, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tlsFiles, policy, tlsMgr, sig, keyCfg}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -159,13 +173,39 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	return err
 }
 
-// loadSigningKey returns the signing keys: development keys made now in
-// simulation.
-func loadSigningKey(cfg *config, now time.Time) (*signer.KeyPair, error) {
-	if !cfg.sim {
-		return nil, fmt.Errorf("no signing keys: production key files (NTP_SIGNING_KEY_PATH, $CREDENTIALS_DIRECTORY) are not supported by this build; run with --sim")
+// signingKeys says where the signing keys come from. In simulation they
+// are development keys generated once into the state directory, so they
+// survive restarts and a pinned client keeps working; in production they
+// are files or systemd credentials certified by the production CA.
+func signingKeys(cfg *config, now time.Time, log *slog.Logger) (signer.LoadConfig, error) {
+	lc := signer.LoadConfig{Dir: cfg.keyDir, CredentialsDir: cfg.credentialsDir, Production: cfg.production, Now: now, Log: log}
+	if cfg.attestationCA != "" {
+		pem, err := os.ReadFile(cfg.attestationCA)
+		if err != nil {
+			return lc, fmt.Errorf("--attestation-ca: %w", err)
+		}
+		lc.Roots = x509.NewCertPool()
+		if !lc.Roots.AppendCertsFromPEM(pem) {
+			return lc, fmt.Errorf("--attestation-ca %s: no PEM certificate found", cfg.attestationCA)
+		}
 	}
-	return signer.GenerateDevelopment(rand.Reader, now, 24*time.Hour)
+	if !cfg.sim {
+		return lc, nil
+	}
+	lc.CredentialsDir = ""
+	if _, err := os.Lstat(filepath.Join(cfg.keyDir, keyfile.FileName(keyfile.Ed25519))); errors.Is(err, fs.ErrNotExist) {
+		var extra []byte
+		if cfg.seedFile != "" {
+			if extra, err = keyfile.ReadSeedFile(cfg.seedFile, keyfile.DefaultPolicy()); err != nil {
+				return lc, err
+			}
+		}
+		if err := keyfile.Generate(cfg.keyDir, rand.Reader, extra, false); err != nil {
+			return lc, err
+		}
+		log.Info("generated development signing keys", "dir", cfg.keyDir)
+	}
+	return lc, nil
 }
 
 // tlsSetup returns the TLS files and client policy. Simulation writes a
@@ -200,11 +240,20 @@ func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 	return mtls.Files{Cert: cfg.tlsCert, Key: cfg.tlsKey, ClientCA: cfg.clientCA}, policy, nil
 }
 
-// handleReloads reloads TLS material on SIGHUP (systemctl reload): the new
-// files are validated as a whole and swapped in only if all of them are
-// good; otherwise the old material keeps serving and the failure is logged
-// and counted.
-func handleReloads(ctx context.Context, cfg *config, files mtls.Files, policy mtls.Policy, mgr *mtls.Manager, m *netsvc.Metrics, log *slog.Logger) {
+// reloadable is what SIGHUP reloads.
+type reloadable struct {
+	tlsFiles mtls.Files
+	policy   mtls.Policy
+	tls      *mtls.Manager
+	sig      *signer.Signer
+	keys     signer.LoadConfig
+}
+
+// handleReloads reloads TLS material and signing keys on SIGHUP
+// (systemctl reload). Each is validated as a whole and swapped in only if
+// good; otherwise the old one keeps serving and the failure is logged and
+// counted. systemd hears RELOADING=1, then READY=1 with the outcome.
+func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clock, m *netsvc.Metrics, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -215,18 +264,42 @@ func handleReloads(ctx context.Context, cfg *config, files mtls.Files, policy mt
 		case <-hup:
 		}
 		_ = cfg.notify.reloading()
-		mat, err := mtls.Load(files, time.Now())
-		if err != nil {
+		status := "reloaded"
+		if mat, err := mtls.Load(r.tlsFiles, clk.Now()); err != nil {
 			m.Reloaded(false)
+			status = "TLS reload refused: " + err.Error()
 			log.Error("reload refused; keeping the current TLS material", "err", err)
-			_ = cfg.notify.send("READY=1\nSTATUS=reload refused: " + err.Error())
-			continue
+		} else {
+			old := r.tls.Material()
+			r.tls.Swap(mat, r.policy)
+			if !old.Leaf.Equal(mat.Leaf) || old.CABundleSHA256 != mat.CABundleSHA256 {
+				m.Reloaded(true)
+				log.Info("rotated TLS material", "cert_not_after", mat.Leaf.NotAfter, "ca_bundle_sha256", mat.CABundleSHA256)
+			}
 		}
-		mgr.Swap(mat, policy)
-		m.Reloaded(true)
-		log.Info("reloaded TLS material", "cert_not_after", mat.Leaf.NotAfter, "ca_bundle_sha256", mat.CABundleSHA256)
-		_ = cfg.notify.send("READY=1\nSTATUS=reloaded")
+		kc := r.keys
+		kc.Now = clk.Now()
+		before := keyIDs(r.sig.Keys())
+		if err := r.sig.Reload(kc); err != nil {
+			m.Reloaded(false)
+			status = "signing key reload refused: " + err.Error()
+			log.Error("reload refused; keeping the current signing keys", "err", err)
+		} else if after := keyIDs(r.sig.Keys()); after != before {
+			m.Reloaded(true)
+			log.Info("rotated signing keys", "before", before, "after", after)
+		}
+		_ = cfg.notify.send("READY=1\nSTATUS=" + status)
 	}
+}
+
+// keyIDs lists published key ids, to tell a rotation from a reload of
+// the same keys.
+func keyIDs(keys []signer.PublicKey) string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return strings.Join(ids, ",")
 }
 
 // watchdog pings systemd at half WatchdogSec, but only while the

@@ -43,6 +43,11 @@ type config struct {
 	stratum         uint8
 	maxAge          time.Duration
 	maxHoldover     time.Duration // error bound past which holdover ends in UNSYNCHRONIZED
+	keyDir          string        // signing key directory (NTP_SIGNING_KEY_PATH)
+	credentialsDir  string        // systemd credentials ($CREDENTIALS_DIRECTORY)
+	attestationCA   string        // production CA that certifies signing keys
+	seedFile        string        // extra entropy mixed into generated keys
+	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
 	notify          *notifier
 	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
@@ -67,6 +72,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.clientCA, "client-ca", "", "client CA bundle for mTLS (PEM; default $CREDENTIALS_DIRECTORY/client-ca.pem)")
 	allow := fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
 	fs.BoolVar(&c.requireCert, "require-client-cert", false, "refuse TLS handshakes without a client certificate (the gateway's /health check then needs one too)")
+	fs.StringVar(&c.attestationCA, "attestation-ca", "", "production CA certificate(s) (PEM) that must certify the signing keys")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -91,7 +97,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			c.allow = append(c.allow, a)
 		}
 	}
+	c.keyDir = getenv("NTP_SIGNING_KEY_PATH")
+	c.seedFile = getenv("AUNSORM_NATIVE_RNG_SEED_PATH")
+	c.refresh = 15 * time.Second
+	if s := getenv("REFRESH_INTERVAL_SECS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3600 {
+			return nil, fmt.Errorf("REFRESH_INTERVAL_SECS=%q: want whole seconds from 1 to 3600", s)
+		}
+		c.refresh = time.Duration(n) * time.Second
+	}
 	if creds := getenv("CREDENTIALS_DIRECTORY"); creds != "" {
+		c.credentialsDir = creds
 		for _, d := range []struct {
 			dst  *string
 			name string
@@ -106,6 +123,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.stateDir == "" {
 		c.stateDir = "/var/lib/timenode"
+	}
+	if c.keyDir == "" {
+		c.keyDir = filepath.Join(c.stateDir, "keys")
 	}
 	c.authorityID = getenv("NTP_AUTHORITY_ID")
 	if c.authorityID == "" {

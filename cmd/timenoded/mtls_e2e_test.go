@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/aunsorm/timenode/netsvc/mtls/mtlstest"
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // servicePKI is the service CA of SPEC.md §6 with the node's server
@@ -165,7 +168,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	d := startSim(t, pki.options())
 	d.waitHealthy(t, 60*time.Second)
 	addr := d.endpoints["https"]
-	keys := fetchKeys(t, d)
+	trusted := newKeyRing(fetchKeys(t, d))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
@@ -181,7 +184,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if err := fetchVerified(client, addr, keys); err != nil {
+				if err := fetchVerifiedFollowing(client, addr, trusted); err != nil {
 					if ctx.Err() == nil {
 						failed.Add(1)
 						firstErr.CompareAndSwap(nil, err.Error())
@@ -210,12 +213,23 @@ func TestReloadUnderLoad(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	keyDir := filepath.Join(d.endpoints["state_dir"], "keys")
 	for i := 0; i < 10; i++ {
 		leaf := pki.rotateServer(t, time.Now().Add(time.Duration(30+i)*24*time.Hour))
+		before := keyIDs(fetchKeys(t, d))
+		if err := keyfile.Generate(keyDir, rand.Reader, nil, true); err != nil {
+			t.Fatal(err)
+		}
 		if err := d.proc.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		waitSerial(leaf.Cert.SerialNumber.String())
+		for deadline := time.Now().Add(10 * time.Second); keyIDs(fetchKeys(t, d)) == before; {
+			if time.Now().After(deadline) {
+				t.Fatalf("rotation %d: /keys still publishes %s", i, before)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		time.Sleep(150 * time.Millisecond)
 	}
 	// A broken certificate is refused and the last good one keeps serving.
@@ -240,8 +254,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	if f := d.metric(t, "timenode_reload_failures_total"); f != 1 {
 		t.Errorf("timenode_reload_failures_total %v, want 1", f)
 	}
-	if r := d.metric(t, "mtls_rotation_events_total"); r != 10 {
-		t.Errorf("mtls_rotation_events_total %v, want 10", r)
+	if r := d.metric(t, "mtls_rotation_events_total"); r != 20 {
+		t.Errorf("mtls_rotation_events_total %v, want 20 (10 certificates, 10 key sets)", r)
 	}
 	if !strings.Contains(d.log.String(), "reload refused; keeping the current TLS material") {
 		t.Error("the refused reload was not logged")
@@ -267,6 +281,61 @@ func fetchKeys(t *testing.T, d *simDaemon) []signer.PublicKey {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// keyRing is what a client that follows rotations trusts: every key it
+// has seen published (each still bounded by its own validity window).
+type keyRing struct {
+	mu   sync.Mutex
+	keys map[string]signer.PublicKey
+}
+
+func newKeyRing(keys []signer.PublicKey) *keyRing {
+	r := &keyRing{keys: map[string]signer.PublicKey{}}
+	r.add(keys)
+	return r
+}
+
+func (r *keyRing) add(keys []signer.PublicKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		r.keys[k.ID] = k
+	}
+}
+
+func (r *keyRing) list() []signer.PublicKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]signer.PublicKey, 0, len(r.keys))
+	for _, k := range r.keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// fetchVerifiedFollowing verifies like fetchVerified, refetching /keys
+// once when the attestation names a key it has not seen yet.
+func fetchVerifiedFollowing(c *http.Client, addr string, ring *keyRing) error {
+	err := fetchVerified(c, addr, ring.list())
+	if !errors.Is(err, signer.ErrUnknownKey) {
+		return err
+	}
+	resp, gerr := c.Get("https://" + addr + "/keys")
+	if gerr != nil {
+		return gerr
+	}
+	defer resp.Body.Close()
+	var doc signer.KeysDocument
+	if gerr := json.NewDecoder(resp.Body).Decode(&doc); gerr != nil {
+		return gerr
+	}
+	keys, gerr := doc.PublicKeys()
+	if gerr != nil {
+		return gerr
+	}
+	ring.add(keys)
+	return fetchVerified(c, addr, ring.list())
 }
 
 // fetchVerified gets one nonce-bound attestation and verifies it.
