@@ -141,7 +141,11 @@ type HealthClock struct {
 	FrequencyPPB float64 `json:"frequency_ppb"`
 	JitterNs     int64   `json:"jitter_ns"`
 	MaxAgeSecs   int     `json:"max_age_secs"`
+	Leap         string  `json:"leap"`
+	TAIOffset    int     `json:"tai_offset"`
 	Reason       string  `json:"reason,omitempty"`
+	// Warnings do not make the node unhealthy but need an operator.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // HealthSigner describes the signer in /health.
@@ -160,7 +164,11 @@ func (a *API) CheckHealth() (Health, bool) {
 		State: st.State.String(), Stratum: int(st.Stratum), OffsetNs: int64(st.Offset),
 		ErrorBoundNs: int64(st.BoundAt(now)), FrequencyPPB: st.FrequencyPPB,
 		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: st.Reason,
+		Leap: st.Leap.String(), TAIOffset: st.TAIOffset,
 	}}
+	if st.LeapListExpired {
+		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: update tzdata")
+	}
 	h.Signer.KeyIDs = []string{}
 	for _, k := range a.Signer.Keys() {
 		h.Signer.KeyIDs = append(h.Signer.KeyIDs, k.ID)

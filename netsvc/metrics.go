@@ -105,6 +105,9 @@ var (
 	descSamp  = prometheus.NewDesc("timenode_timing_samples_total", "PPS edges labelled by NMEA and fed to the servo.", nil, nil)
 	descSteps = prometheus.NewDesc("timenode_clock_steps_total", "Clock steps applied.", nil, nil)
 	descRej   = prometheus.NewDesc("timenode_timing_rejected_total", "PPS/NMEA pairs refused, by reason.", []string{"reason"}, nil)
+	descTAI   = prometheus.NewDesc("timenode_tai_offset_seconds", "TAI minus UTC from the leap second list (0 if unknown).", nil, nil)
+	descLeap  = prometheus.NewDesc("timenode_leap_pending", "Leap second at the end of the current UTC day: 1 insert, -1 delete, 0 none.", nil, nil)
+	descLeapX = prometheus.NewDesc("timenode_leap_list_expired", "1 when the leap second list is past its expiry.", nil, nil)
 )
 
 // timingCollector reads one status snapshot per scrape.
@@ -115,7 +118,7 @@ type timingCollector struct {
 }
 
 func (c *timingCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descOff, descBound, descJit, descFreq, descStrat, descSamp, descSteps, descRej} {
+	for _, d := range []*prometheus.Desc{descState, descOff, descBound, descJit, descFreq, descStrat, descSamp, descSteps, descRej, descTAI, descLeap, descLeapX} {
 		ch <- d
 	}
 }
@@ -137,6 +140,19 @@ func (c *timingCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStrat, prometheus.GaugeValue, float64(st.Stratum))
 	ch <- prometheus.MustNewConstMetric(descSamp, prometheus.CounterValue, float64(st.Samples))
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(st.Steps))
+	ch <- prometheus.MustNewConstMetric(descTAI, prometheus.GaugeValue, float64(st.TAIOffset))
+	leapV, expired := 0.0, 0.0
+	switch st.Leap {
+	case clock.LeapInsert:
+		leapV = 1
+	case clock.LeapDelete:
+		leapV = -1
+	}
+	if st.LeapListExpired {
+		expired = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descLeap, prometheus.GaugeValue, leapV)
+	ch <- prometheus.MustNewConstMetric(descLeapX, prometheus.GaugeValue, expired)
 	if c.rejected != nil {
 		for _, r := range timing.RejectReasons() {
 			ch <- prometheus.MustNewConstMetric(descRej, prometheus.CounterValue, float64(c.rejected(r)), r)

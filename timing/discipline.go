@@ -11,6 +11,7 @@ import (
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/leap"
 	"github.com/aunsorm/timenode/timing/servo"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	// sentences may start arriving; outside the window the label is
 	// ambiguous and the pulse is refused.
 	MinNMEADelay, MaxNMEADelay time.Duration
+	// Leap is the leap second schedule (leap-seconds.list); nil means no
+	// leap seconds are announced and TAI-UTC is unknown.
+	Leap *leap.Schedule
 }
 
 // DefaultConfig returns the documented defaults.
@@ -458,6 +462,10 @@ func (d *Discipline) publish() {
 		b0, b2 := d.est.Bound(at), d.est.Bound(at+2e9)
 		d.cur.ErrorBound, d.cur.BoundAsOf = b0, now
 		d.cur.BoundGrowthPPB = math.Max(0, float64(b2-b0)/2)
+	}
+	if d.cfg.Leap != nil {
+		ls := d.cfg.Leap.Status(now)
+		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = ls.Leap, ls.TAIOffset, ls.Expired
 	}
 	s := d.cur
 	s.Stratum = 16

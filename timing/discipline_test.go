@@ -4,12 +4,15 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing/leap"
 )
 
 var start = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -209,5 +212,44 @@ func TestReceiverJumpingASecondIsCaught(t *testing.T) {
 	}
 	if st := b.d.Status(); st.Steps != 1 || st.State != Locked || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
 		t.Fatalf("after a jumping receiver: %v, %d steps (want the initial 1), true error %v", st.State, st.Steps, b.osc.TrueOffset())
+	}
+}
+
+func TestLeapScheduleIsPublished(t *testing.T) {
+	list, err := os.ReadFile("leap/testdata/leap-seconds.list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := leap.Parse(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		at      time.Time
+		tai     int
+		leap    clock.Leap
+		expired bool
+	}{
+		{"day of the 2016 leap", time.Date(2016, 12, 31, 12, 0, 0, 0, time.UTC), 36, clock.LeapInsert, false},
+		{"the day after", time.Date(2017, 1, 1, 12, 0, 0, 0, time.UTC), 37, clock.LeapNone, false},
+		{"after the list expired", sched.Expires.Add(24 * time.Hour), 37, clock.LeapNone, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := clocktest.NewManual(tc.at)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+			cfg := DefaultConfig()
+			cfg.Leap = sched
+			d := New(cfg, osc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d.Tick()
+			st := d.Status()
+			if st.TAIOffset != tc.tai || st.Leap != tc.leap || st.LeapListExpired != tc.expired {
+				t.Fatalf("TAI %d leap %v expired %v, want %d %v %v", st.TAIOffset, st.Leap, st.LeapListExpired, tc.tai, tc.leap, tc.expired)
+			}
+			if got := osc.Sync(); got.Leap != tc.leap || got.TAIOffset != tc.tai {
+				t.Fatalf("kernel told leap %v TAI %d, want %v %d", got.Leap, got.TAIOffset, tc.leap, tc.tai)
+			}
+		})
 	}
 }

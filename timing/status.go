@@ -47,13 +47,16 @@ type Status struct {
 	ErrorBound     time.Duration
 	BoundGrowthPPB float64
 	BoundAsOf      time.Time
-	Updated        time.Time // local clock time of the last accepted sample; zero if none
-	Leap           clock.Leap
-	TAIOffset      int
-	PulseQuality   pps.Quality
-	Samples        uint64 // accepted PPS/NMEA pairs
-	Steps          uint64 // clock steps applied
-	Reason         string // why the state is not LOCKED, for /health
+	Updated        time.Time  // local clock time of the last accepted sample; zero if none
+	Leap           clock.Leap // leap second at the end of the current UTC day
+	TAIOffset      int        // TAI-UTC in seconds, 0 if unknown
+	// LeapListExpired: the leap second list is past its expiry, so a leap
+	// announced since may be missing (a warning, not a failure).
+	LeapListExpired bool
+	PulseQuality    pps.Quality
+	Samples         uint64 // accepted PPS/NMEA pairs
+	Steps           uint64 // clock steps applied
+	Reason          string // why the state is not LOCKED, for /health
 	// MaxBound is the configured limit on the error bound while serving.
 	MaxBound time.Duration
 }

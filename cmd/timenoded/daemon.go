@@ -28,6 +28,7 @@ import (
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/signer/lockedmem"
 	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/leap"
 )
 
 // hardware is the concrete clock, receiver line and PPS the daemon runs on.
@@ -58,6 +59,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg := timing.DefaultConfig()
 	tcfg.Stratum = cfg.stratum
 	tcfg.MaxHoldoverBound = cfg.maxHoldover
+	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
 	disc := timing.New(tcfg, hw.clk, log)
 
 	if err := lockedmem.SetNonDumpable(); err != nil {
@@ -171,6 +173,25 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	err = netsvc.Serve(ctx, listeners, 10*time.Second)
 	_ = cfg.notify.send("STOPPING=1")
 	return err
+}
+
+// loadLeapList reads the leap second list. Without one (or with one past
+// its expiry) the node still serves, says so in the log, /health and
+// metrics, and announces no leap it does not know of.
+func loadLeapList(path string, now time.Time, log *slog.Logger) *leap.Schedule {
+	if path == "" {
+		log.Warn("no leap second list configured: leap seconds will not be announced")
+		return nil
+	}
+	sched, err := leap.Load(path)
+	if err != nil {
+		log.Warn("leap second list unusable: leap seconds will not be announced", "path", path, "err", err)
+		return nil
+	}
+	if sched.Expired(now) {
+		log.Warn("leap second list has expired: update tzdata", "path", path, "expired", sched.Expires.Format(time.DateOnly))
+	}
+	return sched
 }
 
 // signingKeys says where the signing keys come from. In simulation they

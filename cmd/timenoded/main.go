@@ -48,6 +48,7 @@ type config struct {
 	attestationCA   string        // production CA that certifies signing keys
 	seedFile        string        // extra entropy mixed into generated keys
 	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
+	leapFile        string        // IETF leap-seconds.list
 	notify          *notifier
 	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
@@ -73,6 +74,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	allow := fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
 	fs.BoolVar(&c.requireCert, "require-client-cert", false, "refuse TLS handshakes without a client certificate (the gateway's /health check then needs one too)")
 	fs.StringVar(&c.attestationCA, "attestation-ca", "", "production CA certificate(s) (PEM) that must certify the signing keys")
+	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
