@@ -107,6 +107,9 @@ var (
 	descRej   = prometheus.NewDesc("timenode_timing_rejected_total", "PPS/NMEA pairs refused, by reason.", []string{"reason"}, nil)
 	descTAI   = prometheus.NewDesc("timenode_tai_offset_seconds", "TAI minus UTC from the leap second list (0 if unknown).", nil, nil)
 	descLeap  = prometheus.NewDesc("timenode_leap_pending", "Leap second at the end of the current UTC day: 1 insert, -1 delete, 0 none.", nil, nil)
+	descNDel  = prometheus.NewDesc("timenode_nmea_delay_seconds", "Learned delay of the receiver's NMEA after the PPS edge it names.", nil, nil)
+	descNDelS = prometheus.NewDesc("timenode_nmea_delay_spread_seconds", "Standard deviation of that delay.", nil, nil)
+	descSrc   = prometheus.NewDesc("timenode_time_source", "1 for the current source of time (gnss+pps, gnss-nmea-only), 0 for the other.", []string{"source"}, nil)
 	descLeapX = prometheus.NewDesc("timenode_leap_list_expired", "1 when the leap second list is past its expiry.", nil, nil)
 )
 
@@ -118,7 +121,7 @@ type timingCollector struct {
 }
 
 func (c *timingCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descOff, descBound, descJit, descFreq, descStrat, descSamp, descSteps, descRej, descTAI, descLeap, descLeapX} {
+	for _, d := range []*prometheus.Desc{descState, descOff, descBound, descJit, descFreq, descStrat, descSamp, descSteps, descRej, descTAI, descLeap, descLeapX, descNDel, descNDelS, descSrc} {
 		ch <- d
 	}
 }
@@ -141,6 +144,15 @@ func (c *timingCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSamp, prometheus.CounterValue, float64(st.Samples))
 	ch <- prometheus.MustNewConstMetric(descSteps, prometheus.CounterValue, float64(st.Steps))
 	ch <- prometheus.MustNewConstMetric(descTAI, prometheus.GaugeValue, float64(st.TAIOffset))
+	ch <- prometheus.MustNewConstMetric(descNDel, prometheus.GaugeValue, st.NMEADelay.Seconds())
+	ch <- prometheus.MustNewConstMetric(descNDelS, prometheus.GaugeValue, st.NMEADelaySigma.Seconds())
+	for _, src := range []string{"gnss+pps", "gnss-nmea-only"} {
+		v := 0.0
+		if src == st.Source {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descSrc, prometheus.GaugeValue, v, src)
+	}
 	leapV, expired := 0.0, 0.0
 	switch st.Leap {
 	case clock.LeapInsert:

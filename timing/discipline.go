@@ -38,6 +38,11 @@ type Config struct {
 	// sentences may start arriving; outside the window the label is
 	// ambiguous and the pulse is refused.
 	MinNMEADelay, MaxNMEADelay time.Duration
+	// NMEAOnlyStratum, when not 0, lets a node that lost its PPS but
+	// keeps a valid fix serve NMEA-only time at this stratum, with a bound
+	// of milliseconds, as long as that bound stays within NMEAOnlyMaxBound.
+	NMEAOnlyStratum  uint8
+	NMEAOnlyMaxBound time.Duration
 	// Leap is the leap second schedule (leap-seconds.list); nil means no
 	// leap seconds are announced and TAI-UTC is unknown.
 	Leap *leap.Schedule
@@ -55,6 +60,7 @@ func DefaultConfig() Config {
 		MaxHoldoverBound: time.Millisecond,
 		MinNMEADelay:     20 * time.Millisecond,
 		MaxNMEADelay:     980 * time.Millisecond,
+		NMEAOnlyMaxBound: 50 * time.Millisecond,
 	}
 }
 
@@ -97,9 +103,11 @@ type Discipline struct {
 	// Edges labelled by continuity at arrival, waiting for their NMEA to
 	// confirm the label; after maxUnconfirmed of them the discipline stops
 	// predicting and waits for NMEA again.
-	awaiting []time.Time
-	fixValid bool      // the last fix was valid
-	confirmd time.Time // the last label a fix confirmed
+	awaiting []labelled
+	fixValid bool       // the last fix was valid
+	delay    delayStats // this receiver's NMEA delay after the edge
+	nmea     nmeaOnly   // the fallback when PPS is lost
+	confirmd time.Time  // the last label a fix confirmed
 	cur      Status
 	inLock   int // consecutive samples within LockThreshold
 	everLock bool
@@ -196,7 +204,7 @@ func (d *Discipline) HandlePulse(p pps.Pulse) {
 		return // a double edge right after a labelled one
 	}
 	if label, ok := d.predict(p); ok {
-		d.awaiting = append(d.awaiting, label)
+		d.awaiting = append(d.awaiting, labelled{label: label, edge: p.Local})
 		d.lastLabel, d.lastEdge = label, p.Local
 		d.sample(p, p.Local.Sub(label))
 		return
@@ -232,19 +240,20 @@ func (d *Discipline) confirm(f gnss.Fix) bool {
 		d.reject(RejectDuplicate, "utc", f.UTC)
 		return true
 	}
-	for i, label := range d.awaiting {
-		if f.UTC.Equal(label) {
+	for i, a := range d.awaiting {
+		if f.UTC.Equal(a.label) {
 			d.awaiting = d.awaiting[i+1:]
-			d.confirmd = label
+			d.confirmd = a.label
+			d.delay.add(f.Received.Sub(a.edge))
 			return true
 		}
 	}
-	if f.UTC.Before(d.awaiting[0]) {
+	if f.UTC.Before(d.awaiting[0].label) {
 		return true // NMEA for an edge labelled before prediction began
 	}
 	// The receiver names a second we did not predict: our labels are
 	// wrong, or the receiver jumped. Stop predicting and re-pair.
-	d.reject(RejectMislabel, "utc", f.UTC, "predicted", d.awaiting[0])
+	d.reject(RejectMislabel, "utc", f.UTC, "predicted", d.awaiting[0].label)
 	d.awaiting = d.awaiting[:0]
 	d.lastEdge, d.lastLabel = time.Time{}, time.Time{}
 	return false
@@ -275,6 +284,10 @@ func (d *Discipline) HandleFix(f gnss.Fix) {
 		}
 	}
 	if idx < 0 {
+		if d.cfg.NMEAOnlyStratum != 0 && (d.cur.State == Holdover || d.cur.State == Unsynchronized) {
+			d.nmeaSample(f)
+			return
+		}
 		d.reject(RejectNoPulse, "utc", f.UTC)
 		d.setReason("no PPS edge before NMEA")
 		return
@@ -282,7 +295,7 @@ func (d *Discipline) HandleFix(f gnss.Fix) {
 	p := d.pulses[idx]
 	d.pulses = d.pulses[idx+1:]
 	delay := f.Received.Sub(p.Local)
-	if delay < d.cfg.MinNMEADelay || delay > d.cfg.MaxNMEADelay {
+	if lo, hi := d.delayWindow(); delay < lo || delay > hi {
 		d.reject(RejectAmbiguous, "utc", f.UTC, "nmea_delay_ms", delay.Milliseconds())
 		return
 	}
@@ -300,6 +313,7 @@ func (d *Discipline) HandleFix(f gnss.Fix) {
 		return
 	}
 	d.lastLabel, d.lastEdge, d.confirmd = f.UTC, p.Local, f.UTC
+	d.delay.add(delay)
 	d.sample(p, offset)
 }
 
@@ -348,6 +362,9 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.cur.Updated = p.Local.Add(step)
 		if !d.lastEdge.IsZero() {
 			d.lastEdge = d.lastEdge.Add(step)
+		}
+		for i := range d.awaiting {
+			d.awaiting[i].edge = d.awaiting[i].edge.Add(step)
 		}
 		d.pulses = d.pulses[:0] // their timestamps predate the step
 		d.offsets.reset()
@@ -426,7 +443,8 @@ func (d *Discipline) Tick() {
 			d.inLock = 0
 		}
 	case Holdover:
-		if b := d.est.Bound(now.UnixNano() - d.stepNs); d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound {
+		b := d.est.Bound(now.UnixNano() - d.stepNs)
+		if d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound && !d.nmeaActive(now) {
 			d.transition(Unsynchronized, "holdover error bound exceeded")
 		}
 	}
@@ -467,10 +485,26 @@ func (d *Discipline) publish() {
 		ls := d.cfg.Leap.Status(now)
 		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = ls.Leap, ls.TAIOffset, ls.Expired
 	}
+	d.cur.NMEADelay, d.cur.NMEADelaySigma = time.Duration(d.delay.mean), d.delay.sigma()
 	s := d.cur
+	s.Source = "gnss+pps"
+	if d.nmeaActive(now) {
+		// PPS lost, NMEA still valid: while the holdover bound is within
+		// policy it stands; past it, the measured NMEA-only bound
+		// (milliseconds) takes over at the NMEA-only stratum.
+		if hb := s.BoundAt(now); d.cfg.MaxHoldoverBound > 0 && hb > d.cfg.MaxHoldoverBound {
+			s.Source = "gnss-nmea-only"
+			s.ErrorBound, s.BoundAsOf, s.Offset = d.nmea.bound, d.nmea.at, d.nmea.offset
+			s.MaxBound = d.cfg.NMEAOnlyMaxBound
+			s.Reason = "PPS lost; serving NMEA-only time"
+		}
+	}
 	s.Stratum = 16
 	if s.Servable(now) {
 		s.Stratum = d.cfg.Stratum
+		if s.Source == "gnss-nmea-only" {
+			s.Stratum = d.cfg.NMEAOnlyStratum
+		}
 	}
 	d.status.Store(&s)
 }

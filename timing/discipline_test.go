@@ -32,10 +32,15 @@ type bench struct {
 
 func newBench(t *testing.T, osc clocktest.OscillatorConfig, noise time.Duration) *bench {
 	t.Helper()
+	return newBenchConfig(t, DefaultConfig(), osc, noise)
+}
+
+func newBenchConfig(t *testing.T, cfg Config, osc clocktest.OscillatorConfig, noise time.Duration) *bench {
+	t.Helper()
 	ref := clocktest.NewManual(start)
 	o := clocktest.NewOscillator(ref, osc)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &bench{ref: ref, osc: o, d: New(DefaultConfig(), o, log), rng: rand.New(rand.NewPCG(1, 2)),
+	return &bench{ref: ref, osc: o, d: New(cfg, o, log), rng: rand.New(rand.NewPCG(1, 2)),
 		noise: noise, delay: 300 * time.Millisecond}
 }
 
@@ -249,6 +254,82 @@ func TestLeapScheduleIsPublished(t *testing.T) {
 			}
 			if got := osc.Sync(); got.Leap != tc.leap || got.TAIOffset != tc.tai {
 				t.Fatalf("kernel told leap %v TAI %d, want %v %d", got.Leap, got.TAIOffset, tc.leap, tc.tai)
+			}
+		})
+	}
+}
+
+func TestLearnedNMEADelayNarrowsThePairingWindow(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 2000}, time.Microsecond)
+	b.delay = 700 * time.Millisecond // an MTK-style late receiver
+	for i := 0; i < 40; i++ {
+		b.second(true, true, true)
+	}
+	st := b.d.Status()
+	if d := st.NMEADelay - 700*time.Millisecond; d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("learned NMEA delay %v, want 700 ms", st.NMEADelay)
+	}
+	b.second(true, true, false) // a fix lost: prediction stops, pairing resumes
+	before := b.d.Rejected(RejectAmbiguous)
+	b.delay = 150 * time.Millisecond // 150 ms: fine by the static window, not for this receiver
+	b.second(true, true, true)
+	if got := b.d.Rejected(RejectAmbiguous) - before; got != 1 {
+		t.Fatalf("a fix 150 ms after the edge from a 700 ms receiver: %d ambiguous, want 1", got)
+	}
+	b.delay = 700 * time.Millisecond
+	for i := 0; i < 5; i++ {
+		b.second(true, true, true)
+	}
+	if st := b.d.Status(); st.State != Locked {
+		t.Fatalf("state %v after the receiver returned to its schedule, want LOCKED", st.State)
+	}
+}
+
+func TestNMEAOnlyFallback(t *testing.T) {
+	osc := clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 4000, WanderPPB: 5, Seed: 4}
+	tests := []struct {
+		name        string
+		stratum     uint8
+		wantState   State
+		wantStratum uint8
+	}{
+		{"configured: serve NMEA-only at stratum 2", 2, Holdover, 2},
+		{"not configured: unsynchronized", 0, Unsynchronized, 16},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.MaxHoldoverBound = time.Microsecond // holdover alone ends at once
+			cfg.NMEAOnlyStratum = tc.stratum
+			b := newBenchConfig(t, cfg, osc, time.Microsecond)
+			for i := 0; i < 60; i++ {
+				b.second(true, true, true)
+			}
+			for i := 0; i < 300; i++ {
+				b.second(false, true, true) // PPS lost, NMEA valid
+				st := b.d.Status()
+				if i < 5 {
+					continue
+				}
+				if st.State != tc.wantState || st.Stratum != tc.wantStratum {
+					t.Fatalf("after %d s without PPS: %v stratum %d (%s), want %v stratum %d", i, st.State, st.Stratum, st.Reason, tc.wantState, tc.wantStratum)
+				}
+				if tc.stratum == 0 {
+					continue
+				}
+				bound := st.BoundAt(b.osc.Now())
+				if st.Source != "gnss-nmea-only" || bound < time.Millisecond || bound > cfg.NMEAOnlyMaxBound {
+					t.Fatalf("after %d s: source %q bound %v, want gnss-nmea-only with a bound of milliseconds", i, st.Source, bound)
+				}
+				if e := b.osc.TrueOffset(); abs(e) > bound {
+					t.Fatalf("after %d s: true error %v outside the NMEA-only bound %v", i, e, bound)
+				}
+			}
+			for i := 0; i < 30; i++ {
+				b.second(true, true, true)
+			}
+			if st := b.d.Status(); st.State != Locked || st.Stratum != 1 || st.Source != "gnss+pps" {
+				t.Fatalf("PPS back: %v stratum %d source %s, want LOCKED 1 gnss+pps", st.State, st.Stratum, st.Source)
 			}
 		})
 	}

@@ -59,6 +59,12 @@ type Status struct {
 	Reason          string // why the state is not LOCKED, for /health
 	// MaxBound is the configured limit on the error bound while serving.
 	MaxBound time.Duration
+	// Source is what the time comes from: "gnss+pps", or "gnss-nmea-only"
+	// when the PPS is lost and NMEA alone dates the seconds.
+	Source string
+	// NMEADelay and NMEADelaySigma are the receiver's learned delay of
+	// its NMEA after the edge, and its spread.
+	NMEADelay, NMEADelaySigma time.Duration
 }
 
 // BoundAt returns the error bound at local time now: the bound at the last

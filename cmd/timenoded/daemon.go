@@ -59,6 +59,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg := timing.DefaultConfig()
 	tcfg.Stratum = cfg.stratum
 	tcfg.MaxHoldoverBound = cfg.maxHoldover
+	tcfg.NMEAOnlyStratum, tcfg.NMEAOnlyMaxBound = uint8(cfg.nmeaOnlyStratum), cfg.nmeaOnlyBound
 	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
 	disc := timing.New(tcfg, hw.clk, log)
 

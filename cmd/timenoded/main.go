@@ -49,6 +49,8 @@ type config struct {
 	seedFile        string        // extra entropy mixed into generated keys
 	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
 	leapFile        string        // IETF leap-seconds.list
+	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
+	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
 	notify          *notifier
 	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
@@ -74,11 +76,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	allow := fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
 	fs.BoolVar(&c.requireCert, "require-client-cert", false, "refuse TLS handshakes without a client certificate (the gateway's /health check then needs one too)")
 	fs.StringVar(&c.attestationCA, "attestation-ca", "", "production CA certificate(s) (PEM) that must certify the signing keys")
+	fs.UintVar(&c.nmeaOnlyStratum, "nmea-only-stratum", 0, "when the PPS is lost but the fix is valid, serve NMEA-only time (millisecond bound) at this stratum; 0: go unsynchronized instead")
+	fs.DurationVar(&c.nmeaOnlyBound, "nmea-only-max-bound", 50*time.Millisecond, "NMEA-only error bound past which the node stops serving")
 	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.nmeaOnlyStratum > 15 {
+		return nil, fmt.Errorf("--nmea-only-stratum %d: want 0 (off) or a stratum from 1 to 15", c.nmeaOnlyStratum)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
