@@ -147,6 +147,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	fixes := make(chan gnss.Fix, 4)
 	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
 	hwm := netsvc.Hardware{GNSS: rx.Stats, PPSQuality: pps.QualityKernel}
+	if cfg.ppsGPIO != "" {
+		hwm.PPSQuality = pps.QualityGPIO
+	}
 	if s, ok := hw.pps.(statser); ok {
 		hwm.PPS = s.Stats
 	}
@@ -156,6 +159,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	metrics.RegisterHardware(hwm)
 	metrics.RegisterTLS(hw.clk, tlsMgr)
 
+	if err := runPanel(ctx, cfg, disc, rx, log); err != nil {
+		return err
+	}
 	go timing.FeedPulses(ctx, hw.pps, pulses, log)
 	go func() {
 		if err := rx.Run(ctx, fixes); err != nil {

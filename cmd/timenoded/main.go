@@ -34,6 +34,9 @@ type config struct {
 	serial          string
 	baud            int
 	ppsDevice       string
+	ppsGPIO         string // GPIO pin of the PPS when there is no kernel PPS driver
+	ledGPIO         string // lock-status LED pin (optional)
+	resetGPIO       string // receiver reset line pin (optional)
 	tlsCert         string
 	tlsKey          string
 	clientCA        string
@@ -70,6 +73,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
 	fs.IntVar(&c.baud, "baud", 9600, "GNSS receiver baud rate")
 	fs.StringVar(&c.ppsDevice, "pps", "/dev/pps0", "PPS device")
+	fs.StringVar(&c.ppsGPIO, "pps-gpio", "", "GPIO pin name of the PPS, for boards without a kernel PPS driver (user-space timestamps, lower quality)")
+	fs.StringVar(&c.ledGPIO, "led-gpio", "", "GPIO pin of the front panel lock LED (optional)")
+	fs.StringVar(&c.resetGPIO, "reset-gpio", "", "GPIO pin of the receiver's reset line (optional)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "server certificate chain (PEM; default $CREDENTIALS_DIRECTORY/tls.crt)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "server private key (PEM; default $CREDENTIALS_DIRECTORY/tls.key)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "client CA bundle for mTLS (PEM; default $CREDENTIALS_DIRECTORY/client-ca.pem)")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
-	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/hw/pty"
 	"github.com/aunsorm/timenode/hw/sim"
 )
@@ -35,7 +34,7 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 		if err := k.TakeOver(); err != nil {
 			return nil, fmt.Errorf("kernel clock: %w", err)
 		}
-		src, err := pps.OpenKernel(cfg.ppsDevice, pps.KernelOptions{})
+		src, err := openPPS(cfg, k)
 		if err != nil {
 			return nil, err
 		}
