@@ -20,6 +20,8 @@ var ourUnits = []string{
 	"timenoded.service",
 	"timenode-firstboot.service",
 	"timenode-refresh.service",
+	"timenode-apparmor-denials.service",
+	"timenode-apparmor-denials.timer",
 }
 
 // chronyUnit is Debian's unit for the daemon a customer would otherwise run.
@@ -139,6 +141,7 @@ func TestExposureBelowChrony(t *testing.T) {
 		{name: "daemon", unit: "timenoded.service", wantBelow: true},
 		{name: "firstboot", unit: "timenode-firstboot.service", wantBelow: true},
 		{name: "refresh sidecar", unit: "timenode-refresh.service", wantBelow: true},
+		{name: "apparmor denial counter", unit: "timenode-apparmor-denials.service", wantBelow: true},
 		{name: "control: bare unit", unit: "testdata/bare.service", wantBelow: false},
 	}
 	for _, tt := range tests {

@@ -137,6 +137,8 @@ func TestVerifyClean(t *testing.T) {
 		{name: "daemon", unit: "timenoded.service"},
 		{name: "firstboot", unit: "timenode-firstboot.service"},
 		{name: "refresh sidecar", unit: "timenode-refresh.service"},
+		{name: "apparmor denial counter", unit: "timenode-apparmor-denials.service"},
+		{name: "apparmor denial timer", unit: "timenode-apparmor-denials.timer"},
 		{name: "control: broken unit", unit: "testdata/broken.service", wantFindings: true},
 	}
 	for _, tt := range tests {
