@@ -334,3 +334,58 @@ func TestNMEAOnlyFallback(t *testing.T) {
 		})
 	}
 }
+
+func TestLabellingAcrossReceiverDelays(t *testing.T) {
+	tests := []struct {
+		name          string
+		delay, jitter time.Duration
+		doubleEdges   bool
+		missEvery     int // drop every n-th edge (0: none)
+	}{
+		{"50 ms, quick u-blox", 50 * time.Millisecond, 10 * time.Millisecond, false, 0},
+		{"200 ms with jitter", 200 * time.Millisecond, 80 * time.Millisecond, false, 0},
+		{"500 ms, double edges", 500 * time.Millisecond, 20 * time.Millisecond, true, 0},
+		{"800 ms, missed edges", 800 * time.Millisecond, 30 * time.Millisecond, false, 7},
+		{"950 ms, MTK-style late", 950 * time.Millisecond, 15 * time.Millisecond, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 250 * time.Millisecond, FrequencyErrorPPB: 6000, WanderPPB: 0.5, Seed: 11}, time.Microsecond)
+			rng := rand.New(rand.NewPCG(5, 6))
+			for i := 0; i < 90; i++ {
+				b.sec++
+				T := start.Add(time.Duration(b.sec) * time.Second)
+				b.ref.Set(T)
+				pulse := tc.missEvery == 0 || b.sec%tc.missEvery != 0
+				if pulse {
+					edge := b.osc.LocalAt(T)
+					b.d.HandlePulse(pps.Pulse{Local: edge, Seq: uint64(b.sec), Quality: pps.QualitySimulated})
+					if tc.doubleEdges && b.sec%5 == 0 {
+						// A bouncing line: a second edge 2 ms later.
+						b.d.HandlePulse(pps.Pulse{Local: edge.Add(2 * time.Millisecond), Seq: uint64(b.sec), Quality: pps.QualitySimulated})
+					}
+				}
+				d := tc.delay + time.Duration((rng.Float64()*2-1)*float64(tc.jitter))
+				b.ref.Set(T.Add(d))
+				b.d.HandleFix(gnss.Fix{UTC: T, Valid: true, Received: b.osc.Now()})
+				b.ref.Set(T.Add(990 * time.Millisecond))
+				b.d.Tick()
+			}
+			st := b.d.Status()
+			if st.State != Locked || st.Steps != 1 {
+				t.Fatalf("%v after 90 s with %d steps, want LOCKED after the one initial step (reason %q)", st.State, st.Steps, st.Reason)
+			}
+			if e := b.osc.TrueOffset(); abs(e) > 10*time.Microsecond {
+				t.Fatalf("true error %v, want within 10 µs", e)
+			}
+			for _, r := range []string{RejectJump, RejectMislabel, RejectDisagree} {
+				if n := b.d.Rejected(r); n != 0 {
+					t.Errorf("%s: %d, want 0 — a label went wrong", r, n)
+				}
+			}
+			if d := st.NMEADelay - tc.delay; d < -tc.jitter || d > tc.jitter {
+				t.Errorf("learned delay %v, want %v ± %v", st.NMEADelay, tc.delay, tc.jitter)
+			}
+		})
+	}
+}
