@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/aunsorm/timenode/netsvc/ntp"
 )
 
 // loadConfig is one load run: keep inflight requests outstanding against
@@ -167,7 +169,7 @@ func runLoad(cfg loadConfig) (loadResult, error) {
 				res.stray++
 				continue
 			}
-			rxNs, ok := kernelTimestamp(oob[i*oobLen : i*oobLen+int(rmsg[i].Hdr.Controllen)])
+			rxNs, ok := ntp.KernelTimestamp(oob[i*oobLen : i*oobLen+int(rmsg[i].Hdr.Controllen)])
 			if !ok {
 				rxNs = time.Now().UnixNano()
 				res.noKernTS++
@@ -237,27 +239,4 @@ func sendAll(fd int, msgs []unix.Mmsghdr) error {
 		}
 	}
 	return nil
-}
-
-// kernelTimestamp finds SCM_TIMESTAMPNS in a control buffer without
-// allocating, so that the generator stays cheaper than the servers it loads.
-func kernelTimestamp(oob []byte) (int64, bool) {
-	hdr := unix.CmsgLen(0)
-	for len(oob) >= hdr {
-		cm := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(cm.Len)
-		if l < hdr || l > len(oob) {
-			return 0, false
-		}
-		if cm.Level == unix.SOL_SOCKET && cm.Type == unix.SCM_TIMESTAMPNS &&
-			l >= hdr+int(unsafe.Sizeof(unix.Timespec{})) {
-			return (*unix.Timespec)(unsafe.Pointer(&oob[hdr])).Nano(), true
-		}
-		next := unix.CmsgSpace(l - hdr)
-		if next >= len(oob) {
-			return 0, false
-		}
-		oob = oob[next:]
-	}
-	return 0, false
 }

@@ -167,7 +167,7 @@ func (w *worker) handle(n int) {
 			w.counts.drops[dropReason(err)]++
 			continue
 		}
-		rxNs, ok := kernelTimestamp(w.oob[i*oobLen : i*oobLen+int(m.Hdr.Controllen)])
+		rxNs, ok := KernelTimestamp(w.oob[i*oobLen : i*oobLen+int(m.Hdr.Controllen)])
 		if ok {
 			rxNs += offset
 		} else {
@@ -263,9 +263,11 @@ func dropReason(err error) DropReason {
 	}
 }
 
-// kernelTimestamp finds the SCM_TIMESTAMPNS control message in oob and
-// returns its CLOCK_REALTIME reading in Unix nanoseconds.
-func kernelTimestamp(oob []byte) (int64, bool) {
+// KernelTimestamp finds the SCM_TIMESTAMPNS control message in oob and
+// returns its CLOCK_REALTIME reading in Unix nanoseconds. It does not
+// allocate, so receive loops (the server's and ntpbench's) can call it per
+// packet.
+func KernelTimestamp(oob []byte) (int64, bool) {
 	hdr := unix.CmsgLen(0)
 	for len(oob) >= hdr {
 		cm := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
