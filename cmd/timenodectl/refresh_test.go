@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/netsvc/monitoring"
 )
 
 // startDaemon runs `timenoded --sim` with state dir and returns its
@@ -143,6 +145,21 @@ func TestRefreshSidecarAgainstSim(t *testing.T) {
 	for _, m := range []string{"ntp_attestation_round_trip_ms", "ntp_attestation_age_ms", "ntp_attestation_signature_valid 1", "ntp_attestation_stratum 1"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("metrics lack %q", m)
+		}
+	}
+	// Every sidecar metric the alert rules and the dashboard use must be
+	// exported by the live sidecar.
+	list, err := os.ReadFile("../../netsvc/monitoring/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := monitoring.ParseMetricsList(string(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range want {
+		if m.Source == monitoring.Sidecar && !m.Pending && !strings.Contains(metrics, "\n"+m.Name+" ") && !strings.Contains(metrics, "\n"+m.Name+"{") {
+			t.Errorf("the sidecar does not export %s, which monitoring references", m.Name)
 		}
 	}
 
