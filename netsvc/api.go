@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
@@ -34,6 +36,8 @@ type API struct {
 	// Batcher signs nonce-bound requests in batches and serves the
 	// no-nonce snapshot; without one each request is signed alone.
 	Batcher *signer.Batcher
+
+	snapshot atomic.Pointer[encodedSnapshot]
 }
 
 // ErrNotServable is returned by Claims while the clock may not be served.
@@ -72,13 +76,30 @@ type errorBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// writeJSON writes v compactly: an attestation is about 5 KB, mostly the
+// ML-DSA-65 signature, and indenting it on every request costs throughput.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding"}`)
+	}
+	writeRaw(w, code, append(b, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, code int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(body)
+}
+
+// encodedSnapshot keeps the JSON of the no-nonce snapshot, re-encoded only
+// when the batcher re-signs it.
+type encodedSnapshot struct {
+	att  *signer.Attestation
+	body []byte
 }
 
 func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +141,18 @@ func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Metrics.attested()
+	if len(nonce) == 0 {
+		if snap := a.snapshot.Load(); snap != nil && snap.att == att {
+			writeRaw(w, http.StatusOK, snap.body)
+			return
+		}
+		if b, err := json.Marshal(att); err == nil {
+			snap := &encodedSnapshot{att: att, body: append(b, '\n')}
+			a.snapshot.Store(snap)
+			writeRaw(w, http.StatusOK, snap.body)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, att)
 }
 

@@ -75,9 +75,9 @@ func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		mux.ServeHTTP(rec, r)
+		pattern := r.Pattern // set by the mux on the request it routed
 		if pattern == "" {
 			pattern = "other"
 		}

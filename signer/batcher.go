@@ -14,8 +14,11 @@ type ClaimsFunc func() (Claims, error)
 
 // BatchOptions tune a Batcher.
 type BatchOptions struct {
-	// Window is how long the first request of a batch waits for others
-	// (1 ms if zero).
+	// Window, if set, is how long the first request of a batch waits for
+	// others. Zero (the default) is group commit: a request is signed at
+	// once when no signature is in progress, and requests that arrive
+	// during one are signed together right after it, so batches grow with
+	// load and an idle node answers without waiting.
 	Window time.Duration
 	// MaxBatch signs at once when this many requests wait (64 if zero).
 	MaxBatch int
@@ -37,6 +40,7 @@ type Batcher struct {
 	mu      sync.Mutex
 	pending []*request
 	timer   *time.Timer
+	signing bool // a group-commit loop is running
 
 	snapMu   sync.Mutex
 	snap     *Attestation
@@ -55,9 +59,6 @@ type result struct {
 
 // NewBatcher returns a batcher signing with sig and claims.
 func NewBatcher(sig *Signer, claims ClaimsFunc, opts BatchOptions) *Batcher {
-	if opts.Window <= 0 {
-		opts.Window = time.Millisecond
-	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 64
 	}
@@ -81,6 +82,12 @@ func (b *Batcher) Attest(ctx context.Context, nonce []byte) (*Attestation, error
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
 	switch {
+	case b.opts.Window <= 0:
+		if !b.signing {
+			b.signing = true
+			go b.commitLoop()
+		}
+		b.mu.Unlock()
 	case len(b.pending) >= b.opts.MaxBatch:
 		batch := b.take()
 		b.mu.Unlock()
@@ -108,6 +115,24 @@ func (b *Batcher) take() []*request {
 	batch := b.pending
 	b.pending = nil
 	return batch
+}
+
+// commitLoop signs what is pending, up to MaxBatch at a time, until
+// nothing is left.
+func (b *Batcher) commitLoop() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), b.opts.MaxBatch)
+		if n == 0 {
+			b.signing = false
+			b.mu.Unlock()
+			return
+		}
+		batch := b.pending[:n:n]
+		b.pending = append([]*request(nil), b.pending[n:]...)
+		b.mu.Unlock()
+		b.sign(batch)
+	}
 }
 
 func (b *Batcher) flush() {

@@ -55,3 +55,44 @@ func TestBatcherSnapshot(t *testing.T) {
 		t.Fatalf("sequences %d %d %d: want the snapshot reused for 10 s and re-signed after 16 s", a.Sequence, b.Sequence, c.Sequence)
 	}
 }
+
+func TestGroupCommitBatchesUnderLoadAndNeverWaitsWhenIdle(t *testing.T) {
+	s := testSigner(t)
+	var mu sync.Mutex
+	var signatures int
+	bt := NewBatcher(s, func() (Claims, error) {
+		mu.Lock()
+		signatures++
+		mu.Unlock()
+		return claims(), nil
+	}, BatchOptions{MaxBatch: 64})
+
+	// Idle: one request is signed at once, alone.
+	if _, err := bt.Attest(context.Background(), []byte{1}); err != nil || signatures != 1 {
+		t.Fatalf("idle request: err %v, %d signatures; want it signed alone at once", err, signatures)
+	}
+	// Loaded: 40 concurrent requests need far fewer than 40 signatures.
+	var wg sync.WaitGroup
+	v := NewVerifier(s.Keys())
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nonce := []byte{byte(i), 7}
+			att, err := bt.Attest(context.Background(), nonce)
+			if err == nil {
+				err = v.Verify(att, t0, nonce)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if signatures < 2 || signatures > 30 {
+		t.Fatalf("%d signatures for 41 requests, want 2..30 (group commit)", signatures)
+	}
+	t.Logf("41 requests in %d signatures", signatures)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,7 +76,15 @@ func TestHAProxyFailover(t *testing.T) {
 	cut := time.Now()
 	okAtCut := clients.ok.Load()
 	var healthDown, haproxyDown time.Duration
-	s2Flapped := false
+	// s2Left records the first time node 2 was seen not UP, with its
+	// HAProxy row and its own /health, to tell a check timeout from a
+	// node that really lost its clock.
+	var s2Left string
+	watchS2 := func(st map[string]serverState) {
+		if s2Left == "" && !st["s2"].up() {
+			s2Left = fmt.Sprintf("at %s: HAProxy row %v; node 2 /health: %s", time.Now().Format("15:04:05.000"), st["s2"], plainHealthBody(t, nodes[1]))
+		}
+	}
 	for deadline := cut.Add(20 * time.Second); healthDown == 0 || haproxyDown == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v: /health 503 after %v, HAProxy DOWN after %v (0 = not yet); HAProxy log:\n%s",
@@ -88,7 +97,7 @@ func TestHAProxyFailover(t *testing.T) {
 		if haproxyDown == 0 && !st["s1"].up() {
 			haproxyDown = time.Since(cut)
 		}
-		s2Flapped = s2Flapped || !st["s2"].up()
+		watchS2(st)
 	}
 	t.Logf("PPS cut: node 1 /health 503 after %v; HAProxy marked s1 DOWN after %v (%v after /health turned)",
 		healthDown.Round(time.Millisecond), haproxyDown.Round(time.Millisecond), (haproxyDown - healthDown).Round(time.Millisecond))
@@ -97,9 +106,9 @@ func TestHAProxyFailover(t *testing.T) {
 	}
 	// Serve through node 2 alone for a while.
 	time.Sleep(2 * time.Second)
-	if st := hp.state(t); st["s1"].up() || !st["s2"].up() || s2Flapped {
-		t.Fatalf("while node 1 is unsynchronized: s1 %+v, s2 %+v (s2 went down at some point: %v); want s1 DOWN, s2 UP",
-			st["s1"], st["s2"], s2Flapped)
+	if st := hp.state(t); st["s1"].up() || !st["s2"].up() || s2Left != "" {
+		t.Fatalf("while node 1 is unsynchronized: s1 %v, s2 %v; want s1 DOWN, s2 UP throughout (s2 left UP: %s)",
+			st["s1"], st["s2"], s2Left)
 	}
 	if served := clients.ok.Load() - okAtCut; served < 10 {
 		t.Errorf("only %d requests served through HAProxy after the cut", served)
@@ -121,7 +130,7 @@ func TestHAProxyFailover(t *testing.T) {
 		if haproxyUp == 0 && st["s1"].up() {
 			haproxyUp = time.Since(restored)
 		}
-		s2Flapped = s2Flapped || !st["s2"].up()
+		watchS2(st)
 	}
 	t.Logf("PPS restored: node 1 /health 200 after %v; HAProxy marked s1 UP after %v",
 		healthUp.Round(time.Millisecond), haproxyUp.Round(time.Millisecond))
@@ -135,8 +144,8 @@ func TestHAProxyFailover(t *testing.T) {
 		t.Errorf("s1 served no request in the second after it came back (sessions %d → %d)", before, after)
 	}
 	clients.stop()
-	if s2Flapped {
-		t.Error("s2 left UP during the test")
+	if s2Left != "" {
+		t.Errorf("s2 left UP during the test, first %s", s2Left)
 	}
 	t.Logf("through HAProxy: %d attestations verified, %d failed", clients.ok.Load(), clients.failed.Load())
 	if f := clients.failed.Load(); f != 0 {
@@ -456,6 +465,18 @@ func plainHealth(t *testing.T, d *simDaemon) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// plainHealthBody returns the node's /health document, for diagnostics.
+func plainHealthBody(t *testing.T, d *simDaemon) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.endpoints["http"] + "/health")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, bytes.Join(bytes.Fields(b), []byte(" ")))
 }
 
 // freeLoopbackAddr returns a loopback address with a port free a moment

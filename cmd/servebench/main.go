@@ -1,0 +1,204 @@
+// Command servebench is the HTTPS serving benchmark behind
+// `make bench-serve`. It builds and starts `timenoded --sim` on loopback
+// ports, starts an in-process TLS "hello" server with the same TLS shape
+// (TLS 1.3, client certificates verified against the same CA) as the
+// ceiling, and drives three targets one after the other with the same load
+// generator: N concurrent HTTP/1.1 keep-alive mTLS clients, a warm-up, then
+// a fixed measured duration. It prints successful requests per second,
+// median and 99th-percentile latency for
+//
+//   - nonce-bound attestations (GET /attestation?nonce=<random>),
+//   - cached-snapshot attestations (GET /attestation, no nonce),
+//   - the hello handler (a static 1 KiB body),
+//
+// and the ratio nonce-bound / ceiling (target 0.8). The daemon is stopped
+// (SIGINT, then SIGKILL) on exit, on SIGINT/SIGTERM and, through
+// Pdeathsig, when servebench dies; its temporary state is removed.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line settings.
+type options struct {
+	duration, warmup time.Duration
+	conns, rounds    int
+	daemon           string // prebuilt timenoded; "" builds one
+	minRatio         float64
+}
+
+// errBelowTarget is returned when -min-ratio is set and not reached.
+type errBelowTarget struct{ ratio, min float64 }
+
+func (e errBelowTarget) Error() string {
+	return fmt.Sprintf("servebench: nonce-bound / ceiling %.2f is below -min-ratio %.2f", e.ratio, e.min)
+}
+
+func run(args []string, out, errOut io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("servebench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured load per target")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "load before measuring, per target (connections are opened here)")
+	fs.IntVar(&o.conns, "conns", 16, "concurrent keep-alive mTLS clients, one connection each")
+	fs.IntVar(&o.rounds, "rounds", 1, "rounds over all targets, alternating, pooled per target (evens out a shared machine's drift)")
+	fs.StringVar(&o.daemon, "daemon", "", "timenoded binary to run (default: go build ./cmd/timenoded into a temporary directory)")
+	fs.Float64Var(&o.minRatio, "min-ratio", 0, "exit 3 unless nonce-bound / ceiling requests/s reaches this (0: report only)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || o.conns < 1 || o.rounds < 1 || o.duration <= 0 || o.warmup < 0 {
+		fmt.Fprintln(errOut, "servebench: want -conns >= 1, -rounds >= 1, -duration > 0, -warmup >= 0 and no arguments")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx, o, out, errOut); err != nil {
+		fmt.Fprintln(errOut, err)
+		var low errBelowTarget
+		if errors.As(err, &low) {
+			return 3
+		}
+		return 1
+	}
+	return 0
+}
+
+// bench runs the daemon and the ceiling and prints the table.
+func bench(ctx context.Context, o options, out, errOut io.Writer) error {
+	dir, err := os.MkdirTemp("", "servebench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := o.daemon
+	if bin == "" {
+		if bin, err = buildDaemon(ctx, dir); err != nil {
+			return err
+		}
+	}
+	d, err := startDaemon(ctx, bin, dir)
+	if err != nil {
+		return err
+	}
+	defer d.stop(errOut)
+	if err := d.waitHealthy(ctx, 90*time.Second); err != nil {
+		return err
+	}
+	if err := d.checkAttestation(ctx); err != nil {
+		return err
+	}
+	hello, err := startHello(d.serverCert, d.serverKey, d.caFile)
+	if err != nil {
+		return err
+	}
+	defer hello.close()
+
+	daemonURL := "https://" + d.endpoints["https"]
+	targets := []target{
+		{name: "nonce-bound", url: func(nonce string) string { return daemonURL + "/attestation?nonce=" + nonce }},
+		{name: "cached-snapshot", url: func(string) string { return daemonURL + "/attestation" }},
+		{name: "hello-ceiling", url: func(string) string { return "https://" + hello.addr + "/hello" }},
+	}
+	results := make([]result, len(targets))
+	for round := 0; round < o.rounds; round++ {
+		for i, tg := range targets {
+			r, err := load(ctx, tg, d.clientTLS, o.conns, o.warmup, o.duration)
+			if err != nil {
+				return err
+			}
+			if r.errors > 0 {
+				fmt.Fprintf(errOut, "servebench: %s: %d failed requests, first: %v\n", tg.name, r.errors, r.firstErr)
+			}
+			results[i] = results[i].merge(r)
+		}
+	}
+	ratio := printTable(out, o, results)
+	if o.minRatio > 0 && ratio < o.minRatio {
+		return errBelowTarget{ratio: ratio, min: o.minRatio}
+	}
+	for _, r := range results {
+		if r.errors > 0 {
+			return fmt.Errorf("servebench: %s: %d failed requests", r.name, r.errors)
+		}
+	}
+	return nil
+}
+
+// targetRatio is the issue's goal for nonce-bound / ceiling.
+const targetRatio = 0.8
+
+// printTable writes the results and returns nonce-bound / ceiling.
+func printTable(w io.Writer, o options, rs []result) float64 {
+	fmt.Fprintf(w, "servebench: %d keep-alive mTLS clients (HTTP/1.1), %d round(s) of %v warm-up + %v measured per target, GOMAXPROCS=%d, %s\n",
+		o.conns, o.rounds, o.warmup, o.duration, runtime.GOMAXPROCS(0), revision())
+	fmt.Fprintf(w, "%-16s %12s %10s %10s %8s %10s\n", "target", "req/s", "p50", "p99", "errors", "bytes/resp")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-16s %12.1f %10s %10s %8d %10d\n", r.name, r.rate(), fmtDur(r.percentile(50)), fmtDur(r.percentile(99)), r.errors, r.bytesPerResp())
+	}
+	ratio := 0.0
+	if c := rs[len(rs)-1].rate(); c > 0 {
+		ratio = rs[0].rate() / c
+	}
+	verdict := "met"
+	if ratio < targetRatio {
+		verdict = "NOT met"
+	}
+	fmt.Fprintf(w, "nonce-bound / ceiling = %.2f (target >= %.2f: %s)\n", ratio, targetRatio, verdict)
+	return ratio
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+}
+
+// revision names the commit servebench was built from when the build
+// recorded it, else the checkout it runs in (GOFLAGS=-buildvcs=false and
+// go test record nothing).
+func revision() string {
+	rev, modified := "", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if rev == "" {
+		out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+		if err != nil {
+			return "commit unknown"
+		}
+		rev = strings.TrimSpace(string(out))
+		st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+		modified = err != nil || len(bytes.TrimSpace(st)) > 0
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		return "commit " + rev + " (with uncommitted changes)"
+	}
+	return "commit " + rev
+}
