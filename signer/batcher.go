@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -41,6 +42,7 @@ type Batcher struct {
 	pending []*request
 	timer   *time.Timer
 	signing bool // a group-commit loop is running
+	lastN   int  // size of the last group-commit batch
 
 	snapMu   sync.Mutex
 	snap     *Attestation
@@ -121,17 +123,37 @@ func (b *Batcher) take() []*request {
 // nothing is left.
 func (b *Batcher) commitLoop() {
 	for {
+		b.gather()
 		b.mu.Lock()
 		n := min(len(b.pending), b.opts.MaxBatch)
 		if n == 0 {
-			b.signing = false
+			b.signing, b.lastN = false, 0 // the next request after idle signs at once
 			b.mu.Unlock()
 			return
 		}
 		batch := b.pending[:n:n]
 		b.pending = append([]*request(nil), b.pending[n:]...)
+		b.lastN = n
 		b.mu.Unlock()
 		b.sign(batch)
+	}
+}
+
+// gather lets the callers of the last batch, who were just answered and
+// typically ask again at once, join the next one: while fewer requests
+// wait than the last batch had, it yields, for at most 100 µs — a fraction
+// of one hybrid signature, which it saves many times over under load. An
+// idle signer (last batch of one) does not wait at all.
+func (b *Batcher) gather() {
+	deadline := time.Now().Add(100 * time.Microsecond)
+	for {
+		b.mu.Lock()
+		short := len(b.pending) < min(b.lastN, b.opts.MaxBatch)
+		b.mu.Unlock()
+		if !short || !time.Now().Before(deadline) {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
