@@ -14,8 +14,13 @@ import (
 	"time"
 )
 
-// helloBody is the ceiling's static response: 1 KiB.
-var helloBody = bytes.Repeat([]byte("hello, timenode\n"), 64)
+// helloBody is the ceiling's static response: 1 KiB. helloBodyAtt is as
+// large as an attestation (5 KiB, most of it the ML-DSA-65 signature), to
+// tell the cost of signing from the cost of carrying the signature.
+var (
+	helloBody    = bytes.Repeat([]byte("hello, timenode\n"), 64)
+	helloBodyAtt = bytes.Repeat([]byte("hello, timenode\n"), 320)
+)
 
 // helloServer is the ceiling: the cheapest handler behind the same TLS
 // shape as the daemon's HTTPS listener.
@@ -69,15 +74,19 @@ func startHello(certFile, keyFile, caFile string) (*helloServer, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			http.Error(w, "client certificate required", http.StatusUnauthorized)
-			return
+	static := func(body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+				http.Error(w, "client certificate required", http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(body)
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(helloBody)
-	})
+	}
+	mux.HandleFunc("GET /hello", static(helloBody))
+	mux.HandleFunc("GET /hello-5k", static(helloBodyAtt))
 	h := &helloServer{addr: ln.Addr().String(), srv: &http.Server{
 		Handler:           http.MaxBytesHandler(mux, 1<<10),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -64,12 +64,12 @@ func TestBenchRuns(t *testing.T) {
 	rows := map[string][]string{}
 	for _, line := range strings.Split(out.String(), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 6 && (f[0] == "nonce-bound" || f[0] == "cached-snapshot" || f[0] == "hello-ceiling") {
+		if len(f) == 6 && (f[0] == "nonce-bound" || f[0] == "cached-snapshot" || f[0] == "hello-5k" || f[0] == "hello-ceiling") {
 			rows[f[0]] = f
 		}
 	}
-	if len(rows) != 3 {
-		t.Fatalf("want 3 rows (nonce-bound, cached-snapshot, hello-ceiling), got %d:\n%s", len(rows), out.String())
+	if len(rows) != 4 {
+		t.Fatalf("want 4 rows (nonce-bound, cached-snapshot, hello-5k, hello-ceiling), got %d:\n%s", len(rows), out.String())
 	}
 	for name, f := range rows {
 		rate, err := strconv.ParseFloat(f[1], 64)
