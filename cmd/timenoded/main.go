@@ -122,7 +122,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 		c.refresh = time.Duration(n) * time.Second
 	}
-	if creds := getenv("CREDENTIALS_DIRECTORY"); creds != "" {
+	// Simulation makes its own development material: credentials a unit
+	// passes (even SetCredential= placeholders) must not replace it.
+	if creds := getenv("CREDENTIALS_DIRECTORY"); creds != "" && !c.sim {
 		c.credentialsDir = creds
 		for _, d := range []struct {
 			dst  *string

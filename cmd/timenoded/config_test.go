@@ -1,0 +1,55 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	creds := map[string]string{"CREDENTIALS_DIRECTORY": "/run/credentials/timenoded.service"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c *config)
+		wantErr bool
+	}{
+		{"production takes TLS and keys from credentials", []string{"--production"}, creds, func(t *testing.T, c *config) {
+			if c.tlsCert != "/run/credentials/timenoded.service/tls.crt" || c.credentialsDir == "" {
+				t.Errorf("tls cert %q credentials %q", c.tlsCert, c.credentialsDir)
+			}
+		}, false},
+		{"simulation ignores credentials", []string{"--sim"}, creds, func(t *testing.T, c *config) {
+			if c.tlsCert != "" || c.credentialsDir != "" {
+				t.Errorf("simulation took credentials: tls cert %q, dir %q", c.tlsCert, c.credentialsDir)
+			}
+			if c.httpAddr != "127.0.0.1:5000" || c.ntpAddr != "127.0.0.1:11123" {
+				t.Errorf("simulation defaults: listen %q ntp %q", c.httpAddr, c.ntpAddr)
+			}
+		}, false},
+		{"environment of the runbook", nil, map[string]string{"NTP_AUTHORITY_ID": "ntp.prod.aunsorm", "NTP_STRATUM": "2",
+			"REFRESH_INTERVAL_SECS": "5", "NTP_SIGNING_KEY_PATH": "/etc/timenode/keys"}, func(t *testing.T, c *config) {
+			if c.authorityID != "ntp.prod.aunsorm" || c.stratum != 2 || c.refresh != 5*time.Second || c.keyDir != "/etc/timenode/keys" {
+				t.Errorf("got authority %q stratum %d refresh %v keys %q", c.authorityID, c.stratum, c.refresh, c.keyDir)
+			}
+		}, false},
+		{"sim and production exclude each other", []string{"--sim", "--production"}, nil, nil, true},
+		{"bad stratum", nil, map[string]string{"NTP_STRATUM": "16"}, nil, true},
+		{"bad refresh interval", nil, map[string]string{"REFRESH_INTERVAL_SECS": "0"}, nil, true},
+		{"bad NMEA-only stratum", []string{"--nmea-only-stratum", "16"}, nil, nil, true},
+		{"stray argument", []string{"extra"}, nil, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.args, env(tc.env), io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+}
