@@ -8,7 +8,7 @@ PKGS      := ./...
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 
 .PHONY: all build run test vet fmt-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
-	qemu-clock-test abi-test fuzz-gnss fuzz-ntp golden-timing bench-serve clean
+	qemu-clock-test abi-test fuzz-gnss fuzz-ntp golden-timing bench-serve image image-test clean
 
 all: build
 
@@ -77,6 +77,18 @@ SERVEBENCH_FLAGS ?= -conns 16 -rounds 2 -warmup 1s -duration 3s
 bench-serve:
 	$(GO) build -o $(BIN)/ ./cmd/servebench ./cmd/timenoded
 	$(BIN)/servebench -daemon $(BIN)/timenoded $(SERVEBENCH_FLAGS)
+
+# The flashable appliance image (Debian bookworm via debootstrap, read-only
+# root, state partition, systemd-boot) and its qemu boot test (TCG): the
+# daemon active under systemd, AppArmor enforcing, nftables loaded, /health
+# through a forwarded port, the kernel clock adapter steering the guest.
+IMAGE_DIR ?= build/image
+image:
+	image/build.sh $(IMAGE_DIR)
+
+image-test: image
+	image/boottest/run.sh $(IMAGE_DIR)
+	image/boottest/uefi.sh $(IMAGE_DIR)
 
 FUZZTIME ?= 5m
 fuzz-gnss:

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# image/build.sh: builds the flashable timenode appliance disk image (`make image`).
+#
+#   image/build.sh [BUILD_DIR]          full build (default BUILD_DIR: build/image)
+#   image/build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img
+#                                       re-pack the built tree plus an overlay
+#                                       (used by the boot test, image/boottest)
+#
+# Full build, all inside BUILD_DIR (nothing cached between runs: the tree is
+# made from scratch every time):
+#   1. timenoded and timenodectl, static, for amd64 (into the image) and arm64
+#      (BUILD_DIR/bin-arm64, proof the appliance daemon cross-builds);
+#   2. Debian bookworm, debootstrap --variant=minbase, from the mirror apt on
+#      this machine already uses (or $MIRROR), then in a chroot: kernel,
+#      systemd, udev, AppArmor, nftables, systemd-boot's EFI binary;
+#   3. kernel modules trimmed to what an appliance can use, zstd initramfs;
+#   4. the timenode binaries, units, udev rule, AppArmor profiles, nftables
+#      ruleset (and $SITE_NFT as /etc/timenode/nftables.d/site.nft, if set);
+#   5. a GPT disk: ESP (systemd-boot + kernel + initrd), read-only ext4 root,
+#      ext4 state partition mounted on /var (DynamicUser state lives in
+#      /var/lib/private/timenode, journal is volatile).
+# No loop devices and no mounts except proc/sys/dev(/pts) bind mounts into the
+# chroot, always undone by an EXIT trap.
+#
+# Outputs: BUILD_DIR/timenode-amd64.img (raw, dd it to the appliance's disk),
+# BUILD_DIR/vmlinuz, BUILD_DIR/initrd.img, BUILD_DIR/cmdline (the kernel command
+# line the loader entry uses), BUILD_DIR/partuuids, BUILD_DIR/build-report.txt.
+#
+# Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools, and Go.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+SUITE=bookworm
+ARCH=${ARCH:-amd64}
+
+die() { echo "image/build.sh: $*" >&2; exit 1; }
+log() { echo "image/build.sh: [$(( $(date +%s) - t0 ))s] $*"; }
+t0=$(date +%s)
+
+need_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || die "$t not found (apt-get install --no-install-recommends debootstrap fdisk e2fsprogs dosfstools mtools)"
+	done
+}
+
+# Partition sizes (MiB). The root partition is sized from its content.
+ESP_MIB=96
+STATE_MIB=${STATE_MIB:-256}
+ROOT_SLACK_MIB=48
+
+# ---------------------------------------------------------------------------
+# Disk assembly, shared by the full build and by `assemble`.
+#   assemble_disk ROOTDIR VARDIR ESPDIR OUT.img
+# ROOTDIR becomes the read-only root, VARDIR the state partition (/var),
+# ESPDIR the EFI system partition. Partition UUIDs come from BUILD_DIR/partuuids
+# so an overlay image boots with the same command line.
+assemble_disk() {
+	local rootdir=$1 vardir=$2 espdir=$3 out=$4
+	local work; work=$(dirname "$out")/.assemble.$$
+	rm -rf "$work"; mkdir -p "$work"
+	# shellcheck disable=SC1091
+	. "$BUILD/partuuids"
+
+	local root_kib root_mib
+	root_kib=$(du -sk --apparent-size "$rootdir" | cut -f1)
+	# ext4 metadata (inode tables, no journal) plus slack.
+	root_mib=$(( root_kib * 115 / 100 / 1024 + ROOT_SLACK_MIB ))
+
+	# Root: read-only at run time, so no journal; fixed UUIDs and a fixed
+	# hash seed keep the image reproducible apart from file timestamps.
+	mkfs.ext4 -q -F -L tn-root -U "$ROOT_FSUUID" -O ^has_journal -m 0 \
+		-E hash_seed="$ROOT_FSUUID" -d "$rootdir" "$work/root.ext4" "${root_mib}M" >/dev/null
+	mkfs.ext4 -q -F -L tn-state -U "$STATE_FSUUID" -m 1 \
+		-E hash_seed="$STATE_FSUUID" -d "$vardir" "$work/state.ext4" "${STATE_MIB}M" >/dev/null
+	mkfs.vfat -n TN-ESP -i "${ESP_VOLID}" -C "$work/esp.vfat" $(( ESP_MIB * 1024 )) >/dev/null
+	(cd "$espdir" && find . -mindepth 1 -type d | sed 's|^\./||' | sort | while read -r d; do
+		mmd -i "$work/esp.vfat" "::$d"; done)
+	(cd "$espdir" && find . -type f | sed 's|^\./||' | while read -r f; do
+		mcopy -i "$work/esp.vfat" "$f" "::$f"; done)
+
+	# GPT: 1 MiB alignment, 1 MiB spare at the end for the backup table.
+	local total=$(( 1 + ESP_MIB + root_mib + STATE_MIB + 1 ))
+	rm -f "$out"
+	truncate -s "${total}M" "$out"
+	sfdisk --quiet --label gpt "$out" <<-EOF
+	label-id: $DISK_GUID
+	start=1MiB, size=${ESP_MIB}MiB, type=uefi, uuid=$ESP_PARTUUID, name=esp
+	size=${root_mib}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, uuid=$ROOT_PARTUUID, name=tn-root
+	size=${STATE_MIB}MiB, type=linux, uuid=$STATE_PARTUUID, name=tn-state
+	EOF
+	dd if="$work/esp.vfat" of="$out" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$work/root.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB )) conv=notrunc,sparse status=none
+	dd if="$work/state.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB + root_mib )) conv=notrunc,sparse status=none
+	rm -rf "$work"
+	echo "root_mib=$root_mib state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
+}
+
+# `assemble BUILD_DIR OVERLAY_DIR OUT.img`: a copy of the built tree (hard
+# links: overlay files must be new files, never edited in place), the overlay
+# copied over it, then the executable OVERLAY_DIR.sh (a sibling file) run as
+# `OVERLAY_DIR.sh ROOT VAR` if it exists.
+if [ "${1:-}" = assemble ]; then
+	[ $# -eq 4 ] || die "usage: build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img"
+	BUILD=$(cd "$2" && pwd); overlay=$3; out=$4
+	need_tools mkfs.ext4 mkfs.vfat mcopy sfdisk
+	[ -d "$BUILD/tree/root" ] || die "$BUILD/tree/root missing: run image/build.sh (make image) first"
+	stage=$BUILD/overlay-tree
+	rm -rf "$stage"
+	cp -al "$BUILD/tree" "$stage"
+	# OVERLAY_DIR/{root,var,esp}/... are copied over the root file system,
+	# the state partition and the ESP. cp --remove-destination replaces a
+	# hard-linked file instead of writing through it into the built tree.
+	for part in root var esp; do
+		[ -d "$overlay/$part" ] || continue
+		cp -a --remove-destination "$overlay/$part/." "$stage/$part/"
+	done
+	if [ -x "$overlay.sh" ]; then "$overlay.sh" "$stage/root" "$stage/var"; fi
+	assemble_disk "$stage/root" "$stage/var" "$stage/esp" "$out"
+	rm -rf "$stage"
+	exit 0
+fi
+
+# ---------------------------------------------------------------------------
+# Full build.
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot)"
+[ "$ARCH" = amd64 ] || die "only ARCH=amd64 images are built here (arm64: see image/README.md)"
+need_tools debootstrap sfdisk mkfs.ext4 mkfs.vfat mmd mcopy go chroot
+BUILD=${1:-$repo/build/image}
+mkdir -p "$BUILD"
+BUILD=$(cd "$BUILD" && pwd)
+case $BUILD in "$repo"/build/*) ;; *) die "BUILD_DIR must be under $repo/build/ (got $BUILD)";; esac
+
+# The mirror: $MIRROR, else the one apt on this machine uses for bookworm/main.
+apt_uri() { # apt_uri SUITE/COMPONENT
+	apt-cache policy 2>/dev/null | awk -v s="$1" '$3 == s && $2 ~ /^(https?|file):/ { print $2; exit }'
+}
+MIRROR=${MIRROR:-$(apt_uri "$SUITE/main")}
+[ -n "$MIRROR" ] || die "no $SUITE/main source in this machine's apt configuration (run apt-get update, or set MIRROR=)"
+SECURITY_MIRROR=${SECURITY_MIRROR:-$(apt_uri "$SUITE-security/main")}
+log "mirror $MIRROR${SECURITY_MIRROR:+, security $SECURITY_MIRROR}"
+
+R=$BUILD/rootfs
+mounted=()
+cleanup() {
+	local i
+	for (( i=${#mounted[@]}-1; i>=0; i-- )); do
+		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" 2>/dev/null || true
+	done
+	mounted=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftover mounts from an interrupted run would make rm -rf walk into /proc.
+if grep -q " $R/" /proc/mounts; then
+	grep " $R/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
+fi
+rm -rf "$R" "$BUILD/tree" "$BUILD/bin-amd64" "$BUILD/bin-arm64"
+
+# The Go source: this checkout, or $TIMENODE_SRC (e.g. a `git archive` of a
+# commit when the working tree is mid-change).
+SRC=${TIMENODE_SRC:-$repo}
+
+# 1. Binaries. -trimpath and no VCS stamping: the same source gives the same bytes.
+log "go build (amd64, arm64)"
+for a in amd64 arm64; do
+	(cd "$SRC" && CGO_ENABLED=0 GOOS=linux GOARCH=$a go build -trimpath -buildvcs=false \
+		-ldflags=-s -o "$BUILD/bin-$a/" ./cmd/timenoded ./cmd/timenodectl)
+done
+file_arch=$(od -An -tx1 -j18 -N2 "$BUILD/bin-arm64/timenoded" | tr -d ' ')
+[ "$file_arch" = b700 ] || die "bin-arm64/timenoded is not an aarch64 ELF (e_machine $file_arch)"
+
+# 2. Debian.
+log "debootstrap --variant=minbase $SUITE"
+t_boot=$(date +%s)
+debootstrap --variant=minbase --arch="$ARCH" "$SUITE" "$R" "$MIRROR" >"$BUILD/debootstrap.log" 2>&1 ||
+	{ tail -n 30 "$BUILD/debootstrap.log" >&2; die "debootstrap failed (log: $BUILD/debootstrap.log)"; }
+log "debootstrap done in $(( $(date +%s) - t_boot ))s"
+
+chroot_mount() {
+	mount -t proc proc "$R/proc"; mounted+=("$R/proc")
+	mount -t sysfs sysfs "$R/sys"; mounted+=("$R/sys")
+	mount --bind /dev "$R/dev"; mounted+=("$R/dev")
+	mount --bind /dev/pts "$R/dev/pts"; mounted+=("$R/dev/pts")
+}
+in_chroot() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 "$@"; }
+
+{
+	echo "deb $MIRROR $SUITE main"
+	echo "deb $MIRROR $SUITE-updates main"
+	[ -z "$SECURITY_MIRROR" ] || echo "deb $SECURITY_MIRROR $SUITE-security main"
+} >"$R/etc/apt/sources.list"
+# Maintainer scripts must not start anything in the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"; chmod 755 "$R/usr/sbin/policy-rc.d"
+cp -L /etc/resolv.conf "$R/etc/resolv.conf"
+# No documentation, manual pages or translations in the image (copyright
+# files stay: licences ship with the binaries).
+cat >"$R/etc/dpkg/dpkg.cfg.d/01-timenode-nodoc" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+# initramfs: every storage driver left after trimming (real boards differ),
+# zstd (fast to unpack under emulation too).
+mkdir -p "$R/etc/initramfs-tools/conf.d"
+printf 'MODULES=most\nCOMPRESS=zstd\n' >"$R/etc/initramfs-tools/conf.d/timenode.conf"
+
+chroot_mount
+log "apt-get install (kernel, systemd, apparmor, nftables)"
+t_apt=$(date +%s)
+in_chroot apt-get update -q >"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get update failed"; }
+in_chroot apt-get -y -q -o Dpkg::Use-Pty=0 dist-upgrade >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get dist-upgrade failed"; }
+in_chroot apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
+	linux-image-amd64 initramfs-tools zstd e2fsprogs \
+	systemd systemd-sysv udev dbus libnss-systemd \
+	apparmor nftables systemd-boot-efi \
+	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
+log "apt-get done in $(( $(date +%s) - t_apt ))s"
+
+# 3. Trim kernel modules: no sound, graphics, cameras, radios, InfiniBand,
+# staging drivers or network/cluster file systems on a rack time server.
+kver=$(basename "$(ls -d "$R"/lib/modules/*)")
+kmods=$R/lib/modules/$kver/kernel
+before=$(du -sm "$R/lib/modules/$kver" | cut -f1)
+for d in sound drivers/gpu drivers/media drivers/net/wireless drivers/infiniband drivers/staging \
+	drivers/bluetooth drivers/isdn drivers/iio drivers/input/joystick drivers/input/tablet \
+	drivers/input/touchscreen drivers/input/misc drivers/hwmon/pmbus drivers/mtd drivers/nfc \
+	drivers/atm drivers/net/can drivers/net/wwan drivers/net/ieee802154 drivers/comedi \
+	drivers/scsi/qla2xxx drivers/scsi/lpfc drivers/scsi/bfa drivers/scsi/be2iscsi drivers/target \
+	drivers/net/ethernet/mellanox drivers/net/ethernet/qlogic drivers/net/ethernet/chelsio \
+	drivers/net/ethernet/cavium drivers/net/ethernet/huawei drivers/net/ethernet/sfc \
+	drivers/thunderbolt drivers/platform/chrome arch/x86/kvm drivers/video/fbdev drivers/accel \
+	net/wireless net/mac80211 net/bluetooth net/sunrpc net/ceph net/rxrpc net/9p net/nfc \
+	net/mac802154 net/ieee802154 net/rds net/tipc net/sctp net/atm net/can net/openvswitch \
+	fs/nfs fs/nfsd fs/nfs_common fs/lockd fs/ceph fs/cifs fs/smbfs_common fs/ksmbd fs/ocfs2 \
+	fs/gfs2 fs/btrfs fs/xfs fs/jfs fs/reiserfs fs/f2fs fs/nilfs2 fs/ubifs fs/ntfs3 fs/afs \
+	fs/coda fs/orangefs fs/dlm fs/9p fs/hfs fs/hfsplus fs/udf fs/isofs fs/ufs fs/minix \
+	fs/gfs2 fs/erofs fs/zonefs fs/cachefiles fs/fscache fs/netfs; do
+	rm -rf "${kmods:?}/$d"
+done
+in_chroot depmod -a "$kver"
+# The kernel's postinst made an initramfs from the untrimmed tree: again.
+in_chroot update-initramfs -u -k "$kver" >>"$BUILD/apt.log" 2>&1 || die "update-initramfs failed"
+after=$(du -sm "$R/lib/modules/$kver" | cut -f1)
+log "kernel $kver: modules trimmed from ${before} MiB to ${after} MiB"
+
+# 4. timenode.
+install -D -m 0755 "$BUILD/bin-amd64/timenoded" "$R/usr/sbin/timenoded"
+install -D -m 0755 "$BUILD/bin-amd64/timenodectl" "$R/usr/bin/timenodectl"
+for u in "$repo"/systemd/*.service; do install -D -m 0644 "$u" "$R/usr/lib/systemd/system/$(basename "$u")"; done
+install -D -m 0644 "$repo/systemd/60-timenode.rules" "$R/usr/lib/udev/rules.d/60-timenode.rules"
+install -D -m 0644 "$repo/apparmor/usr.sbin.timenoded" "$R/etc/apparmor.d/usr.sbin.timenoded"
+install -D -m 0644 "$repo/apparmor/timenode-refresh" "$R/etc/apparmor.d/timenode-refresh"
+install -D -m 0644 "$repo/image/nftables/timenode.nft" "$R/etc/nftables.conf"
+install -d -m 0755 "$R/etc/timenode" "$R/etc/timenode/nftables.d"
+if [ -n "${SITE_NFT:-}" ]; then
+	install -m 0644 "$SITE_NFT" "$R/etc/timenode/nftables.d/site.nft"
+fi
+install -D -m 0644 "$repo/README.md" "$R/usr/share/doc/timenode/README.md"
+cp -a "$here/rootfs/." "$R/"
+# Compile-check the profiles and the ruleset with the image's own tools.
+in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
+in_chroot systemctl enable timenoded.service timenode-firstboot.service nftables.service \
+	systemd-networkd.service apparmor.service >/dev/null 2>&1
+in_chroot systemctl is-enabled timenoded.service timenode-firstboot.service nftables.service \
+	systemd-networkd.service apparmor.service >/dev/null || die "enabling units in the image failed"
+# No network time client may fight timenoded for CLOCK_REALTIME; no package
+# maintenance timers on a read-only root.
+in_chroot systemctl mask systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
+	dpkg-db-backup.timer >/dev/null 2>&1
+in_chroot systemd-hwdb update
+
+# 5. Tidy and split into ESP, root and /var.
+cleanup
+rm -f "$R/usr/sbin/policy-rc.d"
+in_chroot apt-get clean
+rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/cache/debconf/*-old \
+	"$R"/var/lib/dpkg/*-old "$R"/var/log/* "$R"/tmp/* "$R"/var/tmp/* "$R"/usr/share/man/* \
+	"$R"/usr/share/info/* "$R/etc/apparmor.d/cache" "$R"/var/cache/apparmor/*
+find "$R/usr/share/doc" -mindepth 2 ! -name copyright ! -path "*/timenode/*" -delete 2>/dev/null || true
+: >"$R/etc/resolv.conf"
+# Empty machine-id: systemd makes a transient one on the read-only root.
+: >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
+echo timenode >"$R/etc/hostname"
+
+T=$BUILD/tree
+mkdir -p "$T/esp"
+mv "$R" "$T/root"; R=$T/root
+mv "$R/var" "$T/var"; install -d -m 0755 "$R/var"
+chmod 0755 "$T/var"
+
+# Fixed per build: the loader entry and fstab name partitions by PARTUUID.
+cat >"$BUILD/partuuids" <<EOF
+DISK_GUID=$(cat /proc/sys/kernel/random/uuid)
+ESP_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
+ROOT_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
+STATE_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
+ROOT_FSUUID=$(cat /proc/sys/kernel/random/uuid)
+STATE_FSUUID=$(cat /proc/sys/kernel/random/uuid)
+ESP_VOLID=$(od -An -tx4 -N4 /dev/urandom | tr -d ' ')
+EOF
+# shellcheck disable=SC1091
+. "$BUILD/partuuids"
+
+cat >"$R/etc/fstab" <<EOF
+# timenode appliance: read-only root, state on its own partition.
+PARTUUID=$ROOT_PARTUUID  /     ext4   ro,noatime                        0 0
+PARTUUID=$STATE_PARTUUID /var  ext4   rw,noatime,nodev,nosuid,errors=remount-ro  0 2
+PARTUUID=$ESP_PARTUUID   /boot/efi vfat ro,noauto,x-systemd.automount,umask=0077  0 0
+tmpfs                    /tmp  tmpfs  rw,nodev,nosuid,mode=1777,size=64M  0 0
+EOF
+install -d -m 0755 "$R/boot/efi"
+# ConditionNeedsUpdate= (ldconfig, hwdb, sysusers) would fire on every boot
+# of a read-only root whose /usr is newer than the stamps: the build did it.
+touch -r "$R/usr" "$R/etc/.updated" "$T/var/.updated"
+
+cmdline="root=PARTUUID=$ROOT_PARTUUID ro rootfstype=ext4 rootwait console=tty0 console=ttyS0,115200n8 apparmor=1 security=apparmor panic=10"
+echo "$cmdline" >"$BUILD/cmdline"
+
+cp "$R/boot/vmlinuz-$kver" "$BUILD/vmlinuz"
+cp "$R/boot/initrd.img-$kver" "$BUILD/initrd.img"
+# The ESP: systemd-boot as the removable-media loader, one entry.
+install -D -m 0644 "$R/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$T/esp/EFI/BOOT/BOOTX64.EFI"
+install -D -m 0644 "$BUILD/vmlinuz" "$T/esp/timenode/vmlinuz"
+install -D -m 0644 "$BUILD/initrd.img" "$T/esp/timenode/initrd.img"
+install -D -m 0644 /dev/null "$T/esp/loader/loader.conf"
+printf 'default timenode.conf\ntimeout 0\nconsole-mode keep\n' >"$T/esp/loader/loader.conf"
+install -D -m 0644 /dev/null "$T/esp/loader/entries/timenode.conf"
+printf 'title timenode\nlinux /timenode/vmlinuz\ninitrd /timenode/initrd.img\noptions %s\n' "$cmdline" \
+	>"$T/esp/loader/entries/timenode.conf"
+# The root keeps no second copy of kernel and initrd.
+rm -f "$R"/boot/vmlinuz* "$R"/boot/initrd.img* "$R"/vmlinuz* "$R"/initrd.img*
+
+log "assembling disk"
+sizes=$(assemble_disk "$R" "$T/var" "$T/esp" "$BUILD/timenode-$ARCH.img")
+elapsed=$(( $(date +%s) - t0 ))
+{
+	echo "build_seconds=$elapsed"
+	echo "kernel=$kver"
+	echo "modules_mib_before_trim=$before modules_mib_after_trim=$after"
+	echo "$sizes"
+	echo "image=$BUILD/timenode-$ARCH.img"
+	echo "image_bytes=$(stat -c %s "$BUILD/timenode-$ARCH.img")"
+	echo "image_allocated_kib=$(du -k "$BUILD/timenode-$ARCH.img" | cut -f1)"
+	echo "root_tree_mib=$(du -sm "$R" | cut -f1) var_tree_mib=$(du -sm "$T/var" | cut -f1)"
+	echo "initrd_bytes=$(stat -c %s "$BUILD/initrd.img")"
+	echo "arm64_daemon=$BUILD/bin-arm64/timenoded"
+} >"$BUILD/build-report.txt"
+log "done in ${elapsed}s"
+cat "$BUILD/build-report.txt"
