@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -129,6 +130,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	for _, l := range listeners {
 		endpoints[l.Name] = l.Bound().String()
 		log.Info("listening", "name", l.Name, "addr", l.Bound().String())
+	}
+	if cfg.agentAddr != "" {
+		ln, err := net.Listen("tcp", cfg.agentAddr)
+		if err != nil {
+			return fmt.Errorf("agent-check on %s: %w", cfg.agentAddr, err)
+		}
+		endpoints["agent"] = ln.Addr().String()
+		log.Info("listening", "name", "agent-check", "addr", endpoints["agent"])
+		go func() {
+			if err := netsvc.ServeAgent(ctx, ln, hw.clk, disc); err != nil {
+				log.Error("agent-check stopped", "err", err)
+			}
+		}()
 	}
 	if ntpSrv != nil {
 		endpoints["ntp"] = ntpSrv.Addr().String()

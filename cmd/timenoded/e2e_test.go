@@ -114,7 +114,7 @@ func startSim(t *testing.T, o simOptions) *simDaemon {
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, daemon, append([]string{"--sim", "--state-dir", state,
-		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0"}, o.args...)...)
+		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0"}, o.args...)...)
 	cmd.Env = append(os.Environ(), o.env...)
 	logs := &lockedBuffer{}
 	cmd.Stderr, cmd.Stdout = logs, logs
@@ -332,6 +332,18 @@ func TestEndToEndSimulation(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Errorf("anonymous GET %s (mesh %q): %d, want %d", tc.path, tc.mesh, resp.StatusCode, tc.want)
 			}
+		}
+	})
+	t.Run("haproxy agent-check", func(t *testing.T) {
+		c, err := net.Dial("tcp", d.endpoints["agent"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := io.ReadAll(c)
+		if err != nil || !strings.HasPrefix(string(line), "up ") || !strings.HasSuffix(string(line), "%\n") {
+			t.Fatalf("agent-check said %q (%v), want up N%%", line, err)
 		}
 	})
 	t.Run("ntp", func(t *testing.T) {

@@ -30,6 +30,7 @@ type config struct {
 	httpAddr        string // plain HTTP (--listen); "" = off
 	metricsAddr     string
 	ntpAddr         string // "" = no NTP server
+	agentAddr       string // HAProxy agent-check TCP address; "" = off
 	stateDir        string
 	serial          string
 	baud            int
@@ -68,6 +69,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.httpsAddr, "https", ":5443", "HTTPS listen address")
 	fs.StringVar(&c.httpAddr, "listen", "", "plain HTTP listen address (off unless set; 127.0.0.1:5000 in simulation)")
 	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
+	fs.StringVar(&c.agentAddr, "agent-check", "", "HAProxy agent-check TCP address (answers up N%/drain/down); empty: off")
 	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")
 	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
