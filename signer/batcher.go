@@ -134,7 +134,10 @@ func (b *Batcher) commitLoop() {
 		}
 		batch := b.pending[:n:n]
 		b.pending = append([]*request(nil), b.pending[n:]...)
-		b.lastN = n
+		// The target batch is sticky: it follows the largest recent batch
+		// down slowly, so one small batch (callers answered at different
+		// moments) does not ratchet batching away under steady load.
+		b.lastN = max(n, b.lastN*15/16)
 		b.mu.Unlock()
 		start := time.Now()
 		b.sign(batch)
@@ -144,9 +147,9 @@ func (b *Batcher) commitLoop() {
 	}
 }
 
-// gather lets the callers of the last batch, who were just answered and
+// gather lets the callers of recent batches, who were just answered and
 // typically ask again at once, join the next one: while fewer requests
-// wait than the last batch had, it yields, for at most the time the last
+// wait than the recent batches had, it yields, for at most the time the last
 // signature took (bounded to 1 ms). An idle signer (last batch of one, or
 // none) does not wait at all. Yielding rather than sleeping matters: a
 // sleep overshoots by a timer tick and halved the measured throughput.
