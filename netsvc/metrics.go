@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/timing"
 )
 
@@ -110,6 +111,8 @@ var (
 	descNDel  = prometheus.NewDesc("timenode_nmea_delay_seconds", "Learned delay of the receiver's NMEA after the PPS edge it names.", nil, nil)
 	descNDelS = prometheus.NewDesc("timenode_nmea_delay_spread_seconds", "Standard deviation of that delay.", nil, nil)
 	descSrc   = prometheus.NewDesc("timenode_time_source", "1 for the current source of time (gnss+pps, gnss-nmea-only), 0 for the other.", []string{"source"}, nil)
+	descBSig  = prometheus.NewDesc("timenode_attestation_signatures_total", "Hybrid signatures made for nonce-bound attestations (one per batch).", nil, nil)
+	descBReq  = prometheus.NewDesc("timenode_attestation_batched_requests_total", "Nonce-bound attestations served from batches; divided by signatures, the mean batch size.", nil, nil)
 	descLeapX = prometheus.NewDesc("timenode_leap_list_expired", "1 when the leap second list is past its expiry.", nil, nil)
 )
 
@@ -171,3 +174,19 @@ func (c *timingCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+type batchCollector struct{ b *signer.Batcher }
+
+func (c *batchCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBSig
+	ch <- descBReq
+}
+
+func (c *batchCollector) Collect(ch chan<- prometheus.Metric) {
+	sigs, reqs := c.b.BatchStats()
+	ch <- prometheus.MustNewConstMetric(descBSig, prometheus.CounterValue, float64(sigs))
+	ch <- prometheus.MustNewConstMetric(descBReq, prometheus.CounterValue, float64(reqs))
+}
+
+// RegisterBatcher exports how well signing is batched.
+func (m *Metrics) RegisterBatcher(b *signer.Batcher) { m.reg.MustRegister(&batchCollector{b: b}) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,8 @@ type Batcher struct {
 	signing  bool          // a group-commit loop is running
 	lastN    int           // size of the last group-commit batch
 	lastSign time.Duration // how long its signature took
+
+	signatures, batched atomic.Uint64
 
 	snapMu   sync.Mutex
 	snap     *Attestation
@@ -177,7 +180,15 @@ func (b *Batcher) flush() {
 	}
 }
 
+// BatchStats counts nonce-bound requests and the signatures that served
+// them; their ratio is the mean batch size.
+func (b *Batcher) BatchStats() (signatures, requests uint64) {
+	return b.signatures.Load(), b.batched.Load()
+}
+
 func (b *Batcher) sign(batch []*request) {
+	b.signatures.Add(1)
+	b.batched.Add(uint64(len(batch)))
 	nonces := make([][]byte, len(batch))
 	for i, r := range batch {
 		nonces[i] = r.nonce

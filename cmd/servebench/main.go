@@ -24,11 +24,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -134,6 +136,9 @@ func bench(ctx context.Context, o options, out, errOut io.Writer) error {
 		}
 	}
 	ratio := printTable(out, o, results)
+	if sigs, reqs, err := batchStats("http://" + d.endpoints["metrics"] + "/metrics"); err == nil && sigs > 0 {
+		fmt.Fprintf(out, "nonce-bound batching: %.0f requests in %.0f signatures, mean batch %.1f\n", reqs, sigs, reqs/sigs)
+	}
 	if o.minRatio > 0 && ratio < o.minRatio {
 		return errBelowTarget{ratio: ratio, min: o.minRatio}
 	}
@@ -209,4 +214,34 @@ func revision() string {
 		return "commit " + rev + " (with uncommitted changes)"
 	}
 	return "commit " + rev
+}
+
+// batchStats reads the daemon's signature and batched-request counters.
+func batchStats(url string) (sigs, reqs float64, err error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, perr := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if perr != nil {
+			continue
+		}
+		switch name {
+		case "timenode_attestation_signatures_total":
+			sigs = v
+		case "timenode_attestation_batched_requests_total":
+			reqs = v
+		}
+	}
+	return sigs, reqs, nil
 }

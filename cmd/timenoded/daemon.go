@@ -91,6 +91,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}
 	api.Batcher = signer.NewBatcher(sig, api.Claims, signer.BatchOptions{Refresh: cfg.refresh, Now: hw.clk.Now})
+	metrics.RegisterBatcher(api.Batcher)
 	handler := api.Handler()
 	listeners := []*netsvc.Listener{
 		{Name: "https", Addr: cfg.httpsAddr, TLS: tlsMgr.ServerConfig(), Handler: netsvc.ClientGate(handler, tlsMgr.ClientCertRequired)},
