@@ -103,7 +103,9 @@ assemble_disk() {
 # `OVERLAY_DIR.sh ROOT VAR` if it exists.
 if [ "${1:-}" = assemble ]; then
 	[ $# -eq 4 ] || die "usage: build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img"
-	BUILD=$(cd "$2" && pwd); overlay=$3; out=$4
+	# Absolute paths: assemble_disk changes directory while it works.
+	BUILD=$(cd "$2" && pwd); overlay=$(cd "$3" && pwd)
+	out=$(cd "$(dirname "$4")" && pwd)/$(basename "$4")
 	need_tools mkfs.ext4 mkfs.vfat mcopy sfdisk
 	[ -d "$BUILD/tree/root" ] || die "$BUILD/tree/root missing: run image/build.sh (make image) first"
 	stage=$BUILD/overlay-tree

@@ -23,6 +23,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 BUILD=${1:-$repo/build/image}
+[ -d "$BUILD" ] && BUILD=$(cd "$BUILD" && pwd) # absolute: later steps change directory
 TIMEOUT=${BOOTTEST_TIMEOUT:-900}   # seconds from qemu start to the guest's END line
 t0=$(date +%s)
 

@@ -10,6 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 BUILD=${1:-$repo/build/image}
+[ -d "$BUILD" ] && BUILD=$(cd "$BUILD" && pwd) # absolute: later steps change directory
 TIMEOUT=${UEFI_TIMEOUT:-600}
 code=/usr/share/OVMF/OVMF_CODE_4M.fd
 vars=/usr/share/OVMF/OVMF_VARS_4M.fd
