@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aunsorm/timenode/cmd/internal/latency"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
 
@@ -55,11 +56,7 @@ func (r loadResult) rate() float64 {
 
 // percentile returns the p-th percentile (0..100) of the sorted round trips.
 func (r loadResult) percentile(p float64) time.Duration {
-	if len(r.rtts) == 0 {
-		return 0
-	}
-	i := int(p / 100 * float64(len(r.rtts)-1))
-	return r.rtts[i]
+	return latency.Percentile(r.rtts, p)
 }
 
 const (

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 )
 
 func TestMain(m *testing.M) {
@@ -16,30 +15,6 @@ func TestMain(m *testing.M) {
 		os.Exit(serveMain(spec))
 	}
 	os.Exit(m.Run())
-}
-
-func TestPercentile(t *testing.T) {
-	r := loadResult{rtts: []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}
-	tests := []struct {
-		name string
-		p    float64
-		want time.Duration
-	}{
-		{"min", 0, 1},
-		{"median", 50, 5},
-		{"p99", 99, 9},
-		{"max", 100, 10},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := r.percentile(tc.p); got != tc.want {
-				t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
-	if got := (loadResult{}).percentile(50); got != 0 {
-		t.Errorf("empty percentile = %v, want 0", got)
-	}
 }
 
 var rowRE = regexp.MustCompile(`(?m)^(timenode|chronyd)\b.*?\s(\d+)\s+\S+\s+\S+\s+(\d+)$`)

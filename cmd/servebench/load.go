@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/aunsorm/timenode/cmd/internal/latency"
 )
 
 // target is one thing to measure: url returns the request URL given a
@@ -42,11 +43,7 @@ func (r result) rate() float64 {
 // percentile returns the p-th percentile latency (nearest rank), 0 when
 // nothing succeeded.
 func (r result) percentile(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(r.lat)))) - 1
-	return r.lat[max(0, min(i, len(r.lat)-1))]
+	return latency.Percentile(r.lat, p)
 }
 
 func (r result) bytesPerResp() int64 {

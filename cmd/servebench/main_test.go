@@ -9,31 +9,6 @@ import (
 	"time"
 )
 
-func TestPercentile(t *testing.T) {
-	r := result{lat: []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}
-	tests := []struct {
-		name string
-		p    float64
-		want time.Duration
-	}{
-		{"min", 0, 1},
-		{"median", 50, 5},
-		{"p99", 99, 10},
-		{"p90", 90, 9},
-		{"max", 100, 10},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := r.percentile(tc.p); got != tc.want {
-				t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
-	if got := (result{}).percentile(50); got != 0 {
-		t.Errorf("empty percentile = %v, want 0", got)
-	}
-}
-
 func TestMergePoolsRounds(t *testing.T) {
 	a := result{name: "x", window: time.Second, lat: []time.Duration{3, 5}, bytes: 20, errors: 1}
 	b := result{name: "x", window: time.Second, lat: []time.Duration{1, 4}, bytes: 10}
