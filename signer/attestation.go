@@ -24,6 +24,8 @@ type Attestation struct {
 	Development     bool       `json:"development"`
 	Merkle          Proof      `json:"merkle"`
 	Signatures      Signatures `json:"signatures"`
+
+	enc *batchJSON // the batch's shared fields, encoded; see AppendJSON
 }
 
 // Proof places the response's nonce in the signed batch.

@@ -117,6 +117,12 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 	}
 	sigs := Signatures{Ed25519: base64.StdEncoding.EncodeToString(edSig), MLDSA65: base64.StdEncoding.EncodeToString(mlSig)}
 	ts := time.Unix(0, c.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
+	shared := sharedFields{FormatVersion, c.AuthorityID, int(c.Stratum), ts, c.TimestampUnixNs, c.ErrorBoundNs,
+		c.ClockState, c.Leap, c.Sequence, c.KeyID, c.Development, sigs}
+	enc, err := newBatchJSON(shared)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Attestation, len(nonces))
 	for i, n := range nonces {
 		path := make([]string, len(paths[i]))
@@ -129,6 +135,7 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 			ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
 			Nonce: hex.EncodeToString(n), KeyID: c.KeyID, Development: c.Development,
 			Merkle: Proof{Index: uint64(i), Path: path}, Signatures: sigs,
+			enc: enc,
 		}
 	}
 	return out, nil
