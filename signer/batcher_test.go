@@ -96,3 +96,45 @@ func TestGroupCommitBatchesUnderLoadAndNeverWaitsWhenIdle(t *testing.T) {
 	}
 	t.Logf("41 requests in %d signatures", signatures)
 }
+
+// TestGatherFillsBatchesFromClosedLoopClients drives the batcher the way
+// keep-alive clients do (each asks again as soon as it is answered) and
+// checks that the batches approach the number of clients, then that a
+// lone request after the load is still answered although the target batch
+// it would wait for never fills.
+func TestGatherFillsBatchesFromClosedLoopClients(t *testing.T) {
+	s := testSigner(t)
+	bt := NewBatcher(s, func() (Claims, error) { return claims(), nil }, BatchOptions{MaxBatch: 64})
+	const clients, rounds = 16, 40
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				if _, err := bt.Attest(context.Background(), []byte{byte(c), byte(r)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sigs, reqs := bt.BatchStats()
+	if reqs != clients*rounds {
+		t.Fatalf("%d requests counted, want %d", reqs, clients*rounds)
+	}
+	mean := float64(reqs) / float64(sigs)
+	t.Logf("%d requests in %d signatures, mean batch %.1f of %d clients", reqs, sigs, mean, clients)
+	if mean < clients/2 {
+		t.Errorf("mean batch %.1f, want at least %d: closed-loop clients should share signatures", mean, clients/2)
+	}
+
+	// The target batch is now about 16; one request alone must not wait
+	// for 15 that never come.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := bt.Attest(ctx, []byte("alone")); err != nil {
+		t.Fatalf("lone request after load: %v", err)
+	}
+}
