@@ -73,7 +73,7 @@ bench-ntp:
 # HTTPS serving speed: nonce-bound and cached-snapshot attestations against
 # a plain TLS "hello" handler (the ceiling), one mTLS keep-alive load
 # generator on loopback; -min-ratio 0.8 makes it fail below the target.
-SERVEBENCH_FLAGS ?= -conns 16 -rounds 2 -warmup 1s -duration 3s
+SERVEBENCH_FLAGS ?= -conns 16,64 -rounds 2 -warmup 1s -duration 3s
 bench-serve:
 	$(GO) build -o $(BIN)/ ./cmd/servebench ./cmd/timenoded
 	$(BIN)/servebench -daemon $(BIN)/timenoded $(SERVEBENCH_FLAGS)

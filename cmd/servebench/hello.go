@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +31,79 @@ var (
 type helloServer struct {
 	addr string
 	srv  *http.Server
+}
+
+// helloChildFlag makes servebench the hello server itself: the ceiling
+// runs in a process of its own, as the daemon does, so that neither gets
+// the cheaper wake-ups of sharing a Go runtime with the load generator.
+const helloChildFlag = "-serve-hello"
+
+// helloProcess is a hello server in a child servebench process.
+type helloProcess struct {
+	addr  string
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+// startHelloProcess runs `servebench -serve-hello CERT KEY CA` and reads
+// the address it listens on from its first line of output. The child
+// exits when its stdin closes (and, through Pdeathsig, when we die).
+func startHelloProcess(certFile, keyFile, caFile string) (*helloProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, helloChildFlag, certFile, keyFile, caFile)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("servebench: start hello server: %w", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("servebench: hello server did not report its address: %w", err)
+	}
+	return &helloProcess{addr: strings.TrimSpace(line), cmd: cmd, stdin: stdin}, nil
+}
+
+// close ends the child (stdin EOF, then SIGKILL after 5 s) and reaps it.
+func (h *helloProcess) close() {
+	_ = h.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = h.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = h.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// serveHelloChild is the child's main: serve until stdin closes.
+func serveHelloChild(args []string, stdin io.Reader, out io.Writer) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "servebench: "+helloChildFlag+" CERT KEY CA")
+		return 2
+	}
+	h, err := startHello(args[0], args[1], args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer h.close()
+	fmt.Fprintln(out, h.addr)
+	_, _ = io.Copy(io.Discard, stdin)
+	return 0
 }
 
 // startHello serves GET /hello on a free loopback port with the daemon's

@@ -2,12 +2,46 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain lets the test binary stand in for servebench when the benchmark
+// starts its hello server as a child (os.Executable is the test binary).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == helloChildFlag {
+		os.Exit(serveHelloChild(os.Args[2:], os.Stdin, os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
+// children lists the pids whose parent is this process.
+func children(t *testing.T) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	me := strconv.Itoa(os.Getpid())
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == me {
+			out = append(out, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return out
+}
 
 func TestMergePoolsRounds(t *testing.T) {
 	a := result{name: "x", window: time.Second, lat: []time.Duration{3, 5}, bytes: 20, errors: 1}
@@ -32,8 +66,14 @@ func TestBenchRuns(t *testing.T) {
 		t.Skip("builds and runs the daemon")
 	}
 	var out, errOut bytes.Buffer
-	if code := run([]string{"-duration", "500ms", "-conns", "4", "-warmup", "200ms", "-rounds", "2"}, &out, &errOut); code != 0 {
+	if code := run([]string{"-duration", "500ms", "-conns", "4,2", "-warmup", "200ms", "-rounds", "2"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	if left := children(t); len(left) > 0 {
+		t.Errorf("processes left running after the benchmark (daemon, hello server): %v", left)
+	}
+	if n := strings.Count(out.String(), "keep-alive mTLS clients"); n != 2 {
+		t.Errorf("%d tables, want one per -conns value (4,2):\n%s", n, out.String())
 	}
 	t.Logf("\n%s", out.String())
 	rows := map[string][]string{}
