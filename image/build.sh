@@ -2,6 +2,11 @@
 # image/build.sh: builds the flashable timenode appliance disk image (`make image`).
 #
 #   image/build.sh [BUILD_DIR]          full build (default BUILD_DIR: build/image)
+#   ARCH=arm64 image/build.sh BUILD_DIR the same image for arm64 UEFI boards:
+#                                       debootstrap --foreign, second stage and
+#                                       apt in the chroot under qemu-user-static
+#                                       (binfmt_misc, mounted and registered here
+#                                       when missing)
 #   image/build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img
 #                                       re-pack the built tree plus an overlay
 #                                       (used by the boot test, image/boottest)
@@ -22,17 +27,21 @@
 # No loop devices and no mounts except proc/sys/dev(/pts) bind mounts into the
 # chroot, always undone by an EXIT trap.
 #
-# Outputs: BUILD_DIR/timenode-amd64.img (raw, dd it to the appliance's disk),
+# Outputs: BUILD_DIR/timenode-$ARCH.img (raw, dd it to the appliance's disk),
 # BUILD_DIR/vmlinuz, BUILD_DIR/initrd.img, BUILD_DIR/cmdline (the kernel command
 # line the loader entry uses), BUILD_DIR/partuuids, BUILD_DIR/build-report.txt.
 #
-# Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools, and Go.
+# Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools, and Go;
+# for arm64 also qemu-user-static and binfmt-support.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 SUITE=bookworm
 ARCH=${ARCH:-amd64}
+# The root partition's type: "Linux root (x86-64)" from the Discoverable
+# Partitions Specification (arm64 sets its own below).
+ROOT_PARTTYPE=4f68bce3-e8cd-4db1-96e7-fbcaf984b709
 
 die() { echo "image/build.sh: $*" >&2; exit 1; }
 log() { echo "image/build.sh: [$(( $(date +%s) - t0 ))s] $*"; }
@@ -87,7 +96,7 @@ assemble_disk() {
 	sfdisk --quiet --label gpt "$out" <<-EOF
 	label-id: $DISK_GUID
 	start=1MiB, size=${ESP_MIB}MiB, type=uefi, uuid=$ESP_PARTUUID, name=esp
-	size=${root_mib}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, uuid=$ROOT_PARTUUID, name=tn-root
+	size=${root_mib}MiB, type=$ROOT_PARTTYPE, uuid=$ROOT_PARTUUID, name=tn-root
 	size=${STATE_MIB}MiB, type=linux, uuid=$STATE_PARTUUID, name=tn-state
 	EOF
 	dd if="$work/esp.vfat" of="$out" bs=1M seek=1 conv=notrunc,sparse status=none
@@ -127,8 +136,34 @@ fi
 # ---------------------------------------------------------------------------
 # Full build.
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot)"
-[ "$ARCH" = amd64 ] || die "only ARCH=amd64 images are built here (arm64: see image/README.md)"
+case $ARCH in
+amd64) KERNEL_PKG=linux-image-amd64 EFI_LOADER=systemd-bootx64.efi EFI_REMOVABLE=BOOTX64.EFI SERIAL=ttyS0 ;;
+arm64) KERNEL_PKG=linux-image-arm64 EFI_LOADER=systemd-bootaa64.efi EFI_REMOVABLE=BOOTAA64.EFI SERIAL=ttyAMA0
+	ROOT_PARTTYPE=b921b045-1df0-41c3-af44-4c6f280d3fae ;;
+*) die "ARCH=$ARCH: images are built for amd64 and arm64" ;;
+esac
 need_tools debootstrap sfdisk mkfs.ext4 mkfs.vfat mmd mcopy go chroot
+# host_arch is what this machine runs natively; another ARCH runs its
+# maintainer scripts under qemu-user through binfmt_misc.
+host_arch=$(dpkg --print-architecture)
+foreign=
+if [ "$ARCH" != "$host_arch" ]; then
+	[ "$ARCH" = arm64 ] || die "cross-building $ARCH on $host_arch is not supported"
+	foreign=1
+	qemu=/usr/bin/qemu-aarch64-static
+	[ -x "$qemu" ] || die "$qemu not found (apt-get install qemu-user-static binfmt-support)"
+	[ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+		die "binfmt_misc is not mounted and cannot be (needed to run arm64 programs in the chroot)"
+	if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+		command -v update-binfmts >/dev/null || die "no qemu-aarch64 binfmt entry and no update-binfmts (apt-get install binfmt-support)"
+		update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
+		update-binfmts --enable qemu-aarch64 || die "update-binfmts --enable qemu-aarch64 failed"
+	fi
+	grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || die "binfmt entry qemu-aarch64 is not enabled"
+	# Without the F flag the kernel opens the interpreter inside the chroot.
+	binfmt_interp=$(sed -n 's/^interpreter //p' /proc/sys/fs/binfmt_misc/qemu-aarch64)
+	[ -n "$binfmt_interp" ] || die "cannot read the qemu-aarch64 binfmt interpreter"
+fi
 BUILD=${1:-$repo/build/image}
 mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
@@ -177,8 +212,14 @@ file_arch=$(od -An -tx1 -j18 -N2 "$BUILD/bin-arm64/timenoded" | tr -d ' ')
 # 2. Debian.
 log "debootstrap --variant=minbase $SUITE"
 t_boot=$(date +%s)
-debootstrap --variant=minbase --arch="$ARCH" "$SUITE" "$R" "$MIRROR" >"$BUILD/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase --arch="$ARCH" ${foreign:+--foreign} "$SUITE" "$R" "$MIRROR" >"$BUILD/debootstrap.log" 2>&1 ||
 	{ tail -n 30 "$BUILD/debootstrap.log" >&2; die "debootstrap failed (log: $BUILD/debootstrap.log)"; }
+if [ -n "$foreign" ]; then
+	install -D -m 0755 "$(readlink -f "$binfmt_interp")" "$R$binfmt_interp"
+	log "debootstrap second stage (under qemu-user)"
+	chroot "$R" /debootstrap/debootstrap --second-stage >>"$BUILD/debootstrap.log" 2>&1 ||
+		{ tail -n 30 "$BUILD/debootstrap.log" >&2; die "debootstrap --second-stage failed (log: $BUILD/debootstrap.log)"; }
+fi
 log "debootstrap done in $(( $(date +%s) - t_boot ))s"
 
 chroot_mount() {
@@ -219,8 +260,10 @@ log "apt-get install (kernel, systemd, apparmor, nftables)"
 t_apt=$(date +%s)
 in_chroot apt-get update -q >"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get update failed"; }
 in_chroot apt-get -y -q -o Dpkg::Use-Pty=0 dist-upgrade >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get dist-upgrade failed"; }
-in_chroot apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
-	linux-image-amd64 initramfs-tools zstd e2fsprogs \
+# INITRD=No: the kernel's postinst makes no initramfs yet; one is made once,
+# after the module trim (under qemu-user each mkinitramfs takes minutes).
+in_chroot INITRD=No apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
+	"$KERNEL_PKG" initramfs-tools zstd e2fsprogs \
 	systemd systemd-sysv udev dbus libnss-systemd \
 	apparmor nftables systemd-boot-efi \
 	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
@@ -248,15 +291,18 @@ for d in sound drivers/gpu drivers/media drivers/net/wireless drivers/infiniband
 	rm -rf "${kmods:?}/$d"
 done
 in_chroot depmod -a "$kver"
-# The kernel's postinst made an initramfs from the untrimmed tree: again.
-in_chroot update-initramfs -u -k "$kver" >>"$BUILD/apt.log" 2>&1 || die "update-initramfs failed"
+rm -f "$R/boot/initrd.img-$kver"
+in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || die "update-initramfs failed"
+[ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
 after=$(du -sm "$R/lib/modules/$kver" | cut -f1)
 log "kernel $kver: modules trimmed from ${before} MiB to ${after} MiB"
 
 # 4. timenode.
-install -D -m 0755 "$BUILD/bin-amd64/timenoded" "$R/usr/sbin/timenoded"
-install -D -m 0755 "$BUILD/bin-amd64/timenodectl" "$R/usr/bin/timenodectl"
-for u in "$repo"/systemd/*.service; do install -D -m 0644 "$u" "$R/usr/lib/systemd/system/$(basename "$u")"; done
+install -D -m 0755 "$BUILD/bin-$ARCH/timenoded" "$R/usr/sbin/timenoded"
+install -D -m 0755 "$BUILD/bin-$ARCH/timenodectl" "$R/usr/bin/timenodectl"
+for u in "$repo"/systemd/*.service "$repo"/systemd/*.timer "$repo"/systemd/*.path; do
+	install -D -m 0644 "$u" "$R/usr/lib/systemd/system/$(basename "$u")"
+done
 install -D -m 0644 "$repo/systemd/60-timenode.rules" "$R/usr/lib/udev/rules.d/60-timenode.rules"
 install -D -m 0644 "$repo/apparmor/usr.sbin.timenoded" "$R/etc/apparmor.d/usr.sbin.timenoded"
 install -D -m 0644 "$repo/apparmor/timenode-refresh" "$R/etc/apparmor.d/timenode-refresh"
@@ -269,9 +315,9 @@ install -D -m 0644 "$repo/README.md" "$R/usr/share/doc/timenode/README.md"
 cp -a "$here/rootfs/." "$R/"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
-in_chroot systemctl enable timenoded.service timenode-firstboot.service nftables.service \
+in_chroot systemctl enable timenoded.service timenoded.path timenode-firstboot.service nftables.service \
 	systemd-networkd.service apparmor.service >/dev/null 2>&1
-in_chroot systemctl is-enabled timenoded.service timenode-firstboot.service nftables.service \
+in_chroot systemctl is-enabled timenoded.service timenoded.path timenode-firstboot.service nftables.service \
 	systemd-networkd.service apparmor.service >/dev/null || die "enabling units in the image failed"
 # No network time client may fight timenoded for CLOCK_REALTIME; no package
 # maintenance timers on a read-only root.
@@ -283,6 +329,7 @@ in_chroot systemd-hwdb update
 cleanup
 rm -f "$R/usr/sbin/policy-rc.d"
 in_chroot apt-get clean
+if [ -n "$foreign" ]; then rm -f "$R$binfmt_interp"; fi
 rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/cache/debconf/*-old \
 	"$R"/var/lib/dpkg/*-old "$R"/var/log/* "$R"/tmp/* "$R"/var/tmp/* "$R"/usr/share/man/* \
 	"$R"/usr/share/info/* "$R/etc/apparmor.d/cache" "$R"/var/cache/apparmor/*
@@ -323,13 +370,13 @@ install -d -m 0755 "$R/boot/efi"
 # of a read-only root whose /usr is newer than the stamps: the build did it.
 touch -r "$R/usr" "$R/etc/.updated" "$T/var/.updated"
 
-cmdline="root=PARTUUID=$ROOT_PARTUUID ro rootfstype=ext4 rootwait console=tty0 console=ttyS0,115200n8 apparmor=1 security=apparmor panic=10"
+cmdline="root=PARTUUID=$ROOT_PARTUUID ro rootfstype=ext4 rootwait console=tty0 console=$SERIAL,115200n8 apparmor=1 security=apparmor panic=10"
 echo "$cmdline" >"$BUILD/cmdline"
 
 cp "$R/boot/vmlinuz-$kver" "$BUILD/vmlinuz"
 cp "$R/boot/initrd.img-$kver" "$BUILD/initrd.img"
 # The ESP: systemd-boot as the removable-media loader, one entry.
-install -D -m 0644 "$R/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$T/esp/EFI/BOOT/BOOTX64.EFI"
+install -D -m 0644 "$R/usr/lib/systemd/boot/efi/$EFI_LOADER" "$T/esp/EFI/BOOT/$EFI_REMOVABLE"
 install -D -m 0644 "$BUILD/vmlinuz" "$T/esp/timenode/vmlinuz"
 install -D -m 0644 "$BUILD/initrd.img" "$T/esp/timenode/initrd.img"
 install -D -m 0644 /dev/null "$T/esp/loader/loader.conf"

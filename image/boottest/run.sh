@@ -136,6 +136,12 @@ check "nftables.service active" '^TNBT UNIT nftables active ' 'TNBT UNIT nftable
 check "root file system read-only" '^TNBT MOUNT / ext4 ro[,$]' 'TNBT MOUNT /'
 check "state partition read-write on /var" '^TNBT MOUNT /var ext4 rw[,$]' 'TNBT MOUNT /var'
 check "guest sees /health 200 on its own listener" '^TNBT GUEST_HEALTH code=200 ' 'TNBT GUEST_HEALTH'
+check "timenoded skipped at boot until provisioned" '^TNBT TIMENODED_SKIPPED .*ConditionPathExists=/var/lib/timenode/tls/tls.crt' 'TNBT TIMENODED_SKIPPED'
+prov=$(sed -n 's/^TNBT PROVISIONED_AT \([0-9]*\) STARTED_AT \([0-9]*\) .*/\1 \2/p' <<<"$res")
+read -r prov_at started_at <<<"${prov:-0 0}"
+if [ "${prov_at:-0}" -le 0 ] || [ "${started_at:-0}" -le "${prov_at:-0}" ]; then
+	errors+=("timenoded did not start after provisioning through timenoded.path: $(grep '^TNBT PROVISIONED_AT' <<<"$res" || echo 'no PROVISIONED_AT line')")
+fi
 [ -n "$healthy_at" ] || errors+=("/health never answered 200 through 127.0.0.1:$HTTPS_PORT (with -k); last: HTTP $code $(cat "$W/curl-poll.err")")
 # The clock check must leave the guest on real time (the dev certificates and
 # the daemon's view of time depend on it).

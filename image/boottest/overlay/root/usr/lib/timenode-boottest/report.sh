@@ -29,9 +29,13 @@ for _ in $(seq 1 240); do
 done
 r "GUEST_HEALTH code=${code:-none} uptime=$(uptime_s)"
 
-for u in timenoded timenode-firstboot nftables apparmor systemd-networkd timenode-boottest-clock; do
+for u in timenoded timenode-firstboot nftables apparmor systemd-networkd timenode-boottest-clock timenode-boottest-provision; do
 	r "UNIT $u $(systemctl show -P ActiveState $u.service) result=$(systemctl show -P Result $u.service) exec_status=$(systemctl show -P ExecMainStatus $u.service)"
 done
+# Provisioning: skipped at boot for want of tls/tls.crt, started by
+# timenoded.path once timenode-boottest-provision wrote it.
+r "TIMENODED_SKIPPED $(journalctl -b -u timenoded.service --no-pager -o cat -g 'unmet condition' -n 1)"
+r "PROVISIONED_AT $(systemctl show -P ExecMainExitTimestampMonotonic timenode-boottest-provision.service) STARTED_AT $(systemctl show -P ActiveEnterTimestampMonotonic timenoded.service) PATH $(systemctl show -P ActiveState timenoded.path)"
 pid=$(systemctl show -P MainPID timenoded.service)
 r "MAINPID $pid"
 if [ "${pid:-0}" != 0 ]; then

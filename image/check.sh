@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# image/check.sh BUILD_DIR ARCH: inspects a built image without mounting it.
+#
+# Reads the GPT with sfdisk, copies each partition out with dd and reads the
+# file systems with debugfs (ext4) and mtools (ESP). Fails, naming what is
+# wrong, unless:
+#   - the disk has the ESP, tn-root and tn-state partitions;
+#   - the ESP holds the removable-media loader for ARCH, the kernel and initrd,
+#     and a loader entry whose command line enables AppArmor;
+#   - the root holds timenoded, timenodectl, systemd and apparmor_parser built
+#     for ARCH (ELF e_machine), the units (timenoded.service and .path
+#     enabled), both AppArmor profiles, the
+#     nftables ruleset and an fstab mounting / read-only;
+#   - the root's timenoded runs: `timenoded -h` under qemu-user for a foreign
+#     ARCH (binfmt_misc), natively otherwise.
+# Prints one line per check and a summary line for the build report.
+#
+# Host packages: fdisk, e2fsprogs, mtools (and qemu-user-static for arm64).
+set -euo pipefail
+
+fail() { echo "image/check.sh: FAIL: $*" >&2; exit 1; }
+[ $# -eq 2 ] || fail "usage: image/check.sh BUILD_DIR ARCH"
+BUILD=$1 ARCH=$2
+img=$BUILD/timenode-$ARCH.img
+[ -f "$img" ] || fail "$img not found (make image / make image-arm64)"
+case $ARCH in
+amd64) machine=3e00 loader=BOOTX64.EFI ;;
+arm64) machine=b700 loader=BOOTAA64.EFI ;;
+*) fail "ARCH=$ARCH: amd64 or arm64" ;;
+esac
+for t in sfdisk debugfs mdir mtype dd od; do
+	command -v "$t" >/dev/null 2>&1 || fail "$t not found (apt-get install fdisk e2fsprogs mtools)"
+done
+
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
+# part NAME OUT: copy the partition named NAME out of the image.
+part() {
+	local line start size
+	line=$(sfdisk --dump "$img" | grep -E "name=\"?$1\"?(,|$)") || fail "no partition named $1 in $img"
+	start=$(sed -E 's/.*start= *([0-9]+).*/\1/' <<<"$line")
+	size=$(sed -E 's/.*size= *([0-9]+).*/\1/' <<<"$line")
+	dd if="$img" of="$2" bs=512 skip="$start" count="$size" status=none
+}
+part esp "$W/esp"
+part tn-root "$W/root"
+part tn-state "$W/state"
+echo "check: partitions esp, tn-root, tn-state"
+
+# ESP.
+mdir -i "$W/esp" "::/EFI/BOOT/$loader" >/dev/null 2>&1 || fail "ESP has no /EFI/BOOT/$loader"
+for f in /timenode/vmlinuz /timenode/initrd.img; do
+	mdir -i "$W/esp" "::$f" >/dev/null 2>&1 || fail "ESP has no $f"
+done
+entry=$(mtype -i "$W/esp" ::/loader/entries/timenode.conf) || fail "ESP has no loader entry"
+grep -q 'apparmor=1 security=apparmor' <<<"$entry" || fail "loader entry does not enable AppArmor: $entry"
+echo "check: ESP has $loader, kernel, initrd, AppArmor on the command line"
+
+# Root file system.
+rootcat() { debugfs -R "cat $1" "$W/root" 2>/dev/null; }
+exists() { debugfs -R "stat $1" "$W/root" 2>&1 | grep -q '^Inode:'; }
+elf_machine() { # elf_machine PATH: e_machine of the (symlink-resolved) file, as hex bytes
+	local p=$1 target
+	for _ in 1 2 3 4 5; do
+		target=$(debugfs -R "stat $p" "$W/root" 2>/dev/null | sed -n 's/^Fast link dest: "\(.*\)"$/\1/p')
+		[ -n "$target" ] || break
+		case $target in /*) p=$target ;; *) p=$(dirname "$p")/$target ;; esac
+	done
+	# od stops after 20 bytes and debugfs dies of SIGPIPE: not a failure.
+	{ rootcat "$p" || true; } | od -An -tx1 -j18 -N2 | tr -d ' \n'
+}
+for f in /usr/sbin/timenoded /usr/bin/timenodectl /usr/lib/systemd/systemd /usr/sbin/apparmor_parser /usr/sbin/nft; do
+	m=$(elf_machine "$f")
+	[ "$m" = "$machine" ] || fail "$f: ELF machine ${m:-missing}, want $machine ($ARCH)"
+done
+echo "check: timenoded, timenodectl, systemd, apparmor_parser, nft are $ARCH"
+for f in /usr/lib/systemd/system/timenoded.service /usr/lib/systemd/system/timenode-firstboot.service \
+	/etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh /etc/nftables.conf \
+	/etc/systemd/system/multi-user.target.wants/timenoded.service \
+	/etc/systemd/system/paths.target.wants/timenoded.path; do
+	exists "$f" || fail "root has no $f"
+done
+rootcat /etc/fstab | grep -Eq '^PARTUUID=[^ ]+ +/ +ext4 +ro,' || fail "fstab does not mount / read-only"
+echo "check: units (timenoded and its provisioning path enabled), AppArmor profiles, nftables ruleset, read-only root in fstab"
+
+# The image's own daemon runs.
+rootcat /usr/sbin/timenoded >"$W/timenoded"
+chmod 755 "$W/timenoded"
+"$W/timenoded" -h >"$W/help.txt" 2>&1 || fail "the image's timenoded -h exited $?: $(head -n 3 "$W/help.txt")"
+grep -q -- '-production' "$W/help.txt" || fail "the image's timenoded -h printed no usage: $(head -n 3 "$W/help.txt")"
+echo "check: the image's timenoded runs ($ARCH$( [ "$machine" = 3e00 ] || echo ', under qemu-user'))"
+echo "check_$ARCH=PASS image_bytes=$(stat -c %s "$img") image_allocated_kib=$(du -k "$img" | cut -f1)"
