@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/aunsorm/timenode/netsvc/certaudit"
@@ -14,13 +12,10 @@ import (
 
 // certsCommands are the "certs" subcommands. Other files add theirs from
 // their own init function with registerCerts (e.g. "csr").
-var certsCommands = map[string]command{}
+var certsCommands = newCommandSet("timenodectl certs", "SUBCOMMAND", 8)
 
 func registerCerts(name, summary string, run func(args []string, stdout, stderr io.Writer) int) {
-	if _, dup := certsCommands[name]; dup {
-		panic("timenodectl: duplicate certs subcommand " + name)
-	}
-	certsCommands[name] = command{summary: summary, run: run}
+	certsCommands.add(name, summary, run)
 }
 
 func init() {
@@ -29,26 +24,7 @@ func init() {
 }
 
 func certsCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if c, ok := certsCommands[args[0]]; ok {
-			return c.run(args[1:], stdout, stderr)
-		}
-		if args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-			fmt.Fprintf(stderr, "timenodectl certs: unknown subcommand %q\n", args[0])
-		}
-	}
-	names := make([]string, 0, len(certsCommands))
-	for n := range certsCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("usage: timenodectl certs SUBCOMMAND [ARGS]\n\nsubcommands:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-8s %s\n", n, certsCommands[n].summary)
-	}
-	io.WriteString(stderr, b.String())
-	return 2
+	return certsCommands.dispatch(args, stdout, stderr)
 }
 
 // certsAuditCmd exits 0 when nothing must be rotated now, 1 when at

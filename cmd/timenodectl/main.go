@@ -19,14 +19,68 @@ type command struct {
 	run func(args []string, stdout, stderr io.Writer) int
 }
 
+// commandSet is a group of named subcommands with one usage listing: the
+// top-level commands, and groups such as "certs" whose subcommands live in
+// several files.
+type commandSet struct {
+	prog  string // as usage names it: "timenodectl", "timenodectl certs"
+	noun  string // what the first argument is: "COMMAND", "SUBCOMMAND"
+	width int    // name column width in the listing
+	cmds  map[string]command
+}
+
+func newCommandSet(prog, noun string, width int) *commandSet {
+	return &commandSet{prog: prog, noun: noun, width: width, cmds: map[string]command{}}
+}
+
+// add registers a subcommand; init functions call it, so a duplicate name
+// is a programming error.
+func (s *commandSet) add(name, summary string, run func(args []string, stdout, stderr io.Writer) int) {
+	if _, dup := s.cmds[name]; dup {
+		panic(s.prog + ": duplicate " + strings.ToLower(s.noun) + " " + name)
+	}
+	s.cmds[name] = command{summary: summary, run: run}
+}
+
+// dispatch runs the subcommand args[0]. No argument prints the usage and
+// returns 2, -h/--help/help prints it and returns 0, an unknown name says
+// so and returns 2.
+func (s *commandSet) dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		s.usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := s.cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "%s: unknown %s %q\n", s.prog, strings.ToLower(s.noun), args[0])
+		s.usage(stderr)
+		return 2
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func (s *commandSet) usage(w io.Writer) {
+	names := make([]string, 0, len(s.cmds))
+	for n := range s.cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s %s [ARGS]\n\n%ss:\n", s.prog, s.noun, strings.ToLower(s.noun))
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-*s %s\n", s.width, n, s.cmds[n].summary)
+	}
+	io.WriteString(w, b.String())
+}
+
 // commands is filled by init functions in this package's files.
-var commands = map[string]command{}
+var commands = newCommandSet("timenodectl", "COMMAND", 12)
 
 func register(name, summary string, run func(args []string, stdout, stderr io.Writer) int) {
-	if _, dup := commands[name]; dup {
-		panic("timenodectl: duplicate command " + name)
-	}
-	commands[name] = command{summary: summary, run: run}
+	commands.add(name, summary, run)
 }
 
 func main() {
@@ -34,32 +88,5 @@ func main() {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "timenodectl: unknown command %q\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	return c.run(args[1:], stdout, stderr)
-}
-
-func usage(w io.Writer) {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("usage: timenodectl COMMAND [ARGS]\n\ncommands:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-12s %s\n", n, commands[n].summary)
-	}
-	io.WriteString(w, b.String())
+	return commands.dispatch(args, stdout, stderr)
 }
