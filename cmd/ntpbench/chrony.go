@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aunsorm/timenode/cmd/internal/child"
 )
 
 // chronyServer is a reference chronyd serving NTP on loopback. It runs with
@@ -85,13 +87,7 @@ func startChrony(path string) (*chronyServer, error) {
 // directory. It is safe to call more than once and concurrently.
 func (c *chronyServer) stop() {
 	c.once.Do(func() {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
+		child.Stop(c.cmd.Process, c.done, func() { _ = c.cmd.Process.Signal(syscall.SIGTERM) }, 5*time.Second)
 		os.RemoveAll(c.dir)
 	})
 }

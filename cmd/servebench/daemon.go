@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/child"
 	"github.com/aunsorm/timenode/netsvc/devtls"
 	"github.com/aunsorm/timenode/signer"
 )
@@ -187,16 +188,10 @@ func get(ctx context.Context, c *http.Client, url string) (int, []byte, error) {
 func (d *daemon) stop(w io.Writer) {
 	select {
 	case <-d.exited:
-		return
+		return // already reported by whoever saw it exit
 	default:
 	}
-	_ = d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.exited:
-	case <-time.After(15 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-	}
+	child.Stop(d.cmd.Process, d.exited, func() { _ = d.cmd.Process.Signal(os.Interrupt) }, 15*time.Second)
 	if ps := d.cmd.ProcessState; ps == nil || !ps.Success() {
 		fmt.Fprintf(w, "servebench: timenoded did not exit cleanly on SIGINT (%v); log:\n%s\n", ps, d.logTail())
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aunsorm/timenode/cmd/internal/child"
 )
 
 // helloBody is the ceiling's static response: 1 KiB. helloBodyAtt is as
@@ -40,9 +42,10 @@ const helloChildFlag = "-serve-hello"
 
 // helloProcess is a hello server in a child servebench process.
 type helloProcess struct {
-	addr  string
-	cmd   *exec.Cmd
-	stdin io.Closer
+	addr   string
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	exited chan struct{} // closed once the child has been waited for
 }
 
 // startHelloProcess runs `servebench -serve-hello CERT KEY CA` and reads
@@ -67,26 +70,21 @@ func startHelloProcess(certFile, keyFile, caFile string) (*helloProcess, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("servebench: start hello server: %w", err)
 	}
+	h := &helloProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
+	// Wait only after the read: it closes the stdout pipe.
+	go func() { _ = cmd.Wait(); close(h.exited) }()
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		h.close()
 		return nil, fmt.Errorf("servebench: hello server did not report its address: %w", err)
 	}
-	return &helloProcess{addr: strings.TrimSpace(line), cmd: cmd, stdin: stdin}, nil
+	h.addr = strings.TrimSpace(line)
+	return h, nil
 }
 
 // close ends the child (stdin EOF, then SIGKILL after 5 s) and reaps it.
 func (h *helloProcess) close() {
-	_ = h.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = h.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = h.cmd.Process.Kill()
-		<-done
-	}
+	child.Stop(h.cmd.Process, h.exited, func() { _ = h.stdin.Close() }, 5*time.Second)
 }
 
 // serveHelloChild is the child's main: serve until stdin closes.
