@@ -11,11 +11,7 @@ import (
 )
 
 func TestGuestSetSync(t *testing.T) {
-	requireGuest(t)
-	k := clock.NewKernel()
-	if err := k.TakeOver(); err != nil {
-		t.Fatal(err)
-	}
+	k := takenOverKernel(t)
 	tests := []struct {
 		name      string
 		in        clock.SyncStatus
@@ -71,11 +67,7 @@ func TestGuestSetSync(t *testing.T) {
 }
 
 func TestGuestLeapSecond(t *testing.T) {
-	requireGuest(t)
-	k := clock.NewKernel()
-	if err := k.TakeOver(); err != nil {
-		t.Fatal(err)
-	}
+	k := takenOverKernel(t)
 	if err := k.SetFrequency(0); err != nil {
 		t.Fatal(err)
 	}

@@ -115,11 +115,7 @@ func TestGuestTakeOverStopsKernelSlew(t *testing.T) {
 }
 
 func TestGuestFrequencyReadBack(t *testing.T) {
-	requireGuest(t)
-	k := clock.NewKernel()
-	if err := k.TakeOver(); err != nil {
-		t.Fatal(err)
-	}
+	k := takenOverKernel(t)
 	tests := []struct {
 		name    string
 		set     float64
@@ -152,11 +148,7 @@ func TestGuestFrequencyReadBack(t *testing.T) {
 }
 
 func TestGuestFrequencyRate(t *testing.T) {
-	requireGuest(t)
-	k := clock.NewKernel()
-	if err := k.TakeOver(); err != nil {
-		t.Fatal(err)
-	}
+	k := takenOverKernel(t)
 	defer func() {
 		if err := k.SetFrequency(0); err != nil {
 			t.Error(err)

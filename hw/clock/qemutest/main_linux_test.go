@@ -112,3 +112,15 @@ func requireGuest(t *testing.T) {
 		t.Skip("steers the kernel clock: runs only as /init of the qemu guest (make qemu-clock-test)")
 	}
 }
+
+// takenOverKernel is the kernel clock adapter with the kernel's own discipline
+// taken over, as the daemon runs it; it skips outside the guest.
+func takenOverKernel(t *testing.T) *clock.Kernel {
+	t.Helper()
+	requireGuest(t)
+	k := clock.NewKernel()
+	if err := k.TakeOver(); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
