@@ -119,7 +119,7 @@ func TestLoadKeySet(t *testing.T) {
 		{"key directory from keyfile.Generate, no certificate: development key", func(t *testing.T, dir string) LoadConfig {
 			writeKeys(t, dir, "")
 			return LoadConfig{Dir: dir, Now: t0, DevLifetime: time.Hour}
-		}, true, 0, [2]time.Time{t0, t0.Add(time.Hour)}, false},
+		}, true, 0, [2]time.Time{t0.Add(-DevBackdate), t0.Add(time.Hour)}, false},
 		{"key directory with a production certificate, production mode", func(t *testing.T, dir string) LoadConfig {
 			writeKeys(t, dir, "")
 			certify(t, dir, dir, "", prod, nb, na)

@@ -211,3 +211,31 @@ func TestReloadRotation(t *testing.T) {
 		t.Fatalf("after the rotation: signed by %s, %v", a.KeyID, err)
 	}
 }
+
+// TestReloadBetweenClaimsAndSigning is the race TestReloadUnderLoad hit:
+// a batch takes its claims (time T), development keys are replaced by a
+// reload a moment later, and only then is the batch signed. The new key
+// must be valid at T, or the batch fails with "no signing key valid".
+func TestReloadBetweenClaimsAndSigning(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir, "")
+	ks, err := LoadKeySet(LoadConfig{Dir: dir, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSignerSet(ks, func() time.Time { return t0.Add(2 * time.Second) })
+	defer s.Close()
+
+	c := claims() // taken at t0
+	writeKeys(t, dir, "")
+	if err := s.Reload(LoadConfig{Dir: dir, Now: t0.Add(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	atts, err := s.Attest(c, [][]byte{[]byte("n")})
+	if err != nil {
+		t.Fatalf("batch with claims from before the reload: %v", err)
+	}
+	if err := NewVerifier(s.Keys()).Verify(atts[0], t0, []byte("n")); err != nil {
+		t.Fatal(err)
+	}
+}
