@@ -108,8 +108,9 @@ type LoadConfig struct {
 // a certificate is valid from. A batch's claims (its time) are taken just
 // before it is signed; a reload between the two must still leave a key
 // valid at that time, or the batch fails with "no signing key valid"
-// (seen once in 2,140 requests rotating keys under load). Certificates
-// issued by `timenodectl ca` are backdated the same way.
+// (seen once in 2,140 requests rotating keys under load). A certified
+// key's window is its certificate's, which starts when it was issued,
+// long before the operator installs it and reloads.
 const DevBackdate = time.Minute
 
 // LoadKeySet loads and validates the current key (required) and the next
