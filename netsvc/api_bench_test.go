@@ -29,7 +29,7 @@ func BenchmarkAttestationHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sig := signer.NewSigner(key)
+	sig := signer.NewSigner(key, time.Now)
 	st := &timing.Status{State: timing.Locked, Stratum: 1, ErrorBound: time.Microsecond, BoundAsOf: time.Now(), Updated: time.Now()}
 	api := &API{Clock: wallClock{}, Timing: lockedTiming{st}, Signer: sig, AuthorityID: "bench",
 		MaxAge: 30 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}

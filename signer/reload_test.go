@@ -183,11 +183,11 @@ func TestReloadRotation(t *testing.T) {
 	if rogue.ID() != idA {
 		t.Fatalf("rogue key %s, want %s", rogue.ID(), idA)
 	}
-	_, err = signAndVerify(t, NewSigner(rogue), after, overlap, true)
+	_, err = signAndVerify(t, NewSigner(rogue, func() time.Time { return after }), after, overlap, true)
 	if !errors.Is(err, ErrKeyWindow) {
 		t.Fatalf("rotated-out key after its window, overlap /keys: %v, want ErrKeyWindow", err)
 	}
-	_, err = signAndVerify(t, NewSigner(rogue), after, s.Keys(), true)
+	_, err = signAndVerify(t, NewSigner(rogue, func() time.Time { return after }), after, s.Keys(), true)
 	if !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("rotated-out key after its window, current /keys: %v, want ErrUnknownKey", err)
 	}

@@ -18,9 +18,11 @@ type Signer struct {
 	now func() time.Time
 }
 
-// NewSigner returns a signer using one key, for tests and simulation.
-func NewSigner(key *KeyPair) *Signer {
-	s := &Signer{now: time.Now}
+// NewSigner returns a signer using one key, for tests and simulation; now
+// tells which keys are published (tests pass their injected time, never
+// the wall clock, so that they hold on any date).
+func NewSigner(key *KeyPair, now func() time.Time) *Signer {
+	s := &Signer{now: now}
 	if key != nil {
 		s.set = &KeySet{keys: []*KeyPair{key}}
 	}

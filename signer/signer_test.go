@@ -19,7 +19,7 @@ func testSigner(t testing.TB) *Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewSigner(k)
+	return NewSigner(k, func() time.Time { return t0 })
 }
 
 func claims() Claims {

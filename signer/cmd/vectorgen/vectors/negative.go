@@ -146,7 +146,7 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 		{"next-key-before-window", "signed by B before B's window opens", "B", ErrKeyWindow, atT, []string{idA, idB}},
 	} {
 		n := nonceOf(r.name, 32)
-		atts, err := signer.NewSigner(k.unbounded[r.key]).Attest(baseClaims(r.at), [][]byte{n})
+		atts, err := signer.NewSigner(k.unbounded[r.key], func() time.Time { return r.at }).Attest(baseClaims(r.at), [][]byte{n})
 		if err != nil {
 			return out, fmt.Errorf("vectors: %s: %w", r.name, err)
 		}
