@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // TestLiveDaemonMetrics builds timenoded, starts it in simulation on
@@ -21,10 +24,11 @@ func TestLiveDaemonMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs timenoded")
 	}
-	bin := filepath.Join(t.TempDir(), "timenoded")
-	build := exec.Command("go", "build", "-o", bin, "github.com/aunsorm/timenode/cmd/timenoded")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build timenoded: %v\n%s", err, out)
+	bin, err := testbin.Build(t.TempDir(), "timenoded", "github.com/aunsorm/timenode/cmd/timenoded")
+	if errors.Is(err, testbin.ErrNoToolchain) {
+		t.Skip(err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
