@@ -5,7 +5,6 @@ package qemutest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/hw/clock/internal/guest"
 	"github.com/aunsorm/timenode/hw/clock/internal/initramfs"
 )
 
@@ -98,26 +98,23 @@ func TestQEMUClockSteering(t *testing.T) {
 // linux-image-amd64 fetched into .cache (gitignored) on first use.
 func guestKernel(t *testing.T) string {
 	t.Helper()
-	if k := os.Getenv("TIMENODE_QEMU_KERNEL"); k != "" {
-		return k
-	}
 	cache, err := filepath.Abs(".cache")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kernel := filepath.Join(cache, "vmlinuz")
-	if _, err := os.Stat(kernel); err == nil {
-		return kernel
-	} else if !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
+	if os.Getenv("TIMENODE_QEMU_KERNEL") == "" {
+		if _, err := os.Stat(filepath.Join(cache, "vmlinuz")); err != nil {
+			needTool(t, "apt-get", "apt")
+			needTool(t, "dpkg-deb", "dpkg")
+		}
 	}
-	needTool(t, "apt-get", "apt")
-	needTool(t, "dpkg-deb", "dpkg")
-	out, err := exec.Command("./fetch-kernel.sh", cache).CombinedOutput()
+	kernel, out, err := guest.Kernel(cache, "./fetch-kernel.sh")
 	if err != nil {
-		t.Fatalf("fetch-kernel.sh: %v\n%s", err, out)
+		t.Fatalf("%v\n%s", err, out)
 	}
-	t.Logf("%s", out)
+	if len(out) > 0 {
+		t.Logf("%s", out)
+	}
 	return kernel
 }
 

@@ -3,14 +3,13 @@
 package qemutest
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"testing"
 
 	"github.com/aunsorm/timenode/hw/clock"
-	"golang.org/x/sys/unix"
+	"github.com/aunsorm/timenode/hw/clock/internal/guest"
 )
 
 // resultMarker prefixes the line the guest writes to its second serial port;
@@ -34,13 +33,11 @@ func TestMain(m *testing.M) {
 func guestMain(m *testing.M) int {
 	result := "FAIL setup"
 	defer func() {
-		report(result)
-		unix.Sync()
-		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
-			fmt.Fprintf(os.Stderr, "qemutest: power off: %v\n", err)
-		}
+		fmt.Print(resultMarker + result + "\n")
+		guest.Report(resultMarker + result + "\n")
+		guest.PowerOff()
 	}()
-	if err := mountGuestFilesystems(); err != nil {
+	if err := guest.Mount(); err != nil {
 		fmt.Fprintf(os.Stderr, "qemutest: %v\n", err)
 		return 1
 	}
@@ -63,45 +60,6 @@ func guestMain(m *testing.M) int {
 		result = fmt.Sprintf("FAIL exit %d", code)
 	}
 	return code
-}
-
-// mountGuestFilesystems mounts /proc (the steering policy reads
-// /proc/cmdline), devtmpfs on /dev (for the second serial port) and /sys
-// (to log the clocksource).
-func mountGuestFilesystems() error {
-	mounts := []struct{ source, target, fstype string }{
-		{"proc", "/proc", "proc"},
-		{"devtmpfs", "/dev", "devtmpfs"},
-		{"sysfs", "/sys", "sysfs"},
-	}
-	for _, mnt := range mounts {
-		if err := os.MkdirAll(mnt.target, 0o755); err != nil {
-			return fmt.Errorf("mkdir %s: %w", mnt.target, err)
-		}
-		if err := unix.Mount(mnt.source, mnt.target, mnt.fstype, 0, ""); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", mnt.fstype, mnt.target, err)
-		}
-	}
-	return nil
-}
-
-// report writes the result line to the second serial port, which carries
-// nothing else, and echoes it on the console.
-func report(result string) {
-	line := resultMarker + result + "\n"
-	fmt.Print(line)
-	f, err := os.OpenFile("/dev/ttyS1", os.O_WRONLY, 0)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "qemutest: open /dev/ttyS1: %v\n", err)
-		return
-	}
-	defer f.Close()
-	if _, err := f.WriteString(line); err != nil {
-		fmt.Fprintf(os.Stderr, "qemutest: write /dev/ttyS1: %v\n", err)
-	}
-	if err := f.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
-		fmt.Fprintf(os.Stderr, "qemutest: sync /dev/ttyS1: %v\n", err)
-	}
 }
 
 // requireGuest skips a TestGuest* test outside the guest: it steers the
