@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/monitoring"
 )
 
@@ -88,11 +90,15 @@ func TestRefreshSidecarAgainstSim(t *testing.T) {
 		t.Skip("builds and runs the daemon")
 	}
 	dir := t.TempDir()
-	daemon, ctl := filepath.Join(dir, "timenoded"), filepath.Join(dir, "timenodectl")
-	for _, b := range [][2]string{{daemon, "../timenoded"}, {ctl, "."}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
-		}
+	daemon, err := testbin.Build(dir, "timenoded", "../timenoded")
+	var ctl string
+	if err == nil {
+		ctl, err = testbin.Build(dir, "timenodectl", ".")
+	}
+	if errors.Is(err, testbin.ErrNoToolchain) {
+		t.Skip(err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
 	eps, stop := startDaemon(t, daemon, state, "127.0.0.1:0")
