@@ -1,20 +1,29 @@
 package signer
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // Attestation is the JSON document served on /attestation. Every field but
 // Nonce, Merkle and Signatures is covered by the signatures directly; the
 // nonce is covered through the Merkle root.
+//
+// Its JSON form depends on Version: from version 2 on, timestamp_unix_ns
+// is a decimal string (it is beyond 2^53, which I-JSON readers round);
+// version 1 carried a number. MarshalJSON and UnmarshalJSON follow the
+// document's version, so a version 1 document decoded and re-encoded
+// stays a version 1 document.
 type Attestation struct {
 	Version         int        `json:"version"`
 	AuthorityID     string     `json:"authority_id"`
 	Stratum         int        `json:"stratum"`
 	Timestamp       string     `json:"timestamp"` // RFC 3339, UTC, nanoseconds; must equal TimestampUnixNs
-	TimestampUnixNs int64      `json:"timestamp_unix_ns"`
+	TimestampUnixNs int64      `json:"timestamp_unix_ns,string"`
 	ErrorBoundNs    int64      `json:"error_bound_ns"`
 	ClockState      string     `json:"clock_state"`
 	Leap            string     `json:"leap"`
@@ -26,6 +35,82 @@ type Attestation struct {
 	Signatures      Signatures `json:"signatures"`
 
 	enc *batchJSON // the batch's shared fields, encoded; see AppendJSON
+}
+
+// attestationV2 is Attestation without its JSON methods: encoding/json
+// then follows the struct tags, the current (version 2) form.
+type attestationV2 Attestation
+
+// attestationV1 is Attestation in the version 1 form: timestamp_unix_ns a
+// JSON number. Its fields must stay exactly Attestation's (the conversion
+// in MarshalJSON does not compile otherwise); only that tag differs.
+type attestationV1 struct {
+	Version         int        `json:"version"`
+	AuthorityID     string     `json:"authority_id"`
+	Stratum         int        `json:"stratum"`
+	Timestamp       string     `json:"timestamp"`
+	TimestampUnixNs int64      `json:"timestamp_unix_ns"`
+	ErrorBoundNs    int64      `json:"error_bound_ns"`
+	ClockState      string     `json:"clock_state"`
+	Leap            string     `json:"leap"`
+	Sequence        uint64     `json:"sequence"`
+	Nonce           string     `json:"nonce"`
+	KeyID           string     `json:"key_id"`
+	Development     bool       `json:"development"`
+	Merkle          Proof      `json:"merkle"`
+	Signatures      Signatures `json:"signatures"`
+
+	enc *batchJSON
+}
+
+// MarshalJSON encodes the document in the form of its version.
+func (a Attestation) MarshalJSON() ([]byte, error) {
+	if a.Version == 1 {
+		return json.Marshal(attestationV1(a))
+	}
+	return json.Marshal(attestationV2(a))
+}
+
+// UnmarshalJSON decodes a document of either version. The form of
+// timestamp_unix_ns must be its version's: a number in version 1, a
+// canonical decimal string in version 2 (other versions are left to the
+// verifier to refuse).
+func (a *Attestation) UnmarshalJSON(b []byte) error {
+	var doc struct {
+		*attestationV2
+		// Shadows the embedded field: decoded below once the version
+		// is known.
+		TimestampUnixNs json.RawMessage `json:"timestamp_unix_ns"`
+	}
+	doc.attestationV2 = (*attestationV2)(a)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	raw := bytes.TrimSpace(doc.TimestampUnixNs)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil // absent: 0, which the timestamp check refuses
+	}
+	quoted := raw[0] == '"'
+	if (a.Version == 1 && quoted) || (a.Version == 2 && !quoted) {
+		want := "a decimal string"
+		if a.Version == 1 {
+			want = "a number"
+		}
+		return fmt.Errorf("%w: timestamp_unix_ns is %s in version %d, not %s", ErrMalformed, raw, a.Version, want)
+	}
+	if quoted {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || strconv.FormatInt(n, 10) != s {
+			return fmt.Errorf("%w: timestamp_unix_ns %q is not a canonical decimal integer", ErrMalformed, s)
+		}
+		a.TimestampUnixNs = n
+		return nil
+	}
+	return json.Unmarshal(raw, &a.TimestampUnixNs)
 }
 
 // Proof places the response's nonce in the signed batch.
@@ -49,8 +134,14 @@ func (a *Attestation) ErrorBound() time.Duration { return time.Duration(a.ErrorB
 // claims rebuilds the signed claims from the document, recomputing the
 // Merkle root from the nonce and the proof.
 func (a *Attestation) claims() (*Claims, error) {
-	if a.Version != FormatVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, a.Version, FormatVersion)
+	if a.Version < MinFormatVersion || a.Version > FormatVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d to %d", ErrMalformed, a.Version, MinFormatVersion, FormatVersion)
+	}
+	// Version 2 promises I-JSON numbers, which the signer keeps (the
+	// sequence restarts at 1 with the process; 2^53 ns of error bound is
+	// 104 days); beyond them a reader in JavaScript would round them.
+	if a.Version >= 2 && (a.ErrorBoundNs > MaxJSONInt || a.Sequence > MaxJSONInt || a.Merkle.Index > MaxJSONInt) {
+		return nil, fmt.Errorf("%w: error_bound_ns, sequence or merkle.index beyond 2^53-1", ErrMalformed)
 	}
 	if a.Stratum < 0 || a.Stratum > 255 {
 		return nil, fmt.Errorf("%w: stratum %d", ErrMalformed, a.Stratum)
@@ -75,6 +166,7 @@ func (a *Attestation) claims() (*Claims, error) {
 		return nil, fmt.Errorf("%w: merkle index %d beyond a path of %d", ErrMalformed, a.Merkle.Index, len(path))
 	}
 	return &Claims{
+		Version:         uint8(a.Version),
 		AuthorityID:     a.AuthorityID,
 		Stratum:         uint8(a.Stratum),
 		TimestampUnixNs: a.TimestampUnixNs,

@@ -2,17 +2,19 @@ package signer
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
 // sharedFields are the fields every response of one signed batch has in
-// common: all but the nonce and the Merkle proof.
+// common: all but the nonce and the Merkle proof. Their tags are those of
+// Attestation in the current format (FormatVersion).
 type sharedFields struct {
 	Version         int    `json:"version"`
 	AuthorityID     string `json:"authority_id"`
 	Stratum         int    `json:"stratum"`
 	Timestamp       string `json:"timestamp"`
-	TimestampUnixNs int64  `json:"timestamp_unix_ns"`
+	TimestampUnixNs int64  `json:"timestamp_unix_ns,string"`
 	ErrorBoundNs    int64  `json:"error_bound_ns"`
 	ClockState      string `json:"clock_state"`
 	Leap            string `json:"leap"`
@@ -40,6 +42,9 @@ type batchJSON struct {
 }
 
 func newBatchJSON(f sharedFields) (*batchJSON, error) {
+	if f.Version != FormatVersion {
+		return nil, fmt.Errorf("signer: batch JSON of format version %d, want %d", f.Version, FormatVersion)
+	}
 	head, err := json.Marshal(f) // the fields before the nonce; the rest are json:"-"
 	if err != nil {
 		return nil, err

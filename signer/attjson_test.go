@@ -28,6 +28,8 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		{"development changed", func(a *Attestation) { a.Development = !a.Development }},
 		{"sequence changed", func(a *Attestation) { a.Sequence = 1 << 63 }},
 		{"index changed", func(a *Attestation) { a.Merkle.Index = 99 }},
+		{"version 1 form", func(a *Attestation) { a.Version = 1 }},
+		{"unknown version", func(a *Attestation) { a.Version = 3 }},
 	}
 	for _, authority := range []string{"ntp.prod.aunsorm", `<node & "1">`, "nœud-ünïcode\u2028"} {
 		for _, n := range []int{0, 1, 2, 5} {

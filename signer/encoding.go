@@ -11,12 +11,29 @@ import (
 // signature from ever being valid for another protocol's message.
 const Domain = "TIMENODE-ATTESTATION-V1\x00"
 
-// FormatVersion is the version of the signed encoding.
-const FormatVersion = 1
+// FormatVersion is the attestation format a signer issues: the JSON
+// document's "version" and the version byte of its signed bytes, so that
+// the signatures cover which JSON form the document is in. Version 2
+// carries timestamp_unix_ns as a JSON string (I-JSON, RFC 7493: about
+// 1.8e18, it is beyond 2^53, where JavaScript and jq 1.6 round numbers)
+// and keeps every JSON number within ±(2^53-1). Version 1 carried it as a
+// number; verifiers still accept it (MinFormatVersion).
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest format a verifier accepts.
+const MinFormatVersion = 1
+
+// MaxJSONInt is 2^53-1, the largest integer an I-JSON reader (one that
+// decodes numbers into float64) represents exactly. From version 2 on, a
+// signed integer carried as a JSON number must not exceed it.
+const MaxJSONInt = 1<<53 - 1
 
 // Claims are the signed fields of an attestation, shared by every response
 // of one batch.
 type Claims struct {
+	// Version is the format version of the document and the signed
+	// bytes: 0 means FormatVersion; Signer.Attest always issues that.
+	Version         uint8
 	AuthorityID     string
 	Stratum         uint8
 	TimestampUnixNs int64  // the attested UTC time
@@ -30,13 +47,14 @@ type Claims struct {
 }
 
 // ErrEncoding is returned for claims that cannot be encoded (a string
-// longer than 65535 bytes, negative bound).
+// longer than 65535 bytes, negative bound, a number beyond MaxJSONInt, an
+// unknown version).
 var ErrEncoding = errors.New("signer: claims not encodable")
 
 // SignedBytes returns the exact bytes both signatures cover:
 //
 //	Domain
-//	u8  FormatVersion
+//	u8  Version              (FormatVersion if zero)
 //	str AuthorityID          (u16 big-endian length, then UTF-8 bytes)
 //	u8  Stratum
 //	i64 TimestampUnixNs      (big-endian two's complement)
@@ -47,13 +65,26 @@ var ErrEncoding = errors.New("signer: claims not encodable")
 //	str KeyID
 //	u8  Development          (0 or 1)
 //	32  MerkleRoot
+//
+// From version 2 on, ErrorBoundNs and Sequence must not exceed MaxJSONInt:
+// the document carries them as JSON numbers.
 func (c *Claims) SignedBytes() ([]byte, error) {
 	if c.ErrorBoundNs < 0 {
 		return nil, fmt.Errorf("%w: negative error bound", ErrEncoding)
 	}
+	version := c.Version
+	if version == 0 {
+		version = FormatVersion
+	}
+	if version < MinFormatVersion || version > FormatVersion {
+		return nil, fmt.Errorf("%w: format version %d", ErrEncoding, version)
+	}
+	if version >= 2 && (c.ErrorBoundNs > MaxJSONInt || c.Sequence > MaxJSONInt) {
+		return nil, fmt.Errorf("%w: error bound %d ns or sequence %d beyond 2^53-1", ErrEncoding, c.ErrorBoundNs, c.Sequence)
+	}
 	b := make([]byte, 0, 160+len(c.AuthorityID)+len(c.KeyID))
 	b = append(b, Domain...)
-	b = append(b, FormatVersion)
+	b = append(b, version)
 	var err error
 	if b, err = appendString(b, c.AuthorityID); err != nil {
 		return nil, err

@@ -23,6 +23,10 @@ const (
 	NextPrefix     = "next-"
 )
 
+// ErrNotDevelopmentKey is returned by LoadKeySet with DevelopmentOnly for
+// a key that is not a development key.
+var ErrNotDevelopmentKey = errors.New("signer: not a development key; simulation signs only with development keys")
+
 // KeySet is the keys a signer holds: the current key and, during a
 // rotation, the next one, endorsed by the current one.
 type KeySet struct {
@@ -97,6 +101,10 @@ type LoadConfig struct {
 	// Roots, if set, are the CAs the attestation certificates must chain
 	// to (required in production).
 	Roots *x509.CertPool
+	// DevelopmentOnly refuses every key that is not a development key
+	// (simulation: simulated time must never carry a production
+	// signature). The error names the directory and the key id.
+	DevelopmentOnly bool
 	// Now is the load time; DevLifetime the window of a development key
 	// without a certificate (24 h if zero).
 	Now         time.Time
@@ -198,6 +206,12 @@ func loadKeyPair(cfg LoadConfig, prefix string) (*KeyPair, error) {
 		}
 		if cfg.Production && node.Development {
 			return nil, fmt.Errorf("signer: load keys: %s: %w: %q (production mode)", certPath, ErrDevelopmentKey, node.Cert.Subject.CommonName)
+		}
+		// Refused before a signing key is made of the seeds; the id is
+		// the certified key's.
+		if cfg.DevelopmentOnly && !node.Development {
+			return nil, fmt.Errorf("signer: load keys: %s: key %s (certified by %s): %w",
+				filepath.Dir(edPath), KeyID(node.Ed25519, node.MLDSA65, false), certPath, ErrNotDevelopmentKey)
 		}
 		if cfg.Roots != nil {
 			at := cfg.Now

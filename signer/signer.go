@@ -84,8 +84,8 @@ func (s *Signer) Reload(cfg LoadConfig) error {
 // Close wipes all keys; the signer is not ready afterwards.
 func (s *Signer) Close() error { return s.Swap(nil) }
 
-// Attest signs one batch: c (whose KeyID, Development, Sequence and
-// MerkleRoot are filled in here) over a Merkle tree of the nonces, and
+// Attest signs one batch: c (whose Version, KeyID, Development, Sequence
+// and MerkleRoot are filled in here) over a Merkle tree of the nonces, and
 // returns one attestation per nonce, in order. A nil or empty nonce is a
 // request without one. The signing key is the one active at c's time.
 func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
@@ -107,7 +107,7 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 	if key == nil {
 		return nil, ErrNoKeyValid(time.Unix(0, c.TimestampUnixNs))
 	}
-	c.Sequence = s.seq.Add(1)
+	c.Version, c.Sequence = FormatVersion, s.seq.Add(1)
 	c.KeyID, c.Development, c.MerkleRoot = key.pub.ID, key.pub.Development, root
 	msg, err := c.SignedBytes()
 	if err != nil {

@@ -93,7 +93,8 @@ func TestTamperedFieldsFail(t *testing.T) {
 		{"ed25519 signature", func(a *Attestation) { a.Signatures.Ed25519 = flipB64(a.Signatures.Ed25519) }, ErrSignature},
 		{"ml-dsa-65 signature", func(a *Attestation) { a.Signatures.MLDSA65 = flipB64(a.Signatures.MLDSA65) }, ErrSignature},
 		{"ml-dsa-65 missing", func(a *Attestation) { a.Signatures.MLDSA65 = "" }, ErrSignature},
-		{"version", func(a *Attestation) { a.Version = 2 }, ErrMalformed},
+		{"version", func(a *Attestation) { a.Version = 3 }, ErrMalformed},
+		{"version 1 relabelled", func(a *Attestation) { a.Version = 1 }, ErrSignature}, // the version byte is signed
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,13 +183,19 @@ func TestSignedBytesLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []byte(Domain)
-	want = append(want, 1, 0, 2, 'a', 'b', 1)
+	want = append(want, FormatVersion, 0, 2, 'a', 'b', 1)
 	want = append(want, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3)
 	want = append(want, 0, 1, 'L', 0, 0)
 	want = append(want, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 'k', 1)
 	want = append(want, make([]byte, 32)...)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("signed bytes\n got %x\nwant %x", got, want)
+	}
+	// A version 1 document's bytes differ in the version byte only.
+	c.Version = 1
+	want[len(Domain)] = 1
+	if got, err := c.SignedBytes(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("version 1 signed bytes\n got %x\nwant %x (%v)", got, want, err)
 	}
 	c.ErrorBoundNs = -1
 	if _, err := c.SignedBytes(); !errors.Is(err, ErrEncoding) {

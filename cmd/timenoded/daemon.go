@@ -218,8 +218,9 @@ func loadLeapList(path string, now time.Time, log *slog.Logger) *leap.Schedule {
 
 // signingKeys says where the signing keys come from. In simulation they
 // are development keys generated once into the state directory, so they
-// survive restarts and a pinned client keeps working; in production they
-// are files or systemd credentials certified by the production CA.
+// survive restarts and a pinned client keeps working, and only
+// development keys are accepted; in production they are files or systemd
+// credentials certified by the production CA.
 func signingKeys(cfg *config, now time.Time, log *slog.Logger) (signer.LoadConfig, error) {
 	lc := signer.LoadConfig{Dir: cfg.keyDir, CredentialsDir: cfg.credentialsDir, Production: cfg.production, Now: now, Log: log}
 	if cfg.attestationCA != "" {
@@ -235,7 +236,10 @@ func signingKeys(cfg *config, now time.Time, log *slog.Logger) (signer.LoadConfi
 	if !cfg.sim {
 		return lc, nil
 	}
-	lc.CredentialsDir = ""
+	// Simulated time must never carry a production signature: a key
+	// directory holding one fails the start, and a SIGHUP reload (same
+	// config) is refused.
+	lc.CredentialsDir, lc.DevelopmentOnly = "", true
 	if _, err := os.Lstat(filepath.Join(cfg.keyDir, keyfile.FileName(keyfile.Ed25519))); errors.Is(err, fs.ErrNotExist) {
 		var extra []byte
 		if cfg.seedFile != "" {

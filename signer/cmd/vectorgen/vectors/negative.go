@@ -60,6 +60,8 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 		func(a *signer.Attestation, _ *Verify) { a.ClockState = "HOLDOVER" })
 	derive("leap", "leap none -> delete", single, ErrSignature, func(a *signer.Attestation, _ *Verify) { a.Leap = "delete" })
 	derive("sequence", "sequence +1", single, ErrSignature, func(a *signer.Attestation, _ *Verify) { a.Sequence++ })
+	derive("version-downgrade", "relabelled version 1 (timestamp_unix_ns a number): the version byte is signed", single, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Version = 1 })
 	derive("key-id-substituted", "key_id replaced by B's (also trusted): B's keys do not verify A's signatures", single, ErrSignature,
 		func(a *signer.Attestation, _ *Verify) { a.KeyID = idB })
 	derive("nonce-substituted", "nonce replaced, and the verifier sent that nonce: the Merkle root changes", single, ErrSignature,
@@ -103,7 +105,11 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 		func(a *signer.Attestation, _ *Verify) { a.Signatures = noNonce.Attestation.Signatures })
 
 	// Malformed documents.
-	derive("version", "version 2", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Version = 2 })
+	derive("version", "version 3", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Version = 3 })
+	derive("sequence-beyond-2^53", "sequence 2^53: version 2 keeps JSON numbers within 2^53-1", single, ErrMalformed,
+		func(a *signer.Attestation, _ *Verify) { a.Sequence = signer.MaxJSONInt + 1 })
+	derive("error-bound-beyond-2^53", "error_bound_ns 2^53: version 2 keeps JSON numbers within 2^53-1", single, ErrMalformed,
+		func(a *signer.Attestation, _ *Verify) { a.ErrorBoundNs = signer.MaxJSONInt + 1 })
 	derive("stratum-out-of-range", "stratum 256", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Stratum = 256 })
 	derive("timestamp-text-mismatch", "timestamp text 1 s later than timestamp_unix_ns", single, ErrMalformed,
 		func(a *signer.Attestation, _ *Verify) {

@@ -72,11 +72,14 @@ type Verify struct {
 	MaxAgeSeconds int      `json:"max_age_seconds"`
 }
 
-// Claims are the signed fields, as the verifier rebuilds them.
+// Claims are the signed fields, as the verifier rebuilds them. Like the
+// attestation (format version 2), they carry timestamp_unix_ns as a
+// string.
 type Claims struct {
+	Version         uint8  `json:"version"`
 	AuthorityID     string `json:"authority_id"`
 	Stratum         uint8  `json:"stratum"`
-	TimestampUnixNs int64  `json:"timestamp_unix_ns"`
+	TimestampUnixNs int64  `json:"timestamp_unix_ns,string"`
 	ErrorBoundNs    int64  `json:"error_bound_ns"`
 	ClockState      string `json:"clock_state"`
 	Leap            string `json:"leap"`

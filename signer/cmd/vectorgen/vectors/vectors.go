@@ -97,7 +97,7 @@ func describe(name, desc string, a *signer.Attestation, v Verify) (Vector, error
 		}
 	}
 	leaf := signer.LeafHash(nonce)
-	c := signer.Claims{AuthorityID: a.AuthorityID, Stratum: uint8(a.Stratum), TimestampUnixNs: a.TimestampUnixNs,
+	c := signer.Claims{Version: uint8(a.Version), AuthorityID: a.AuthorityID, Stratum: uint8(a.Stratum), TimestampUnixNs: a.TimestampUnixNs,
 		ErrorBoundNs: a.ErrorBoundNs, ClockState: a.ClockState, Leap: a.Leap, Sequence: a.Sequence,
 		KeyID: a.KeyID, Development: a.Development, MerkleRoot: signer.RootFromPath(leaf, a.Merkle.Index, path)}
 	msg, err := c.SignedBytes()
@@ -109,7 +109,7 @@ func describe(name, desc string, a *signer.Attestation, v Verify) (Vector, error
 		return Vector{}, fmt.Errorf("vectors: %s: %w", name, err)
 	}
 	return Vector{Name: name, Description: desc, Verify: v, MerkleLeaf: hex.EncodeToString(leaf[:]),
-		Claims: Claims{AuthorityID: c.AuthorityID, Stratum: c.Stratum, TimestampUnixNs: c.TimestampUnixNs,
+		Claims: Claims{Version: c.Version, AuthorityID: c.AuthorityID, Stratum: c.Stratum, TimestampUnixNs: c.TimestampUnixNs,
 			ErrorBoundNs: c.ErrorBoundNs, ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
 			KeyID: c.KeyID, Development: c.Development, MerkleRoot: hex.EncodeToString(c.MerkleRoot[:])},
 		SignedBytes: hex.EncodeToString(msg), Fields: fields, Attestation: *a}, nil
