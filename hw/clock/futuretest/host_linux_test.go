@@ -112,15 +112,8 @@ func boot(qemu, kernel, initrd, dir, date string) (string, error) {
 	defer cancel()
 	// -rtc base sets the emulated CMOS clock, from which the kernel sets
 	// CLOCK_REALTIME at boot; clock=vm keeps it ticking with the guest.
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "2048",
-		"-rtc", "base="+strings.TrimSuffix(date, "Z")+",clock=vm",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 loglevel=4 clocksource=hpet "+cmdlineDate+date,
-		"-nic", "none", "-display", "none", "-no-reboot",
-		"-serial", "file:"+consoleLog, "-serial", "file:"+resultsLog,
-		"-monitor", "none",
-	)
+	cmd := guest.QEMU(ctx, qemu, kernel, initrd, "console=ttyS0 panic=-1 loglevel=4 clocksource=hpet "+cmdlineDate+date,
+		consoleLog, resultsLog, "-smp", "2", "-m", "2048", "-rtc", "base="+strings.TrimSuffix(date, "Z")+",clock=vm")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()

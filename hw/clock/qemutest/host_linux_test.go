@@ -59,14 +59,8 @@ func TestQEMUClockSteering(t *testing.T) {
 	// clocksource=hpet: under TCG the kernel's watchdog may declare the TSC
 	// unstable mid-test, and switching clocksource clears the NTP state
 	// (STA_UNSYNC, maxerror 16 s) under the tests' feet.
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", "tcg", "-machine", "q35", "-cpu", "max", "-m", "512",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 loglevel=5 clocksource=hpet "+clock.GuestCmdlineFlag,
-		"-nic", "none", "-display", "none", "-no-reboot",
-		"-serial", "file:"+consoleLog, "-serial", "file:"+resultsLog,
-		"-monitor", "none",
-	)
+	cmd := guest.QEMU(ctx, qemu, kernel, initrd, "console=ttyS0 panic=-1 loglevel=5 clocksource=hpet "+clock.GuestCmdlineFlag,
+		consoleLog, resultsLog, "-m", "512")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

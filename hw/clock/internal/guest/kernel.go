@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -27,4 +28,19 @@ func Kernel(cacheDir, fetchScript string) (string, []byte, error) {
 		return "", out, fmt.Errorf("%s: %w", fetchScript, err)
 	}
 	return kernel, out, nil
+}
+
+// QEMU returns the qemu-system-x86_64 command that boots kernel and initrd
+// under TCG with no network, display or monitor and stops instead of
+// rebooting: the console goes to consoleLog, the second serial port (the
+// guest's results) to resultsLog. extra adds machine options (CPUs,
+// memory, clock).
+func QEMU(ctx context.Context, qemu, kernel, initrd, cmdline, consoleLog, resultsLog string, extra ...string) *exec.Cmd {
+	args := append([]string{"-accel", "tcg", "-machine", "q35", "-cpu", "max"}, extra...)
+	args = append(args,
+		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+		"-nic", "none", "-display", "none", "-no-reboot",
+		"-serial", "file:"+consoleLog, "-serial", "file:"+resultsLog,
+		"-monitor", "none")
+	return exec.CommandContext(ctx, qemu, args...)
 }
