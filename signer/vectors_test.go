@@ -200,6 +200,19 @@ func TestPositiveVectors(t *testing.T) {
 	}
 }
 
+// checkError fails unless err is of the vector's error class.
+func checkError(t *testing.T, err error, class string) {
+	t.Helper()
+	want, stale := errorFor(t, class)
+	var se *signer.StaleAttestation
+	switch {
+	case stale && !errors.As(err, &se):
+		t.Fatalf("err %v, want StaleAttestation", err)
+	case !stale && !errors.Is(err, want):
+		t.Fatalf("err %v, want %v", err, want)
+	}
+}
+
 func errorFor(t *testing.T, class string) (error, bool) {
 	t.Helper()
 	switch class {
@@ -234,15 +247,7 @@ func TestNegativeVectors(t *testing.T) {
 		t.Run(vec.Name, func(t *testing.T) {
 			v, now, nonce := verifierFor(t, keys, vec.Verify)
 			a := vec.Attestation
-			err := v.Verify(&a, now, nonce)
-			want, stale := errorFor(t, vec.WantError)
-			var se *signer.StaleAttestation
-			switch {
-			case stale && !errors.As(err, &se):
-				t.Fatalf("err %v, want StaleAttestation", err)
-			case !stale && !errors.Is(err, want):
-				t.Fatalf("err %v, want %v", err, want)
-			}
+			checkError(t, v.Verify(&a, now, nonce), vec.WantError)
 		})
 	}
 }
