@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"math"
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
@@ -77,7 +78,8 @@ func (s *Status) BoundAt(now time.Time) time.Duration {
 	if age < 0 {
 		age = 0
 	}
-	return s.ErrorBound + time.Duration(s.BoundGrowthPPB*age.Seconds())
+	// Round the growth up: a published bound is never below the computed one.
+	return s.ErrorBound + time.Duration(math.Ceil(s.BoundGrowthPPB*age.Seconds()))
 }
 
 // Servable reports whether the node may serve time at local time now:

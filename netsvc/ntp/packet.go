@@ -71,7 +71,9 @@ func (ts Timestamp) Time(pivot time.Time) time.Time {
 }
 
 // ShortFromDuration converts d to the NTP short format (16.16 seconds),
-// saturating at the largest representable value; negative durations are 0.
+// rounding up: d is an error bound (root dispersion), and a published bound
+// must never be smaller than the computed one. It saturates at the largest
+// representable value; negative durations are 0.
 func ShortFromDuration(d time.Duration) uint32 {
 	if d <= 0 {
 		return 0
@@ -79,7 +81,9 @@ func ShortFromDuration(d time.Duration) uint32 {
 	if d >= 65536*time.Second {
 		return 0xffffffff
 	}
-	return uint32((uint64(d)<<16 + 500_000_000) / 1_000_000_000)
+	// d < 2^46 ns, so the shift cannot overflow; rounding up the last
+	// nanoseconds below 65536 s gives 2^32, which saturates too.
+	return uint32(min((uint64(d)<<16+999_999_999)/1_000_000_000, 0xffffffff))
 }
 
 // Header is the fixed 48-byte part of an NTP packet.

@@ -79,6 +79,16 @@ func TestShortFromDuration(t *testing.T) {
 		{"one second", time.Second, 1 << 16},
 		{"1 ms", time.Millisecond, 66},
 		{"saturates", 70000 * time.Second, 0xffffffff},
+		// A published bound is never smaller than the computed one: every
+		// fraction of a unit (1/65536 s, about 15.26 µs) rounds up.
+		{"1 ns", time.Nanosecond, 1},
+		{"3 µs", 3 * time.Microsecond, 1},
+		{"7 µs", 7 * time.Microsecond, 1},
+		{"just under one unit", 15258 * time.Nanosecond, 1},
+		{"just over one unit", 15259 * time.Nanosecond, 2},
+		{"1.5 ms", 1500 * time.Microsecond, 99},
+		{"last nanosecond before saturation", 65536*time.Second - time.Nanosecond, 0xffffffff},
+		{"exactly 65536 s", 65536 * time.Second, 0xffffffff},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +96,19 @@ func TestShortFromDuration(t *testing.T) {
 				t.Errorf("ShortFromDuration(%v) = %d, want %d", tc.d, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestShortFromDurationNeverUnderstates: the short value read back as
+// seconds is never less than the duration it came from, and less than one
+// unit more.
+func TestShortFromDurationNeverUnderstates(t *testing.T) {
+	for d := time.Duration(0); d < 200*time.Microsecond; d += 137 * time.Nanosecond {
+		got := ShortFromDuration(d)
+		back := float64(got) / 65536 * 1e9 // nanoseconds
+		if back < float64(d) || back-float64(d) >= 1e9/65536 {
+			t.Fatalf("ShortFromDuration(%v) = %d = %.1f ns", d, got, back)
+		}
 	}
 }
 

@@ -1,0 +1,33 @@
+package timing
+
+import (
+	"testing"
+	"time"
+)
+
+// TestBoundAtRoundsUp: the bound grows by BoundGrowthPPB over the time
+// since BoundAsOf, and a fraction of a nanosecond counts as a whole one, so
+// the published bound is never smaller than the computed one.
+func TestBoundAtRoundsUp(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		growthPPB float64
+		age       time.Duration
+		want      time.Duration
+	}{
+		{"no growth", 0, time.Hour, 1000},
+		{"0.3 ns after a second", 0.3, time.Second, 1001},
+		{"exactly 2 ns", 2, time.Second, 1002},
+		{"282 ns/s for 16 min", 282, 16 * time.Minute, 1000 + 270720},
+		{"before BoundAsOf: no growth", 5, -time.Second, 1000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Status{ErrorBound: 1000, BoundGrowthPPB: tc.growthPPB, BoundAsOf: t0}
+			if got := s.BoundAt(t0.Add(tc.age)); got != tc.want {
+				t.Errorf("BoundAt = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
