@@ -2,9 +2,13 @@ package ntp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,7 +40,15 @@ func listenReusePort(addr string, n int) ([]*net.UDPConn, error) {
 		return []*net.UDPConn{c}, nil
 	}
 	if port != "0" && port != "" {
-		return listenGroup(addr, n)
+		// The same trap with a fixed port: a second daemon's group would
+		// join the first one's and clients would get answers from both. A
+		// probe without SO_REUSEPORT fails if any socket holds the address.
+		probe, err := listenOne(addr, false)
+		if err != nil {
+			return nil, err
+		}
+		_ = probe.Close()
+		return soleGroup(addr, n)
 	}
 	var lastErr error
 	for range 8 {
@@ -46,7 +58,7 @@ func listenReusePort(addr string, n int) ([]*net.UDPConn, error) {
 		}
 		_, p, _ := net.SplitHostPort(probe.LocalAddr().String())
 		_ = probe.Close()
-		conns, err := listenGroup(net.JoinHostPort(host, p), n)
+		conns, err := soleGroup(net.JoinHostPort(host, p), n)
 		if err == nil {
 			return conns, nil
 		}
@@ -56,6 +68,88 @@ func listenReusePort(addr string, n int) ([]*net.UDPConn, error) {
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// soleGroup binds the worker group and checks that no other socket joined
+// the port between the probe and the bind.
+func soleGroup(addr string, n int) ([]*net.UDPConn, error) {
+	conns, err := listenGroup(addr, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := soleOwner(conns); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	return conns, nil
+}
+
+// soleOwner fails when a UDP socket that is not one of conns is bound to
+// their port on an overlapping address (the same one, or a wildcard on
+// either side), as the kernel lists them in /proc/net/udp and udp6. It
+// says nothing when /proc cannot be read.
+func soleOwner(conns []*net.UDPConn) error {
+	ours := map[uint64]bool{}
+	for _, c := range conns {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+		ours[st.Ino] = true
+	}
+	local := conns[0].LocalAddr().(*net.UDPAddr)
+	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 {
+				continue
+			}
+			hexIP, hexPort, ok := strings.Cut(f[1], ":")
+			p, perr := strconv.ParseUint(hexPort, 16, 16)
+			ino, ierr := strconv.ParseUint(f[9], 10, 64)
+			if !ok || perr != nil || ierr != nil || int(p) != local.Port || ours[ino] {
+				continue
+			}
+			if overlaps(hexIP, local.IP) {
+				return fmt.Errorf("ntp: listen %s: address already in use by another socket (inode %d, as listed in %s)", local, ino, table)
+			}
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether a local address as /proc/net/udp{,6} prints it
+// (hex, in the kernel's byte order) can receive packets sent to ip.
+func overlaps(hexIP string, ip net.IP) bool {
+	if strings.Trim(hexIP, "0") == "" || ip.IsUnspecified() {
+		return true // a wildcard on either side
+	}
+	// The kernel prints each 32-bit word of the address as a number read
+	// in host byte order; writing it back the same way gives the bytes.
+	if len(hexIP)%8 != 0 {
+		return false
+	}
+	raw := make([]byte, len(hexIP)/2)
+	for i := 0; i < len(hexIP); i += 8 {
+		w, err := strconv.ParseUint(hexIP[i:i+8], 16, 32)
+		if err != nil {
+			return false
+		}
+		binary.NativeEndian.PutUint32(raw[i/2:], uint32(w))
+	}
+	return net.IP(raw).Equal(ip)
 }
 
 func listenGroup(addr string, n int) ([]*net.UDPConn, error) {
