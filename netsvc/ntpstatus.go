@@ -10,7 +10,9 @@ import (
 // publishes: synchronized only while servable, reference id PPS (GPS for a
 // user-space GPIO pulse, whose timestamps are much coarser), root
 // dispersion from the published error bound at the moment of the reply.
-func NTPStatus(clk clock.Clock, ts TimingSource) func() ntp.Status {
+// upstream is the reference id published above stratum 1 (zero: the
+// server's local pseudo-address).
+func NTPStatus(clk clock.Clock, ts TimingSource, upstream [4]byte) func() ntp.Status {
 	return func() ntp.Status {
 		now := clk.Now()
 		st := ts.Status()
@@ -22,6 +24,7 @@ func NTPStatus(clk clock.Clock, ts TimingSource) func() ntp.Status {
 			Synchronized:   st.Servable(now),
 			Stratum:        st.Stratum,
 			RefID:          refID,
+			UpstreamRefID:  upstream,
 			RefTime:        st.Updated,
 			RootDispersion: st.BoundAt(now),
 			Leap:           st.Leap,

@@ -37,6 +37,12 @@ func TestParseConfig(t *testing.T) {
 		}, false},
 		{"sim and production exclude each other", []string{"--sim", "--production"}, nil, nil, true},
 		{"bad stratum", nil, map[string]string{"NTP_STRATUM": "16"}, nil, true},
+		{"upstream reference address", nil, map[string]string{"NTP_STRATUM": "2", "NTP_REFERENCE_ADDRESS": "192.0.2.7"}, func(t *testing.T, c *config) {
+			if c.upstreamRefID != [4]byte{192, 0, 2, 7} {
+				t.Errorf("upstream refid %v", c.upstreamRefID)
+			}
+		}, false},
+		{"bad reference address", nil, map[string]string{"NTP_STRATUM": "2", "NTP_REFERENCE_ADDRESS": "gnss"}, nil, true},
 		{"bad refresh interval", nil, map[string]string{"REFRESH_INTERVAL_SECS": "0"}, nil, true},
 		{"bad NMEA-only stratum", []string{"--nmea-only-stratum", "16"}, nil, nil, true},
 		{"stray argument", []string{"extra"}, nil, nil, true},

@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	var ntpSrv *ntp.Server
 	if cfg.ntpAddr != "" {
 		ntpSrv, err = ntp.NewServer(ntp.Config{Addr: cfg.ntpAddr, RateLimit: ntp.DefaultRateLimit},
-			hw.clk, netsvc.NTPStatus(hw.clk, disc), log.With("component", "ntp"))
+			hw.clk, netsvc.NTPStatus(hw.clk, disc, cfg.upstreamRefID), log.With("component", "ntp"))
 		if err == nil {
 			err = ntpSrv.Listen()
 		}

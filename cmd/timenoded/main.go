@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aunsorm/timenode/netsvc/ntp"
 )
 
 // config is everything the daemon reads from flags and environment.
@@ -45,6 +47,7 @@ type config struct {
 	requireCert     bool
 	authorityID     string
 	stratum         uint8
+	upstreamRefID   [4]byte // NTP reference id above stratum 1 (NTP_REFERENCE_ADDRESS)
 	maxAge          time.Duration
 	maxHoldover     time.Duration // error bound past which holdover ends in UNSYNCHRONIZED
 	keyDir          string        // signing key directory (NTP_SIGNING_KEY_PATH)
@@ -160,6 +163,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			return nil, fmt.Errorf("NTP_STRATUM=%q: want a stratum from 1 to 15", s)
 		}
 		c.stratum = uint8(n)
+	}
+	// Above stratum 1 the NTP reference id names an upstream server by
+	// address (RFC 5905); without one the server sends 127.127.1.1.
+	if s := getenv("NTP_REFERENCE_ADDRESS"); s != "" {
+		id, err := ntp.RefIDFromAddress(s)
+		if err != nil {
+			return nil, fmt.Errorf("NTP_REFERENCE_ADDRESS=%q: want the IPv4 or IPv6 address of the upstream reference: %w", s, err)
+		}
+		c.upstreamRefID = id
 	}
 	c.maxAge = 30 * time.Second
 	c.notify = newNotifier(getenv)

@@ -1,7 +1,10 @@
 package ntp
 
 import (
+	"crypto/md5"
 	"encoding/binary"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
@@ -13,7 +16,8 @@ import (
 type Status struct {
 	Synchronized   bool          // locked, or in holdover within bound
 	Stratum        uint8         // served stratum while synchronized; 0 means 1
-	RefID          [4]byte       // "GPS\x00" or "PPS\x00"
+	RefID          [4]byte       // "GPS\x00" or "PPS\x00", published at stratum 1
+	UpstreamRefID  [4]byte       // published above stratum 1 (RefIDFromAddress); zero: LocalRefID
 	RefTime        time.Time     // last discipline update
 	RootDispersion time.Duration // from the published error bound
 	Leap           clock.Leap    // pending leap second at the end of the UTC day
@@ -25,6 +29,33 @@ var (
 	KissRate = [4]byte{'R', 'A', 'T', 'E'}
 	KissInit = [4]byte{'I', 'N', 'I', 'T'}
 )
+
+// LocalRefID is the reference id published above stratum 1 when no
+// upstream address is configured: 127.127.1.1, the pseudo-address of
+// ntpd's local clock driver that chrony also sends for `local stratum N`.
+// It is an address, as RFC 5905 §7.3 wants above stratum 1, that no
+// client can hold, so the client's loop detection never misfires, where
+// the ASCII "PPS" would read as the public address 80.80.83.0.
+var LocalRefID = [4]byte{127, 127, 1, 1}
+
+// RefIDFromAddress returns the reference id that names the upstream server
+// addr above stratum 1 (RFC 5905 §7.3): the four octets of an IPv4
+// address, or the first four octets of the MD5 of an IPv6 address.
+func RefIDFromAddress(addr string) ([4]byte, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return [4]byte{}, fmt.Errorf("ntp: reference address %q: %w", addr, err)
+	}
+	if ip.IsUnspecified() {
+		return [4]byte{}, fmt.Errorf("ntp: reference address %q: unspecified", addr)
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.As4(), nil
+	}
+	a := ip.As16()
+	sum := md5.Sum(a[:])
+	return [4]byte(sum[:4]), nil
+}
 
 // maxStratum is the largest stratum a synchronized server may advertise.
 const maxStratum = 15
@@ -67,6 +98,12 @@ func ServerHeader(req *Header, st *Status, precision int8, rx, tx Timestamp) Hea
 	h.Stratum = st.Stratum
 	if h.Stratum == 0 {
 		h.Stratum = 1
+	}
+	if h.Stratum >= 2 {
+		h.RefID = st.UpstreamRefID
+		if h.RefID == ([4]byte{}) {
+			h.RefID = LocalRefID
+		}
 	}
 	if h.Stratum > maxStratum {
 		// A misconfigured stratum would make us look synchronized at a

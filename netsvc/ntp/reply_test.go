@@ -22,7 +22,11 @@ func TestServerHeader(t *testing.T) {
 	}{
 		{"locked", Status{Synchronized: true, Stratum: 1, RefID: gps, RefTime: ref}, LeapNoWarning, 1, gps, -22},
 		{"stratum 0 means 1", Status{Synchronized: true, RefID: gps}, LeapNoWarning, 1, gps, -22},
-		{"configured stratum 2", Status{Synchronized: true, Stratum: 2, RefID: gps}, LeapNoWarning, 2, gps, -22},
+		// RFC 5905 §7.3: above stratum 1 the reference id is an address
+		// (IPv4) or the start of its MD5 (IPv6), never a reference code.
+		{"configured stratum 2: local pseudo-address", Status{Synchronized: true, Stratum: 2, RefID: gps}, LeapNoWarning, 2, LocalRefID, -22},
+		{"stratum 3 with a named upstream", Status{Synchronized: true, Stratum: 3, RefID: gps, UpstreamRefID: [4]byte{192, 0, 2, 7}}, LeapNoWarning, 3, [4]byte{192, 0, 2, 7}, -22},
+		{"stratum 1 ignores the upstream", Status{Synchronized: true, Stratum: 1, RefID: gps, UpstreamRefID: [4]byte{192, 0, 2, 7}}, LeapNoWarning, 1, gps, -22},
 		{"leap insert", Status{Synchronized: true, Stratum: 1, RefID: gps, Leap: clock.LeapInsert}, LeapAddSecond, 1, gps, -22},
 		{"leap delete", Status{Synchronized: true, Stratum: 1, RefID: gps, Leap: clock.LeapDelete}, LeapDelSecond, 1, gps, -22},
 		{"status precision wins", Status{Synchronized: true, Stratum: 1, RefID: gps, Precision: -18}, LeapNoWarning, 1, gps, -18},
@@ -88,5 +92,29 @@ func TestMeasurePrecision(t *testing.T) {
 				t.Errorf("MeasurePrecision() = %d, want %d..%d", got, tc.wantMin, tc.wantMax)
 			}
 		})
+	}
+}
+
+func TestRefIDFromAddress(t *testing.T) {
+	tests := []struct {
+		addr string
+		want [4]byte
+	}{
+		{"192.0.2.7", [4]byte{192, 0, 2, 7}},
+		{"::ffff:192.0.2.7", [4]byte{192, 0, 2, 7}}, // an IPv4 address however written
+		// The first four octets of MD5 over the 16 address bytes:
+		// md5(2001:db8::1) = 39ab9b37...
+		{"2001:db8::1", [4]byte{0x39, 0xab, 0x9b, 0x37}},
+	}
+	for _, tc := range tests {
+		got, err := RefIDFromAddress(tc.addr)
+		if err != nil || got != tc.want {
+			t.Errorf("RefIDFromAddress(%q) = %x, %v; want %x", tc.addr, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "ntp.example", "300.1.1.1", "0.0.0.0", "::"} {
+		if _, err := RefIDFromAddress(bad); err == nil {
+			t.Errorf("RefIDFromAddress(%q) accepted", bad)
+		}
 	}
 }
