@@ -85,6 +85,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range mat.Warnings {
+		log.Warn(w)
+	}
 	tlsMgr := mtls.NewManager(mat, policy)
 
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
@@ -317,6 +320,9 @@ func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clo
 			status = "TLS reload refused: " + err.Error()
 			log.Error("reload refused; keeping the current TLS material", "err", err)
 		} else {
+			for _, w := range mat.Warnings {
+				log.Warn(w)
+			}
 			old := r.tls.Material()
 			r.tls.Swap(mat, r.policy)
 			if !old.Leaf.Equal(mat.Leaf) || old.CABundleSHA256 != mat.CABundleSHA256 {

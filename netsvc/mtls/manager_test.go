@@ -3,9 +3,11 @@ package mtls
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +165,11 @@ func TestLoadRefusesBadMaterial(t *testing.T) {
 		t.Fatal(err)
 	}
 	leafAsCA, _ := w.p.Write("leafca", other)
+	oldCA := w.p.CA("old CA", w.now.Add(-400*24*time.Hour), w.now.Add(-time.Hour))
+	olderCA := w.p.CA("older CA", w.now.Add(-800*24*time.Hour), w.now.Add(-400*24*time.Hour))
+	futureCA := w.p.CA("future CA", w.now.Add(time.Hour), w.now.Add(400*24*time.Hour))
+	expiredBundle := bundle(t, w.p.Dir+"/expired-cas.pem", oldCA, olderCA)
+	futureBundle := bundle(t, w.p.Dir+"/future-cas.pem", futureCA)
 	tests := []struct {
 		name string
 		f    Files
@@ -173,6 +180,9 @@ func TestLoadRefusesBadMaterial(t *testing.T) {
 		{"garbage PEM", Files{Cert: garbage, Key: w.files.Key}, ErrNoCert},
 		{"missing file", Files{Cert: w.p.Dir + "/nope.crt", Key: w.files.Key}, os.ErrNotExist},
 		{"leaf as client CA", Files{Cert: w.files.Cert, Key: w.files.Key, ClientCA: leafAsCA}, nil},
+		// Every mTLS client would fail while /health stays 200.
+		{"client CA bundle of expired CAs only", Files{Cert: w.files.Cert, Key: w.files.Key, ClientCA: expiredBundle}, ErrExpired},
+		{"client CA bundle not valid yet", Files{Cert: w.files.Cert, Key: w.files.Key, ClientCA: futureBundle}, ErrNotYetValid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,4 +196,34 @@ func TestLoadRefusesBadMaterial(t *testing.T) {
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}
+}
+
+// TestLoadWarnsOfExpiredCAsBesideValidOnes: a bundle that still holds a
+// valid CA loads (clients of that CA keep working) and says which CAs
+// have expired.
+func TestLoadWarnsOfExpiredCAsBesideValidOnes(t *testing.T) {
+	w := newWorld(t)
+	oldCA := w.p.CA("old CA", w.now.Add(-400*24*time.Hour), w.now.Add(-time.Hour))
+	f := w.files
+	f.ClientCA = bundle(t, w.p.Dir+"/mixed.pem", oldCA, w.ca)
+	m, err := Load(f, w.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.CAs) != 2 || len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0], `"old CA"`) {
+		t.Fatalf("CAs %d, warnings %q; want 2 CAs and one warning naming the old CA", len(m.CAs), m.Warnings)
+	}
+}
+
+// bundle writes the CA certificates into one PEM file.
+func bundle(t *testing.T, path string, cas ...*mtlstest.Issued) string {
+	t.Helper()
+	var b []byte
+	for _, ca := range cas {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})...)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -29,6 +29,9 @@ type Material struct {
 	// CABundleSHA256 is the hex SHA-256 of the CA bundle file's bytes.
 	CABundleSHA256 string
 	LoadedAt       time.Time
+	// Warnings are problems that do not refuse the material (a CA of the
+	// bundle past its validity beside valid ones); the loader logs them.
+	Warnings []string
 }
 
 // Errors that make Load refuse new material.
@@ -41,7 +44,7 @@ var (
 
 // Load reads and validates f at now: the chain parses, the key matches the
 // leaf, the leaf is within its validity period, and the CA bundle (if any)
-// holds at least one CA certificate.
+// holds at least one CA certificate valid at now.
 func Load(f Files, now time.Time) (*Material, error) {
 	certPEM, err := os.ReadFile(f.Cert)
 	if err != nil {
@@ -110,6 +113,48 @@ func Parse(certPEM, keyPEM []byte, f Files, now time.Time) (*Material, error) {
 		if len(m.CAs) == 0 {
 			return nil, fmt.Errorf("mtls: client CA bundle %s: no CA certificate found", f.ClientCA)
 		}
+		if err := checkCAValidity(m, f.ClientCA, now); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
+}
+
+// checkCAValidity refuses a bundle in which no CA is valid at now: every
+// client handshake would fail while /health stays 200 and the load
+// balancer keeps the node. Expired CAs beside valid ones are only warned
+// of: the clients of the valid ones keep working.
+func checkCAValidity(m *Material, path string, now time.Time) error {
+	valid := 0
+	var latestEnd, earliestStart time.Time
+	var stale []string
+	for _, c := range m.CAs {
+		switch {
+		case now.After(c.NotAfter):
+			stale = append(stale, fmt.Sprintf("%q expired %s", c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339)))
+			if c.NotAfter.After(latestEnd) {
+				latestEnd = c.NotAfter
+			}
+		case now.Before(c.NotBefore):
+			stale = append(stale, fmt.Sprintf("%q valid from %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339)))
+			if earliestStart.IsZero() || c.NotBefore.Before(earliestStart) {
+				earliestStart = c.NotBefore
+			}
+		default:
+			valid++
+		}
+	}
+	switch {
+	case valid > 0:
+		for _, s := range stale {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("client CA bundle %s: CA %s; clients it issued will be refused", path, s))
+		}
+		return nil
+	case !latestEnd.IsZero():
+		return fmt.Errorf("%w: client CA bundle %s: no CA is valid now; the last expired %s (%s)",
+			ErrExpired, path, latestEnd.UTC().Format(time.RFC3339), strings.Join(stale, ", "))
+	default:
+		return fmt.Errorf("%w: client CA bundle %s: no CA is valid yet, the first from %s",
+			ErrNotYetValid, path, earliestStart.UTC().Format(time.RFC3339))
+	}
 }
