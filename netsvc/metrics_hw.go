@@ -22,6 +22,7 @@ var (
 	descPPSTmo    = prometheus.NewDesc("timenode_pps_timeouts_total", "PPS fetches that saw no edge within the timeout.", []string{"quality"}, nil)
 	descHSRatio   = prometheus.NewDesc("mtls_handshake_success_ratio", "Share of TLS handshakes on the HTTPS port whose client verification succeeded, since start.", nil, nil)
 	descHSTotal   = prometheus.NewDesc("timenode_tls_handshakes_total", "TLS handshakes on the HTTPS port by result.", []string{"result"}, nil)
+	descHSFail    = prometheus.NewDesc("mtls_handshake_failures_total", "Client handshakes on the HTTPS port refused by verification, by reason.", []string{"reason"}, nil)
 )
 
 // Hardware is what the hardware collector reads at scrape time.
@@ -82,6 +83,7 @@ type tlsCollector struct {
 func (c *tlsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descHSRatio
 	ch <- descHSTotal
+	ch <- descHSFail
 }
 
 func (c *tlsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -93,6 +95,9 @@ func (c *tlsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHSRatio, prometheus.GaugeValue, ratio)
 	ch <- prometheus.MustNewConstMetric(descHSTotal, prometheus.CounterValue, float64(done), "ok")
 	ch <- prometheus.MustNewConstMetric(descHSTotal, prometheus.CounterValue, float64(att-done), "failed")
+	for reason, n := range c.mgr.Failures() {
+		ch <- prometheus.MustNewConstMetric(descHSFail, prometheus.CounterValue, float64(n), reason)
+	}
 }
 
 // RegisterTLS exports handshake outcomes, and for every certificate the

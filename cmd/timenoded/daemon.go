@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Warn(w)
 	}
 	tlsMgr := mtls.NewManager(mat, policy)
+	tlsMgr.Log, tlsMgr.Now = log.With("component", "tls"), hw.clk.Now
 
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,

@@ -131,6 +131,15 @@ func TestMTLSHandshakesWithOpenSSLAndGo(t *testing.T) {
 			t.Errorf("no certificate: code %d, err %v; want 401", code, err)
 		}
 	})
+	// Each refusal is counted by reason and logged at WARN.
+	for _, reason := range []string{"expired", "not_allowed"} {
+		if n := d.metric(t, `mtls_handshake_failures_total{reason="`+reason+`"}`); n < 1 {
+			t.Errorf("mtls_handshake_failures_total{reason=%q} = %v, want at least 1", reason, n)
+		}
+		if !strings.Contains(d.log.String(), `level=WARN msg="client handshake refused" component=tls reason=`+reason) {
+			t.Errorf("no WARN line for a refused %s client in the daemon log", reason)
+		}
+	}
 	if r := d.metric(t, "mtls_handshake_success_ratio"); r <= 0 || r >= 1 {
 		t.Errorf("mtls_handshake_success_ratio %v, want between 0 and 1 after good and refused handshakes", r)
 	}

@@ -1,11 +1,15 @@
 package mtls
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -43,7 +47,9 @@ func serve(t *testing.T, mgr *Manager) string {
 func dial(addr string, roots *x509.CertPool, cert *tls.Certificate, cache tls.ClientSessionCache) (*tls.ConnectionState, error) {
 	conf := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS13, ClientSessionCache: cache}
 	if cert != nil {
-		conf.Certificates = []tls.Certificate{*cert}
+		// Send the certificate whatever CAs the server names, as curl and
+		// openssl do (crypto/tls would send none for a foreign CA).
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
 	c, err := tls.Dial("tcp", addr, conf)
 	if err != nil {
@@ -67,7 +73,9 @@ func TestClientPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ok, bad int
+	var logs bytes.Buffer
 	mgr := NewManager(m, Policy{Allowed: []string{"gateway.security.svc", "kms.security.svc"}, RequireClientCert: true})
+	mgr.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	mgr.OnHandshake = func(good bool) {
 		if good {
 			ok++
@@ -107,10 +115,44 @@ func TestClientPolicy(t *testing.T) {
 	if att, done := mgr.HandshakeStats(); att != uint64(len(tests)) || done != 2 {
 		t.Errorf("handshake stats %d attempts, %d completed; want %d, 2", att, done, len(tests))
 	}
-	if ok != 2 || bad != 1 {
-		// Chain failures (other CA, expired, none) are refused by crypto/tls
-		// before VerifyConnection; only the allow-list refusal reaches it.
-		t.Errorf("OnHandshake saw %d good, %d bad; want 2, 1", ok, bad)
+	if ok != 2 || bad != 4 {
+		t.Errorf("OnHandshake saw %d good, %d bad; want 2, 4", ok, bad)
+	}
+	// Every refusal is counted and logged at WARN with its reason.
+	want := map[string]uint64{ReasonNotAllowed: 1, ReasonUnknownCA: 1, ReasonExpired: 1, ReasonNoCertificate: 1, ReasonOther: 0}
+	if got := mgr.Failures(); !maps.Equal(got, want) {
+		t.Errorf("failures %v, want %v", got, want)
+	}
+	for _, reason := range []string{ReasonNotAllowed, ReasonUnknownCA, ReasonExpired, ReasonNoCertificate} {
+		if !strings.Contains(logs.String(), "level=WARN msg=\"client handshake refused\" reason="+reason+" remote=127.0.0.1:") {
+			t.Errorf("no WARN line for %s in:\n%s", reason, logs.String())
+		}
+	}
+}
+
+// TestRefusalLogIsRateLimited: one line per reason per LogEvery; the next
+// line reports how many were left out.
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	mgr := &Manager{Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }}
+	remote := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}
+	for range 5 {
+		mgr.refused(ErrNotAllowed, remote)
+		now = now.Add(time.Second)
+	}
+	mgr.refused(ErrNoClientCert, remote) // another reason: its own budget
+	now = now.Add(LogEvery)
+	mgr.refused(ErrNotAllowed, remote)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d log lines, want 3:\n%s", len(lines), logs.String())
+	}
+	if !strings.Contains(lines[2], "reason=not_allowed") || !strings.Contains(lines[2], "suppressed_since_last=4") {
+		t.Errorf("third line %q, want not_allowed with 4 suppressed", lines[2])
+	}
+	if got := mgr.Failures()[ReasonNotAllowed]; got != 6 {
+		t.Errorf("not_allowed counted %d, want 6 (suppressed lines still count)", got)
 	}
 }
 
