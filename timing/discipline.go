@@ -2,6 +2,7 @@ package timing
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync/atomic"
@@ -19,9 +20,9 @@ import (
 type Config struct {
 	// Stratum claimed while servable (NTP_STRATUM, default 1).
 	Stratum uint8
-	// StepThreshold: offsets above it are stepped, only before the first
-	// lock (128 ms default); a label further than this from the local
-	// clock after lock is refused as wrong.
+	// StepThreshold: offsets above it are stepped before the first lock
+	// (128 ms default); after it the servo's policy refuses them and the
+	// node stops serving, until a few consistent ones make it re-acquire.
 	StepThreshold time.Duration
 	// LockThreshold and LockSamples: LOCKED after this many consecutive
 	// offsets within the threshold; UnlockThreshold drops back to
@@ -308,10 +309,6 @@ func (d *Discipline) HandleFix(f gnss.Fix) {
 		return
 	}
 	offset := p.Local.Sub(f.UTC)
-	if d.everLock && abs(offset) > d.cfg.StepThreshold {
-		d.reject(RejectDisagree, "utc", f.UTC, "offset_ns", int64(offset))
-		return
-	}
 	d.lastLabel, d.lastEdge, d.confirmd = f.UTC, p.Local, f.UTC
 	d.delay.add(delay)
 	d.sample(p, offset)
@@ -386,7 +383,17 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	d.cur.FrequencyPPB = out.FreqPPB
 	if out.Rejected {
 		d.est.SetFrequency(appliedNs, out.FreqPPB)
-		d.reject(RejectSpike, "offset_ns", int64(offset))
+		if out.Disagree {
+			// The clock or the reference moved by more than the step
+			// threshold: whichever it was, no bound can be claimed.
+			d.reject(RejectDisagree, "offset_ns", int64(offset))
+			d.inLock = 0
+			if d.cur.State == Locked || d.cur.State == Holdover {
+				d.transition(Acquiring, fmt.Sprintf("reference and clock disagree by %v", offset))
+			}
+		} else {
+			d.reject(RejectSpike, "offset_ns", int64(offset))
+		}
 		d.publish()
 		return
 	}

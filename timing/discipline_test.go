@@ -28,6 +28,7 @@ type bench struct {
 	noise time.Duration
 	delay time.Duration
 	sec   int
+	shift time.Duration // added to every label: a receiver naming the wrong second
 }
 
 func newBench(t *testing.T, osc clocktest.OscillatorConfig, noise time.Duration) *bench {
@@ -55,7 +56,7 @@ func (b *bench) second(pulse, fix, valid bool) {
 	}
 	b.ref.Set(T.Add(b.delay))
 	if fix {
-		b.d.HandleFix(gnss.Fix{UTC: T, Valid: valid, Received: b.osc.Now()})
+		b.d.HandleFix(gnss.Fix{UTC: T.Add(b.shift), Valid: valid, Received: b.osc.Now()})
 	}
 	b.ref.Set(T.Add(900 * time.Millisecond))
 	b.d.Tick()
@@ -385,6 +386,66 @@ func TestLabellingAcrossReceiverDelays(t *testing.T) {
 			}
 			if d := st.NMEADelay - tc.delay; d < -tc.jitter || d > tc.jitter {
 				t.Errorf("learned delay %v, want %v ± %v", st.NMEADelay, tc.delay, tc.jitter)
+			}
+		})
+	}
+}
+
+// TestLargeOffsetAfterLockIsReacquiredNotSlewed: a receiver that names
+// the wrong second at first (a cold start before it has the GPS-UTC
+// offset) and then corrects itself leaves a locked servo with a 1 s
+// offset. It is neither slewed at the frequency limit for half an hour nor
+// refused forever: the node stops serving at the first disagreeing sample
+// and, after a few that agree, steps and locks again. At no second is it
+// servable with a bound smaller than its true error.
+func TestLargeOffsetAfterLockIsReacquiredNotSlewed(t *testing.T) {
+	tests := []struct {
+		name    string
+		wrong   int // seconds labelled one second late
+		wantPre State
+	}{
+		{"after the servo's second sample", 3, Acquiring},
+		{"after lock", 60, Locked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 40 * time.Microsecond, FrequencyErrorPPB: 3000, Seed: 5}, time.Microsecond)
+			b.shift = -time.Second
+			for range tc.wrong {
+				b.second(true, true, true)
+			}
+			if s := b.d.Status().State; s != tc.wantPre {
+				t.Fatalf("state %v before the receiver corrects itself, want %v", s, tc.wantPre)
+			}
+			if off := b.osc.TrueOffset(); abs(off+time.Second) > time.Millisecond {
+				t.Fatalf("true error %v while following the wrong labels, want about 1 s", off)
+			}
+			steps := b.d.Status().Steps
+			b.shift = 0
+			for i := range 60 {
+				refused := b.d.Rejected(RejectJump) + b.d.Rejected(RejectMislabel)
+				b.second(true, true, true)
+				if b.d.Rejected(RejectJump)+b.d.Rejected(RejectMislabel) > refused {
+					// The label broke step with the edges: the pulse was
+					// refused before any offset reached the servo, as a
+					// receiver skipping a second is (a few such in a row
+					// are believed).
+					continue
+				}
+				st, now := b.d.Status(), b.osc.Now()
+				if st.Servable(now) && st.BoundAt(now) < abs(b.osc.TrueOffset()) {
+					t.Fatalf("second %d: servable (%v) with bound %v below the true error %v", i, st.State, st.BoundAt(now), b.osc.TrueOffset())
+				}
+			}
+			st := b.d.Status()
+			if st.State != Locked || abs(b.osc.TrueOffset()) > 10*time.Microsecond {
+				t.Fatalf("60 s after the correction: %v (%q), true error %v; want LOCKED within 10µs", st.State, st.Reason, b.osc.TrueOffset())
+			}
+			if st.Steps != steps+1 {
+				t.Errorf("%d steps after the correction, want 1", st.Steps-steps)
+			}
+			if got := b.d.Rejected(RejectDisagree); got < 1 || got > 5 {
+				t.Errorf("%d samples refused as disagreeing, want a few", got)
 			}
 		})
 	}

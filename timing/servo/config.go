@@ -7,6 +7,15 @@ type Config struct {
 	StepThresholdNs float64
 	// StepAfterLock allows steps after the first lock (off by default).
 	StepAfterLock bool
+	// RelockAfter and RelockAgreeNs: without StepAfterLock, a locked servo
+	// refuses an offset beyond StepThresholdNs (Output.Disagree: the
+	// caller stops serving); after RelockAfter consecutive ones that agree
+	// with each other within RelockAgreeNs, the reference has really moved
+	// against the clock and the servo re-acquires, stepping as at the
+	// first lock. Slewing such an offset would take half an hour at the
+	// frequency limit; refusing it forever would never recover.
+	RelockAfter   int
+	RelockAgreeNs float64
 	// MaxFreqPPB clamps the frequency correction (the kernel allows 500 ppm).
 	MaxFreqPPB float64
 	// StableThresholdNs and StableCount: LockedStable once this many
@@ -34,6 +43,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StepThresholdNs:   128e6,
+		RelockAfter:       3,
+		RelockAgreeNs:     1e6,
 		MaxFreqPPB:        500e3,
 		StableThresholdNs: 10e3,
 		StableCount:       10,

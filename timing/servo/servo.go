@@ -65,6 +65,11 @@ type Output struct {
 	// Rejected is set when the sample was discarded as a latency spike;
 	// FreqPPB is then the holdover frequency.
 	Rejected bool
+	// Disagree is set, with Rejected, when a locked servo refused an
+	// offset beyond the step threshold: the clock and the reference
+	// disagree, and the caller must stop serving until they agree again
+	// or the servo re-acquires (Config.RelockAfter).
+	Disagree bool
 }
 
 // Servo applies the shared policy around an Algorithm:
@@ -72,7 +77,9 @@ type Output struct {
 //   - first two samples: the frequency is estimated from their difference
 //     (as linuxptp does) and, if the offset exceeds the step threshold, the
 //     caller is told to step (Jump);
-//   - afterwards steps only if Config.StepAfterLock;
+//   - afterwards an offset beyond the step threshold is stepped if
+//     Config.StepAfterLock, else refused (Disagree) until RelockAfter
+//     consistent ones make the servo re-acquire with a step;
 //   - latency spikes (late timestamps, so one-sided) are rejected;
 //   - Locked after initialisation, LockedStable after StableCount
 //     consecutive offsets within StableThresholdNs.
@@ -95,6 +102,8 @@ type Servo struct {
 	firstNs   int64
 	lastNs    int64
 	spikes    spikeFilter
+	disagree  int     // consecutive offsets beyond the step threshold, refused
+	lastFar   float64 // the last of them
 }
 
 // New returns a servo with the given policy and algorithm, starting from the
@@ -127,12 +136,16 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 		s.spikes.accept(offsetNs)
 		return Output{State: Locked, FreqPPB: s.freq}
 	}
-	if math.Abs(offsetNs) > s.cfg.StepThresholdNs && (!s.locked || s.cfg.StepAfterLock) {
+	if math.Abs(offsetNs) > s.cfg.StepThresholdNs {
+		if s.locked && !s.cfg.StepAfterLock && !s.reacquire(offsetNs) {
+			return Output{State: s.state(), FreqPPB: s.HoldoverFrequency(), Rejected: true, Disagree: true}
+		}
 		s.alg.Reset(s.freq)
 		s.stableRun = 0
 		s.spikes.reset()
 		return Output{State: Jump, FreqPPB: s.freq, StepNs: -offsetNs}
 	}
+	s.disagree = 0
 	s.locked = true
 	if gap {
 		s.spikes.reset()
@@ -152,6 +165,21 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 		s.stableRun = 0
 	}
 	return Output{State: s.state(), FreqPPB: s.freq}
+}
+
+// reacquire counts a refused far offset and reports whether enough
+// consistent ones have come to re-acquire.
+func (s *Servo) reacquire(offsetNs float64) bool {
+	if s.disagree > 0 && math.Abs(offsetNs-s.lastFar) > s.cfg.RelockAgreeNs {
+		s.disagree = 0 // a different disagreement: start counting again
+	}
+	s.disagree++
+	s.lastFar = offsetNs
+	if s.cfg.RelockAfter <= 0 || s.disagree < s.cfg.RelockAfter {
+		return false
+	}
+	s.disagree = 0
+	return true
 }
 
 func (s *Servo) state() State {

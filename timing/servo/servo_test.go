@@ -170,3 +170,50 @@ func TestStateString(t *testing.T) {
 		})
 	}
 }
+
+// TestFarOffsetAfterLockPolicy: once locked, an offset beyond the step
+// threshold is refused (Disagree) unless StepAfterLock; RelockAfter
+// consistent ones re-acquire with a step; one that disagrees differently
+// starts the count again.
+func TestFarOffsetAfterLockPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		stepAfter bool
+		offsets   []float64 // after two small samples that lock
+		want      []string  // "ok", "refused" or "jump" per offset
+	}{
+		{"refused, then re-acquired", false, []float64{1e9, 1e9 + 1e3, 1e9 - 2e3, 5e3}, []string{"refused", "refused", "jump", "ok"}},
+		{"a lone glitch is refused and forgotten", false, []float64{1e9, 3e3, 2e3}, []string{"refused", "ok", "ok"}},
+		{"disagreements that differ restart the count", false, []float64{1e9, -1e9, 1e9, 1e9, 1e9}, []string{"refused", "refused", "refused", "refused", "jump"}},
+		{"StepAfterLock steps at once", true, []float64{1e9, 3e3}, []string{"jump", "ok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := servo.DefaultConfig()
+			cfg.StepAfterLock = tc.stepAfter
+			s := servo.New(cfg, servo.NewPI(), 0)
+			s.Sample(1e3, 0)
+			if out := s.Sample(1.5e3, 1e9); out.State != servo.Locked {
+				t.Fatalf("state %v after two small samples, want locked", out.State)
+			}
+			for i, off := range tc.offsets {
+				out := s.Sample(off, int64(i+2)*1e9)
+				got := "ok"
+				switch {
+				case out.State == servo.Jump:
+					got = "jump"
+					if out.StepNs != -off {
+						t.Errorf("sample %d: step %v, want %v", i, out.StepNs, -off)
+					}
+				case out.Rejected && out.Disagree:
+					got = "refused"
+				case out.Rejected:
+					got = "spike"
+				}
+				if got != tc.want[i] {
+					t.Fatalf("sample %d (%v ns): %s, want %s", i, off, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
