@@ -104,16 +104,17 @@ type Discipline struct {
 	// Edges labelled by continuity at arrival, waiting for their NMEA to
 	// confirm the label; after maxUnconfirmed of them the discipline stops
 	// predicting and waits for NMEA again.
-	awaiting []labelled
-	fixValid bool       // the last fix was valid
-	delay    delayStats // this receiver's NMEA delay after the edge
-	nmea     nmeaOnly   // the fallback when PPS is lost
-	confirmd time.Time  // the last label a fix confirmed
-	cur      Status
-	inLock   int // consecutive samples within LockThreshold
-	everLock bool
-	offsets  window
-	freqs    window
+	awaiting   []labelled
+	fixValid   bool       // the last fix was valid
+	delay      delayStats // this receiver's NMEA delay after the edge
+	nmea       nmeaOnly   // the fallback when PPS is lost
+	confirmd   time.Time  // the last label a fix confirmed
+	cur        Status
+	inLock     int // consecutive samples within LockThreshold
+	everLock   bool
+	recovering bool // in HOLDOVER with samples again, re-acquiring
+	offsets    window
+	freqs      window
 }
 
 // New returns a discipline for clk. The servo starts from the clock's
@@ -416,8 +417,16 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.transition(Acquiring, "offset above unlock threshold")
 	case d.cur.State != Locked && d.inLock >= d.cfg.LockSamples:
 		d.everLock = true
+		d.recovering = false
 		d.transition(Locked, "")
-	case d.cur.State == Freerun || d.cur.State == Holdover || d.cur.State == Unsynchronized:
+	case d.cur.State == Holdover:
+		// Keep serving through re-acquisition: the bound, fed by samples
+		// again, still says how good the clock is and Servable still holds
+		// it to the policy. ACQUIRING would take the node out of every
+		// load balancer just as a site-wide outage ends.
+		d.recovering = true
+		d.transition(Holdover, "reference back; re-acquiring")
+	case d.cur.State == Freerun || d.cur.State == Unsynchronized:
 		d.transition(Acquiring, "converging")
 	}
 	d.publish()
@@ -450,6 +459,14 @@ func (d *Discipline) Tick() {
 			d.inLock = 0
 		}
 	case Holdover:
+		if d.recovering && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
+			// Lost again while re-acquiring: drop the last sample's
+			// phase correction and hold the frequency once more.
+			d.recovering = false
+			d.hold(now)
+			d.inLock = 0
+			d.transition(Holdover, "reference lost again; holding frequency")
+		}
 		b := d.est.Bound(now.UnixNano() - d.stepNs)
 		if d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound && !d.nmeaActive(now) {
 			d.transition(Unsynchronized, "holdover error bound exceeded")

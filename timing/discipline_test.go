@@ -450,3 +450,51 @@ func TestLargeOffsetAfterLockIsReacquiredNotSlewed(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryFromHoldoverKeepsServing: when the sky returns after an
+// outage the node keeps serving (HOLDOVER, bound within policy) while it
+// re-acquires, and never claims less than its true error: going through
+// ACQUIRING would turn /health to 503 for seconds and make every node of
+// a site leave the load balancer at once. A second loss during the
+// re-acquisition holds the frequency again.
+func TestRecoveryFromHoldoverKeepsServing(t *testing.T) {
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 2 * time.Millisecond, FrequencyErrorPPB: 5000, WanderPPB: 2, Seed: 9}, 2*time.Microsecond)
+	for range 60 {
+		b.second(true, true, true)
+	}
+	for range 30 { // a 30 s outage: holdover, well within the 1 ms bound
+		b.second(false, false, false)
+	}
+	if s := b.d.Status(); s.State != Holdover || !s.Servable(b.osc.Now()) {
+		t.Fatalf("after a 30 s outage: %v servable=%v, want HOLDOVER and serving", s.State, s.Servable(b.osc.Now()))
+	}
+	check := func(phase string, i int) {
+		t.Helper()
+		s, now := b.d.Status(), b.osc.Now()
+		if !s.Servable(now) {
+			t.Fatalf("%s, second %d: %v (%q) not serving; want serving through re-acquisition", phase, i, s.State, s.Reason)
+		}
+		if abs(b.osc.TrueOffset()) > s.BoundAt(now) {
+			t.Fatalf("%s, second %d: true error %v above the bound %v", phase, i, b.osc.TrueOffset(), s.BoundAt(now))
+		}
+	}
+	for i := range 3 { // the sky returns briefly, then goes again
+		b.second(true, true, true)
+		check("brief return", i)
+	}
+	freq := b.d.Status().FrequencyPPB
+	for i := range 5 {
+		b.second(false, false, false)
+		check("lost again", i)
+	}
+	if s := b.d.Status(); s.State != Holdover || s.FrequencyPPB == freq {
+		t.Errorf("lost again: %v at %.1f ppb (was %.1f); want HOLDOVER at the holdover frequency", s.State, s.FrequencyPPB, freq)
+	}
+	for i := range 30 {
+		b.second(true, true, true)
+		check("recovery", i)
+	}
+	if s := b.d.Status(); s.State != Locked {
+		t.Fatalf("30 s after the sky returned: %v (%q), want LOCKED", s.State, s.Reason)
+	}
+}
