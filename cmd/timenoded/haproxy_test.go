@@ -490,3 +490,52 @@ func freeLoopbackAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestHAProxyKeepsARecoveringNode: a node whose PPS comes back after a
+// short outage (holdover within its bound) keeps /health at 200 through
+// the outage and the re-acquisition, so HAProxy never takes it out. A
+// site-wide GNSS event would otherwise empty the pool at the moment the
+// sky returns.
+func TestHAProxyKeepsARecoveringNode(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		missingTool(t, "haproxy", "haproxy")
+	}
+	pki := newServicePKI(t)
+	nodes := []*simDaemon{startSim(t, pki.options()), startSim(t, pki.options())}
+	for _, d := range nodes {
+		d.waitHealthy(t, 60*time.Second)
+	}
+	hp := startHAProxy(t, haproxy, pki, nodes)
+	hp.waitState(t, 15*time.Second, func(s map[string]serverState) bool {
+		return s["s1"].up() && s["s2"].up() && s["s1"].checkPassed() && s["s2"].checkPassed()
+	}, "both servers UP with a passed check")
+
+	d1 := nodes[0]
+	var healthDown, left string
+	watch := func(phase string, d time.Duration) {
+		t.Helper()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if healthDown == "" && plainHealth(t, d1) != http.StatusOK {
+				healthDown = phase + ": " + plainHealthBody(t, d1)
+			}
+			if st := hp.state(t); left == "" && !st["s1"].up() {
+				left = fmt.Sprintf("%s: HAProxy row %v", phase, st["s1"])
+			}
+		}
+	}
+	simControl(t, d1, "/sim/pps?on=false")
+	watch("outage", 6*time.Second)
+	simControl(t, d1, "/sim/pps?on=true")
+	watch("recovery", 15*time.Second)
+	if healthDown != "" || left != "" {
+		t.Fatalf("a node recovering from a 6 s outage left the pool: /health not 200 (%s), HAProxy (%s)\nnode log:\n%s",
+			healthDown, left, d1.log.String())
+	}
+	if body := plainHealthBody(t, d1); !strings.Contains(body, `"LOCKED"`) {
+		t.Errorf("15 s after the PPS returned node 1 says %s, want LOCKED", body)
+	}
+	if !strings.Contains(d1.log.String(), "from=HOLDOVER to=LOCKED") {
+		t.Errorf("node 1 did not lock again straight from holdover; log:\n%s", d1.log.String())
+	}
+}
