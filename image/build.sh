@@ -301,6 +301,9 @@ install -D -m 0755 "$BUILD/bin-$ARCH/timenodectl" "$R/usr/bin/timenodectl"
 for u in "$repo"/systemd/*.service "$repo"/systemd/*.timer "$repo"/systemd/*.path; do
 	install -D -m 0644 "$u" "$R/usr/lib/systemd/system/$(basename "$u")"
 done
+# time-sync.target waits for the clock to lock (systemd-time-wait-sync, bounded).
+install -D -m 0644 "$repo/systemd/systemd-time-wait-sync.service.d/timenode.conf" \
+	"$R/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf"
 install -D -m 0644 "$repo/systemd/60-timenode.rules" "$R/usr/lib/udev/rules.d/60-timenode.rules"
 install -D -m 0644 "$repo/apparmor/usr.sbin.timenoded" "$R/etc/apparmor.d/usr.sbin.timenoded"
 install -D -m 0644 "$repo/apparmor/timenode-refresh" "$R/etc/apparmor.d/timenode-refresh"
@@ -314,9 +317,9 @@ cp -a "$here/rootfs/." "$R/"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
 in_chroot systemctl enable timenoded.service timenoded.path timenode-firstboot.service nftables.service \
-	systemd-networkd.service apparmor.service >/dev/null 2>&1
+	systemd-networkd.service apparmor.service systemd-time-wait-sync.service >/dev/null 2>&1
 in_chroot systemctl is-enabled timenoded.service timenoded.path timenode-firstboot.service nftables.service \
-	systemd-networkd.service apparmor.service >/dev/null || die "enabling units in the image failed"
+	systemd-networkd.service apparmor.service systemd-time-wait-sync.service >/dev/null || die "enabling units in the image failed"
 # No network time client may fight timenoded for CLOCK_REALTIME; no package
 # maintenance timers on a read-only root.
 in_chroot systemctl mask systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \

@@ -81,11 +81,13 @@ echo "check: timenoded, timenodectl, systemd, apparmor_parser, nft are $ARCH"
 for f in /usr/lib/systemd/system/timenoded.service /usr/lib/systemd/system/timenode-firstboot.service \
 	/etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh /etc/nftables.conf \
 	/etc/systemd/system/multi-user.target.wants/timenoded.service \
-	/etc/systemd/system/paths.target.wants/timenoded.path; do
+	/etc/systemd/system/paths.target.wants/timenoded.path \
+	/etc/systemd/system/sysinit.target.wants/systemd-time-wait-sync.service \
+	/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf; do
 	exists "$f" || fail "root has no $f"
 done
 rootcat /etc/fstab | grep -Eq '^PARTUUID=[^ ]+ +/ +ext4 +ro,' || fail "fstab does not mount / read-only"
-echo "check: units (timenoded and its provisioning path enabled), AppArmor profiles, nftables ruleset, read-only root in fstab"
+echo "check: units (timenoded, its provisioning path and the wait for lock enabled), AppArmor profiles, nftables ruleset, read-only root in fstab"
 
 # The image's own daemon runs.
 rootcat /usr/sbin/timenoded >"$W/timenoded"

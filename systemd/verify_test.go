@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,4 +156,56 @@ func TestVerifyClean(t *testing.T) {
 			t.Errorf("verify %v: %q", ourUnits, got)
 		}
 	})
+}
+
+// TestTimeSyncTargetWaitsForLock: time-sync.target is held back by
+// systemd-time-wait-sync (the kernel's STA_UNSYNC, which timenoded clears
+// only while it serves), with a bounded wait counted from timenoded's
+// start; the drop-in verifies clean on Debian's unit.
+func TestTimeSyncTargetWaitsForLock(t *testing.T) {
+	const dropIn = "systemd-time-wait-sync.service.d/timenode.conf"
+	b, err := os.ReadFile(dropIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	if !regexp.MustCompile(`(?m)^After=timenoded\.service$`).MatchString(conf) {
+		t.Error("the wait is not ordered after timenoded.service")
+	}
+	m := regexp.MustCompile(`(?m)^TimeoutStartSec=(\d+)$`).FindStringSubmatch(conf)
+	if m == nil {
+		t.Fatal("no TimeoutStartSec= in seconds: the wait must be bounded")
+	}
+	if s, _ := strconv.Atoi(m[1]); s < 30 || s > 600 {
+		t.Errorf("TimeoutStartSec=%d, want between 30 s and 10 min", s)
+	}
+	// timenoded itself only orders before the target: it must not claim it.
+	unit, err := os.ReadFile("timenoded.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^(WantedBy|RequiredBy)=.*time-sync\.target`).Match(unit) {
+		t.Error("timenoded.service pulls time-sync.target in as if started meant synchronized")
+	}
+
+	needTool(t, "systemd-analyze", "systemd")
+	const waitUnit = systemUnitDir + "/systemd-time-wait-sync.service"
+	if _, err := os.Stat(waitUnit); err != nil {
+		t.Fatalf("Debian's %s: %v", waitUnit, err)
+	}
+	root := verifyRoot(t, []string{"timenoded.service"})
+	if err := os.MkdirAll(filepath.Join(root, systemUnitDir, filepath.Dir(dropIn)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, dropIn, filepath.Join(root, systemUnitDir, dropIn), 0o644)
+	if err := os.MkdirAll(filepath.Join(root, "lib/systemd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "lib/systemd/systemd-time-wait-sync"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := analyze(t, "verify", "--man=no", "--root="+root, "systemd-time-wait-sync.service", "timenoded.service")
+	if code != 0 || strings.TrimSpace(errOut+out) != "" {
+		t.Errorf("verify with the drop-in: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -498,3 +498,35 @@ func TestRecoveryFromHoldoverKeepsServing(t *testing.T) {
 		t.Fatalf("30 s after the sky returned: %v (%q), want LOCKED", s.State, s.Reason)
 	}
 }
+
+// TestKernelUnsyncedUntilServing: the kernel hears "synchronized"
+// (STA_UNSYNC cleared, what systemd-time-wait-sync and so
+// time-sync.target wait for) only while the node serves, never while it
+// is FREERUN or ACQUIRING, and again "unsynchronized" once it stops.
+func TestKernelUnsyncedUntilServing(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxHoldoverBound = 5 * time.Microsecond // holdover ends within seconds
+	b := newBenchConfig(t, cfg, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 4000, Seed: 4}, time.Microsecond)
+	sawSynced := false
+	step := func(pps bool) {
+		t.Helper()
+		b.second(pps, pps, pps)
+		st, synced := b.d.Status(), b.osc.Sync().Synchronized
+		if synced != st.Servable(b.osc.Now()) || (synced && st.State != Locked && st.State != Holdover) {
+			t.Fatalf("second %d: kernel synchronized=%v in %v (servable %v)", b.sec, synced, st.State, st.Servable(b.osc.Now()))
+		}
+		sawSynced = sawSynced || synced
+	}
+	for range 40 {
+		step(true)
+	}
+	if !sawSynced || b.d.Status().State != Locked {
+		t.Fatalf("never synchronized in 40 s (state %v)", b.d.Status().State)
+	}
+	for range 120 {
+		step(false)
+	}
+	if s := b.d.Status().State; s != Unsynchronized || b.osc.Sync().Synchronized {
+		t.Fatalf("after the outage: %v, kernel synchronized=%v; want UNSYNCHRONIZED and STA_UNSYNC set", s, b.osc.Sync().Synchronized)
+	}
+}
