@@ -95,6 +95,15 @@ type LoadConfig struct {
 	// instead, with the credentials file policy.
 	Dir            string
 	CredentialsDir string
+	// CertDir, if set, holds the attestation certificates (CertFile and
+	// NextPrefix+CertFile) instead of the key directory: on the appliance
+	// the node makes its keys and the operator installs their certificates
+	// with the rest of the site material.
+	CertDir string
+	// KeyOwner is the uid the key files must belong to; zero means the
+	// uid running this process. An operator's tool running as root checks
+	// the files of the daemon's dynamic user.
+	KeyOwner int
 	// Production requires certificates from a production CA, refuses
 	// development material and requires mlock.
 	Production bool
@@ -159,6 +168,9 @@ func LoadKeySet(cfg LoadConfig) (*KeySet, error) {
 }
 
 func (cfg LoadConfig) path(name string) string {
+	if cfg.CertDir != "" && (name == CertFile || name == NextPrefix+CertFile) {
+		return filepath.Join(cfg.CertDir, name)
+	}
 	if cfg.CredentialsDir != "" {
 		return filepath.Join(cfg.CredentialsDir, name)
 	}
@@ -168,6 +180,9 @@ func (cfg LoadConfig) path(name string) string {
 func loadKeyPair(cfg LoadConfig, prefix string) (*KeyPair, error) {
 	policy := keyfile.DefaultPolicy()
 	policy.Credentials = cfg.CredentialsDir != ""
+	if cfg.KeyOwner != 0 {
+		policy.UID = cfg.KeyOwner
+	}
 	lock := lockedmem.Options{RequireLock: cfg.Production}
 	edPath, mlPath, certPath := cfg.path(prefix+Ed25519KeyFile), cfg.path(prefix+MLDSA65KeyFile), cfg.path(prefix+CertFile)
 	edSeed, err := keyfile.LoadSeed(edPath, keyfile.Ed25519, policy, lockedmem.Options{})

@@ -1,0 +1,269 @@
+// Package site is the contract between the daemon and the operator's tool
+// for a provisioned appliance: where the site's material lives in the
+// state directory, how one consistent generation of it is found, and the
+// syntax of the allow-list and settings files.
+//
+// The state directory S (/var/lib/timenode, systemd's StateDirectory of
+// the daemon's dynamic user) holds:
+//
+//	S/keys/                  made on the node, never leave it
+//	    signing-ed25519.pem signing-mldsa65.pem   current signing key
+//	    next-signing-*.pem                         next key of a rotation
+//	    tls.key                                    TLS server key
+//	S/tls/*.csr              requests made from those keys
+//	S/site -> .site/GEN      the operator's validated bundle, swapped as one
+//	    tls.crt server-ca.pem client-ca.pem attestation-ca.pem
+//	    attestation-cert.pem [next-attestation-cert.pem] allow.txt site.env
+//
+// Files consumed by root-owned services (sshd, nftables, module loading)
+// live in RootDir instead, outside the daemon's private directory.
+package site
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Names in the state directory.
+const (
+	KeysDir         = "keys"
+	TLSDir          = "tls"
+	TLSKey          = "tls.key"
+	Link            = "site"  // S/site, a relative symlink to one generation
+	GensDir         = ".site" // S/.site/GEN: generations of site material
+	DefaultStateDir = "/var/lib/timenode"
+)
+
+// Files of one generation of site material (and of a provisioning bundle).
+const (
+	TLSCert             = "tls.crt"              // server certificate chain, leaf first
+	ServerCA            = "server-ca.pem"        // CA(s) that issued tls.crt
+	ClientCA            = "client-ca.pem"        // CA(s) of the mTLS clients
+	AttestationCA       = "attestation-ca.pem"   // production CA of the signing keys
+	AttestationCert     = "attestation-cert.pem" // certifies keys/signing-*
+	NextAttestationCert = "next-attestation-cert.pem"
+	AllowList           = "allow.txt" // client identities allowed on HTTPS
+	Env                 = "site.env"  // authority id and site settings
+)
+
+// Files in RootDir, read by root-owned services.
+const (
+	DefaultRootDir = "/var/lib/timenode-site"
+	AuthorizedKeys = "authorized_keys" // the admin user's SSH keys
+	Nftables       = "nftables.nft"    // the site's segments (sets of table inet timenode)
+	Modules        = "modules.conf"    // kernel modules of the board's PPS source
+)
+
+// Resolve returns the directory of the current generation of site
+// material in stateDir, resolving the S/site link once: everything one
+// load reads comes from that one directory, so a swap during the load
+// cannot mix two generations. The target must lie inside S/.site.
+func Resolve(stateDir string) (string, error) {
+	link := filepath.Join(stateDir, Link)
+	target, err := os.Readlink(link)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("site: %s: not provisioned (install a bundle with `timenodectl provision install`): %w", link, err)
+		}
+		return "", fmt.Errorf("site: %s: %w", link, err)
+	}
+	if filepath.IsAbs(target) {
+		return "", fmt.Errorf("site: %s points to %s: want a generation under %s", link, target, GensDir)
+	}
+	dir := filepath.Join(stateDir, target)
+	if filepath.Dir(dir) != filepath.Join(stateDir, GensDir) {
+		return "", fmt.Errorf("site: %s points to %s, outside %s", link, target, GensDir)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("site: %s: %w", link, err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("site: %s: %s is not a directory", link, dir)
+	}
+	return dir, nil
+}
+
+// maxIdentity bounds one allow-list entry (a DNS name is at most 253
+// bytes; URIs of SPIFFE ids stay well below).
+const maxIdentity = 512
+
+// ParseAllowList reads client identities, one per line (DNS or URI SAN, or
+// a certificate's common name); blank lines and lines starting with # are
+// skipped. An entry with white space, a comma or a control character is an
+// error naming the file and line; an empty list is an error too: the
+// appliance never admits "any certificate from the CA" by omission.
+func ParseAllowList(name string, b []byte) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) > maxIdentity {
+			return nil, fmt.Errorf("%s:%d: identity longer than %d bytes", name, n, maxIdentity)
+		}
+		for _, r := range line {
+			if r <= ' ' || r == ',' || r == 0x7f {
+				return nil, fmt.Errorf("%s:%d: %q: an identity has no spaces, commas or control characters (one per line)", name, n, line)
+			}
+		}
+		if seen[line] {
+			return nil, fmt.Errorf("%s:%d: %q listed twice", name, n, line)
+		}
+		seen[line] = true
+		ids = append(ids, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%s: no client identity: list at least one (DNS/URI SAN or CN of an allowed client)", name)
+	}
+	return ids, nil
+}
+
+// EnvKeys are the settings site.env may carry, each with its check.
+var EnvKeys = map[string]func(string) error{
+	"NTP_AUTHORITY_ID":      checkAuthorityID,
+	"NTP_STRATUM":           checkIntRange(1, 15),
+	"NTP_REFERENCE_ADDRESS": checkAddr,
+	"REFRESH_INTERVAL_SECS": checkIntRange(1, 3600),
+	"TIMENODED_OPTS":        checkOpts,
+}
+
+// BoardFlags are the daemon flags site.env's TIMENODED_OPTS may set: the
+// board's devices and the serving policy. Listen addresses, key and
+// certificate paths and the mode are the image's, not the site's.
+var BoardFlags = map[string]bool{
+	"serial": true, "baud": true, "pps": true, "pps-gpio": true, "led-gpio": true, "reset-gpio": true,
+	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true,
+	"require-client-cert": true, "agent-check": true, "v": true,
+}
+
+// ParseEnv reads site.env: KEY=VALUE lines as systemd's EnvironmentFile=
+// reads them, restricted to EnvKeys with their checks, values unquoted or
+// in double quotes without escapes. NTP_AUTHORITY_ID is required.
+func ParseEnv(name string, b []byte) (map[string]string, error) {
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", name, n)
+		}
+		k = strings.TrimSpace(k)
+		check, known := EnvKeys[k]
+		if !known {
+			return nil, fmt.Errorf("%s:%d: %s is not a site setting (known: %s)", name, n, k, strings.Join(envKeyNames(), ", "))
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		if strings.ContainsAny(v, "\"'\\$`") {
+			return nil, fmt.Errorf("%s:%d: %s: quotes, backslashes and $ are not allowed in a value", name, n, k)
+		}
+		if _, dup := env[k]; dup {
+			return nil, fmt.Errorf("%s:%d: %s set twice", name, n, k)
+		}
+		if err := check(v); err != nil {
+			return nil, fmt.Errorf("%s:%d: %s=%q: %w", name, n, k, v, err)
+		}
+		env[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if env["NTP_AUTHORITY_ID"] == "" {
+		return nil, fmt.Errorf("%s: NTP_AUTHORITY_ID is required (the name attestations are issued under)", name)
+	}
+	return env, nil
+}
+
+func envKeyNames() []string {
+	names := make([]string, 0, len(EnvKeys))
+	for k := range EnvKeys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func checkAuthorityID(v string) error {
+	if v == "" || len(v) > 253 {
+		return errors.New("want a DNS name of 1 to 253 characters")
+	}
+	for _, label := range strings.Split(v, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("want a DNS name: empty or over-long label")
+		}
+		for i, r := range label {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' && i > 0 && i < len(label)-1
+			if !ok {
+				return fmt.Errorf("want a DNS name: %q in label %q", r, label)
+			}
+		}
+	}
+	return nil
+}
+
+func checkIntRange(lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+		}
+		return nil
+	}
+}
+
+func checkAddr(v string) error {
+	if _, err := netip.ParseAddr(v); err != nil {
+		return errors.New("want an IPv4 or IPv6 address")
+	}
+	return nil
+}
+
+// checkOpts accepts "--flag", "--flag=value" and "--flag value" for the
+// flags in BoardFlags.
+func checkOpts(v string) error {
+	fields := strings.Fields(v)
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if !strings.HasPrefix(f, "-") {
+			return fmt.Errorf("%q: want --flag or --flag=value", f)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(f, "-"), "=")
+		if !BoardFlags[name] {
+			return fmt.Errorf("--%s is not a board setting (allowed: %s)", name, strings.Join(boardFlagNames(), ", "))
+		}
+		if !hasValue && i+1 < len(fields) && !strings.HasPrefix(fields[i+1], "-") {
+			i++ // "--flag value"
+		}
+	}
+	return nil
+}
+
+func boardFlagNames() []string {
+	names := make([]string, 0, len(BoardFlags))
+	for k := range BoardFlags {
+		names = append(names, "--"+k)
+	}
+	sort.Strings(names)
+	return names
+}
