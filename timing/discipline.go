@@ -25,11 +25,14 @@ type Config struct {
 	// node stops serving, until a few consistent ones make it re-acquire.
 	StepThreshold time.Duration
 	// LockThreshold and LockSamples: LOCKED after this many consecutive
-	// offsets within the threshold; UnlockThreshold drops back to
-	// ACQUIRING (hysteresis).
+	// offsets within the threshold; UnlockSamples consecutive accepted
+	// offsets above UnlockThreshold drop back to ACQUIRING (hysteresis).
+	// One late sample that the spike filter let through is carried by the
+	// error bound; it must not take a locked node out of service.
 	LockThreshold   time.Duration
 	LockSamples     int
 	UnlockThreshold time.Duration
+	UnlockSamples   int
 	// HoldoverAfter without an accepted sample moves LOCKED to HOLDOVER.
 	HoldoverAfter time.Duration
 	// MaxHoldoverBound: past this error bound the node is UNSYNCHRONIZED
@@ -57,6 +60,7 @@ func DefaultConfig() Config {
 		LockThreshold:    20 * time.Microsecond,
 		LockSamples:      5,
 		UnlockThreshold:  200 * time.Microsecond,
+		UnlockSamples:    3,
 		HoldoverAfter:    2500 * time.Millisecond,
 		MaxHoldoverBound: time.Millisecond,
 		MinNMEADelay:     20 * time.Millisecond,
@@ -111,6 +115,7 @@ type Discipline struct {
 	confirmd   time.Time  // the last label a fix confirmed
 	cur        Status
 	inLock     int // consecutive samples within LockThreshold
+	outOfLock  int // consecutive accepted samples above UnlockThreshold
 	everLock   bool
 	recovering bool // in HOLDOVER with samples again, re-acquiring
 	offsets    window
@@ -366,7 +371,7 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		}
 		d.pulses = d.pulses[:0] // their timestamps predate the step
 		d.offsets.reset()
-		d.inLock = 0
+		d.inLock, d.outOfLock = 0, 0
 		d.log.Info("clock stepped", "step_ns", int64(step))
 		d.transition(Acquiring, "stepped; converging")
 		d.publish()
@@ -412,8 +417,13 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	} else {
 		d.inLock = 0
 	}
+	if abs(offset) > d.cfg.UnlockThreshold {
+		d.outOfLock++
+	} else {
+		d.outOfLock = 0
+	}
 	switch {
-	case d.cur.State == Locked && abs(offset) > d.cfg.UnlockThreshold:
+	case d.cur.State == Locked && d.outOfLock >= max(d.cfg.UnlockSamples, 1):
 		d.transition(Acquiring, "offset above unlock threshold")
 	case d.cur.State != Locked && d.inLock >= d.cfg.LockSamples:
 		d.everLock = true

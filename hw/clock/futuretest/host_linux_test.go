@@ -77,7 +77,7 @@ func TestFutureDates(t *testing.T) {
 func judge(t *testing.T, report string) {
 	t.Helper()
 	got := ""
-	var skips []string
+	var skips, failed []string
 	for _, line := range strings.Split(report, "\n") {
 		line = strings.TrimRight(line, "\r")
 		switch {
@@ -87,11 +87,18 @@ func judge(t *testing.T, report string) {
 			skips = append(skips, strings.TrimPrefix(line, "SKIP "))
 		case strings.HasPrefix(line, "PKG "), strings.HasPrefix(line, "CLOCK "):
 			t.Log(line)
+			if strings.HasPrefix(line, "PKG ") && strings.Contains(line, " FAIL ") {
+				failed = append(failed, line)
+			}
 		case strings.HasPrefix(line, "OUT "), strings.HasPrefix(line, "ERR "):
-			t.Log(line)
+			failed = append(failed, line)
 		}
 	}
 	t.Logf("%d skipped tests (each must name the environment, never the date):\n%s", len(skips), strings.Join(skips, "\n"))
+	// Failures last: a CI log shows only its tail.
+	if len(failed) > 0 {
+		t.Logf("failures:\n%s", strings.Join(failed, "\n"))
+	}
 	switch {
 	case got == "PASS":
 	case got == "":
