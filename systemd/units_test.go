@@ -22,7 +22,6 @@ var ourUnits = []string{
 	"timenode-refresh.service",
 	"timenode-apparmor-denials.service",
 	"timenode-apparmor-denials.timer",
-	"timenoded.path",
 }
 
 // chronyUnit is Debian's unit for the daemon a customer would otherwise run.

@@ -140,7 +140,6 @@ func TestVerifyClean(t *testing.T) {
 		{name: "refresh sidecar", unit: "timenode-refresh.service"},
 		{name: "apparmor denial counter", unit: "timenode-apparmor-denials.service"},
 		{name: "apparmor denial timer", unit: "timenode-apparmor-denials.timer"},
-		{name: "provisioning path", unit: "timenoded.path"},
 		{name: "control: broken unit", unit: "testdata/broken.service", wantFindings: true},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/site"
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
@@ -67,28 +67,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := lockedmem.SetNonDumpable(); err != nil {
 		log.Warn("could not make the process non-dumpable", "err", err)
 	}
-	keyCfg, err := signingKeys(cfg, hw.clk.Now(), log)
+	mat, err := loadMaterial(cfg, hw.clk.Now(), log)
 	if err != nil {
 		return err
 	}
-	keys, err := signer.LoadKeySet(keyCfg)
-	if err != nil {
-		return err
-	}
-	sig := signer.NewSignerSet(keys, hw.clk.Now)
-	defer sig.Close()
-	tlsFiles, policy, err := tlsSetup(cfg, hw.clk.Now())
-	if err != nil {
-		return err
-	}
-	mat, err := mtls.Load(tlsFiles, hw.clk.Now())
-	if err != nil {
-		return err
-	}
-	for _, w := range mat.Warnings {
+	for _, w := range mat.tls.Warnings {
 		log.Warn(w)
 	}
-	tlsMgr := mtls.NewManager(mat, policy)
+	if mat.site != "" {
+		log.Info("site material loaded", "generation", filepath.Base(mat.site), "allowed_clients", len(mat.policy.Allowed))
+	}
+	sig := signer.NewSignerSet(mat.keys, hw.clk.Now)
+	defer sig.Close()
+	tlsMgr := mtls.NewManager(mat.tls, mat.policy)
 	tlsMgr.Log, tlsMgr.Now = log.With("component", "tls"), hw.clk.Now
 
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
@@ -126,7 +117,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 		metrics.RegisterNTP(ntpSrv.Stats)
 	}
-	endpoints := map[string]string{"ca": tlsFiles.ClientCA, "state_dir": cfg.stateDir}
+	endpoints := map[string]string{"ca": mat.tlsFiles.ClientCA, "state_dir": cfg.stateDir}
 	if hw.sim != nil {
 		endpoints["ca"] = filepath.Join(cfg.stateDir, devtls.CAFile)
 		endpoints["client_cert"] = filepath.Join(cfg.stateDir, devtls.ClientCertFile)
@@ -191,7 +182,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, reloadable{tlsFiles, policy, tlsMgr, sig, keyCfg}, hw.clk, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -224,18 +215,20 @@ func loadLeapList(path string, now time.Time, log *slog.Logger) *leap.Schedule {
 // are development keys generated once into the state directory, so they
 // survive restarts and a pinned client keeps working, and only
 // development keys are accepted; in production they are files or systemd
-// credentials certified by the production CA.
-func signingKeys(cfg *config, now time.Time, log *slog.Logger) (signer.LoadConfig, error) {
-	lc := signer.LoadConfig{Dir: cfg.keyDir, CredentialsDir: cfg.credentialsDir, Production: cfg.production, Now: now, Log: log}
-	if cfg.attestationCA != "" {
-		pem, err := os.ReadFile(cfg.attestationCA)
+// credentials certified by the production CA. On a provisioned appliance
+// (siteDir set) the certificates and the CA come from the site material.
+func signingKeys(cfg *config, siteDir string, now time.Time, log *slog.Logger) (signer.LoadConfig, error) {
+	lc := signer.LoadConfig{Dir: cfg.keyDir, CredentialsDir: cfg.credentialsDir, CertDir: siteDir, Production: cfg.production, Now: now, Log: log}
+	caPath := cfg.attestationCA
+	if caPath == "" && siteDir != "" {
+		caPath = filepath.Join(siteDir, site.AttestationCA)
+	}
+	if caPath != "" {
+		roots, err := attestationRoots(caPath)
 		if err != nil {
-			return lc, fmt.Errorf("--attestation-ca: %w", err)
+			return lc, err
 		}
-		lc.Roots = x509.NewCertPool()
-		if !lc.Roots.AppendCertsFromPEM(pem) {
-			return lc, fmt.Errorf("--attestation-ca %s: no PEM certificate found", cfg.attestationCA)
-		}
+		lc.Roots = roots
 	}
 	if !cfg.sim {
 		return lc, nil
@@ -264,6 +257,10 @@ func signingKeys(cfg *config, now time.Time, log *slog.Logger) (signer.LoadConfi
 // and allows the development client.
 func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 	policy := mtls.Policy{Allowed: cfg.allow, RequireClientCert: cfg.requireCert}
+	if cfg.sim && cfg.devTLS != nil {
+		// Made at start; a reload rereads the same files.
+		return *cfg.devTLS, cfg.devPolicy, nil
+	}
 	if cfg.sim {
 		m, err := devtls.Generate(cfg.stateDir, []string{"localhost", "127.0.0.1", "::1"}, now, 24*time.Hour)
 		if err != nil {
@@ -283,6 +280,7 @@ func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 		if len(policy.Allowed) == 0 {
 			policy.Allowed = []string{devtls.ClientName}
 		}
+		cfg.devTLS, cfg.devPolicy = &files, policy
 		return files, policy, nil
 	}
 	if cfg.tlsCert == "" || cfg.tlsKey == "" {
@@ -291,19 +289,18 @@ func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 	return mtls.Files{Cert: cfg.tlsCert, Key: cfg.tlsKey, ClientCA: cfg.clientCA}, policy, nil
 }
 
-// reloadable is what SIGHUP reloads.
+// reloadable is what SIGHUP swaps.
 type reloadable struct {
-	tlsFiles mtls.Files
-	policy   mtls.Policy
-	tls      *mtls.Manager
-	sig      *signer.Signer
-	keys     signer.LoadConfig
+	tls *mtls.Manager
+	sig *signer.Signer
 }
 
-// handleReloads reloads TLS material and signing keys on SIGHUP
-// (systemctl reload). Each is validated as a whole and swapped in only if
-// good; otherwise the old one keeps serving and the failure is logged and
-// counted. systemd hears RELOADING=1, then READY=1 with the outcome.
+// handleReloads reloads TLS material, client policy and signing keys on
+// SIGHUP (systemctl reload) as one transaction: all of it is read from the
+// same site generation and validated first, then swapped together; if any
+// part is refused nothing changes, the current set keeps serving, and the
+// failure is logged and counted. systemd hears RELOADING=1, then READY=1
+// with the outcome.
 func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clock, m *netsvc.Metrics, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -315,35 +312,45 @@ func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clo
 		case <-hup:
 		}
 		_ = cfg.notify.reloading()
-		status := "reloaded"
-		if mat, err := mtls.Load(r.tlsFiles, clk.Now()); err != nil {
-			m.Reloaded(false)
-			status = "TLS reload refused: " + err.Error()
-			log.Error("reload refused; keeping the current TLS material", "err", err)
-		} else {
-			for _, w := range mat.Warnings {
-				log.Warn(w)
-			}
-			old := r.tls.Material()
-			r.tls.Swap(mat, r.policy)
-			if !old.Leaf.Equal(mat.Leaf) || old.CABundleSHA256 != mat.CABundleSHA256 {
-				m.Reloaded(true)
-				log.Info("rotated TLS material", "cert_not_after", mat.Leaf.NotAfter, "ca_bundle_sha256", mat.CABundleSHA256)
-			}
-		}
-		kc := r.keys
-		kc.Now = clk.Now()
-		before := keyIDs(r.sig.Keys())
-		if err := r.sig.Reload(kc); err != nil {
-			m.Reloaded(false)
-			status = "signing key reload refused: " + err.Error()
-			log.Error("reload refused; keeping the current signing keys", "err", err)
-		} else if after := keyIDs(r.sig.Keys()); after != before {
-			m.Reloaded(true)
-			log.Info("rotated signing keys", "before", before, "after", after)
-		}
+		status := reload(cfg, r, clk.Now(), m, log)
 		_ = cfg.notify.send("READY=1\nSTATUS=" + status)
 	}
+}
+
+// reload performs one transactional reload and returns the status line
+// for systemd.
+func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *slog.Logger) string {
+	mat, err := loadMaterial(cfg, now, log)
+	if err != nil {
+		m.Reloaded(false)
+		log.Error("reload refused; nothing changed: keeping the current TLS material and signing keys", "err", err)
+		return "reload refused: " + err.Error()
+	}
+	for _, w := range mat.tls.Warnings {
+		log.Warn(w)
+	}
+	old := r.tls.Material()
+	before := keyIDs(r.sig.Keys())
+	r.tls.Swap(mat.tls, mat.policy)
+	if err := r.sig.Swap(mat.keys); err != nil {
+		log.Warn("wiping the previous signing keys", "err", err)
+	}
+	after := keyIDs(r.sig.Keys())
+	tlsChanged := !old.Leaf.Equal(mat.tls.Leaf) || old.CABundleSHA256 != mat.tls.CABundleSHA256
+	// One rotation event for the TLS material and one for the key set,
+	// as the metric has always counted them.
+	if tlsChanged {
+		m.Reloaded(true)
+		log.Info("rotated TLS material", "cert_not_after", mat.tls.Leaf.NotAfter, "ca_bundle_sha256", mat.tls.CABundleSHA256)
+	}
+	if after != before {
+		m.Reloaded(true)
+		log.Info("rotated signing keys", "before", before, "after", after)
+	}
+	if mat.site != "" {
+		log.Info("site material loaded", "generation", filepath.Base(mat.site), "allowed_clients", len(mat.policy.Allowed))
+	}
+	return "reloaded"
 }
 
 // keyIDs lists published key ids, to tell a rotation from a reload of

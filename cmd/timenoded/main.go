@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
 
@@ -59,6 +60,8 @@ type config struct {
 	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
 	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
 	notify          *notifier
+	devTLS          *mtls.Files // simulation's development TLS files, made once at start
+	devPolicy       mtls.Policy
 	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
 }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/cmd/internal/site/sitetest"
+	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/netsvc"
+	"github.com/aunsorm/timenode/netsvc/mtls"
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
+	"github.com/aunsorm/timenode/timing"
+)
+
+// t0 is the injected time of the provisioning tests.
+var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+
+// siteConfig is the appliance's configuration: --production, nothing but
+// the state directory (the unit passes no TLS paths or credentials).
+func siteConfig(t *testing.T, state string) *config {
+	t.Helper()
+	cfg, err := parseConfig([]string{"--production", "--state-dir", state}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.siteMode() {
+		t.Fatal("--production without TLS paths is not site mode")
+	}
+	return cfg
+}
+
+// TestSiteMaterialLoads: a provisioned state directory gives the daemon
+// its TLS identity, client CA, allow-list and production signing keys
+// certified by the site's attestation CA.
+func TestSiteMaterialLoads(t *testing.T) {
+	n := sitetest.NewNode(t, t0)
+	n.Activate(t, n.Bundle(t, t0, "kms.test.example", "spiffe://test/ns/auth/sa/api"), "g1")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := loadMaterial(siteConfig(t, n.State), t0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.keys.Close()
+	if got := strings.Join(m.policy.Allowed, ","); got != "kms.test.example,spiffe://test/ns/auth/sa/api" {
+		t.Errorf("allowed clients %q", got)
+	}
+	if filepath.Base(m.site) != "g1" || m.tls.Leaf.Subject.CommonName != "timenode test node" {
+		t.Errorf("site %q, leaf %q", m.site, m.tls.Leaf.Subject.CommonName)
+	}
+	k := m.keys.Active(t0)
+	if k == nil || k.Public().Development {
+		t.Fatalf("active key %v: want a production key", k)
+	}
+}
+
+// TestSiteMaterialRefusals: what an unprovisioned or half-provisioned
+// node lacks is named.
+func TestSiteMaterialRefusals(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, n *sitetest.Node, gen string)
+		want   string
+	}{
+		{"not provisioned", func(t *testing.T, n *sitetest.Node, gen string) {
+			os.Remove(filepath.Join(n.State, site.Link))
+		}, "not provisioned"},
+		{"empty allow-list", func(t *testing.T, n *sitetest.Node, gen string) {
+			os.WriteFile(filepath.Join(gen, site.AllowList), []byte("# nobody\n"), 0o600)
+		}, "no client identity"},
+		{"attestation CA of another site", func(t *testing.T, n *sitetest.Node, gen string) {
+			other := sitetest.NewNode(t, t0)
+			os.WriteFile(filepath.Join(gen, site.AttestationCA), signer.EncodeCerts(other.Attest.Cert.Raw), 0o600)
+		}, site.AttestationCert},
+		{"link outside the generations", func(t *testing.T, n *sitetest.Node, gen string) {
+			os.Remove(filepath.Join(n.State, site.Link))
+			os.Symlink("/etc", filepath.Join(n.State, site.Link))
+		}, "want a generation"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := sitetest.NewNode(t, t0)
+			n.Activate(t, n.Bundle(t, t0, "kms.test.example"), "g1")
+			tc.break_(t, n, filepath.Join(n.State, site.GensDir, "g1"))
+			_, err := loadMaterial(siteConfig(t, n.State), t0, log)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReloadIsAllOrNothing: a new generation whose TLS certificate is good
+// but whose attestation certificate does not certify the node's keys
+// changes nothing (before, TLS swapped while the keys were refused); a
+// good generation then rotates TLS, allow-list and signing key together.
+func TestReloadIsAllOrNothing(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n := sitetest.NewNode(t, t0)
+	n.Activate(t, n.Bundle(t, t0, "old-client.test.example"), "g1")
+	cfg := siteConfig(t, n.State)
+	m, err := loadMaterial(cfg, t0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reloadable{tls: mtls.NewManager(m.tls, m.policy), sig: signer.NewSignerSet(m.keys, func() time.Time { return t0 })}
+	defer r.sig.Close()
+	clk := clocktest.NewManual(t0)
+	disc := timing.New(timing.DefaultConfig(), clocktest.NewOscillator(clk, clocktest.OscillatorConfig{}), log)
+	metrics := netsvc.NewMetrics(clk, disc, disc.Rejected)
+	keysBefore, leafBefore := keyIDs(r.sig.Keys()), r.tls.Material().Leaf
+
+	// A bad generation: fresh TLS certificate, attestation certificate of
+	// a key this node does not have.
+	other := sitetest.NewNode(t, t0)
+	bad := n.Bundle(t, t0.Add(time.Hour), "new-client.test.example")
+	os.WriteFile(filepath.Join(bad, site.AttestationCert), other.AttestationCert(t, "", t0), 0o600)
+	n.Activate(t, bad, "g2")
+	if st := reload(cfg, r, t0.Add(time.Hour), metrics, log); !strings.HasPrefix(st, "reload refused") {
+		t.Fatalf("reload of a bad generation: %q", st)
+	}
+	if !r.tls.Material().Leaf.Equal(leafBefore) || keyIDs(r.sig.Keys()) != keysBefore {
+		t.Fatal("a refused reload changed the TLS certificate or the signing keys")
+	}
+	if got := r.tls.Policy().Allowed; len(got) != 1 || got[0] != "old-client.test.example" {
+		t.Fatalf("a refused reload changed the allow-list to %v", got)
+	}
+
+	// A good generation with a next key: everything rotates together.
+	if err := genNextKey(n); err != nil {
+		t.Fatal(err)
+	}
+	n.Activate(t, n.Bundle(t, t0.Add(2*time.Hour), "new-client.test.example"), "g3")
+	if st := reload(cfg, r, t0.Add(2*time.Hour), metrics, log); st != "reloaded" {
+		t.Fatalf("reload of a good generation: %q", st)
+	}
+	if r.tls.Material().Leaf.Equal(leafBefore) {
+		t.Error("TLS certificate not rotated")
+	}
+	if got := r.tls.Policy().Allowed; len(got) != 1 || got[0] != "new-client.test.example" {
+		t.Errorf("allow-list %v after the reload", got)
+	}
+	if after := keyIDs(r.sig.Keys()); after == keysBefore || !strings.HasPrefix(after, keysBefore+",") {
+		t.Errorf("keys %q after the reload, want the current key %q then the next one", after, keysBefore)
+	}
+}
+
+// genNextKey makes the node's next signing key, as `timenodectl keys
+// generate --next` does.
+func genNextKey(n *sitetest.Node) error {
+	tmp, err := os.MkdirTemp(n.State, "next")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := keyfile.Generate(tmp, rand.Reader, nil, false); err != nil {
+		return err
+	}
+	for _, f := range []string{signer.Ed25519KeyFile, signer.MLDSA65KeyFile} {
+		if err := os.Rename(filepath.Join(tmp, f), filepath.Join(n.State, site.KeysDir, signer.NextPrefix+f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
