@@ -263,7 +263,7 @@ in_chroot apt-get -y -q -o Dpkg::Use-Pty=0 dist-upgrade >>"$BUILD/apt.log" 2>&1 
 in_chroot INITRD=No apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
 	"$KERNEL_PKG" initramfs-tools zstd e2fsprogs \
 	systemd systemd-sysv udev dbus libnss-systemd \
-	apparmor nftables systemd-boot-efi \
+	apparmor nftables systemd-boot-efi openssh-server sudo \
 	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
 log "apt-get done in $(( $(date +%s) - t_apt ))s"
 
@@ -298,13 +298,18 @@ log "kernel $kver: modules trimmed from ${before} MiB to ${after} MiB"
 # 4. timenode.
 install -D -m 0755 "$BUILD/bin-$ARCH/timenoded" "$R/usr/sbin/timenoded"
 install -D -m 0755 "$BUILD/bin-$ARCH/timenodectl" "$R/usr/bin/timenodectl"
-for u in "$repo"/systemd/*.service "$repo"/systemd/*.timer "$repo"/systemd/*.path; do
+for u in "$repo"/systemd/*.service "$repo"/systemd/*.timer; do
 	install -D -m 0644 "$u" "$R/usr/lib/systemd/system/$(basename "$u")"
+done
+# Drop-ins for Debian's units: sshd confined, nftables after /var.
+for d in ssh.service.d nftables.service.d; do
+	install -D -m 0644 "$repo/systemd/$d/timenode.conf" "$R/usr/lib/systemd/system/$d/timenode.conf"
 done
 # time-sync.target waits for the clock to lock (systemd-time-wait-sync, bounded).
 install -D -m 0644 "$repo/systemd/systemd-time-wait-sync.service.d/timenode.conf" \
 	"$R/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf"
 install -D -m 0644 "$repo/systemd/60-timenode.rules" "$R/usr/lib/udev/rules.d/60-timenode.rules"
+install -D -m 0644 "$repo/systemd/61-timenode-media.rules" "$R/usr/lib/udev/rules.d/61-timenode-media.rules"
 install -D -m 0644 "$repo/apparmor/usr.sbin.timenoded" "$R/etc/apparmor.d/usr.sbin.timenoded"
 install -D -m 0644 "$repo/apparmor/timenode-refresh" "$R/etc/apparmor.d/timenode-refresh"
 install -D -m 0644 "$repo/image/nftables/timenode.nft" "$R/etc/nftables.conf"
@@ -314,12 +319,30 @@ if [ -n "${SITE_NFT:-}" ]; then
 fi
 install -D -m 0644 "$repo/README.md" "$R/usr/share/doc/timenode/README.md"
 cp -a "$here/rootfs/." "$R/"
+chown -R root:root "$R/etc/ssh/sshd_config.d" "$R/etc/sudoers.d" "$R/etc/timenode"
+chmod 0440 "$R/etc/sudoers.d/timenode-admin"
+chmod 0644 "$R/etc/timenode/appliance.env" "$R/etc/ssh/sshd_config.d/10-timenode.conf"
+# Management access: one administrator, SSH keys only (installed into
+# /var/lib/timenode-site by the provisioning medium or bundle), no password
+# at all ("*" is not a hash of anything; "!" would make sshd treat the
+# account as locked), home on the state partition for uploads.
+in_chroot useradd -M -d /var/lib/tnadmin -s /bin/bash -c "timenode administrator" -U tnadmin
+in_chroot usermod -p '*' tnadmin
+install -d -m 0700 "$R/var/lib/tnadmin"
+in_chroot chown tnadmin:tnadmin /var/lib/tnadmin
+install -d -m 0755 "$R/var/lib/timenode-site"
+# Host keys made by openssh-server's postinst would be the same on every
+# flashed appliance: each node makes its own (timenode-sshd-keygen).
+rm -f "$R"/etc/ssh/ssh_host_*
+in_chroot visudo -c -q -f /etc/sudoers.d/timenode-admin || die "sudoers.d/timenode-admin does not parse"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
-in_chroot systemctl enable timenoded.service timenoded.path timenode-firstboot.service nftables.service \
-	systemd-networkd.service apparmor.service systemd-time-wait-sync.service >/dev/null 2>&1
-in_chroot systemctl is-enabled timenoded.service timenoded.path timenode-firstboot.service nftables.service \
-	systemd-networkd.service apparmor.service systemd-time-wait-sync.service >/dev/null || die "enabling units in the image failed"
+units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service
+	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service"
+# shellcheck disable=SC2086
+in_chroot systemctl enable $units >/dev/null 2>&1
+# shellcheck disable=SC2086
+in_chroot systemctl is-enabled $units >/dev/null || die "enabling units in the image failed"
 # No network time client may fight timenoded for CLOCK_REALTIME; no package
 # maintenance timers on a read-only root.
 in_chroot systemctl mask systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \

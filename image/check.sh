@@ -81,13 +81,25 @@ echo "check: timenoded, timenodectl, systemd, apparmor_parser, nft are $ARCH"
 for f in /usr/lib/systemd/system/timenoded.service /usr/lib/systemd/system/timenode-firstboot.service \
 	/etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh /etc/nftables.conf \
 	/etc/systemd/system/multi-user.target.wants/timenoded.service \
-	/etc/systemd/system/paths.target.wants/timenoded.path \
+	/etc/systemd/system/multi-user.target.wants/ssh.service \
+	/etc/systemd/system/multi-user.target.wants/timenode-sshd-keygen.service \
+	/usr/lib/systemd/system/ssh.service.d/timenode.conf \
+	/usr/lib/systemd/system/nftables.service.d/timenode.conf \
+	/usr/lib/systemd/system/timenode-media@.service \
+	/usr/lib/udev/rules.d/61-timenode-media.rules \
+	/etc/ssh/sshd_config.d/10-timenode.conf /etc/sudoers.d/timenode-admin /etc/timenode/appliance.env \
 	/etc/systemd/system/sysinit.target.wants/systemd-time-wait-sync.service \
 	/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf; do
 	exists "$f" || fail "root has no $f"
 done
 rootcat /etc/fstab | grep -Eq '^PARTUUID=[^ ]+ +/ +ext4 +ro,' || fail "fstab does not mount / read-only"
-echo "check: units (timenoded, its provisioning path and the wait for lock enabled), AppArmor profiles, nftables ruleset, read-only root in fstab"
+for k in ssh_host_ed25519_key ssh_host_rsa_key ssh_host_ecdsa_key; do
+	! exists "/etc/ssh/$k" || fail "the image ships /etc/ssh/$k: every appliance must make its own host key"
+done
+rootcat /etc/shadow | grep -q '^tnadmin:\*:' || fail "tnadmin must have no password (\"*\" in /etc/shadow)"
+rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
+rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
+echo "check: units (timenoded, sshd and the wait for lock enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, read-only root in fstab"
 
 # The image's own daemon runs.
 rootcat /usr/sbin/timenoded >"$W/timenoded"

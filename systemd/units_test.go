@@ -22,6 +22,8 @@ var ourUnits = []string{
 	"timenode-refresh.service",
 	"timenode-apparmor-denials.service",
 	"timenode-apparmor-denials.timer",
+	"timenode-sshd-keygen.service",
+	"timenode-pps-modules.service",
 }
 
 // chronyUnit is Debian's unit for the daemon a customer would otherwise run.
@@ -142,6 +144,9 @@ func TestExposureBelowChrony(t *testing.T) {
 		{name: "firstboot", unit: "timenode-firstboot.service", wantBelow: true},
 		{name: "refresh sidecar", unit: "timenode-refresh.service", wantBelow: true},
 		{name: "apparmor denial counter", unit: "timenode-apparmor-denials.service", wantBelow: true},
+		{name: "ssh host key generation", unit: "timenode-sshd-keygen.service", wantBelow: true},
+		{name: "PPS module loading", unit: "timenode-pps-modules.service", wantBelow: true},
+		{name: "provisioning medium", unit: "timenode-media@.service", wantBelow: true},
 		{name: "control: bare unit", unit: "testdata/bare.service", wantBelow: false},
 	}
 	for _, tt := range tests {
@@ -202,5 +207,59 @@ func TestClockStaysReachable(t *testing.T) {
 				t.Errorf("%s: clock blocked by %q, want blocked = %v", tt.unit, got, tt.wantBlocked)
 			}
 		})
+	}
+}
+
+// debianSSHUnit is the unit of Debian's openssh-server, which the image
+// runs with systemd/ssh.service.d/timenode.conf.
+const debianSSHUnit = "/usr/lib/systemd/system/ssh.service"
+
+// TestSSHDropInLowersExposure scores Debian's ssh.service alone and with
+// our drop-in, in a throwaway root as the image lays them out. sshd must
+// start login sessions as any user, so it cannot score like the daemon;
+// the drop-in must still take a clear bite out of the stock exposure.
+func TestSSHDropInLowersExposure(t *testing.T) {
+	needTool(t, "systemd-analyze", "systemd")
+	needTool(t, debianSSHUnit, "openssh-server")
+	stock, err := os.ReadFile(debianSSHUnit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn, err := os.ReadFile("ssh.service.d/timenode.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := func(withDropIn bool) float64 {
+		root := t.TempDir()
+		dir := filepath.Join(root, "usr/lib/systemd/system")
+		if err := os.MkdirAll(filepath.Join(dir, "ssh.service.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ssh.service"), stock, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if withDropIn {
+			if err := os.WriteFile(filepath.Join(dir, "ssh.service.d/timenode.conf"), dropIn, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, errOut, code := analyze(t, "security", "--offline=true", "--no-pager", "--root="+root, "ssh.service")
+		if code != 0 {
+			t.Fatalf("security ssh.service: exit %d: %s", code, errOut)
+		}
+		m := overallRE.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("security ssh.service: no overall score in:\n%s", out)
+		}
+		f, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	before, after := score(false), score(true)
+	t.Logf("exposure ssh.service: Debian %.1f, with timenode.conf %.1f", before, after)
+	if after > before-2 {
+		t.Errorf("ssh.service with the drop-in scores %.1f against %.1f without: want at least 2 points lower", after, before)
 	}
 }

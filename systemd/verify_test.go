@@ -140,6 +140,8 @@ func TestVerifyClean(t *testing.T) {
 		{name: "refresh sidecar", unit: "timenode-refresh.service"},
 		{name: "apparmor denial counter", unit: "timenode-apparmor-denials.service"},
 		{name: "apparmor denial timer", unit: "timenode-apparmor-denials.timer"},
+		{name: "ssh host key generation", unit: "timenode-sshd-keygen.service"},
+		{name: "PPS module loading", unit: "timenode-pps-modules.service"},
 		{name: "control: broken unit", unit: "testdata/broken.service", wantFindings: true},
 	}
 	for _, tt := range tests {
