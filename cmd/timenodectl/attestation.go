@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/client"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func init() {
 
 func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: timenodectl attestation verify URL|FILE [--cacert FILE] [--cert FILE --key FILE] [--keys URL|FILE] [--max-age 30s] [--production] [--ed25519-only]")
+		fmt.Fprintln(stderr, "usage: timenodectl attestation verify URL|FILE [--cacert FILE] [--cert FILE --key FILE] [--keys URL|FILE] [--max-age 30s] [--production --attestation-ca FILE --pin SHA256] [--ed25519-only]")
 		return 2
 	}
 	fs := flag.NewFlagSet("attestation verify", flag.ContinueOnError)
@@ -36,7 +37,10 @@ func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	keyFile := fs.String("key", "", "client private key (PEM) for mTLS")
 	keysFrom := fs.String("keys", "", "public keys: URL or file of a /keys document (default: /keys next to the attestation URL)")
 	maxAge := fs.Duration("max-age", 30*time.Second, "reject attestations older than this")
-	production := fs.Bool("production", false, "reject attestations signed by development keys")
+	production := fs.Bool("production", false, "reject development keys; trust only keys certified by --attestation-ca and pinned by --pin (both required)")
+	attCA := fs.String("attestation-ca", "", "production CA certificate(s) (PEM) the attestation certificates must chain to")
+	var pins multiFlag
+	fs.Var(&pins, "pin", "trusted SHA-256 fingerprint of an attestation certificate (AUNSORM_CALIBRATION_FINGERPRINT); repeatable")
 	edOnly := fs.Bool("ed25519-only", false, "accept without checking the ML-DSA-65 signature (old clients)")
 	timeout := fs.Duration("timeout", 10*time.Second, "network timeout")
 	// Accept the target before or after the flags.
@@ -56,6 +60,19 @@ func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *production || *attCA != "" || len(pins) > 0 {
+		// The keys a server publishes prove nothing by themselves: trust
+		// comes from the production CA and the pinned fingerprint, checked
+		// by the same client library the sidecar uses.
+		att, err := verifyAnchored(ctx, target, anchoredConfig{cacert: *cacert, cert: *certFile, key: *keyFile, keys: *keysFrom,
+			attCA: *attCA, pins: pins, production: *production, edOnly: *edOnly, maxAge: *maxAge})
+		if err != nil {
+			fmt.Fprintf(stderr, "timenodectl: attestation verification FAILED: %v\n", err)
+			return 1
+		}
+		printAttestation(stdout, att, *edOnly)
+		return 0
+	}
 	client, err := httpsClient(*cacert, *certFile, *keyFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "timenodectl: %v\n", err)
@@ -124,8 +141,14 @@ func (v *verification) run(ctx context.Context, target, keysFrom string, stdout 
 	if err := ver.Verify(&att, time.Now(), nonce); err != nil {
 		return err
 	}
+	printAttestation(stdout, &att, v.edOnly)
+	return nil
+}
+
+// printAttestation reports a verified attestation.
+func printAttestation(stdout io.Writer, att *signer.Attestation, edOnly bool) {
 	sigs := "ed25519+ml-dsa-65"
-	if v.edOnly {
+	if edOnly {
 		sigs = "ed25519"
 	}
 	fmt.Fprintf(stdout, "attestation verified (%s)\n", sigs)
@@ -144,7 +167,49 @@ func (v *verification) run(ctx context.Context, target, keysFrom string, stdout 
 	} {
 		fmt.Fprintf(stdout, "  %-13s %s\n", kv[0], kv[1])
 	}
-	return nil
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// anchoredConfig is a verification against a trust anchor.
+type anchoredConfig struct {
+	cacert, cert, key, keys, attCA string
+	pins                           []string
+	production, edOnly             bool
+	maxAge                         time.Duration
+}
+
+// verifyAnchored fetches and verifies one attestation from a live node,
+// trusting only keys whose certificates chain to the attestation CA and
+// match a pin (or are endorsed by such a key).
+func verifyAnchored(ctx context.Context, target string, c anchoredConfig) (*signer.Attestation, error) {
+	if !isURL(target) {
+		return nil, errors.New("--production, --attestation-ca and --pin verify a live node: give its https URL (a saved attestation carries no certificate chain to check)")
+	}
+	if c.production && (c.attCA == "" || len(c.pins) == 0) {
+		return nil, errors.New("--production needs the trust anchor: --attestation-ca FILE (the production CA) and --pin SHA256 (the attestation certificate's fingerprint, `openssl x509 -noout -fingerprint -sha256`)")
+	}
+	cfg := client.Config{URL: target, KeysURL: c.keys, Pins: c.pins, TLSCAFile: c.cacert, TLSCertFile: c.cert, TLSKeyFile: c.key,
+		Production: c.production, Ed25519Only: c.edOnly, MaxAge: c.maxAge}
+	if c.attCA != "" {
+		pem, err := os.ReadFile(c.attCA)
+		if err != nil {
+			return nil, fmt.Errorf("--attestation-ca: %w", err)
+		}
+		cfg.Roots = x509.NewCertPool()
+		if !cfg.Roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--attestation-ca %s: no PEM certificate found", c.attCA)
+		}
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Refresh(ctx)
 }
 
 func isURL(s string) bool { return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
@@ -105,14 +106,56 @@ func generateKeys(dir, prefix string, force bool) error {
 		if err != nil {
 			return err
 		}
+		if err := giveToDirOwner(dir, path); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// giveToDirOwner hands a file made by root to the owner of its directory:
+// on the appliance the administrator runs this tool with sudo in the
+// daemon's state directory, which belongs to the daemon's dynamic user,
+// and key files are refused unless that user owns them.
+func giveToDirOwner(dir, path string) error {
+	uid, gid, ok := dirOwner(dir)
+	if !ok || os.Geteuid() != 0 || uid == 0 {
+		return nil
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		return fmt.Errorf("hand %s to the owner of %s: %w", path, dir, err)
+	}
+	return nil
+}
+
+// dirOwner returns the owner of dir.
+func dirOwner(dir string) (uid, gid int, ok bool) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(st.Uid), int(st.Gid), true
+}
+
+// keyPolicy is the file policy for reading keys in dir: root reads the
+// files of the directory's owner (the daemon's user), anyone else only
+// their own.
+func keyPolicy(dir string) keyfile.Policy {
+	p := keyfile.DefaultPolicy()
+	if uid, _, ok := dirOwner(dir); ok && os.Geteuid() == 0 {
+		p.UID = uid
+	}
+	return p
 }
 
 func makeCSR(dir, prefix, cn string) ([]byte, error) {
 	var seeds [2]*lockedmem.Buffer
 	for i, alg := range []keyfile.Alg{keyfile.Ed25519, keyfile.MLDSA65} {
-		b, err := keyfile.LoadSeed(filepath.Join(dir, prefix+keyfile.FileName(alg)), alg, keyfile.DefaultPolicy(), lockedmem.Options{})
+		b, err := keyfile.LoadSeed(filepath.Join(dir, prefix+keyfile.FileName(alg)), alg, keyPolicy(dir), lockedmem.Options{})
 		if err != nil {
 			return nil, err
 		}

@@ -46,6 +46,12 @@ func TestParseConfig(t *testing.T) {
 		{"bad refresh interval", nil, map[string]string{"REFRESH_INTERVAL_SECS": "0"}, nil, true},
 		{"bad NMEA-only stratum", []string{"--nmea-only-stratum", "16"}, nil, nil, true},
 		{"stray argument", []string{"extra"}, nil, nil, true},
+		{"lock threshold of a noisy PPS", []string{"--lock-threshold", "500us"}, nil, func(t *testing.T, c *config) {
+			if c.lockThreshold != 500*time.Microsecond {
+				t.Errorf("lock threshold %v", c.lockThreshold)
+			}
+		}, false},
+		{"lock threshold zero", []string{"--lock-threshold", "0s"}, nil, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

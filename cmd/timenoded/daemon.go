@@ -60,6 +60,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg := timing.DefaultConfig()
 	tcfg.Stratum = cfg.stratum
 	tcfg.MaxHoldoverBound = cfg.maxHoldover
+	tcfg.LockThreshold, tcfg.UnlockThreshold = cfg.lockThreshold, 10*cfg.lockThreshold
 	tcfg.NMEAOnlyStratum, tcfg.NMEAOnlyMaxBound = uint8(cfg.nmeaOnlyStratum), cfg.nmeaOnlyBound
 	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
 	disc := timing.New(tcfg, hw.clk, log)

@@ -51,6 +51,7 @@ type config struct {
 	upstreamRefID   [4]byte // NTP reference id above stratum 1 (NTP_REFERENCE_ADDRESS)
 	maxAge          time.Duration
 	maxHoldover     time.Duration // error bound past which holdover ends in UNSYNCHRONIZED
+	lockThreshold   time.Duration // offsets within it count towards LOCKED; 10x unlocks
 	keyDir          string        // signing key directory (NTP_SIGNING_KEY_PATH)
 	credentialsDir  string        // systemd credentials ($CREDENTIALS_DIRECTORY)
 	attestationCA   string        // production CA that certifies signing keys
@@ -94,12 +95,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.nmeaOnlyBound, "nmea-only-max-bound", 50*time.Millisecond, "NMEA-only error bound past which the node stops serving")
 	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
+	fs.DurationVar(&c.lockThreshold, "lock-threshold", 20*time.Microsecond, "offset within which consecutive pulses lock the clock (10x it unlocks): raise it for a PPS with user-space or virtualised timestamps")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.nmeaOnlyStratum > 15 {
 		return nil, fmt.Errorf("--nmea-only-stratum %d: want 0 (off) or a stratum from 1 to 15", c.nmeaOnlyStratum)
+	}
+	if c.lockThreshold <= 0 || c.lockThreshold > 10*time.Millisecond {
+		return nil, fmt.Errorf("--lock-threshold %v: want a duration above 0 and at most 10ms", c.lockThreshold)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))

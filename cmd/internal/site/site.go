@@ -147,7 +147,7 @@ var EnvKeys = map[string]func(string) error{
 // certificate paths and the mode are the image's, not the site's.
 var BoardFlags = map[string]bool{
 	"serial": true, "baud": true, "pps": true, "pps-gpio": true, "led-gpio": true, "reset-gpio": true,
-	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true,
+	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true, "lock-threshold": true,
 	"require-client-cert": true, "agent-check": true, "v": true,
 }
 

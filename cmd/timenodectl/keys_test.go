@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestKeysForTheDaemonsUser: the administrator runs `sudo timenodectl keys
+// generate --next` in the daemon's state directory, which belongs to the
+// daemon's dynamic user. The new files must be that user's (the daemon
+// refuses keys it does not own), and `keys csr` run as root must read them.
+func TestKeysForTheDaemonsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand files to another user (the appliance's sudo)")
+	}
+	const uid, gid = 4242, 4243
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := keysCmd([]string{"generate", "--dir", dir, "--next"}, &out, &errOut); code != 0 {
+		t.Fatalf("keys generate: exit %d: %s", code, errOut.String())
+	}
+	for _, f := range []string{"next-signing-ed25519.pem", "next-signing-mldsa65.pem"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != uid || st.Gid != gid || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: owner %d:%d mode %04o, want %d:%d 0600", f, st.Uid, st.Gid, fi.Mode().Perm(), uid, gid)
+		}
+	}
+	out.Reset()
+	if code := keysCmd([]string{"csr", "--dir", dir, "--next", "--cn", "time.test.example"}, &out, &errOut); code != 0 {
+		t.Fatalf("keys csr as root on the daemon's files: exit %d: %s", code, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "-----BEGIN CERTIFICATE REQUEST-----") {
+		t.Errorf("keys csr printed %q", out.String())
+	}
+}
