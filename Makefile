@@ -85,17 +85,18 @@ bench-serve:
 	$(BIN)/servebench -daemon $(BIN)/timenoded $(SERVEBENCH_FLAGS)
 
 # The flashable appliance image (Debian bookworm via debootstrap, read-only
-# root, state partition, systemd-boot) and its qemu boot test (TCG): the
-# daemon active under systemd, AppArmor enforcing, nftables loaded, /health
-# through a forwarded port, the kernel clock adapter steering the guest.
+# root, state partition, systemd-boot) and its boot test as shipped: the
+# image booted through UEFI under qemu TCG with nothing swapped in,
+# provisioned over SSH from a TNPROV medium, the receiver on a real UART
+# and the pulse on a real kernel PPS device, then served, verified,
+# rotated under load and rebooted (image/boottest/shipped).
 IMAGE_DIR ?= build/image
 image:
 	image/build.sh $(IMAGE_DIR)
 	image/check.sh $(IMAGE_DIR) amd64
 
 image-test: image
-	image/boottest/run.sh $(IMAGE_DIR)
-	image/boottest/uefi.sh $(IMAGE_DIR)
+	TIMENODE_IMAGE_TEST=1 TIMENODE_IMAGE_DIR=$(abspath $(IMAGE_DIR)) $(GO) test -count=1 -timeout 60m -v -run '^TestShippedImage$$' ./image/boottest/shipped
 
 # The same image for arm64 UEFI boards: debootstrap --foreign, the second
 # stage and apt under qemu-user-static; checked without booting (file

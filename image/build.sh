@@ -7,9 +7,6 @@
 #                                       apt in the chroot under qemu-user-static
 #                                       (binfmt_misc, mounted and registered here
 #                                       when missing)
-#   image/build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img
-#                                       re-pack the built tree plus an overlay
-#                                       (used by the boot test, image/boottest)
 #
 # Full build, all inside BUILD_DIR (nothing cached between runs: the tree is
 # made from scratch every time):
@@ -59,11 +56,10 @@ STATE_MIB=${STATE_MIB:-256}
 ROOT_SLACK_MIB=48
 
 # ---------------------------------------------------------------------------
-# Disk assembly, shared by the full build and by `assemble`.
+# Disk assembly.
 #   assemble_disk ROOTDIR VARDIR ESPDIR OUT.img
 # ROOTDIR becomes the read-only root, VARDIR the state partition (/var),
-# ESPDIR the EFI system partition. Partition UUIDs come from BUILD_DIR/partuuids
-# so an overlay image boots with the same command line.
+# ESPDIR the EFI system partition. Partition UUIDs come from BUILD_DIR/partuuids.
 assemble_disk() {
 	local rootdir=$1 vardir=$2 espdir=$3 out=$4
 	local work; work=$(dirname "$out")/.assemble.$$
@@ -104,33 +100,6 @@ assemble_disk() {
 	rm -rf "$work"
 	echo "root_mib=$root_mib state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
 }
-
-# `assemble BUILD_DIR OVERLAY_DIR OUT.img`: a copy of the built tree (hard
-# links: overlay files must be new files, never edited in place), the overlay
-# copied over it, then the executable OVERLAY_DIR.sh (a sibling file) run as
-# `OVERLAY_DIR.sh ROOT VAR` if it exists.
-if [ "${1:-}" = assemble ]; then
-	[ $# -eq 4 ] || die "usage: build.sh assemble BUILD_DIR OVERLAY_DIR OUT.img"
-	# Absolute paths: assemble_disk changes directory while it works.
-	BUILD=$(cd "$2" && pwd); overlay=$(cd "$3" && pwd)
-	out=$(cd "$(dirname "$4")" && pwd)/$(basename "$4")
-	need_tools mkfs.ext4 mkfs.vfat mcopy sfdisk
-	[ -d "$BUILD/tree/root" ] || die "$BUILD/tree/root missing: run image/build.sh (make image) first"
-	stage=$BUILD/overlay-tree
-	rm -rf "$stage"
-	cp -al "$BUILD/tree" "$stage"
-	# OVERLAY_DIR/{root,var,esp}/... are copied over the root file system,
-	# the state partition and the ESP. cp --remove-destination replaces a
-	# hard-linked file instead of writing through it into the built tree.
-	for part in root var esp; do
-		[ -d "$overlay/$part" ] || continue
-		cp -a --remove-destination "$overlay/$part/." "$stage/$part/"
-	done
-	if [ -x "$overlay.sh" ]; then "$overlay.sh" "$stage/root" "$stage/var"; fi
-	assemble_disk "$stage/root" "$stage/var" "$stage/esp" "$out"
-	rm -rf "$stage"
-	exit 0
-fi
 
 # ---------------------------------------------------------------------------
 # Full build.
@@ -326,10 +295,10 @@ chmod 0644 "$R/etc/timenode/appliance.env" "$R/etc/ssh/sshd_config.d/10-timenode
 # /var/lib/timenode-site by the provisioning medium or bundle), no password
 # at all ("*" is not a hash of anything; "!" would make sshd treat the
 # account as locked), home on the state partition for uploads.
-in_chroot useradd -M -d /var/lib/tnadmin -s /bin/bash -c "timenode administrator" -U tnadmin
-in_chroot usermod -p '*' tnadmin
-install -d -m 0700 "$R/var/lib/tnadmin"
-in_chroot chown tnadmin:tnadmin /var/lib/tnadmin
+in_chroot useradd -M -d /var/lib/ntp-admin -s /bin/bash -c "timenode administrator" -U ntp-admin
+in_chroot usermod -p '*' ntp-admin
+install -d -m 0700 "$R/var/lib/ntp-admin"
+in_chroot chown ntp-admin:ntp-admin /var/lib/ntp-admin
 install -d -m 0755 "$R/var/lib/timenode-site"
 # Host keys made by openssh-server's postinst would be the same on every
 # flashed appliance: each node makes its own (timenode-sshd-keygen).

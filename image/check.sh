@@ -96,7 +96,7 @@ rootcat /etc/fstab | grep -Eq '^PARTUUID=[^ ]+ +/ +ext4 +ro,' || fail "fstab doe
 for k in ssh_host_ed25519_key ssh_host_rsa_key ssh_host_ecdsa_key; do
 	! exists "/etc/ssh/$k" || fail "the image ships /etc/ssh/$k: every appliance must make its own host key"
 done
-rootcat /etc/shadow | grep -q '^tnadmin:\*:' || fail "tnadmin must have no password (\"*\" in /etc/shadow)"
+rootcat /etc/shadow | grep -q '^ntp-admin:\*:' || fail "ntp-admin must have no password (\"*\" in /etc/shadow)"
 rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
 rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
 echo "check: units (timenoded, sshd and the wait for lock enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, read-only root in fstab"
