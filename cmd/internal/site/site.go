@@ -30,6 +30,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Names in the state directory.
@@ -113,10 +116,8 @@ func ParseAllowList(name string, b []byte) ([]string, error) {
 		if len(line) > maxIdentity {
 			return nil, fmt.Errorf("%s:%d: identity longer than %d bytes", name, n, maxIdentity)
 		}
-		for _, r := range line {
-			if r <= ' ' || r == ',' || r == 0x7f {
-				return nil, fmt.Errorf("%s:%d: %q: an identity has no spaces, commas or control characters (one per line)", name, n, line)
-			}
+		if !validIdentity(line) {
+			return nil, fmt.Errorf("%s:%d: %q: an identity has no spaces, commas or control characters (one per line)", name, n, line)
 		}
 		if seen[line] {
 			return nil, fmt.Errorf("%s:%d: %q listed twice", name, n, line)
@@ -131,6 +132,22 @@ func ParseAllowList(name string, b []byte) ([]string, error) {
 		return nil, fmt.Errorf("%s: no client identity: list at least one (DNS/URI SAN or CN of an allowed client)", name)
 	}
 	return ids, nil
+}
+
+// validIdentity refuses what can never match a certificate's name and
+// would silently lock a client out: any Unicode space (a no-break space
+// from a word processor), control or format character (a byte order mark,
+// a zero-width space), a comma, and bytes that are not UTF-8.
+func validIdentity(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == ',' || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // EnvKeys are the settings site.env may carry, each with its check.
@@ -239,8 +256,28 @@ func checkAddr(v string) error {
 	return nil
 }
 
-// checkOpts accepts "--flag", "--flag=value" and "--flag value" for the
-// flags in BoardFlags.
+// boardBoolFlags are the board flags of type bool: Go's flag package never
+// takes the next word as their value.
+var boardBoolFlags = map[string]bool{"require-client-cert": true, "v": true}
+
+// boardFlagValues check the values of the board flags that are not plain
+// strings, as timenoded's parseConfig would refuse them: a site.env that
+// passes here must not stop the daemon at start.
+var boardFlagValues = map[string]func(string) error{
+	"require-client-cert": checkBool,
+	"v":                   checkBool,
+	"baud":                checkIntRange(1, 4000000), // what a UART can run at
+	"nmea-only-stratum":   checkIntRange(0, 15),
+	"nmea-only-max-bound": checkDuration(0, 0),
+	"max-holdover-bound":  checkDuration(0, 0),
+	"lock-threshold":      checkDuration(time.Nanosecond, 10*time.Millisecond),
+}
+
+// checkOpts accepts the board flags as Go's flag package parses them,
+// which is how timenoded reads $TIMENODED_OPTS: "-flag" or "--flag"
+// (never more dashes), "--flag=value", and "--flag value" except for bool
+// flags, which would leave the value behind as an argument the daemon
+// refuses.
 func checkOpts(v string) error {
 	fields := strings.Fields(v)
 	for i := 0; i < len(fields); i++ {
@@ -248,15 +285,52 @@ func checkOpts(v string) error {
 		if !strings.HasPrefix(f, "-") {
 			return fmt.Errorf("%q: want --flag or --flag=value", f)
 		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(f, "-"), "=")
+		name := strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-")
+		name, value, hasValue := strings.Cut(name, "=")
+		if name == "" || strings.HasPrefix(name, "-") {
+			return fmt.Errorf("%q: want --flag or --flag=value", f)
+		}
 		if !BoardFlags[name] {
 			return fmt.Errorf("--%s is not a board setting (allowed: %s)", name, strings.Join(boardFlagNames(), ", "))
 		}
-		if !hasValue && i+1 < len(fields) && !strings.HasPrefix(fields[i+1], "-") {
-			i++ // "--flag value"
+		if !hasValue && !boardBoolFlags[name] {
+			// "--flag value": the flag package takes the next word,
+			// whatever it is.
+			if i+1 >= len(fields) || strings.HasPrefix(fields[i+1], "-") {
+				return fmt.Errorf("--%s needs a value", name)
+			}
+			i++
+			value, hasValue = fields[i], true
+		}
+		if check := boardFlagValues[name]; hasValue && check != nil {
+			if err := check(value); err != nil {
+				return fmt.Errorf("--%s=%s: %w", name, value, err)
+			}
 		}
 	}
 	return nil
+}
+
+func checkBool(v string) error {
+	if _, err := strconv.ParseBool(v); err != nil {
+		return errors.New("want true or false")
+	}
+	return nil
+}
+
+// checkDuration wants a Go duration within [lo, hi]; hi zero means no
+// upper bound.
+func checkDuration(lo, hi time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || hi > 0 && d > hi {
+			if hi > 0 {
+				return fmt.Errorf("want a duration from %v to %v (e.g. 50ms)", lo, hi)
+			}
+			return errors.New("want a duration of at least 0 (e.g. 50ms)")
+		}
+		return nil
+	}
 }
 
 func boardFlagNames() []string {
