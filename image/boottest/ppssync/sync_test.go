@@ -306,7 +306,7 @@ func TestEstimateFailures(t *testing.T) {
 			host: func(req Message, w *io.PipeWriter) {
 				io.WriteString(w, "Last login: never\nPPSSYNC/1 RSP 1 999 1 2\n")
 			},
-			rounds: 8, want: ErrTimeout, text: "no answer from the host to request 1 within 50ms (2 other lines ignored",
+			rounds: 8, want: ErrTimeout, text: "no answer from the host to request 1 within 200ms (2 other lines ignored",
 		},
 		{
 			name:   "stream ends",
@@ -342,7 +342,7 @@ func TestEstimateFailures(t *testing.T) {
 				out = &scriptedHost{w: pw, answer: tt.host}
 			}
 			g := NewGuest(pr, out, raw)
-			g.Timeout = 50 * time.Millisecond
+			g.Timeout = 200 * time.Millisecond
 			start := time.Now()
 			_, err := g.Estimate(context.Background(), tt.rounds)
 			if err == nil {
