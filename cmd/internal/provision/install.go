@@ -1,0 +1,417 @@
+package provision
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/aunsorm/timenode/cmd/internal/site"
+)
+
+// Install checks the bundle in dir and, if nothing is refused, makes it
+// the node's site material: a new generation S/.site/GEN holding the
+// daemon's files (0600 in a 0700 directory, owned by the owner of S,
+// each fsynced), the bundle's files for root services written into
+// RootDir (0644, root's, each replaced by rename), then S/site swapped
+// to the new generation. The previous generation is kept for Rollback;
+// older ones are deleted. A refused bundle returns a *RefusedError and
+// changes nothing.
+//
+// A crash before the swap leaves the old generation current (and at most
+// a .tmp-* directory, or an unused complete generation, that the next
+// change removes); the swap itself is one rename(2). Root files replaced
+// before a crash stay replaced: each is valid on its own.
+func Install(c Config, dir string) (*Result, error) {
+	c = c.withDefaults()
+	unlock, err := lock(c.State)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r := &Report{Dir: dir}
+	files, err := readBundle(dir, r)
+	if err != nil {
+		return nil, err
+	}
+	checkSite(c, files, r)
+	checkRoot(c, files, r)
+	res := &Result{Report: r}
+	if err := r.Err(); err != nil {
+		return res, err
+	}
+	if err := checkLink(c.State); err != nil {
+		return res, err
+	}
+	prev, err := current(c.State)
+	if err != nil {
+		return res, err
+	}
+	old, err := readGen(c.State, prev)
+	if err != nil {
+		return res, fmt.Errorf("reading the current generation %s: %w", prev, err)
+	}
+	siteNew := map[string][]byte{}
+	for _, name := range siteFiles {
+		if b, ok := files[name]; ok {
+			siteNew[name] = b
+		}
+	}
+	changes := diff(old, siteNew)
+	if len(changes) == 0 {
+		res.Generation = prev
+		res.Changes = append(res.Changes, "site material: the same as generation "+prev+" (nothing to install)")
+	} else {
+		gen, err := writeGen(c, siteNew)
+		if err != nil {
+			return res, err
+		}
+		rootChanges, rerr := writeRoot(c, files)
+		res.Changes = rootChanges
+		if rerr != nil {
+			removeGen(c.State, gen)
+			return res, rerr
+		}
+		if err := swap(c, gen); err != nil {
+			removeGen(c.State, gen)
+			return res, err
+		}
+		res.Generation, res.Previous = gen, prev
+		res.Warnings = prune(c.State, gen, prev)
+		res.Changes = append([]string{fmt.Sprintf("site material: generation %s is current (previous: %s)", gen, orNone(prev))}, res.Changes...)
+		for _, ch := range changes {
+			res.Changes = append(res.Changes, "  "+ch)
+		}
+		if prev != "" && !bytes.Equal(old[site.Env], siteNew[site.Env]) {
+			res.Next = append(res.Next, "systemctl restart timenoded   # site.env changed: settings are read at start")
+		} else {
+			res.Next = append(res.Next, "systemctl reload-or-restart timenoded")
+		}
+	}
+	if len(changes) == 0 {
+		rootChanges, err := writeRoot(c, files)
+		res.Changes = append(res.Changes, rootChanges...)
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Next = append(res.Next, rootNext(res.Changes)...)
+	return res, nil
+}
+
+// Rollback makes the previous generation current again: the one kept by
+// the last Install, Promote or Rollback (so a second rollback undoes the
+// first). The generation is checked against the node first, since its
+// certificates may have expired or its signing key been promoted away
+// since; force swaps anyway.
+func Rollback(c Config, force bool) (*Result, error) {
+	c = c.withDefaults()
+	unlock, err := lock(c.State)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := checkLink(c.State); err != nil {
+		return nil, err
+	}
+	cur, err := current(c.State)
+	if err != nil {
+		return nil, err
+	}
+	if cur == "" {
+		return nil, fmt.Errorf("%s: not provisioned: nothing to roll back", filepath.Join(c.State, site.Link))
+	}
+	gens, err := generations(c.State)
+	if err != nil {
+		return nil, err
+	}
+	target := ""
+	for _, g := range gens {
+		if g != cur {
+			target = g // the newest other one, if a crash left several
+		}
+	}
+	if target == "" {
+		return nil, fmt.Errorf("%s: no previous generation to roll back to (only %s)", filepath.Join(c.State, site.GensDir), cur)
+	}
+	r := &Report{Dir: filepath.Join(c.State, site.GensDir, target)}
+	files, err := readFiles(r.Dir, siteKnown(), func(fs.DirEntry) bool { return false }, r)
+	if err != nil {
+		return nil, err
+	}
+	checkSite(c, files, r)
+	res := &Result{Report: r}
+	if err := r.Err(); err != nil && !force {
+		return res, fmt.Errorf("%w\n(the daemon would refuse it; --force switches anyway)", err)
+	}
+	if err := swap(c, target); err != nil {
+		return res, err
+	}
+	res.Generation, res.Previous = target, cur
+	res.Warnings = prune(c.State, target, cur)
+	res.Changes = []string{fmt.Sprintf("site material: generation %s is current again (rolled back from %s; rollback again to return)", target, cur)}
+	res.Changes = append(res.Changes, diffIndented(c.State, cur, files)...)
+	res.Next = []string{"systemctl reload-or-restart timenoded"}
+	return res, nil
+}
+
+func diffIndented(state, from string, to map[string][]byte) []string {
+	old, err := readGen(state, from)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ch := range diff(old, to) {
+		out = append(out, "  "+ch)
+	}
+	return out
+}
+
+func siteKnown() map[string]bool {
+	known := map[string]bool{}
+	for _, n := range siteFiles {
+		known[n] = true
+	}
+	return known
+}
+
+// checkLink refuses a state directory whose S/site is not a symlink: the
+// swap renames a link over it and must never replace a real directory.
+func checkLink(state string) error {
+	fi, err := os.Lstat(filepath.Join(state, site.Link))
+	if err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		return fmt.Errorf("%s is not a symlink: move it away (the site link is managed by timenodectl provision)", filepath.Join(state, site.Link))
+	}
+	return nil
+}
+
+// writeGen writes files as a new complete generation and returns its
+// name. It is not current until swap.
+func writeGen(c Config, files map[string][]byte) (string, error) {
+	uid, gid, err := owner(c.State)
+	if err != nil {
+		return "", err
+	}
+	gens := filepath.Join(c.State, site.GensDir)
+	if err := os.Mkdir(gens, 0o700); err == nil {
+		if err := chown(gens, uid, gid); err != nil {
+			return "", err
+		}
+		if err := syncDir(c.State); err != nil {
+			return "", err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	name, err := genName(c.Now)
+	if err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(gens, tmpPrefix+name)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := chown(tmp, uid, gid); err != nil {
+		return fail(err)
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := c.at("write " + n); err != nil {
+			return fail(fmt.Errorf("write %s: %w", filepath.Join(tmp, n), err))
+		}
+		if err := writeFile(filepath.Join(tmp, n), files[n], 0o600, uid, gid); err != nil {
+			return fail(err)
+		}
+	}
+	if err := syncDir(tmp); err != nil {
+		return fail(err)
+	}
+	if err := c.at("rename generation"); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(gens, name)); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(gens); err != nil {
+		removeGen(c.State, name)
+		return "", err
+	}
+	return name, nil
+}
+
+func removeGen(state, gen string) {
+	os.RemoveAll(filepath.Join(state, site.GensDir, gen))
+}
+
+// swap points S/site at gen: a new link under a temporary name, renamed
+// over the old one (rename(2) replaces it atomically), then S fsynced.
+func swap(c Config, gen string) error {
+	uid, gid, err := owner(c.State)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.State, tmpLink)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Symlink(filepath.Join(site.GensDir, gen), tmp); err != nil {
+		return err
+	}
+	if err := chown(tmp, uid, gid); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := c.at("swap"); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("swap %s: %w", filepath.Join(c.State, site.Link), err)
+	}
+	if err := os.Rename(tmp, filepath.Join(c.State, site.Link)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(c.State)
+}
+
+// prune removes every generation but keep, and leftovers of crashed
+// changes. Its failures do not undo the change: they are reported.
+func prune(state string, keep ...string) []string {
+	dir := filepath.Join(state, site.GensDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return []string{fmt.Sprintf("pruning old generations: %v", err)}
+	}
+	var warnings []string
+	for _, e := range entries {
+		if contains(keep, e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			warnings = append(warnings, fmt.Sprintf("pruning %s: %v", e.Name(), err))
+		}
+	}
+	if err := os.Remove(filepath.Join(state, tmpLink)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		warnings = append(warnings, fmt.Sprintf("removing %s: %v", tmpLink, err))
+	}
+	return warnings
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x != "" && x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// diff says, file by file, how to differs from from.
+func diff(from, to map[string][]byte) []string {
+	var out []string
+	for _, n := range siteFiles {
+		a, hadA := from[n]
+		b, hasB := to[n]
+		switch {
+		case !hadA && hasB:
+			out = append(out, n+": new")
+		case hadA && !hasB:
+			out = append(out, n+": removed")
+		case hadA && !bytes.Equal(a, b):
+			out = append(out, n+": changed")
+		}
+	}
+	return out
+}
+
+// writeRoot writes the bundle's files for root services that differ
+// from RootDir's, each replaced atomically, and says what it changed.
+func writeRoot(c Config, files map[string][]byte) ([]string, error) {
+	var changes []string
+	for _, f := range rootFiles {
+		b, ok := files[f.Bundle]
+		if !ok {
+			continue
+		}
+		dst := filepath.Join(c.Root, f.Root)
+		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		if err := c.at("write root " + f.Root); err != nil {
+			return changes, fmt.Errorf("write %s: %w", dst, err)
+		}
+		if err := writeRootFile(c.Root, f.Root, b); err != nil {
+			return changes, err
+		}
+		changes = append(changes, fmt.Sprintf("%s: replaced from %s", dst, f.Bundle))
+	}
+	return changes, nil
+}
+
+// writeRootFile replaces dir/name with data (0644, root's) by a temporary
+// file, fsync and rename, then fsyncs dir. The temporary name ends in
+// .tmp, so the ruleset's include of *.nft never reads a half-written
+// file.
+func writeRootFile(dir, name string, data []byte) error {
+	if err := ensureRootDir(dir); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := writeFile(tmp, data, 0o644, 0, 0); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// ensureRootDir makes RootDir if it is missing, 0755 whatever the umask:
+// sshd reads authorized_keys there as the administrator, not as root.
+func ensureRootDir(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	return err
+}
+
+// rootNext is what the operator runs for the root files that changed.
+func rootNext(changes []string) []string {
+	var next []string
+	for _, ch := range changes {
+		switch {
+		case strings.Contains(ch, site.Nftables+":"):
+			next = append(next, "systemctl reload nftables   # the site's segments")
+		case strings.Contains(ch, site.Modules+":"):
+			next = append(next, "systemctl restart timenode-pps-modules   # new PPS modules (a reboot unloads old ones)")
+		case strings.Contains(ch, site.AuthorizedKeys+":"):
+			next = append(next, "ssh in with the new key from a second terminal before closing this session")
+		}
+	}
+	return next
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
