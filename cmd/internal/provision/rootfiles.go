@@ -355,7 +355,13 @@ func nftCheck(c Config, siteNft []byte) error {
 	if err == nil {
 		return nil
 	}
-	msg := strings.NewReplacer(rulesetPath, c.Ruleset, sitePath, BundleNftables, mainPath, "(check)").Replace(strings.TrimSpace(string(out)))
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "In file included from "+mainPath) { // our wrapper, not the operator's file
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.NewReplacer(rulesetPath, c.Ruleset, sitePath, BundleNftables).Replace(strings.Join(lines, "\n"))
 	if msg == "" {
 		msg = err.Error()
 	}
