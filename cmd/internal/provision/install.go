@@ -49,7 +49,9 @@ func Install(c Config, dir string) (*Result, error) {
 	}
 	prev, err := current(c.State)
 	if err != nil {
-		return res, err
+		// A link that resolves nowhere is replaced: install repairs it.
+		res.Warnings = append(res.Warnings, fmt.Sprintf("replacing a broken site link: %v", err))
+		prev = ""
 	}
 	old, err := readGen(c.State, prev)
 	if err != nil {
@@ -62,45 +64,50 @@ func Install(c Config, dir string) (*Result, error) {
 		}
 	}
 	changes := diff(old, siteNew)
-	if len(changes) == 0 {
-		res.Generation = prev
-		res.Changes = append(res.Changes, "site material: the same as generation "+prev+" (nothing to install)")
-	} else {
-		gen, err := writeGen(c, siteNew)
-		if err != nil {
+	gen := prev
+	if len(changes) > 0 {
+		if gen, err = writeGen(c, siteNew); err != nil {
 			return res, err
 		}
-		rootChanges, rerr := writeRoot(c, files)
-		res.Changes = rootChanges
-		if rerr != nil {
+	}
+	rootChanges, err := writeRoot(c, files)
+	if err != nil {
+		if gen != prev {
 			removeGen(c.State, gen)
-			return res, rerr
 		}
+		res.Changes = rootChanges
+		return res, err
+	}
+	res.Generation = gen
+	if gen == prev {
+		res.Changes = append(res.Changes, fmt.Sprintf("site material: unchanged, generation %s (nothing to install)", prev))
+	} else {
 		if err := swap(c, gen); err != nil {
 			removeGen(c.State, gen)
+			res.Generation, res.Changes = prev, rootChanges
 			return res, err
 		}
-		res.Generation, res.Previous = gen, prev
-		res.Warnings = prune(c.State, gen, prev)
-		res.Changes = append([]string{fmt.Sprintf("site material: generation %s is current (previous: %s)", gen, orNone(prev))}, res.Changes...)
+		res.Previous = prev
+		res.Warnings = append(res.Warnings, prune(c.State, gen, prev)...)
+		res.Changes = append(res.Changes, fmt.Sprintf("site material: generation %s is current (previous: %s)", gen, orNone(prev)))
 		for _, ch := range changes {
 			res.Changes = append(res.Changes, "  "+ch)
 		}
-		if prev != "" && !bytes.Equal(old[site.Env], siteNew[site.Env]) {
-			res.Next = append(res.Next, "systemctl restart timenoded   # site.env changed: settings are read at start")
-		} else {
-			res.Next = append(res.Next, "systemctl reload-or-restart timenoded")
-		}
+		res.Next = append(res.Next, reloadStep(old, siteNew))
 	}
-	if len(changes) == 0 {
-		rootChanges, err := writeRoot(c, files)
-		res.Changes = append(res.Changes, rootChanges...)
-		if err != nil {
-			return res, err
-		}
-	}
+	res.Changes = append(res.Changes, rootChanges...)
 	res.Next = append(res.Next, rootNext(res.Changes)...)
 	return res, nil
+}
+
+// reloadStep is how the daemon takes up new site material: a reload
+// swaps TLS, allow-list and keys, but settings in site.env are read at
+// start only.
+func reloadStep(old, cur map[string][]byte) string {
+	if len(old) > 0 && !bytes.Equal(old[site.Env], cur[site.Env]) {
+		return "systemctl restart timenoded   # site.env changed: settings are read at start"
+	}
+	return "systemctl reload-or-restart timenoded"
 }
 
 // Rollback makes the previous generation current again: the one kept by
@@ -154,21 +161,15 @@ func Rollback(c Config, force bool) (*Result, error) {
 	res.Generation, res.Previous = target, cur
 	res.Warnings = prune(c.State, target, cur)
 	res.Changes = []string{fmt.Sprintf("site material: generation %s is current again (rolled back from %s; rollback again to return)", target, cur)}
-	res.Changes = append(res.Changes, diffIndented(c.State, cur, files)...)
-	res.Next = []string{"systemctl reload-or-restart timenoded"}
-	return res, nil
-}
-
-func diffIndented(state, from string, to map[string][]byte) []string {
-	old, err := readGen(state, from)
+	old, err := readGen(c.State, cur)
 	if err != nil {
-		return nil
+		old = nil
 	}
-	var out []string
-	for _, ch := range diff(old, to) {
-		out = append(out, "  "+ch)
+	for _, ch := range diff(old, files) {
+		res.Changes = append(res.Changes, "  "+ch)
 	}
-	return out
+	res.Next = []string{reloadStep(old, files)}
+	return res, nil
 }
 
 func siteKnown() map[string]bool {

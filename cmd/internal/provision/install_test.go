@@ -133,6 +133,16 @@ func TestInstallRefusedChangesNothing(t *testing.T) {
 	}
 }
 
+// fullBundle is a bundle with files for root services too (a new SSH
+// key each time, so each install writes them).
+func (n *node) fullBundle(t *testing.T) string {
+	t.Helper()
+	f := n.files(t)
+	f[BundleAuthorizedKeys] = []byte(sshKey(t, "admin@test") + "\n")
+	f[BundleModules] = []byte("pps_ldisc\n")
+	return writeBundle(t, f)
+}
+
 // TestInstallFailureKeepsOldGeneration: an I/O error at any step of an
 // install (injected) leaves the old generation current, no temporary
 // link or generation, and the node installable.
@@ -141,11 +151,11 @@ func TestInstallFailureKeepsOldGeneration(t *testing.T) {
 	{
 		n := newNode(t)
 		n.cfg.step = recordSteps(&steps)
-		if _, err := Install(n.cfg, n.bundle(t)); err != nil {
+		if _, err := Install(n.cfg, n.fullBundle(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(steps) < 3 || steps[len(steps)-1] != "swap" {
+	if !contains(steps, "write root "+site.AuthorizedKeys) || steps[len(steps)-1] != "swap" {
 		t.Fatalf("steps %v", steps)
 	}
 	t.Logf("steps: %v", steps)
@@ -163,7 +173,7 @@ func TestInstallFailureKeepsOldGeneration(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := Install(cfg, n.bundle(t)); !errors.Is(err, syscall.ENOSPC) {
+			if _, err := Install(cfg, n.fullBundle(t)); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("install with a failing %q: %v", step, err)
 			}
 			if got := n.link(t); got != old {
@@ -184,7 +194,7 @@ func TestInstallFailureKeepsOldGeneration(t *testing.T) {
 // cleaned up) leaves the old generation current, and the next install
 // succeeds and removes the leftovers.
 func TestInstallCrashKeepsOldGeneration(t *testing.T) {
-	for _, step := range []string{"write allow.txt", "write tls.crt", "rename generation", "swap"} {
+	for _, step := range []string{"write allow.txt", "write tls.crt", "rename generation", "write root " + site.Modules, "swap"} {
 		t.Run(step, func(t *testing.T) {
 			n := newNode(t)
 			if _, err := Install(n.cfg, n.bundle(t)); err != nil {
@@ -193,7 +203,7 @@ func TestInstallCrashKeepsOldGeneration(t *testing.T) {
 			old := n.link(t)
 			cfg := n.cfg
 			cfg.step = crashAt(step)
-			if !crashed(func() { Install(cfg, n.bundle(t)) }) {
+			if !crashed(func() { Install(cfg, n.fullBundle(t)) }) {
 				t.Fatalf("no step %q", step)
 			}
 			if got := n.link(t); got != old {
@@ -214,6 +224,22 @@ func TestInstallCrashKeepsOldGeneration(t *testing.T) {
 			}
 			n.assertClean(t)
 		})
+	}
+}
+
+// TestInstallRepairsABrokenLink: a site link that resolves nowhere is
+// replaced, with a warning.
+func TestInstallRepairsABrokenLink(t *testing.T) {
+	n := newNode(t)
+	if err := os.Symlink(filepath.Join(site.GensDir, "gone"), filepath.Join(n.State, site.Link)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Install(n.cfg, n.bundle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.link(t) != res.Generation || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "broken site link") {
+		t.Errorf("link %s, result %+v", n.link(t), res)
 	}
 }
 
