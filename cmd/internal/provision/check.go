@@ -143,6 +143,11 @@ func checkSite(c Config, files map[string][]byte, r *Report) {
 			r.problem(name, "missing: %s", roles[name])
 		}
 	}
+	for _, name := range siteFiles {
+		if hasPrivateKey(files[name]) {
+			r.problem(name, "holds a private key: a bundle carries public material only (the node's keys never leave it); remove the key block")
+		}
+	}
 	uid, _, err := owner(c.State)
 	if err != nil {
 		r.problem(c.State, "the node's state directory: %v", err)
@@ -396,6 +401,21 @@ func checkAttestation(c Config, files map[string][]byte, stage string, uid int, 
 				signer.KeyID(n.Ed25519, n.MLDSA65, n.Development), describe(n.Cert, c.Now), n.Cert.Issuer.CommonName, signer.Fingerprint(n.Cert.Raw))
 		}
 	}
+}
+
+// hasPrivateKey reports whether b holds a PEM private key block (the
+// certificate parsers skip them, and the file would be installed).
+func hasPrivateKey(b []byte) bool {
+	for len(b) > 0 {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return false
+		}
+		if strings.Contains(blk.Type, "PRIVATE KEY") {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeCert parses an attestation certificate chain.

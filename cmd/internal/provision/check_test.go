@@ -100,6 +100,9 @@ func TestCheckRefusals(t *testing.T) {
 		{name: "inside the rotation window", setup: func(t *testing.T, n *node, f map[string][]byte) {
 			f[site.TLSCert] = signer.EncodeCerts(n.ServerCA.Leaf(t, n.TLSKey(t).Public(), "tn1", []string{"tn1.test.example"}, x509.ExtKeyUsageServerAuth, t0.Add(-80*day), t0.Add(5*day)))
 		}, file: site.TLSCert, want: "rotate_window"},
+		{name: "private key in the certificate file", setup: func(t *testing.T, n *node, f map[string][]byte) {
+			f[site.TLSCert] = append(f[site.TLSCert], readFile(t, filepath.Join(n.State, site.KeysDir, site.TLSKey))...)
+		}, file: site.TLSCert, want: "holds a private key"},
 		{name: "server CA bundle holds a leaf", setup: func(t *testing.T, n *node, f map[string][]byte) {
 			f[site.ServerCA] = f[site.TLSCert]
 		}, file: site.ServerCA, want: "is not a CA certificate"},

@@ -150,6 +150,13 @@ func Promote(c Config) (*Result, error) {
 		"  " + site.AttestationCert + ": the former " + site.NextAttestationCert,
 		"  " + site.NextAttestationCert + ": removed",
 	}
+	// The rest of the generation was copied as it was: say now if the
+	// daemon would refuse it at the reload (a certificate expired since).
+	if r, err := Check(c, filepath.Join(c.State, site.GensDir, gen)); err == nil {
+		for _, p := range r.Problems {
+			res.Warnings = append(res.Warnings, "the daemon will refuse the new generation: "+p.String())
+		}
+	}
 	res.Next = []string{"systemctl reload timenoded   # publishes the promoted key alone",
 		"clients pin sha256 " + signer.Fingerprint(next.Cert.Raw)}
 	return res, nil

@@ -98,7 +98,7 @@ func TestPromote(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.assertPromoted(t)
-	if res.Previous != before || res.Generation != r.link(t) {
+	if res.Previous != before || res.Generation != r.link(t) || len(res.Warnings) > 0 {
 		t.Errorf("result %+v, before %s", res, before)
 	}
 	if len(r.gensDir(t)) != 2 {

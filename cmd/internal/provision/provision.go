@@ -146,6 +146,7 @@ func (r *Report) Err() error {
 // RefusedError says a bundle was refused; the Report holds every problem.
 type RefusedError struct{ Report *Report }
 
+// Error lists every problem, one per line.
 func (e *RefusedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s refused (%d problem", e.Report.Dir, len(e.Report.Problems))

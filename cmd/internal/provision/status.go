@@ -33,11 +33,16 @@ type Status struct {
 // directory cannot be read at all; an unprovisioned node is a status.
 func NodeStatus(c Config) (*Status, error) {
 	c = c.withDefaults()
+	st := &Status{}
 	uid, gid, err := owner(c.State)
+	if errors.Is(err, fs.ErrNotExist) {
+		st.Node = []Finding{{c.State, "missing: the node has not been through its first boot (timenode-firstboot)"}}
+		st.Root = rootStatus(c)
+		return st, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{}
 	add := func(file, format string, args ...any) {
 		st.Node = append(st.Node, Finding{file, fmt.Sprintf(format, args...)})
 	}

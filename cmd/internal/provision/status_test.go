@@ -87,6 +87,15 @@ func TestStatus(t *testing.T) {
 	t.Logf("status:\n%s", text)
 }
 
+// TestStatusBeforeFirstBoot: no state directory yet is a status too.
+func TestStatusBeforeFirstBoot(t *testing.T) {
+	c := Config{State: filepath.Join(t.TempDir(), "none"), Root: t.TempDir(), Now: t0}
+	st, err := NodeStatus(c)
+	if err != nil || st.Provisioned || !strings.Contains(statusText(st), "has not been through its first boot") {
+		t.Errorf("%v:\n%s", err, statusText(st))
+	}
+}
+
 // TestCSR: the node's requests are printed as they are; a missing one
 // says how it is made; garbage is not passed on.
 func TestCSR(t *testing.T) {
