@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/cmd/internal/provision"
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 )
 
 func init() {

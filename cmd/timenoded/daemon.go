@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"

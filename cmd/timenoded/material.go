@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/signer"
 )

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
-	"github.com/aunsorm/timenode/cmd/internal/site/sitetest"
+	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
 	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/netsvc/mtls"

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
-	"github.com/aunsorm/timenode/cmd/internal/site/sitetest"
+	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 	"github.com/aunsorm/timenode/signer"
 	"golang.org/x/crypto/ssh"
 )

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 )
 
 // Install checks the bundle in dir and, if nothing is refused, makes it

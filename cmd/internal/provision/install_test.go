@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 )
 
 // TestInstall: a good bundle becomes the current generation, complete,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 )
 

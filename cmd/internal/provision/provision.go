@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer/keyfile"
 )
 

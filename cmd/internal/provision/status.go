@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/netsvc/certaudit"
 	"github.com/aunsorm/timenode/signer"
 )

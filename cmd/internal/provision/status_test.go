@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 )
 
 func statusText(st *Status) string {

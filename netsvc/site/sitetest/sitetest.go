@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aunsorm/timenode/cmd/internal/site"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
 )
