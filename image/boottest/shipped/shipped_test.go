@@ -1,0 +1,596 @@
+//go:build linux
+
+package shipped
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/image/boottest/ppssync"
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/client"
+)
+
+// The site the test provisions: qemu's user network shows every forwarded
+// connection as coming from 10.0.2.2, so that address is the management,
+// application and NTP client segment; monitoring is empty, so the metrics
+// port must stay closed.
+const (
+	siteNft = `flush set inet timenode mgmt_v4
+add element inet timenode mgmt_v4 { 10.0.2.2 }
+flush set inet timenode app_v4
+add element inet timenode app_v4 { 10.0.2.2 }
+flush set inet timenode ntp_clients_v4
+add element inet timenode ntp_clients_v4 { 10.0.2.2 }
+flush set inet timenode monitoring_v4
+`
+	// The board: receiver on the second UART, PPS on the parallel port's
+	// ACK line (pps_parport), as a site's modules.conf and site.env say.
+	modulesConf = "parport_pc io=0x378 irq=7\npps_parport\n"
+	// Under TCG the kernel timestamps a pulse 70-300 µs after the writer's
+	// port write: the lock threshold and holdover policy are those of a
+	// board with such a PPS, set through the site's settings.
+	siteEnv = `NTP_AUTHORITY_ID=time.boottest.example
+TIMENODED_OPTS="--serial /dev/ttyS1 --baud 9600 --pps /dev/pps0 --lock-threshold 1ms --max-holdover-bound 50ms"
+`
+	authority = "time.boottest.example"
+)
+
+// shippedUnits are the repository files that must be byte-identical in
+// the running guest: the test boots what ships, nothing swapped in.
+var shippedUnits = map[string]string{
+	"systemd/timenoded.service":               "/usr/lib/systemd/system/timenoded.service",
+	"systemd/timenode-firstboot.service":      "/usr/lib/systemd/system/timenode-firstboot.service",
+	"systemd/timenode-pps-modules.service":    "/usr/lib/systemd/system/timenode-pps-modules.service",
+	"systemd/timenode-media@.service":         "/usr/lib/systemd/system/timenode-media@.service",
+	"systemd/timenode-sshd-keygen.service":    "/usr/lib/systemd/system/timenode-sshd-keygen.service",
+	"systemd/ssh.service.d/timenode.conf":     "/usr/lib/systemd/system/ssh.service.d/timenode.conf",
+	"apparmor/usr.sbin.timenoded":             "/etc/apparmor.d/usr.sbin.timenoded",
+	"image/nftables/timenode.nft":             "/etc/nftables.conf",
+	"image/rootfs/etc/timenode/appliance.env": "/etc/timenode/appliance.env",
+}
+
+func needTools(t *testing.T, tools map[string]string) {
+	t.Helper()
+	for tool, pkg := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: apt-get install %s", tool, pkg)
+		}
+	}
+}
+
+// TestShippedImage boots the built image as flashed and provisions it the
+// documented way, from the host, through the management port.
+func TestShippedImage(t *testing.T) {
+	if os.Getenv("TIMENODE_IMAGE_TEST") != "1" {
+		t.Skip("boots the built appliance image under qemu TCG for many minutes: run `make image-test`")
+	}
+	needTools(t, map[string]string{"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils",
+		"ssh": "openssh-client", "scp": "openssh-client", "ssh-keygen": "openssh-client",
+		"mkfs.vfat": "dosfstools", "mcopy": "mtools", "chronyd": "chrony"})
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildDir := os.Getenv("TIMENODE_IMAGE_DIR")
+	if buildDir == "" {
+		buildDir = filepath.Join(root, "build/image")
+	}
+	img := filepath.Join(buildDir, "timenode-amd64.img")
+	if _, err := os.Stat(img); err != nil {
+		t.Fatalf("%v: run `make image` first", err)
+	}
+	// Logs stay beside the image for CI to show.
+	dir := filepath.Join(buildDir, "boottest-shipped")
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	step := func(format string, args ...any) {
+		t.Logf("[%4.0fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	// The administrator's key and the provisioning medium.
+	key := filepath.Join(dir, "admin")
+	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "boottest admin", "-f", key)
+	medium := filepath.Join(dir, "tnprov.img")
+	mediumDir := filepath.Join(dir, "medium")
+	os.MkdirAll(mediumDir, 0o755)
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"authorized_keys": pub, "site.nft": []byte(siteNft), "modules.conf": []byte(modulesConf)} {
+		if err := os.WriteFile(filepath.Join(mediumDir, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, "mkfs.vfat", "-n", "TNPROV", "-C", medium, "4096")
+	for _, name := range []string{"authorized_keys", "site.nft", "modules.conf"} {
+		run(t, "mcopy", "-i", medium, filepath.Join(mediumDir, name), "::"+name)
+	}
+	// The flashed disk: a copy-on-write layer over the image, kept across
+	// the reboot; the firmware's variables likewise.
+	disk := filepath.Join(dir, "disk.qcow2")
+	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", img, disk)
+	vars := filepath.Join(dir, "vars.fd")
+	if b, err := os.ReadFile(ovmfVars); err != nil {
+		t.Fatalf("%v: apt-get install ovmf", err)
+	} else if err := os.WriteFile(vars, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t)
+
+	// First boot: unprovisioned. The medium lets the administrator in.
+	v := boot(t, dir, disk, vars, medium, key, p, 1)
+	v.waitSSH(10 * time.Minute)
+	step("first boot: administrator logged in over SSH")
+	checkUnitsAsShipped(t, v, root)
+	if st := strings.TrimSpace(v.must("systemctl show -P ActiveState timenoded.service")); st == "active" {
+		t.Fatalf("timenoded is %s before provisioning", st)
+	}
+	checkPasswordRefused(t, v)
+	if !strings.Contains(v.must("sudo systemctl show -P ConditionResult timenoded.service"), "no") {
+		t.Error("timenoded's start was not skipped on the unprovisioned node")
+	}
+
+	// The operator takes the CSRs out and answers them.
+	now := time.Now()
+	op := newOperator(t, now)
+	tlsCSR := v.must("sudo timenodectl provision csr tls")
+	attCSR := v.must("sudo timenodectl provision csr attestation")
+	bundle1, attDER := op.bundle(t, filepath.Join(dir, "bundle1"), now, tlsCSR, attCSR, "", siteEnv)
+	pin := signer.Fingerprint(attDER)
+	v.scp("/var/lib/ntp-admin/", bundle1)
+	out := v.must("sudo timenodectl provision install /var/lib/ntp-admin/bundle1")
+	step("bundle installed: %s", firstLine(out))
+	// A bad bundle is refused and changes nothing.
+	checkBadBundleRefused(t, v, op, dir, now, tlsCSR, attCSR)
+
+	pps := startPulses(t, v, root, dir, 1)
+	v.must("sudo systemctl reload-or-restart timenoded.service")
+	step("timenoded started")
+
+	serverCA := pemFile(t, filepath.Join(dir, "server-ca.pem"), op.serverCA.Cert.Raw)
+	attCA := pemFile(t, filepath.Join(dir, "attestation-ca.pem"), op.attest.Cert.Raw)
+	https := fmt.Sprintf("https://127.0.0.1:%d", p.https)
+	hc := httpsClient(t, op)
+	waitServing(t, v, hc, https+"/health", 15*time.Minute)
+	step("serving: /health 200")
+	checkProduction(t, v)
+	checkNTP(t, p.ntp)
+	step("chronyd -Q: stratum 1")
+	cert, ckey := op.clientFiles(t, dir)
+	ctl := filepath.Join(dir, "timenodectl")
+	run(t, "go", "build", "-C", root, "-o", ctl, "./cmd/timenodectl")
+	verify := func() string {
+		t.Helper()
+		return run(t, ctl, "attestation", "verify", https+"/attestation", "--cacert", serverCA, "--cert", cert, "--key", ckey,
+			"--production", "--attestation-ca", attCA, "--pin", pin)
+	}
+	if out := verify(); !strings.Contains(out, "attestation verified") || !strings.Contains(out, authority) {
+		t.Fatalf("timenodectl attestation verify --production:\n%s", out)
+	}
+	step("timenodectl attestation verify --production: verified")
+	checkMetricsClosed(t, p.metrics)
+
+	// Rotation under load: new TLS certificate and a next signing key,
+	// then the next key promoted.
+	load := startLoad(t, https, serverCA, op, attCA, pin)
+	leafBefore := peerLeaf(t, hc, https+"/health")
+	keysBefore := keyIDs(t, hc, https+"/keys")
+	v.must("sudo timenodectl keys generate --dir /var/lib/timenode/keys --next")
+	nextCSR := v.must("sudo timenodectl keys csr --dir /var/lib/timenode/keys --next --cn " + authority)
+	bundle2, _ := op.bundle(t, filepath.Join(dir, "bundle2"), time.Now(), tlsCSR, attCSR, nextCSR, siteEnv)
+	v.scp("/var/lib/ntp-admin/", bundle2)
+	v.must("sudo timenodectl provision install /var/lib/ntp-admin/bundle2")
+	v.must("sudo systemctl reload timenoded.service")
+	waitFor(t, 60*time.Second, "the new TLS certificate", func() bool { return !peerLeaf(t, hc, https+"/health").Equal(leafBefore) })
+	waitFor(t, 60*time.Second, "the next key published", func() bool { return len(keyIDs(t, hc, https+"/keys")) == len(keysBefore)+1 })
+	time.Sleep(5 * time.Second)
+	v.must("sudo timenodectl provision promote")
+	v.must("sudo systemctl reload timenoded.service")
+	var keysAfter []string
+	waitFor(t, 60*time.Second, "the promoted key alone", func() bool {
+		keysAfter = keyIDs(t, hc, https+"/keys")
+		return len(keysAfter) == 1 && keysAfter[0] != keysBefore[0]
+	})
+	time.Sleep(5 * time.Second)
+	ok, failed := load.stop()
+	step("reload under load: %d attestations verified, %d failed; keys %v -> %v", ok, failed, keysBefore, keysAfter)
+	if failed != 0 || ok == 0 {
+		t.Errorf("reload under load: %d verified, %d failed (first: %v)", ok, failed, load.firstErr())
+	}
+	checkNoDenials(t, v, 1)
+	pps.stop()
+
+	// Reboot: same keys, serving again.
+	v.ssh("sudo systemctl reboot")
+	if err := v.waitExit(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	step("rebooting")
+	v = boot(t, dir, disk, vars, medium, key, p, 2)
+	v.waitSSH(10 * time.Minute)
+	pps = startPulses(t, v, root, dir, 2)
+	defer pps.stop()
+	waitServing(t, v, hc, https+"/health", 15*time.Minute)
+	if got := keyIDs(t, hc, https+"/keys"); strings.Join(got, ",") != strings.Join(keysAfter, ",") {
+		t.Errorf("keys after the reboot %v, want %v", got, keysAfter)
+	}
+	step("second boot: serving with keys %v", keysAfter)
+	checkProduction(t, v)
+	checkNoDenials(t, v, 2)
+}
+
+// run runs a host command and returns its combined output.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return l }
+
+// checkUnitsAsShipped fails if any unit, profile or rule in the guest
+// differs from the repository's, or if any drop-in changes timenoded.
+func checkUnitsAsShipped(t *testing.T, v *vm, root string) {
+	t.Helper()
+	for src, dst := range shippedUnits {
+		want, err := os.ReadFile(filepath.Join(root, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(want)
+		got := strings.Fields(v.must("sha256sum " + dst))
+		if len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s in the guest differs from %s", dst, src)
+		}
+	}
+	// systemctl cat lists every fragment and drop-in in effect.
+	frags := v.must("systemctl show -P DropInPaths timenoded.service")
+	if strings.TrimSpace(frags) != "" {
+		t.Errorf("timenoded.service has drop-ins in the guest: %s", frags)
+	}
+}
+
+// checkPasswordRefused: only keys get in.
+func checkPasswordRefused(t *testing.T, v *vm) {
+	t.Helper()
+	c := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+		"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
+		"-o", "ConnectTimeout=20", "-p", fmt.Sprint(v.ports.ssh), "ntp-admin@127.0.0.1", "true")
+	out, err := c.CombinedOutput()
+	if err == nil {
+		t.Fatal("SSH without a key logged in")
+	}
+	if !strings.Contains(string(out), "Permission denied (publickey)") {
+		t.Errorf("SSH without a key: %s; want the server to offer publickey only", out)
+	}
+	for _, user := range []string{"root"} {
+		c := exec.Command("ssh", append(v.sshArgs("-p", fmt.Sprint(v.ports.ssh)), user+"@127.0.0.1", "true")...)
+		if out, err := c.CombinedOutput(); err == nil {
+			t.Errorf("SSH as %s with the administrator's key logged in: %s", user, out)
+		}
+	}
+}
+
+// checkBadBundleRefused: a bundle whose server certificate belongs to
+// another key is refused by `provision install`, and the site stays.
+func checkBadBundleRefused(t *testing.T, v *vm, op *operator, dir string, now time.Time, tlsCSR, attCSR string) {
+	t.Helper()
+	before := v.must("sudo readlink /var/lib/timenode/site")
+	bad, _ := op.bundle(t, filepath.Join(dir, "bundle-bad"), now, tlsCSR, attCSR, "", siteEnv)
+	if err := os.WriteFile(filepath.Join(bad, "allow.txt"), []byte("two names on one line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v.scp("/var/lib/ntp-admin/", bad)
+	out, err := v.ssh("sudo timenodectl provision install /var/lib/ntp-admin/bundle-bad")
+	if err == nil {
+		t.Fatalf("a bundle with a bad allow-list was installed:\n%s", out)
+	}
+	if !strings.Contains(err.Error(), "allow.txt") {
+		t.Errorf("the refusal does not name allow.txt: %v", err)
+	}
+	if after := v.must("sudo readlink /var/lib/timenode/site"); after != before {
+		t.Errorf("a refused bundle moved the site from %q to %q", before, after)
+	}
+}
+
+// pulses is the PPS writer running in the guest for one boot.
+type pulses struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pulses) stop() { p.cancel(); <-p.done }
+
+// startPulses copies the PPS writer into the guest and runs it as a
+// transient unit (outside sshd's sandbox: it writes /dev/port), with its
+// time transfer served from the host's clock over the SSH session.
+func startPulses(t *testing.T, v *vm, root, dir string, n int) *pulses {
+	t.Helper()
+	bin := filepath.Join(dir, "ppswriter")
+	if _, err := os.Stat(bin); err != nil {
+		cmd := exec.Command("go", "build", "-C", root, "-o", bin, "./image/boottest/ppswriter")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build ppswriter: %v\n%s", err, out)
+		}
+	}
+	v.scp("/var/lib/ntp-admin/", bin)
+	waitFor(t, 2*time.Minute, "/dev/pps0 (pps_parport from the site's modules.conf)", func() bool {
+		out, _ := v.ssh("cat /sys/class/pps/pps0/name")
+		return strings.TrimSpace(out) == "pps_parport"
+	})
+	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("ppswriter%d.log", n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd, in, out, err := v.session(ctx, "sudo systemd-run --quiet --pipe --wait --collect --unit=boottest-pps -p DevicePolicy=auto /var/lib/ntp-admin/ppswriter", logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pulses{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		_ = ppssync.Serve(ctx, out, in, time.Now)
+		in.Close()
+		_ = cmd.Wait()
+		logf.Close()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.stop()
+		}
+	})
+	return p
+}
+
+// httpsClient is a service of the site: mTLS with the client certificate,
+// the server CA as the only root.
+func httpsClient(t *testing.T, op *operator) *http.Client {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(op.serverCA.Cert)
+	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS13, RootCAs: roots, Certificates: []tls.Certificate{op.client}, ServerName: "localhost"}}}
+}
+
+// waitServing waits for /health 200 and the kernel clock synchronized.
+func waitServing(t *testing.T, v *vm, hc *http.Client, health string, within time.Duration) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get(health)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = fmt.Sprintf("%s %s", resp.Status, strings.TrimSpace(string(b)))
+			if resp.StatusCode == http.StatusOK {
+				if out, _ := v.ssh("timedatectl show -P NTPSynchronized"); strings.TrimSpace(out) == "yes" {
+					return
+				}
+				last += "; kernel clock not synchronized yet"
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(5 * time.Second)
+	}
+	journal, _ := v.ssh("sudo journalctl -b -u timenoded --no-pager | tail -n 40")
+	t.Fatalf("not serving within %v: %s\njournal:\n%s", within, last, journal)
+}
+
+// checkProduction: the shipped unit runs --production, confined.
+func checkProduction(t *testing.T, v *vm) {
+	t.Helper()
+	pid := strings.TrimSpace(v.must("systemctl show -P MainPID timenoded.service"))
+	cmdline := strings.ReplaceAll(v.must("sudo cat /proc/"+pid+"/cmdline"), "\x00", " ")
+	if !strings.Contains(cmdline, "--production") || strings.Contains(cmdline, "--sim") {
+		t.Errorf("timenoded runs %q, want --production", cmdline)
+	}
+	if got := strings.TrimSpace(v.must("sudo cat /proc/" + pid + "/attr/current")); got != "timenoded (enforce)" {
+		t.Errorf("timenoded's confinement %q, want \"timenoded (enforce)\"", got)
+	}
+}
+
+// checkNoDenials: not one AppArmor denial in this boot.
+func checkNoDenials(t *testing.T, v *vm, n int) {
+	t.Helper()
+	out, _ := v.ssh("sudo journalctl -k -b --no-pager | grep 'apparmor=\"DENIED\"' || true")
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("AppArmor denials in boot %d:\n%s", n, out)
+	}
+}
+
+// chronyStratum matches a data line of chrony's measurements log: date,
+// time, source address, leap, stratum.
+var chronyStratum = regexp.MustCompile(`^\S+ \S+ 127\.0\.0\.1\s+(\S)\s+(\d+) `)
+
+// checkNTP: chronyd in query mode (never steering the host) gets the
+// node's time at stratum 1.
+func checkNTP(t *testing.T, port int) {
+	t.Helper()
+	dir := t.TempDir()
+	// chronyd drops to its own user before it writes the log.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "chrony.conf")
+	body := fmt.Sprintf("server 127.0.0.1 port %d iburst maxsamples 4\nlogdir %s\nlog measurements\n", port, dir)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "chronyd", "-Q", "-f", conf, "-t", "30").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chronyd -Q: %v\n%s", err, out)
+	}
+	f, err := os.Open(filepath.Join(dir, "measurements.log"))
+	if err != nil {
+		t.Fatalf("chronyd wrote no measurements: %v\n%s", err, out)
+	}
+	defer f.Close()
+	strata := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := chronyStratum.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		strata++
+		if m[2] != "1" || m[1] != "N" {
+			t.Errorf("chrony measured leap %s stratum %s, want N and 1: %s", m[1], m[2], sc.Text())
+		}
+	}
+	if strata == 0 {
+		t.Fatalf("no measurement of 127.0.0.1 in chrony's log; chronyd said:\n%s", out)
+	}
+	t.Logf("chronyd -Q: %s", strings.TrimSpace(string(out)))
+}
+
+// checkMetricsClosed: the monitoring segment is empty, so 9090 answers
+// nobody.
+func checkMetricsClosed(t *testing.T, port int) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); err == nil {
+		resp.Body.Close()
+		t.Errorf("metrics answered %s from outside the monitoring segment", resp.Status)
+	}
+}
+
+// peerLeaf returns the server certificate a fresh connection sees.
+func peerLeaf(t *testing.T, hc *http.Client, u string) *x509.Certificate {
+	t.Helper()
+	tr := hc.Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	resp, err := (&http.Client{Timeout: hc.Timeout, Transport: tr}).Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.TLS.PeerCertificates[0]
+}
+
+// keyIDs lists the key ids the node publishes.
+func keyIDs(t *testing.T, hc *http.Client, u string) []string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc signer.KeysDocument
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := doc.PublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, k.ID)
+	}
+	return ids
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("no %s within %v", what, within)
+}
+
+// load is a set of clients verifying attestations continuously, as the
+// site's services do, with the production trust anchor.
+type load struct {
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	first      error
+}
+
+func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin string) *load {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel}
+	cert, key := op.clientFiles(t, t.TempDir())
+	roots := x509.NewCertPool()
+	roots.AddCert(op.attest.Cert)
+	for i := 0; i < 4; i++ {
+		c, err := client.New(client.Config{URL: https + "/attestation", Pins: []string{pin}, Roots: roots,
+			TLSCAFile: serverCA, TLSCertFile: cert, TLSKeyFile: key, Production: true, MaxAge: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+				_, err := c.Refresh(rctx)
+				rcancel()
+				switch {
+				case ctx.Err() != nil:
+				case err != nil:
+					l.failed.Add(1)
+					l.mu.Lock()
+					if l.first == nil {
+						l.first = err
+					}
+					l.mu.Unlock()
+				default:
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() (ok, failed int64) {
+	l.cancel()
+	l.wg.Wait()
+	return l.ok.Load(), l.failed.Load()
+}
+
+func (l *load) firstErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first
+}
