@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/netsvc/certaudit"
 	"github.com/aunsorm/timenode/netsvc/mtls"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
 )

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/netsvc/certaudit"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 )
 
