@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
@@ -25,6 +24,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc/devtls"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/signer/lockedmem"

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/netsvc/mtls"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 )
 

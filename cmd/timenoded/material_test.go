@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/site"
-	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
 	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/netsvc/mtls"
+	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/timing"

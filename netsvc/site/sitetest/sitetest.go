@@ -111,7 +111,7 @@ func (is *Issuer) Leaf(t testing.TB, pub crypto.PublicKey, cn string, names []st
 
 // Bundle writes a complete, valid provisioning bundle for the node into a
 // new directory and returns it: server certificate for localhost and
-// 127.0.0.1 valid for 90 days from now, the CAs, the attestation
+// 127.0.0.1 valid for 90 days (the certificate policy's longest), the CAs, the attestation
 // certificate of the current signing key (and of the next key when its
 // files exist), an allow-list naming allowed, and site.env.
 func (n *Node) Bundle(t testing.TB, now time.Time, allowed ...string) string {
@@ -119,7 +119,7 @@ func (n *Node) Bundle(t testing.TB, now time.Time, allowed ...string) string {
 	dir := t.TempDir()
 	tlsKey := n.TLSKey(t)
 	leaf := n.ServerCA.Leaf(t, tlsKey.Public(), "timenode test node", []string{"localhost", "127.0.0.1"},
-		x509.ExtKeyUsageServerAuth, now.Add(-time.Minute), now.Add(90*24*time.Hour))
+		x509.ExtKeyUsageServerAuth, now.Add(-time.Minute), now.Add(-time.Minute+90*24*time.Hour))
 	write(t, dir, site.TLSCert, signer.EncodeCerts(leaf, n.ServerCA.Cert.Raw))
 	write(t, dir, site.ServerCA, n.ServerCA.PEM())
 	write(t, dir, site.ClientCA, n.ClientCA.PEM())
