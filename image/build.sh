@@ -373,7 +373,12 @@ install -D -m 0644 "$R/usr/lib/systemd/boot/efi/$EFI_LOADER" "$T/esp/EFI/BOOT/$E
 install -D -m 0644 "$BUILD/vmlinuz" "$T/esp/timenode/vmlinuz"
 install -D -m 0644 "$BUILD/initrd.img" "$T/esp/timenode/initrd.img"
 install -D -m 0644 /dev/null "$T/esp/loader/loader.conf"
-printf 'default timenode.conf\ntimeout 0\nconsole-mode keep\n' >"$T/esp/loader/loader.conf"
+# No menu entries but the appliance's own, and no editor: a key on any
+# console (a GNSS receiver on a UART the firmware listens to sends NMEA
+# from power-on: seen selecting "Reboot Into Firmware Interface" in the
+# boot test) can only boot timenode, and nobody at the console can edit the
+# kernel command line (init=/bin/sh).
+printf 'default timenode.conf\ntimeout 0\nconsole-mode keep\neditor no\nauto-entries no\nauto-firmware no\n' >"$T/esp/loader/loader.conf"
 install -D -m 0644 /dev/null "$T/esp/loader/entries/timenode.conf"
 printf 'title timenode\nlinux /timenode/vmlinuz\ninitrd /timenode/initrd.img\noptions %s\n' "$cmdline" \
 	>"$T/esp/loader/entries/timenode.conf"

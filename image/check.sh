@@ -57,6 +57,10 @@ for f in /timenode/vmlinuz /timenode/initrd.img; do
 	mdir -i "$W/esp" "::$f" >/dev/null 2>&1 || fail "ESP has no $f"
 done
 entry=$(mtype -i "$W/esp" ::/loader/entries/timenode.conf) || fail "ESP has no loader entry"
+loaderconf=$(mtype -i "$W/esp" ::/loader/loader.conf) || fail "ESP has no loader.conf"
+for w in "editor no" "auto-firmware no" "auto-entries no"; do
+	grep -qx "$w" <<<"$loaderconf" || fail "loader.conf lacks \"$w\": a key on a console could edit the kernel command line or leave the appliance's entry"
+done
 grep -q 'apparmor=1 security=apparmor' <<<"$entry" || fail "loader entry does not enable AppArmor: $entry"
 echo "check: ESP has $loader, kernel, initrd, AppArmor on the command line"
 

@@ -205,7 +205,8 @@ func TestShippedImage(t *testing.T) {
 	v.must("sudo systemctl reload timenoded.service")
 	waitFor(t, 60*time.Second, "the new TLS certificate", func() bool { return !peerLeaf(t, hc, https+"/health").Equal(leafBefore) })
 	waitFor(t, 60*time.Second, "the next key published", func() bool { return len(keyIDs(t, hc, https+"/keys")) == len(keysBefore)+1 })
-	time.Sleep(5 * time.Second)
+	// Dual publish: longer than the clients' keys TTL, as the runbook asks.
+	time.Sleep(20 * time.Second)
 	v.must("sudo timenodectl provision promote")
 	v.must("sudo systemctl reload timenoded.service")
 	var keysAfter []string
@@ -554,7 +555,10 @@ func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin st
 	roots.AddCert(op.attest.Cert)
 	for i := 0; i < 4; i++ {
 		c, err := client.New(client.Config{URL: https + "/attestation", Pins: []string{pin}, Roots: roots,
-			TLSCAFile: serverCA, TLSCertFile: cert, TLSKeyFile: key, Production: true, MaxAge: 30 * time.Second})
+			TLSCAFile: serverCA, TLSCertFile: cert, TLSKeyFile: key, Production: true, MaxAge: 30 * time.Second,
+			// Re-read /keys often, so that the dual-publish window below
+			// (longer than this) lets every client follow the endorsement.
+			KeysTTL: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
