@@ -331,6 +331,8 @@ find "$R/usr/share/doc" -mindepth 2 ! -name copyright ! -path "*/timenode/*" -de
 # Empty machine-id: systemd makes a transient one on the read-only root.
 : >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
 echo timenode >"$R/etc/hostname"
+# The host's own name resolves without DNS (sudo looks it up on every use).
+printf '127.0.0.1\tlocalhost\n127.0.1.1\ttimenode\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
 
 T=$BUILD/tree
 mkdir -p "$T/esp"
