@@ -10,7 +10,10 @@
 // The receive timestamp comes from the kernel (SO_TIMESTAMPNS), which stamps
 // packets with CLOCK_REALTIME, the host clock. Once per received batch the
 // server reads the host clock and the disciplined clock back to back
-// (host, disciplined, host) and takes offset = disciplined - midpoint(host).
+// (host, disciplined, host) and takes offset = disciplined - midpoint(host),
+// reading again (up to three triples) when the two host readings are far
+// apart: the scheduler cut the triple, and the midpoint is off by up to half
+// the gap.
 // A packet's served receive time is then kernel_rx + offset, which equals
 // clk.Now() - (time.Now() - kernel_rx): the delay the packet spent queued in
 // the socket is preserved, and the served time is the disciplined clock's.

@@ -145,11 +145,7 @@ func (w *worker) run() error {
 func (w *worker) handle(n int) {
 	s := w.s
 	// offset = disciplined - host, read back to back; see the package doc.
-	hostBefore := time.Now()
-	disc := s.clk.Now()
-	hostAfter := time.Now()
-	hostMid := hostBefore.UnixNano() + int64(hostAfter.Sub(hostBefore))/2
-	offset := disc.UnixNano() - hostMid
+	offset, disc, hostAfter := clockOffset(time.Now, s.clk.Now)
 	mono := int64(hostAfter.Sub(s.epoch))
 	st := s.status()
 
