@@ -358,7 +358,9 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 			d.log.Error("clock step failed", "step_ns", int64(step), "err", err)
 			return
 		}
-		d.est.AddSample(localNs, float64(offset), out.FreqPPB)
+		// The clock keeps the frequency it had: the step changes no
+		// frequency, so that is the correction the estimator integrates.
+		d.est.AddSample(localNs, float64(offset), d.cur.FrequencyPPB)
 		d.est.Step(localNs, out.StepNs)
 		d.stepNs += int64(step)
 		d.cur.Steps++
@@ -514,6 +516,12 @@ func (d *Discipline) publish() {
 		b0, b2 := d.est.Bound(at), d.est.Bound(at+2e9)
 		d.cur.ErrorBound, d.cur.BoundAsOf = b0, now
 		d.cur.BoundGrowthPPB = math.Max(0, float64(b2-b0)/2)
+		if b2 == math.MaxInt64 {
+			// No bound in two seconds: BoundAt saturates at once rather
+			// than extrapolating half the sentinel per second (a bound of
+			// 1e6 s a quarter of a millisecond later).
+			d.cur.BoundGrowthPPB = math.MaxFloat64
+		}
 	}
 	if d.cfg.Leap != nil {
 		ls := d.cfg.Leap.Status(now)

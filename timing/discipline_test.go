@@ -575,3 +575,44 @@ func TestOneOutlierKeepsLock(t *testing.T) {
 		})
 	}
 }
+
+// TestOneEarlyTimestampKeepsTheLockedBoundSane: one timestamp 12 ms early
+// (a qemu guest's PPS, which the late-spike filter does not catch) reached
+// the bound estimator after its Allan fit had found no white phase noise
+// (R = 0: clean timestamps, a wandering oscillator). Its normalised
+// innovation, 12 ms against the few hundred ns² that model predicted, made
+// the model-error factor about 1e9, which then multiplied every later
+// variance: the node stayed LOCKED, serving, with a published bound of a
+// minute and more (1.18e6 s on the appliance, timenode_clock_error_bound_
+// seconds) while its true error was nanoseconds. The bound may widen for
+// the outlier, not by orders of magnitude beyond it.
+func TestOneEarlyTimestampKeepsTheLockedBoundSane(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.LockThreshold, cfg.UnlockThreshold = 5*time.Millisecond, 50*time.Millisecond
+	cfg.MaxHoldoverBound = 50 * time.Millisecond
+	b := newBenchConfig(t, cfg, clocktest.OscillatorConfig{InitialOffset: 2 * time.Millisecond, FrequencyErrorPPB: 5000, WanderPPB: 2, Seed: 9}, 0)
+	for range 400 {
+		b.second(true, true, true)
+	}
+	if s := b.d.Status().State; s != Locked {
+		t.Fatalf("state %v after 400 s, want LOCKED", s)
+	}
+	if n, fitted := b.d.est.Noise(); !fitted || n.R > 100 {
+		t.Fatalf("noise model %+v (fitted %v): the test wants a fit with next to no white phase noise", n, fitted)
+	}
+	b.kick = -12 * time.Millisecond
+	b.second(true, true, true)
+	for i := range 200 {
+		b.second(true, true, true)
+		st, now := b.d.Status(), b.osc.Now()
+		if st.State != Locked {
+			continue
+		}
+		if bound := st.BoundAt(now); bound > cfg.MaxHoldoverBound {
+			t.Fatalf("%d s after one 12 ms outlier: LOCKED with bound %v (true error %v), want within %v", i, bound, b.osc.TrueOffset(), cfg.MaxHoldoverBound)
+		}
+		if abs(b.osc.TrueOffset()) > st.BoundAt(now) {
+			t.Fatalf("%d s after the outlier: true error %v above the bound %v", i, b.osc.TrueOffset(), st.BoundAt(now))
+		}
+	}
+}

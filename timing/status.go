@@ -75,11 +75,16 @@ func (s *Status) BoundAt(now time.Time) time.Duration {
 		return 0
 	}
 	age := now.Sub(s.BoundAsOf)
-	if age < 0 {
-		age = 0
+	if age <= 0 || s.BoundGrowthPPB <= 0 {
+		return s.ErrorBound
 	}
-	// Round the growth up: a published bound is never below the computed one.
-	return s.ErrorBound + time.Duration(math.Ceil(s.BoundGrowthPPB*age.Seconds()))
+	// Round the growth up: a published bound is never below the computed
+	// one; and saturate, never wrap, at the largest Duration.
+	g := math.Ceil(s.BoundGrowthPPB * age.Seconds())
+	if math.IsNaN(g) || g >= float64(math.MaxInt64-s.ErrorBound) {
+		return time.Duration(math.MaxInt64)
+	}
+	return s.ErrorBound + time.Duration(g)
 }
 
 // Servable reports whether the node may serve time at local time now:

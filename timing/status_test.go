@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -25,6 +26,33 @@ func TestBoundAtRoundsUp(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Status{ErrorBound: 1000, BoundGrowthPPB: tc.growthPPB, BoundAsOf: t0}
+			if got := s.BoundAt(t0.Add(tc.age)); got != tc.want {
+				t.Errorf("BoundAt = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBoundAtSaturates: a bound with no limit in sight (the estimator's
+// largest Duration two seconds ahead, or already now) reads as the largest
+// Duration, never as a wrapped or extrapolated number.
+func TestBoundAtSaturates(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		bound     time.Duration
+		growthPPB float64
+		age       time.Duration
+		want      time.Duration
+	}{
+		{"unbounded growth, a moment later", time.Millisecond, math.MaxFloat64, 256 * time.Microsecond, math.MaxInt64},
+		{"unbounded growth, at BoundAsOf", time.Millisecond, math.MaxFloat64, 0, time.Millisecond},
+		{"largest bound growing", math.MaxInt64, 1e6, time.Second, math.MaxInt64},
+		{"huge growth for a long time", time.Second, 4.6e18, time.Minute, math.MaxInt64},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Status{ErrorBound: tc.bound, BoundGrowthPPB: tc.growthPPB, BoundAsOf: t0}
 			if got := s.BoundAt(t0.Add(tc.age)); got != tc.want {
 				t.Errorf("BoundAt = %v, want %v", got, tc.want)
 			}

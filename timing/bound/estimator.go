@@ -40,6 +40,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// maxNISTerm caps one sample's normalised innovation squared in the
+// model-error estimate (a 10σ innovation): the inflation it applies to the
+// variance is at most this factor, whatever a single outlier did.
+const maxNISTerm = 100
+
+// minR is the least white phase noise (ns²) the tracking filter assumes,
+// the order of the timestamps' one-nanosecond resolution.
+const minR = 1
+
 // Estimator tracks the clock's free-running phase (measured offsets with the
 // caller's corrections taken out), measures its stability online and
 // publishes an error bound. Feed it, in local-time order:
@@ -133,9 +142,16 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 		e.filter.Predict(dt, 0)
 	}
 	innov, s := e.filter.Innovation(p)
-	if e.samples >= 8 {
+	if e.samples >= 8 && s > 0 {
+		// Each term is clipped: the running mean measures how far the
+		// noise model is off, and one timestamp far outside it (a late
+		// or early edge the servo let through) is an outlier, not model
+		// error. Unclipped, one 12 ms outlier divided by the few hundred
+		// ns² a fit without white phase noise predicts made nis 1e9 and
+		// more, which multiplied every later variance for hours: bounds
+		// of minutes to days while LOCKED with microseconds of error.
 		const alpha = 1.0 / 64
-		e.nis += alpha * (innov*innov/s - e.nis)
+		e.nis += alpha * (math.Min(innov*innov/s, maxNISTerm) - e.nis)
 	}
 	e.filter.Update(p)
 	sec := int64(math.Round(float64(localNs-e.originNs) / 1e9))
@@ -143,6 +159,10 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 	e.samples++
 	if e.samples%16 == 0 {
 		if n, ok := e.allan.Fit(); ok {
+			// Timestamps are never exact: with R = 0 the filter takes
+			// each one for the truth and its innovation variance can
+			// reach 0 (then nis and the state are NaN).
+			n.R = math.Max(n.R, minR)
 			n.Qrw = math.Max(n.Qrw, math.Max(e.cfg.MinQrw, e.wanderFloor(n)))
 			e.noise, e.fitted = n, true
 			e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw

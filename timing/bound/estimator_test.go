@@ -158,3 +158,37 @@ func TestADEVWhitePhase(t *testing.T) {
 		t.Errorf("oscillator ADEV(100) = %.3g with a perfect oscillator, want < 1e-9", got)
 	}
 }
+
+// TestOutlierAfterNoiselessFit: after a fit without white phase noise
+// (clean timestamps of a wandering oscillator) one 12 ms outlier must not
+// make the bound minutes long for the hours the model-error mean takes to
+// forget it, and samples at the same instant must not make it NaN.
+func TestOutlierAfterNoiselessFit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	e := NewEstimator(DefaultConfig())
+	base := int64(1_795_000_000) * 1e9
+	x, y := 0.0, 0.0
+	k := 0
+	for ; k < 200; k++ {
+		e.AddSample(base+int64(k)*1e9, x, 0)
+		y += 30 * rng.NormFloat64()
+		x += y
+	}
+	if n, _ := e.Noise(); n.R > 100 {
+		t.Fatalf("fit %+v: the test wants one with next to no white phase noise", n)
+	}
+	e.AddSample(base+int64(k)*1e9, x, 0) // the same instant again
+	e.AddSample(base+int64(k)*1e9, x+12e6, 0)
+	if b := e.Bound(base + int64(k)*1e9); b > 13*time.Millisecond {
+		t.Errorf("bound %v at a 12 ms outlier", b)
+	}
+	k++
+	for ; k < 400; k++ {
+		e.AddSample(base+int64(k)*1e9, x+1e6*rng.Float64(), 0)
+		y += 30 * rng.NormFloat64()
+		x += y
+		if b := e.Bound(base + int64(k)*1e9); k > 240 && b > 20*time.Millisecond {
+			t.Fatalf("%d s after the outlier, with 1 ms of timestamp noise: bound %v", k-200, b)
+		}
+	}
+}
