@@ -196,28 +196,38 @@ func checkSite(c Config, files map[string][]byte, r *Report) {
 	}
 }
 
+// checkCAFile checks a bundle's CA file (if present) and returns its
+// certificates as a pool, or nil when it is missing or unusable: each CA
+// is described, and a development CA is a problem, whose message ends
+// with why.
+func checkCAFile(c Config, files map[string][]byte, name, why string, r *Report) *x509.CertPool {
+	b, ok := files[name]
+	if !ok {
+		return nil
+	}
+	cas, err := parseCAs(name, b)
+	if err != nil {
+		r.problem(name, "%v", err)
+		return nil
+	}
+	roots := x509.NewCertPool()
+	var names []string
+	for _, ca := range cas {
+		roots.AddCert(ca)
+		names = append(names, describe(ca, c.Now))
+		if signer.IsDevelopmentCert(ca) {
+			r.problem(name, "%q is a development CA: %s", ca.Subject.CommonName, why)
+		}
+	}
+	r.ok(name, "%d CA%s: %s", len(cas), plural(len(cas), "", "s"), strings.Join(names, "; "))
+	return roots
+}
+
 // checkTLS checks tls.crt: it belongs to the node's TLS key, it is valid
 // now, it chains to server-ca.pem for server use, it names the node, it
 // is production material and within the certificate policy.
 func checkTLS(c Config, files map[string][]byte, uid int, r *Report) {
-	var roots *x509.CertPool
-	if b, ok := files[site.ServerCA]; ok {
-		cas, err := parseCAs(site.ServerCA, b)
-		if err != nil {
-			r.problem(site.ServerCA, "%v", err)
-		} else {
-			roots = x509.NewCertPool()
-			var names []string
-			for _, ca := range cas {
-				roots.AddCert(ca)
-				names = append(names, describe(ca, c.Now))
-				if signer.IsDevelopmentCert(ca) {
-					r.problem(site.ServerCA, "%q is a development CA: the appliance serves production certificates only", ca.Subject.CommonName)
-				}
-			}
-			r.ok(site.ServerCA, "%d CA%s: %s", len(cas), plural(len(cas), "", "s"), strings.Join(names, "; "))
-		}
-	}
+	roots := checkCAFile(c, files, site.ServerCA, "the appliance serves production certificates only", r)
 	certPEM, ok := files[site.TLSCert]
 	if !ok {
 		return
@@ -337,24 +347,7 @@ func probePair(now time.Time) (certPEM, keyPEM []byte, err error) {
 // chain to attestation-ca.pem, be production material and certify
 // exactly the node's keys, and a key must be valid now.
 func checkAttestation(c Config, files map[string][]byte, stage string, uid int, clean func(error) string, r *Report) {
-	var roots *x509.CertPool
-	if b, ok := files[site.AttestationCA]; ok {
-		cas, err := parseCAs(site.AttestationCA, b)
-		if err != nil {
-			r.problem(site.AttestationCA, "%v", err)
-		} else {
-			roots = x509.NewCertPool()
-			var names []string
-			for _, ca := range cas {
-				roots.AddCert(ca)
-				names = append(names, describe(ca, c.Now))
-				if signer.IsDevelopmentCert(ca) {
-					r.problem(site.AttestationCA, "%q is a development CA: the appliance needs the production attestation CA", ca.Subject.CommonName)
-				}
-			}
-			r.ok(site.AttestationCA, "%s", strings.Join(names, "; "))
-		}
-	}
+	roots := checkCAFile(c, files, site.AttestationCA, "the appliance needs the production attestation CA", r)
 	keys := filepath.Join(c.State, site.KeysDir)
 	nextKey := exists(filepath.Join(keys, signer.NextPrefix+signer.Ed25519KeyFile)) || exists(filepath.Join(keys, signer.NextPrefix+signer.MLDSA65KeyFile))
 	_, nextCert := files[site.NextAttestationCert]

@@ -117,21 +117,11 @@ func reloadStep(old, cur map[string][]byte) string {
 // since; force swaps anyway.
 func Rollback(c Config, force bool) (*Result, error) {
 	c = c.withDefaults()
-	unlock, err := lock(c.State)
+	cur, unlock, err := lockProvisioned(c.State, "roll back")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := checkLink(c.State); err != nil {
-		return nil, err
-	}
-	cur, err := current(c.State)
-	if err != nil {
-		return nil, err
-	}
-	if cur == "" {
-		return nil, fmt.Errorf("%s: not provisioned: nothing to roll back", filepath.Join(c.State, site.Link))
-	}
 	gens, err := generations(c.State)
 	if err != nil {
 		return nil, err

@@ -40,21 +40,11 @@ import (
 // reload only after Promote has succeeded.
 func Promote(c Config) (*Result, error) {
 	c = c.withDefaults()
-	unlock, err := lock(c.State)
+	cur, unlock, err := lockProvisioned(c.State, "promote")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := checkLink(c.State); err != nil {
-		return nil, err
-	}
-	cur, err := current(c.State)
-	if err != nil {
-		return nil, err
-	}
-	if cur == "" {
-		return nil, fmt.Errorf("%s: not provisioned: nothing to promote", filepath.Join(c.State, site.Link))
-	}
 	uid, _, err := owner(c.State)
 	if err != nil {
 		return nil, err
@@ -201,4 +191,24 @@ func loadPair(edPath, mlPath string, p keyfile.Policy) (*signer.KeyPair, error) 
 	}
 	defer mlSeed.Close()
 	return signer.NewKeyPair(edSeed.Bytes(), mlSeed.Bytes(), signer.KeyOptions{})
+}
+
+// lockProvisioned takes the state directory's lock for a change that needs
+// a provisioned node (rollback, promote) and returns the current
+// generation; verb names the change in the error of an unprovisioned node.
+func lockProvisioned(state, verb string) (cur string, unlock func(), err error) {
+	unlock, err = lock(state)
+	if err != nil {
+		return "", nil, err
+	}
+	if err = checkLink(state); err == nil {
+		if cur, err = current(state); err == nil && cur == "" {
+			err = fmt.Errorf("%s: not provisioned: nothing to %s", filepath.Join(state, site.Link), verb)
+		}
+	}
+	if err != nil {
+		unlock()
+		return "", nil, err
+	}
+	return cur, unlock, nil
 }
