@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -221,7 +223,7 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
-	checkNTP(t, p.ntp)
+	checkNTP(t, v, p.ntp)
 	step("chronyd -Q: stratum 1")
 	cert, ckey := op.clientFiles(t, dir)
 	ctl := filepath.Join(dir, "timenodectl")
@@ -504,8 +506,13 @@ var chronyStratum = regexp.MustCompile(`^\S+ \S+ 127\.0\.0\.1\s+(\S)\s+(\d+) `)
 
 // checkNTP: chronyd in query mode (never steering the host) gets the
 // node's time at stratum 1.
-func checkNTP(t *testing.T, port int) {
+func checkNTP(t *testing.T, v *vm, port int) {
 	t.Helper()
+	if hdr, err := ntpQuery(port); err != nil {
+		t.Errorf("one NTP query from the host: %v\n%s", err, ntpDiagnostics(v))
+	} else {
+		t.Logf("one NTP query from the host: %s", hdr)
+	}
 	dir := t.TempDir()
 	// chronyd drops to its own user before it writes the log.
 	if err := os.Chmod(dir, 0o777); err != nil {
@@ -521,7 +528,7 @@ func checkNTP(t *testing.T, port int) {
 	out, err := exec.CommandContext(ctx, "chronyd", "-Q", "-f", conf, "-t", "30").CombinedOutput()
 	log, _ := os.ReadFile(filepath.Join(dir, "measurements.log"))
 	if err != nil {
-		t.Fatalf("chronyd -Q: %v\n%s\nmeasurements:\n%s", err, out, log)
+		t.Fatalf("chronyd -Q: %v\n%s\nmeasurements:\n%s\n%s", err, out, log, ntpDiagnostics(v))
 	}
 	f, err := os.Open(filepath.Join(dir, "measurements.log"))
 	if err != nil {
@@ -544,6 +551,45 @@ func checkNTP(t *testing.T, port int) {
 		t.Fatalf("no measurement of 127.0.0.1 in chrony's log; chronyd said:\n%s", out)
 	}
 	t.Logf("chronyd -Q: %s", strings.TrimSpace(string(out)))
+}
+
+// ntpQuery sends one client-mode NTPv4 request and describes the reply's
+// header, so a chronyd failure can be told apart from no answer at all.
+func ntpQuery(port int) (string, error) {
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	req := make([]byte, 48)
+	req[0] = 4<<3 | 3 // version 4, client
+	binary.BigEndian.PutUint64(req[40:], uint64(time.Now().UnixNano()))
+	if err := c.SetDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		return "", err
+	}
+	if _, err := c.Write(req); err != nil {
+		return "", err
+	}
+	b := make([]byte, 1024)
+	n, err := c.Read(b)
+	if err != nil {
+		return "", err
+	}
+	if n < 48 {
+		return "", fmt.Errorf("reply of %d bytes", n)
+	}
+	short := func(off int) float64 { return float64(binary.BigEndian.Uint32(b[off:])) / 65536 }
+	return fmt.Sprintf("leap %d version %d mode %d stratum %d root delay %.6fs root dispersion %.6fs refid %x",
+		b[0]>>6, b[0]>>3&7, b[0]&7, b[1], short(4), short(8), b[12:16]), nil
+}
+
+// ntpDiagnostics is the guest's side of an NTP failure: its sockets, the
+// client set, what the daemon counted and logged.
+func ntpDiagnostics(v *vm) string {
+	out, _ := v.ssh(`sudo ss -ulpn; sudo nft list set inet timenode ntp_clients_v4; ` +
+		`exec 3<>/dev/tcp/127.0.0.1/9090; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; grep -iE '^timenode_[a-z_]*(ntp|lock|bound|state|offset)' <&3; ` +
+		`sudo journalctl -b -u timenoded --no-pager | tail -n 30`)
+	return "guest:\n" + out
 }
 
 // checkMetricsClosed: the monitoring segment is empty, so 9090 answers

@@ -104,12 +104,35 @@ func boot(t *testing.T, dir, disk, vars, medium, key string, p ports, n int) *vm
 			return
 		}
 		defer conn.Close()
+		// OVMF takes every 16550 UART as console input, so NMEA during
+		// the firmware and boot menu phase reads as keystrokes (a CR
+		// picked "reboot into firmware" once). Rack firmware reads only
+		// its console port; the receiver stays silent until the kernel
+		// has taken over the machine.
+		if !v.waitConsole(ctx, "Linux version") {
+			return
+		}
 		rx := sim.NewReceiver(conn, wallClock{}, sim.ReceiverConfig{Delay: 250 * time.Millisecond, Jitter: 20 * time.Millisecond,
 			Position: sim.Position{Lat: 41.0151, Lon: 28.9795, Alt: 40}, Seed: uint64(n)})
 		_ = rx.Run(ctx)
 	}()
 	t.Cleanup(v.stop)
 	return v
+}
+
+// waitConsole polls the guest's console log until it holds marker; false
+// if ctx ends first.
+func (v *vm) waitConsole(ctx context.Context, marker string) bool {
+	for {
+		if b, err := os.ReadFile(v.console); err == nil && bytes.Contains(b, []byte(marker)) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // wallClock is the host's clock: the simulated receiver, like a real one,
