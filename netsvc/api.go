@@ -1,13 +1,13 @@
 package netsvc
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +37,8 @@ type API struct {
 	// Batcher signs nonce-bound requests in batches and serves the
 	// no-nonce snapshot; without one each request is signed alone.
 	Batcher *signer.Batcher
+	// Now times the plain listener's rate limit (time.Now if nil).
+	Now func() time.Time
 
 	snapshot atomic.Pointer[encodedSnapshot]
 }
@@ -62,13 +64,15 @@ func (a *API) Claims() (signer.Claims, error) {
 	}, nil
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes. A request that arrived without TLS
+// (the plain listener) gets only what plain.go allows, rate limited.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /attestation", a.attestation)
 	mux.HandleFunc("GET /health", a.health)
 	mux.HandleFunc("GET /keys", a.keys)
-	return a.Metrics.instrument(mux)
+	lim := newRateLimiter(PlainRequestsPerSecond, PlainRequestBurst, a.Now)
+	return a.Metrics.instrument(plainGate(mux, lim))
 }
 
 // errorBody is every error response's JSON.
@@ -104,15 +108,18 @@ type encodedSnapshot struct {
 }
 
 func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
-	var nonce []byte
-	if q := r.URL.Query().Get("nonce"); q != "" {
-		n, err := hex.DecodeString(q)
-		if err != nil || len(n) > MaxNonceBytes {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad_nonce",
-				Reason: "nonce must be hex, at most 64 bytes (128 hex digits)"})
-			return
+	nonce, err := parseAttestationQuery(r.URL.RawQuery)
+	if err != nil {
+		code := "bad_query"
+		if errors.Is(err, errBadNonce) {
+			code = "bad_nonce"
 		}
-		nonce = n
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: code, Reason: strings.TrimPrefix(err.Error(), ErrBadQuery.Error()+": ")})
+		return
+	}
+	if nonce != nil && r.TLS == nil {
+		refusePlain(w) // each nonce costs a signature: not for anonymous plain HTTP
+		return
 	}
 	if st := a.Timing.Status(); !st.Servable(a.Clock.Now()) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "clock_unavailable",
@@ -120,7 +127,6 @@ func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var att *signer.Attestation
-	var err error
 	if a.Batcher != nil {
 		att, err = a.Batcher.Attest(r.Context(), nonce)
 	} else {
@@ -251,5 +257,9 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) keys(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		refusePlain(w) // keys fetched over plain HTTP cannot be trusted
+		return
+	}
 	writeJSON(w, http.StatusOK, signer.NewKeysDocument(a.AuthorityID, a.Signer.Keys()))
 }

@@ -2,6 +2,7 @@ package netsvc
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,7 +48,9 @@ func BenchmarkAttestationHandler(b *testing.B) {
 						url = fmt.Sprintf(path, i)
 					}
 					w := httptest.NewRecorder()
-					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, url, nil))
+					r := httptest.NewRequest(http.MethodGet, url, nil)
+					r.TLS = &tls.ConnectionState{} // as on the HTTPS listener
+					h.ServeHTTP(w, r)
 					if w.Code != http.StatusOK {
 						b.Fatalf("%s: %d %s", url, w.Code, w.Body)
 					}

@@ -3,6 +3,7 @@ package netsvc
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,6 +22,8 @@ type Metrics struct {
 	attestations prometheus.Counter
 	rotations    prometheus.Counter
 	reloadFails  prometheus.Counter
+	// admissionOnce registers the listeners' admission collector once.
+	admissionOnce sync.Once
 }
 
 // Reloaded records a reload: swaps that changed the material count in
@@ -59,9 +62,16 @@ func NewMetrics(clk clock.Clock, ts TimingSource, rejected func(reason string) u
 // Registry is where other components register their collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the exposition.
+// Handler serves the exposition. Listen recognises it among its
+// listeners and exports their admission figures through m.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return &metricsHandler{m: m, Handler: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})}
+}
+
+// metricsHandler is the exposition handler, tagged with its Metrics.
+type metricsHandler struct {
+	http.Handler
+	m *Metrics
 }
 
 func (m *Metrics) attested() {
@@ -71,7 +81,7 @@ func (m *Metrics) attested() {
 }
 
 // instrument counts requests by route and code.
-func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
+func (m *Metrics) instrument(mux http.Handler) http.Handler {
 	if m == nil {
 		return mux
 	}

@@ -63,7 +63,7 @@ func TestPortMatrix(t *testing.T) {
 		wantTCP []int
 		wantUDP []int
 	}{
-		{role: "app", wantTCP: []int{5000, 5443}, wantUDP: []int{123}},
+		{role: "app", wantTCP: []int{5443}, wantUDP: []int{123}}, // 5000 only from @plain_http, empty as shipped
 		{role: "mon", wantTCP: []int{4317, 9090}},
 		{role: "mgmt", wantTCP: []int{22}},
 		{role: "other"},

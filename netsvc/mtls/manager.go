@@ -16,9 +16,11 @@ import (
 
 // Policy says which client identities may connect.
 type Policy struct {
-	// Allowed lists the client identities accepted: a DNS SAN, a URI SAN
-	// (e.g. spiffe://aunsorm/ns/security/sa/kms) or, as a last resort, the
-	// subject CN. Empty with a client CA: any certificate from the CA.
+	// Allowed lists the client identities accepted: a DNS name, a URI
+	// (e.g. spiffe://aunsorm/ns/security/sa/kms) or an IP address, each
+	// matched only against SANs of its own type; the subject CN counts
+	// only in a certificate without SANs (RFC 9525; see allow.go). Empty
+	// with a client CA: any certificate from the CA.
 	Allowed []string
 	// RequireClientCert refuses handshakes without a client certificate.
 	// When false, a client without one may only reach the paths the HTTP
@@ -31,6 +33,7 @@ type Policy struct {
 type state struct {
 	m      *Material
 	policy Policy
+	allow  []allowEntry // policy.Allowed, parsed
 	conf   *tls.Config
 }
 
@@ -142,7 +145,7 @@ func NewManager(m *Material, p Policy) *Manager {
 // Swap installs new material and policy for all later handshakes;
 // connections already established keep theirs.
 func (mgr *Manager) Swap(m *Material, p Policy) {
-	st := &state{m: m, policy: p}
+	st := &state{m: m, policy: p, allow: parseAllowList(p.Allowed)}
 	conf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{m.Cert},
@@ -233,26 +236,8 @@ func (st *state) verify(cs tls.ConnectionState) error {
 	if _, err := leaf.Verify(opts); err != nil {
 		return fmt.Errorf("mtls: client certificate %q: %w", leaf.Subject.CommonName, err)
 	}
-	if len(st.policy.Allowed) == 0 {
+	if len(st.allow) == 0 || allowedBy(leaf, st.allow) {
 		return nil
 	}
-	for _, id := range Identities(leaf) {
-		if slices.Contains(st.policy.Allowed, id) {
-			return nil
-		}
-	}
 	return fmt.Errorf("%w: %s", ErrNotAllowed, strings.Join(Identities(leaf), ", "))
-}
-
-// Identities lists a certificate's names in allow-list order of
-// preference: DNS SANs, URI SANs, then the subject CN.
-func Identities(c *x509.Certificate) []string {
-	ids := append([]string(nil), c.DNSNames...)
-	for _, u := range c.URIs {
-		ids = append(ids, u.String())
-	}
-	if c.Subject.CommonName != "" {
-		ids = append(ids, c.Subject.CommonName)
-	}
-	return ids
 }
