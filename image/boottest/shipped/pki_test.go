@@ -28,12 +28,13 @@ type operator struct {
 	clientCA   *sitetest.Issuer
 	client     tls.Certificate
 	clientName string
+	host       string // the node's address as the site reaches it, in the server certificate
 }
 
-func newOperator(t *testing.T, now time.Time) *operator {
+func newOperator(t *testing.T, now time.Time, host string) *operator {
 	t.Helper()
 	o := &operator{serverCA: sitetest.NewIssuer(t, "boot test server CA", now),
-		clientCA: sitetest.NewIssuer(t, "boot test client CA", now), clientName: "kms.boottest.example"}
+		clientCA: sitetest.NewIssuer(t, "boot test client CA", now), clientName: "kms.boottest.example", host: host}
 	var err error
 	if o.attest, err = signer.NewCA("boot test attestation CA", false, now, 365*24*time.Hour); err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCS
 		}
 	}
 	req := csr(t, "node.csr", tlsCSR)
-	leaf := o.serverCA.Leaf(t, req.PublicKey, "timenode boot test", []string{"localhost", "127.0.0.1"},
+	leaf := o.serverCA.Leaf(t, req.PublicKey, "timenode boot test", []string{"localhost", o.host},
 		x509.ExtKeyUsageServerAuth, now.Add(-time.Minute), now.Add(30*24*time.Hour))
 	write(site.TLSCert, signer.EncodeCerts(leaf, o.serverCA.Cert.Raw))
 	write(site.ServerCA, o.serverCA.PEM())

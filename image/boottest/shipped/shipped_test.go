@@ -30,19 +30,21 @@ import (
 	"github.com/aunsorm/timenode/signer/client"
 )
 
-// The site the test provisions: qemu's user network shows every forwarded
-// connection as coming from 10.0.2.2, so that address is the management,
-// application and NTP client segment; monitoring is empty, so the metrics
-// port must stay closed.
-const (
-	siteNft = `flush set inet timenode mgmt_v4
-add element inet timenode mgmt_v4 { 10.0.2.2 }
+// siteNft is the site's ruleset additions: the test's veth address
+// (client) is the management, application and NTP client segment;
+// monitoring is empty, so the metrics port must stay closed.
+func siteNft(client string) string {
+	return fmt.Sprintf(`flush set inet timenode mgmt_v4
+add element inet timenode mgmt_v4 { %[1]s }
 flush set inet timenode app_v4
-add element inet timenode app_v4 { 10.0.2.2 }
+add element inet timenode app_v4 { %[1]s }
 flush set inet timenode ntp_clients_v4
-add element inet timenode ntp_clients_v4 { 10.0.2.2 }
+add element inet timenode ntp_clients_v4 { %[1]s }
 flush set inet timenode monitoring_v4
-`
+`, client)
+}
+
+const (
 	// The board: receiver on the second UART, PPS on the parallel port's
 	// ACK line (pps_parport), as a site's modules.conf and site.env say.
 	modulesConf = "parport_pc io=0x378 irq=7\npps_parport\n"
@@ -122,7 +124,8 @@ func TestShippedImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string][]byte{"authorized_keys": pub, "site.nft": []byte(siteNft), "modules.conf": []byte(modulesConf)} {
+	p := newNetwork(t)
+	for name, body := range map[string][]byte{"authorized_keys": pub, "site.nft": []byte(siteNft(p.client)), "modules.conf": []byte(modulesConf)} {
 		if err := os.WriteFile(filepath.Join(mediumDir, name), body, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +144,6 @@ func TestShippedImage(t *testing.T) {
 	} else if err := os.WriteFile(vars, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := freePorts(t)
 
 	// First boot: unprovisioned. The medium lets the administrator in.
 	v := boot(t, dir, disk, vars, medium, key, p, 1)
@@ -158,7 +160,7 @@ func TestShippedImage(t *testing.T) {
 
 	// The operator takes the CSRs out and answers them.
 	now := time.Now()
-	op := newOperator(t, now)
+	op := newOperator(t, now, p.host)
 	tlsCSR := v.must("sudo timenodectl provision csr tls")
 	attCSR := v.must("sudo timenodectl provision csr attestation")
 	bundle1, attDER := op.bundle(t, filepath.Join(dir, "bundle1"), now, tlsCSR, attCSR, "", siteEnv)
@@ -175,12 +177,12 @@ func TestShippedImage(t *testing.T) {
 
 	serverCA := pemFile(t, filepath.Join(dir, "server-ca.pem"), op.serverCA.Cert.Raw)
 	attCA := pemFile(t, filepath.Join(dir, "attestation-ca.pem"), op.attest.Cert.Raw)
-	https := fmt.Sprintf("https://127.0.0.1:%d", p.https)
+	https := fmt.Sprintf("https://%s:%d", p.host, p.https)
 	hc := httpsClient(t, op)
 	checkProduction(t, v)
-	keys := checkDevices(t, v, hc, https)
+	keys := checkDevices(t, v, pps, hc, https)
 	step("production: confined, NMEA from ttyS1, kernel PPS pulses taken, keys %v over mTLS", keys)
-	checkMetricsClosed(t, p.metrics)
+	checkMetricsClosed(t, p)
 
 	// Serving: lock, NTP, verified attestations, rotation under load.
 	// The discipline does not yet hold lock through TCG's PPS jitter
@@ -207,7 +209,7 @@ func TestShippedImage(t *testing.T) {
 	pps = startPulses(t, v, root, dir, 2)
 	defer pps.stop()
 	checkProduction(t, v)
-	if got := checkDevices(t, v, hc, https); strings.Join(got, ",") != strings.Join(keys, ",") {
+	if got := checkDevices(t, v, pps, hc, https); strings.Join(got, ",") != strings.Join(keys, ",") {
 		t.Errorf("keys after the reboot %v, want %v", got, keys)
 	}
 	if serving {
@@ -223,7 +225,7 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
-	checkNTP(t, v, p.ntp)
+	checkNTP(t, v, p)
 	step("chronyd -Q: stratum 1")
 	cert, ckey := op.clientFiles(t, dir)
 	ctl := filepath.Join(dir, "timenodectl")
@@ -275,21 +277,34 @@ var metricRE = regexp.MustCompile(`(?m)^timenode_pps_pulses_total\{quality="kern
 // guest: the metrics port is closed to this segment), and serves its
 // production signing key over mTLS with the site's certificate. It returns
 // the published key ids.
-func checkDevices(t *testing.T, v *vm, hc *http.Client, https string) []string {
+func checkDevices(t *testing.T, v *vm, pps *pulses, hc *http.Client, https string) []string {
 	t.Helper()
 	waitFor(t, 2*time.Minute, "NMEA from /dev/ttyS1 in the journal", func() bool {
 		out, _ := v.ssh("sudo journalctl -b -u timenoded --no-pager -g 'receiving NMEA'")
 		return strings.Contains(out, "/dev/ttyS1")
 	})
-	var pulses string
-	waitFor(t, 2*time.Minute, "kernel PPS pulses counted by timenoded", func() bool {
+	var pulses, last string
+	waitForOr(t, 2*time.Minute, "kernel PPS pulses counted by timenoded", func() bool {
 		out, _ := v.ssh(`exec 3<>/dev/tcp/127.0.0.1/9090; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3`)
+		last = out
 		m := metricRE.FindStringSubmatch(out)
 		if m == nil || m[1] == "0" {
 			return false
 		}
 		pulses = m[1]
 		return true
+	}, func() string {
+		// Which side lost the pulse: the writer (its log), the kernel
+		// (pps0's assert counter) or the daemon (its journal, metrics).
+		wlog, _ := os.ReadFile(pps.log)
+		guest, _ := v.ssh("cat /sys/class/pps/pps0/assert; systemctl status --no-pager boottest-pps.service; sudo journalctl -b -u timenoded --no-pager -n 40")
+		var pps []string
+		for _, l := range strings.Split(last, "\n") {
+			if strings.Contains(l, "pps") {
+				pps = append(pps, l)
+			}
+		}
+		return fmt.Sprintf("ppswriter log (last 2 KiB):\n%s\nguest:\n%s\nPPS metrics:\n%s", tail(string(wlog), 2048), guest, strings.Join(pps, "\n"))
 	})
 	t.Logf("timenoded has taken %s kernel PPS pulses", pulses)
 	var ids []string
@@ -349,7 +364,7 @@ func checkPasswordRefused(t *testing.T, v *vm) {
 	t.Helper()
 	c := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
 		"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
-		"-o", "ConnectTimeout=20", "-p", fmt.Sprint(v.ports.ssh), "ntp-admin@127.0.0.1", "true")
+		"-o", "ConnectTimeout=20", "-p", fmt.Sprint(v.ports.ssh), v.admin(), "true")
 	out, err := c.CombinedOutput()
 	if err == nil {
 		t.Fatal("SSH without a key logged in")
@@ -358,7 +373,7 @@ func checkPasswordRefused(t *testing.T, v *vm) {
 		t.Errorf("SSH without a key: %s; want the server to offer publickey only", out)
 	}
 	for _, user := range []string{"root"} {
-		c := exec.Command("ssh", append(v.sshArgs("-p", fmt.Sprint(v.ports.ssh)), user+"@127.0.0.1", "true")...)
+		c := exec.Command("ssh", append(v.sshArgs("-p", fmt.Sprint(v.ports.ssh)), user+"@"+v.ports.host, "true")...)
 		if out, err := c.CombinedOutput(); err == nil {
 			t.Errorf("SSH as %s with the administrator's key logged in: %s", user, out)
 		}
@@ -391,6 +406,7 @@ func checkBadBundleRefused(t *testing.T, v *vm, op *operator, dir string, now ti
 type pulses struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	log    string // the writer's output on the host
 }
 
 func (p *pulses) stop() { p.cancel(); <-p.done }
@@ -415,7 +431,8 @@ func startPulses(t *testing.T, v *vm, root, dir string, n int) *pulses {
 		out, _ := v.ssh("cat /sys/class/pps/pps0/name")
 		return strings.TrimSpace(out) == "pps_parport"
 	})
-	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("ppswriter%d.log", n)))
+	logPath := filepath.Join(dir, fmt.Sprintf("ppswriter%d.log", n))
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +441,7 @@ func startPulses(t *testing.T, v *vm, root, dir string, n int) *pulses {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pulses{cancel: cancel, done: make(chan struct{})}
+	p := &pulses{cancel: cancel, done: make(chan struct{}), log: logPath}
 	go func() {
 		defer close(p.done)
 		_ = ppssync.Serve(ctx, out, in, time.Now)
@@ -500,26 +517,34 @@ func checkNoDenials(t *testing.T, v *vm, n int) {
 	}
 }
 
-// chronyStratum matches a data line of chrony's measurements log: date,
-// time, source address, leap, stratum.
-var chronyStratum = regexp.MustCompile(`^\S+ \S+ 127\.0\.0\.1\s+(\S)\s+(\d+) `)
+// chronyStratum matches a data line of chrony's measurements log for the
+// source at addr: date, time, source address, leap, stratum.
+func chronyStratum(addr string) *regexp.Regexp {
+	return regexp.MustCompile(`^\S+ \S+ ` + regexp.QuoteMeta(addr) + `\s+(\S)\s+(\d+) `)
+}
 
 // checkNTP: chronyd in query mode (never steering the host) gets the
 // node's time at stratum 1.
-func checkNTP(t *testing.T, v *vm, port int) {
+func checkNTP(t *testing.T, v *vm, p ports) {
 	t.Helper()
-	if hdr, err := ntpQuery(port); err != nil {
+	if hdr, err := ntpQuery(p.client, p.host, p.ntp); err != nil {
 		t.Errorf("one NTP query from the host: %v\n%s", err, ntpDiagnostics(v))
 	} else {
 		t.Logf("one NTP query from the host: %s", hdr)
 	}
-	dir := t.TempDir()
-	// chronyd drops to its own user before it writes the log.
+	// chronyd drops to its own user before it writes the log, so the
+	// directory and every one above it must let that user in: t.TempDir's
+	// parent is private to root.
+	dir, err := os.MkdirTemp("", "tnchrony")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "chrony.conf")
-	body := fmt.Sprintf("server 127.0.0.1 port %d iburst maxsamples 4\nlogdir %s\nlog measurements\n", port, dir)
+	body := fmt.Sprintf("server %s port %d iburst maxsamples 4\nlogdir %s\nlog measurements\n", p.host, p.ntp, dir)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -536,9 +561,10 @@ func checkNTP(t *testing.T, v *vm, port int) {
 	}
 	defer f.Close()
 	strata := 0
+	line := chronyStratum(p.host)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		m := chronyStratum.FindStringSubmatch(sc.Text())
+		m := line.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
 		}
@@ -548,32 +574,39 @@ func checkNTP(t *testing.T, v *vm, port int) {
 		}
 	}
 	if strata == 0 {
-		t.Fatalf("no measurement of 127.0.0.1 in chrony's log; chronyd said:\n%s", out)
+		t.Fatalf("no measurement of %s in chrony's log; chronyd said:\n%s", p.host, out)
 	}
 	t.Logf("chronyd -Q: %s", strings.TrimSpace(string(out)))
 }
 
 // ntpQuery sends one client-mode NTPv4 request and describes the reply's
 // header, so a chronyd failure can be told apart from no answer at all.
-func ntpQuery(port int) (string, error) {
-	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+func ntpQuery(from, host string, port int) (string, error) {
+	// Unconnected, so a reply from any address is seen and named rather
+	// than filtered by the kernel: a NAT that answers from the wrong port
+	// is then told apart from a reply that never left the guest.
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(from)})
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
+	to := &net.UDPAddr{IP: net.ParseIP(host), Port: port}
 	req := make([]byte, 48)
 	req[0] = 4<<3 | 3 // version 4, client
 	binary.BigEndian.PutUint64(req[40:], uint64(time.Now().UnixNano()))
 	if err := c.SetDeadline(time.Now().Add(3 * time.Second)); err != nil {
 		return "", err
 	}
-	if _, err := c.Write(req); err != nil {
+	if _, err := c.WriteToUDP(req, to); err != nil {
 		return "", err
 	}
 	b := make([]byte, 1024)
-	n, err := c.Read(b)
+	n, src, err := c.ReadFromUDP(b)
 	if err != nil {
 		return "", err
+	}
+	if src.String() != to.String() {
+		return "", fmt.Errorf("the reply came from %v, not %v: a client on a connected socket (chrony) never sees it", src, to)
 	}
 	if n < 48 {
 		return "", fmt.Errorf("reply of %d bytes", n)
@@ -586,7 +619,8 @@ func ntpQuery(port int) (string, error) {
 // ntpDiagnostics is the guest's side of an NTP failure: its sockets, the
 // client set, what the daemon counted and logged.
 func ntpDiagnostics(v *vm) string {
-	out, _ := v.ssh(`sudo ss -ulpn; sudo nft list set inet timenode ntp_clients_v4; ` +
+	out, _ := v.ssh(`cat /proc/net/udp6 /proc/net/udp; sudo nft list counters table inet timenode; sudo nft list set inet timenode ntp_clients_v4; ` +
+		`cat /sys/devices/system/clocksource/clocksource0/current_clocksource; sudo dmesg | grep -iE 'clocksource|tsc' | tail -n 8; ` +
 		`exec 3<>/dev/tcp/127.0.0.1/9090; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; grep -iE '^timenode_[a-z_]*(ntp|lock|bound|state|offset)' <&3; ` +
 		`sudo journalctl -b -u timenoded --no-pager | tail -n 30`)
 	return "guest:\n" + out
@@ -594,10 +628,10 @@ func ntpDiagnostics(v *vm) string {
 
 // checkMetricsClosed: the monitoring segment is empty, so 9090 answers
 // nobody.
-func checkMetricsClosed(t *testing.T, port int) {
+func checkMetricsClosed(t *testing.T, p ports) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
-	if resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); err == nil {
+	if resp, err := c.Get(fmt.Sprintf("http://%s:%d/metrics", p.host, p.metrics)); err == nil {
 		resp.Body.Close()
 		t.Errorf("metrics answered %s from outside the monitoring segment", resp.Status)
 	}
@@ -641,12 +675,22 @@ func keyIDs(t *testing.T, hc *http.Client, u string) []string {
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitForOr(t, within, what, cond, nil)
+}
+
+// waitForOr is waitFor that, on timeout, also prints what diag collects:
+// a failure seen once in CI must say enough to be fixed from its log.
+func waitForOr(t *testing.T, within time.Duration, what string, cond func() bool, diag func() string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
 		}
 		time.Sleep(2 * time.Second)
+	}
+	if diag != nil {
+		t.Logf("diagnostics for %q:\n%s", what, diag())
 	}
 	t.Fatalf("no %s within %v", what, within)
 }
@@ -712,4 +756,12 @@ func (l *load) firstErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.first
+}
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

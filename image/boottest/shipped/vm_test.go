@@ -20,8 +20,8 @@ import (
 
 // vm is one boot of the appliance under qemu TCG: UEFI firmware, the
 // image's own disk (through a copy-on-write overlay that persists across
-// the test's reboots), the provisioning medium, a user-mode network that
-// reaches nothing but forwards loopback ports, the GNSS receiver on the
+// the test's reboots), the provisioning medium, a user-mode network in the
+// test's own network namespace (see ports), the GNSS receiver on the
 // second UART and an emulated parallel port for the PPS.
 type vm struct {
 	t       *testing.T
@@ -32,31 +32,61 @@ type vm struct {
 	exited  chan error
 	console string
 	cancel  context.CancelFunc
+	// control is the SSH ControlPath: every command of a boot shares one
+	// connection, as an operator's automation does, so the shipped ruleset's
+	// per-source limit on new SSH connections (10/minute) is never hit.
+	control string
 }
 
-// ports are the host ends of the forwards.
-type ports struct{ ssh, https, ntp, metrics int }
+// ports is the test's network: qemu runs in a network namespace the test
+// creates, joined to the host by one veth pair and with no other route, so
+// the guest can reach nothing but the test. The forwards listen on the
+// namespace's end (host); the guest sees the test's traffic from the
+// host's end (client), as a node sees a site's clients. user-mode
+// networking is not restricted: restrict=on also drops the guest's UDP
+// replies to a forward, so NTP could never be served.
+type ports struct {
+	ns                       string // the namespace qemu runs in
+	host, client             string // the namespace's and the host's veth addresses
+	ssh, https, ntp, metrics int
+}
 
-// freePorts picks unused loopback ports for the forwards.
-func freePorts(t *testing.T) ports {
+// newNetwork creates the namespace and the veth pair; both go at cleanup.
+func newNetwork(t *testing.T) ports {
 	t.Helper()
-	var p [4]int
-	for i := range p {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	if os.Geteuid() != 0 {
+		t.Skip("the boot test puts qemu in its own network namespace, which needs root (CI runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatalf("%v: apt-get install iproute2", err)
+	}
+	// A /30 of 10.254.0.0/16 per process, so concurrent runs do not clash.
+	id := os.Getpid() % 16384
+	p := ports{ns: fmt.Sprintf("tnboot%d", os.Getpid()),
+		client: fmt.Sprintf("10.254.%d.%d", id/64, id%64*4+1),
+		host:   fmt.Sprintf("10.254.%d.%d", id/64, id%64*4+2),
+		ssh:    2222, https: 5443, ntp: 123, metrics: 9090}
+	outer, inner := fmt.Sprintf("tnv%da", id), fmt.Sprintf("tnv%db", id)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		p[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
 	}
-	// The NTP forward is UDP: make sure the number is free there too.
-	if c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p[2])); err == nil {
-		c.Close()
-	}
-	return ports{ssh: p[0], https: p[1], ntp: p[2], metrics: p[3]}
+	ip("netns", "add", p.ns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", outer).Run()
+		_ = exec.Command("ip", "netns", "del", p.ns).Run()
+	})
+	ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", p.ns)
+	ip("addr", "add", p.client+"/30", "dev", outer)
+	ip("link", "set", outer, "up")
+	ip("-n", p.ns, "addr", "add", p.host+"/30", "dev", inner)
+	ip("-n", p.ns, "link", "set", inner, "up")
+	ip("-n", p.ns, "link", "set", "lo", "up")
+	return p
 }
 
-// firmware are OVMF's code and variable store (Debian ovmf).
 const (
 	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -72,10 +102,16 @@ func boot(t *testing.T, dir, disk, vars, medium, key string, p ports, n int) *vm
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	// A short directory: a socket path must fit in 108 bytes.
+	ctl, err := os.MkdirTemp("", "tnssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ctl) })
 	v := &vm{t: t, dir: dir, key: key, ports: p, exited: make(chan error, 1), cancel: cancel,
-		console: filepath.Join(dir, fmt.Sprintf("console%d.log", n))}
-	fwd := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:5443,hostfwd=udp:127.0.0.1:%d-:123,hostfwd=tcp:127.0.0.1:%d-:9090",
-		p.ssh, p.https, p.ntp, p.metrics)
+		console: filepath.Join(dir, fmt.Sprintf("console%d.log", n)), control: filepath.Join(ctl, "%C")}
+	fwd := fmt.Sprintf("user,id=n0,hostfwd=tcp:%[1]s:%[2]d-:22,hostfwd=tcp:%[1]s:%[3]d-:5443,hostfwd=udp:%[1]s:%[4]d-:123,hostfwd=tcp:%[1]s:%[5]d-:9090",
+		p.host, p.ssh, p.https, p.ntp, p.metrics)
 	args := []string{"-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "1024",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
@@ -86,7 +122,8 @@ func boot(t *testing.T, dir, disk, vars, medium, key string, p ports, n int) *vm
 		"-serial", "file:" + v.console, "-serial", "chardev:gnss",
 		"-parallel", "null",
 		"-display", "none", "-monitor", "none", "-no-reboot"}
-	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	// ip netns exec execs qemu: the process the test kills is qemu.
+	v.cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", p.ns, "qemu-system-x86_64"}, args...)...)
 	qlog, err := os.Create(filepath.Join(dir, fmt.Sprintf("qemu%d.log", n)))
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +180,8 @@ func (wallClock) Now() time.Time { return time.Now() }
 
 // stop kills qemu if it still runs.
 func (v *vm) stop() {
+	// The background master ends with its connection; ask it to go now.
+	_ = exec.Command("ssh", v.sshArgs("-O", "exit", "-p", fmt.Sprint(v.ports.ssh), v.admin())...).Run()
 	v.cancel()
 	select {
 	case <-v.exited:
@@ -166,12 +205,16 @@ func (v *vm) waitExit(within time.Duration) error {
 func (v *vm) sshArgs(extra ...string) []string {
 	return append([]string{"-i", v.key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
-		"-o", "ConnectTimeout=20"}, extra...)
+		"-o", "ConnectTimeout=20", "-o", "ControlMaster=auto", "-o", "ControlPath=" + v.control,
+		"-o", "ControlPersist=yes", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"}, extra...)
 }
+
+// admin is the administrator's SSH destination.
+func (v *vm) admin() string { return "ntp-admin@" + v.ports.host }
 
 // ssh runs a command as the administrator and returns its stdout.
 func (v *vm) ssh(cmd string) (string, error) {
-	args := v.sshArgs("-p", fmt.Sprint(v.ports.ssh), "ntp-admin@127.0.0.1", cmd)
+	args := v.sshArgs("-p", fmt.Sprint(v.ports.ssh), v.admin(), cmd)
 	c := exec.Command("ssh", args...)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
@@ -196,7 +239,7 @@ func (v *vm) must(cmd string) string {
 func (v *vm) scp(dst string, src ...string) {
 	v.t.Helper()
 	args := append(v.sshArgs("-r", "-P", fmt.Sprint(v.ports.ssh)), src...)
-	args = append(args, "ntp-admin@127.0.0.1:"+dst)
+	args = append(args, v.admin()+":"+dst)
 	if out, err := exec.Command("scp", args...).CombinedOutput(); err != nil {
 		v.t.Fatalf("scp %v: %v: %s", src, err, out)
 	}
@@ -225,7 +268,7 @@ func (v *vm) waitSSH(within time.Duration) {
 // session starts a long-running command over SSH with its stdin and
 // stdout connected to the caller (the PPS writer's time transfer).
 func (v *vm) session(ctx context.Context, cmd string, stderr io.Writer) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
-	c := exec.CommandContext(ctx, "ssh", v.sshArgs("-p", fmt.Sprint(v.ports.ssh), "ntp-admin@127.0.0.1", cmd)...)
+	c := exec.CommandContext(ctx, "ssh", v.sshArgs("-p", fmt.Sprint(v.ports.ssh), v.admin(), cmd)...)
 	in, err := c.StdinPipe()
 	if err != nil {
 		return nil, nil, nil, err
