@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,6 +98,35 @@ func dialFrom(n int, addr string) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
+// floodDescriptors is what TestFloodDoesNotLockOutCertifiedClients holds
+// at once: both ends of its 4,304 flood connections, in one process, plus
+// headroom for the listener, the certified clients and the runtime.
+const floodDescriptors = 2*4304 + 1000
+
+// needDescriptors raises the soft descriptor limit to n, within the hard
+// limit, and skips naming the limit when the environment allows fewer:
+// that is about the machine, and a test that runs out of descriptors
+// half-way would report a defect that is not there.
+func needDescriptors(t *testing.T, n uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("read RLIMIT_NOFILE: %v", err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	if lim.Max < n {
+		t.Skipf("RLIMIT_NOFILE hard limit is %d; this test needs %d descriptors", lim.Max, n)
+	}
+	old := lim
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("raise RLIMIT_NOFILE to %d: %v", n, err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
+}
+
 // get sends one HTTP/1.1 request on c and reads the answer's status.
 func get(c net.Conn, path string, hdr ...string) (int, error) {
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
@@ -127,6 +157,7 @@ func TestFloodDoesNotLockOutCertifiedClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 4,300 connections")
 	}
+	needDescriptors(t, floodDescriptors)
 	tt := newTestTLS(t)
 	https, _ := serveTLS(t, tt, Admission{})
 	addr := https.Bound().String()

@@ -55,6 +55,9 @@ func guestMain() string {
 	if err := guest.LoopbackUp(); err != nil {
 		return "FAIL setup: " + err.Error()
 	}
+	if err := guest.RaiseFileLimit(); err != nil {
+		return "FAIL setup: " + err.Error()
+	}
 	want, err := askedDate()
 	if err != nil {
 		return "FAIL setup: " + err.Error()
