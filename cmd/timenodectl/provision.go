@@ -21,12 +21,14 @@ func init() {
 const provisionUsage = `usage: timenodectl provision SUBCOMMAND [FLAGS] [ARG]
 
 subcommands:
-  check     [--state S] [--root R] [--now T] [--ruleset FILE] BUNDLE_DIR
+  check     [--state S] [--root R] [--now T] [--ruleset FILE] [--new-pin] BUNDLE_DIR
       validate a bundle against this node and change nothing; exit 1 lists
       every problem
-  install   [--state S] [--root R] [--now T] [--ruleset FILE] BUNDLE_DIR
+  install   [--state S] [--root R] [--now T] [--ruleset FILE] [--new-pin] BUNDLE_DIR
       check, then make the bundle the node's site material: a new generation
-      S/.site/GEN swapped in atomically, files for root services into R
+      S/.site/GEN swapped in atomically, files for root services into R.
+      A bundle without attestation-cert.pem keeps the installed one; a
+      different one (a new pinned fingerprint) needs --new-pin
   rollback  [--state S] [--now T] [--force]
       make the previous generation current again (again: undo)
   promote   [--state S] [--now T]
@@ -49,15 +51,15 @@ at instead of now, FILE the nftables ruleset site.nft is checked after
 // provisionSub describes one subcommand: which flags it takes and how
 // many arguments.
 type provisionSub struct {
-	flags []string // of "state", "root", "now", "ruleset", "force"
+	flags []string // of "state", "root", "now", "ruleset", "force", "new-pin"
 	args  int
 	argv  string // the argument's name, for usage errors
 	run   func(c provision.Config, force bool, args []string, stdout, stderr io.Writer) int
 }
 
 var provisionSubs = map[string]provisionSub{
-	"check":     {[]string{"state", "root", "now", "ruleset"}, 1, "BUNDLE_DIR", provisionCheck},
-	"install":   {[]string{"state", "root", "now", "ruleset"}, 1, "BUNDLE_DIR", provisionInstall},
+	"check":     {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR", provisionCheck},
+	"install":   {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR", provisionInstall},
 	"rollback":  {[]string{"state", "now", "force"}, 0, "", provisionRollback},
 	"promote":   {[]string{"state", "now"}, 0, "", provisionPromote},
 	"status":    {[]string{"state", "root", "now"}, 0, "", provisionStatus},
@@ -100,6 +102,8 @@ func provisionCmd(args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(&c.Ruleset, "ruleset", provision.DefaultRuleset, "nftables ruleset site.nft is checked after")
 		case "force":
 			fs.BoolVar(&force, "force", false, "roll back even to a generation the node would refuse")
+		case "new-pin":
+			fs.BoolVar(&c.NewPin, "new-pin", false, "accept a new attestation certificate for the signing key: clients must be given its fingerprint first")
 		}
 	}
 	rest, err := parseInterleaved(fs, args[1:])

@@ -179,7 +179,9 @@ func TestProvisionLifecycle(t *testing.T) {
 	expect(cmd("install", n.bundle(t, func(f map[string][]byte) { f[site.AllowList] = []byte("two names\n") })), 1, "", "allow.txt:1:")
 	expect(cmd("rollback"), 1, "", "no previous generation")
 	expect(cmd("status"), 0, "site: generation "+first, "")
-	second := strings.Fields(expect(cmd("install", n.bundle(t, nil)), 0, "tls.crt: changed", ""))[3]
+	// A re-issued attestation certificate changes what clients pin.
+	expect(cmd("install", n.bundle(t, nil)), 1, "", "AUNSORM_CALIBRATION_FINGERPRINT")
+	second := strings.Fields(expect(cmd("install", "--new-pin", n.bundle(t, nil)), 0, "tls.crt: changed", "must be given"))[3]
 	expect(cmd("rollback"), 0, "generation "+first+" is current again", "")
 	expect(cmd("rollback"), 0, "generation "+second+" is current again", "")
 
@@ -187,7 +189,9 @@ func TestProvisionLifecycle(t *testing.T) {
 	if c, _, e := run("keys", "generate", "--dir", filepath.Join(n.State, site.KeysDir), "--next"); c != 0 {
 		t.Fatalf("keys generate --next: %s", e)
 	}
-	expect(cmd("install", n.bundle(t, nil)), 0, "next-attestation-cert.pem: new", "")
+	// The rotation bundle leaves the pinned certificate out: it is kept.
+	noCur := func(f map[string][]byte) { delete(f, site.AttestationCert) }
+	expect(cmd("install", n.bundle(t, noCur)), 0, "next-attestation-cert.pem: new", "the installed certificate")
 	// The daemon would refuse the previous generation: it lacks the
 	// next key's certificate.
 	expect(cmd("rollback"), 1, "", "next-attestation-cert.pem: missing")

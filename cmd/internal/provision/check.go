@@ -66,6 +66,7 @@ func Check(c Config, dir string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	keepPinned(c, files, r)
 	checkSite(c, files, r)
 	checkRoot(c, files, r)
 	return r, nil

@@ -28,11 +28,15 @@ const day = 24 * time.Hour
 type node struct {
 	*sitetest.Node
 	cfg Config
+	// att holds the attestation certificate issued for each key prefix:
+	// an operator keeps the certificate that clients pin, and bundles
+	// that re-issue it are refused (keepPinned).
+	att map[string][]byte
 }
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{Node: sitetest.NewNode(t, t0)}
+	n := &node{Node: sitetest.NewNode(t, t0), att: map[string][]byte{}}
 	n.cfg = Config{State: n.State, Root: filepath.Join(t.TempDir(), "timenode-site"), Now: t0, Ruleset: ruleset(t), Nft: nftCommand(t)}
 	return n
 }
@@ -107,14 +111,30 @@ func (n *node) files(t *testing.T) map[string][]byte {
 		site.ServerCA:        n.ServerCA.PEM(),
 		site.ClientCA:        n.ClientCA.PEM(),
 		site.AttestationCA:   signer.EncodeCerts(n.Attest.Cert.Raw),
-		site.AttestationCert: n.AttestationCert(t, "", t0),
+		site.AttestationCert: n.issued(t, ""),
 		site.AllowList:       []byte("# who may ask\nkms.test.example\n"),
 		site.Env:             []byte("NTP_AUTHORITY_ID=time.test.example\n"),
 	}
 	if exists(filepath.Join(n.State, site.KeysDir, signer.NextPrefix+signer.Ed25519KeyFile)) {
-		f[site.NextAttestationCert] = n.AttestationCert(t, signer.NextPrefix, t0)
+		f[site.NextAttestationCert] = n.issued(t, signer.NextPrefix)
 	}
 	return f
+}
+
+// issued returns the attestation certificate of the key with prefix,
+// issued once per key: the same bytes in every bundle until the key
+// changes.
+func (n *node) issued(t *testing.T, prefix string) []byte {
+	t.Helper()
+	ed, err := os.ReadFile(filepath.Join(n.State, site.KeysDir, prefix+signer.Ed25519KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := prefix + string(ed)
+	if _, ok := n.att[k]; !ok {
+		n.att[k] = n.AttestationCert(t, prefix, t0)
+	}
+	return n.att[k]
 }
 
 // attestationCert issues a certificate for the node's key (prefix "" or

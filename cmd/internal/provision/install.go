@@ -38,6 +38,7 @@ func Install(c Config, dir string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	keepPinned(c, files, r)
 	checkSite(c, files, r)
 	checkRoot(c, files, r)
 	res := &Result{Report: r}

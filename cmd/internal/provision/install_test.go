@@ -354,3 +354,66 @@ func mustReadGen(t *testing.T, state, gen string) map[string][]byte {
 	}
 	return f
 }
+
+// TestInstallKeepsThePinnedCertificate: clients pin the installed
+// attestation certificate, so a bundle that leaves it out keeps it, one
+// that re-issues it is refused (check and install alike), and --new-pin
+// lets the operator replace it on purpose.
+func TestInstallKeepsThePinnedCertificate(t *testing.T) {
+	n := newNode(t)
+	if _, err := Install(n.cfg, n.bundle(t)); err != nil {
+		t.Fatal(err)
+	}
+	pinned := n.issued(t, "")
+	reissued := n.AttestationCert(t, "", t0) // same key, new certificate
+	cases := []struct {
+		name    string
+		cert    []byte // nil: left out of the bundle
+		newPin  bool
+		refused bool
+		want    []byte // the installed certificate afterwards
+	}{
+		{"left out keeps the installed one", nil, false, false, pinned},
+		{"the same certificate again", pinned, false, false, pinned},
+		{"re-issued without --new-pin", reissued, false, true, pinned},
+		{"re-issued with --new-pin", reissued, true, false, reissued},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := n.files(t)
+			delete(files, site.AttestationCert)
+			if tc.cert != nil {
+				files[site.AttestationCert] = tc.cert
+			}
+			dir := writeBundle(t, files)
+			c := n.cfg
+			c.NewPin = tc.newPin
+			r, err := Check(c, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := refusedFor(r, site.AttestationCert, "AUNSORM_CALIBRATION_FINGERPRINT"); got != tc.refused {
+				t.Fatalf("check: refused %v, want %v; problems %v", got, tc.refused, r.Problems)
+			}
+			_, err = Install(c, dir)
+			var refused *RefusedError
+			if errors.As(err, &refused) != tc.refused || (!tc.refused && err != nil) {
+				t.Fatalf("install: %v, want refused %v", err, tc.refused)
+			}
+			got, err := os.ReadFile(filepath.Join(n.State, site.GensDir, n.link(t), site.AttestationCert))
+			if err != nil || !bytes.Equal(got, tc.want) {
+				t.Fatalf("installed certificate: %v, or not the one expected", err)
+			}
+		})
+	}
+}
+
+// refusedFor reports whether r refuses file with a message containing s.
+func refusedFor(r *Report, file, s string) bool {
+	for _, p := range r.Problems {
+		if p.File == file && strings.Contains(p.Msg, s) {
+			return true
+		}
+	}
+	return false
+}

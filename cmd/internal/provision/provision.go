@@ -55,6 +55,9 @@ type Config struct {
 	// Nft is the command that runs nft, "-c -f FILE" appended; the nft
 	// found in $PATH or /usr/sbin if empty.
 	Nft []string
+	// NewPin lets a bundle replace the installed attestation certificate
+	// with a different one, which changes the fingerprint clients pin.
+	NewPin bool
 
 	// step, if set, is called before each step of a change with its
 	// name. An error makes the change fail there (an I/O error); a panic
