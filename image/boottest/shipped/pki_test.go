@@ -64,7 +64,8 @@ func csr(t *testing.T, name, pemText string) *x509.CertificateRequest {
 
 // bundle answers the node's CSRs: a directory holding a complete
 // provisioning bundle. nextCSR, when not empty, adds the certificate of
-// the next signing key. It returns the directory and the fingerprint of
+// the next signing key; attCSR, when empty, leaves the current key's
+// certificate out, as a rotation bundle does. It returns the directory and the fingerprint of
 // the current attestation certificate (what clients pin).
 func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCSR, nextCSR, env string) (string, []byte) {
 	t.Helper()
@@ -90,8 +91,11 @@ func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCS
 		}
 		return der
 	}
-	cur := issue(attCSR)
-	write(site.AttestationCert, signer.EncodeCerts(cur, o.attest.Cert.Raw))
+	var cur []byte
+	if attCSR != "" { // empty: the node keeps the certificate clients pin
+		cur = issue(attCSR)
+		write(site.AttestationCert, signer.EncodeCerts(cur, o.attest.Cert.Raw))
+	}
 	if nextCSR != "" {
 		write(site.NextAttestationCert, signer.EncodeCerts(issue(nextCSR), o.attest.Cert.Raw))
 	}

@@ -4,6 +4,7 @@ package shipped
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -244,14 +246,25 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	keysBefore := keyIDs(t, hc, https+"/keys")
 	v.must("sudo timenodectl keys generate --dir /var/lib/timenode/keys --next")
 	nextCSR := v.must("sudo timenodectl keys csr --dir /var/lib/timenode/keys --next --cn " + authority)
-	bundle2, _ := op.bundle(t, filepath.Join(dir, "bundle2"), time.Now(), tlsCSR, attCSR, nextCSR, siteEnv)
+	bundle2, _ := op.bundle(t, filepath.Join(dir, "bundle2"), time.Now(), tlsCSR, "", nextCSR, siteEnv)
 	v.scp("/var/lib/ntp-admin/", bundle2)
 	v.must("sudo timenodectl provision install /var/lib/ntp-admin/bundle2")
 	v.must("sudo systemctl reload timenoded.service")
 	waitFor(t, 60*time.Second, "the new TLS certificate", func() bool { return !peerLeaf(t, hc, https+"/health").Equal(leafBefore) })
 	waitFor(t, 60*time.Second, "the next key published", func() bool { return len(keyIDs(t, hc, https+"/keys")) == len(keysBefore)+1 })
-	// Dual publish: longer than the clients' keys TTL, as the runbook asks.
-	time.Sleep(20 * time.Second)
+	// Dual publish until every client has followed the endorsement, as the
+	// runbook asks before the promote.
+	waitForOr(t, 3*time.Minute, "every client following the endorsed next key", func() bool { return load.followed.Load() >= loadClients },
+		func() string {
+			resp, err := hc.Get(https + "/keys")
+			if err != nil {
+				return err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Sprintf("%d clients followed, %d verified, %d failed (first: %v), %d not servable\nclients logged:\n%s\n/keys (first 3 KiB):\n%.3072s",
+				load.followed.Load(), load.ok.Load(), load.failed.Load(), load.firstErr(), load.unservable.Load(), load.clientLog(), b)
+		})
 	v.must("sudo timenodectl provision promote")
 	v.must("sudo systemctl reload timenoded.service")
 	var keysAfter []string
@@ -261,9 +274,10 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	})
 	time.Sleep(5 * time.Second)
 	ok, failed := load.stop()
-	step("reload under load: %d attestations verified, %d failed; keys %v -> %v", ok, failed, keysBefore, keysAfter)
+	step("reload under load: %d attestations verified, %d failed, %d refused while the clock was not servable; keys %v -> %v",
+		ok, failed, load.unservable.Load(), keysBefore, keysAfter)
 	if failed != 0 || ok == 0 {
-		t.Errorf("reload under load: %d verified, %d failed (first: %v)", ok, failed, load.firstErr())
+		t.Errorf("reload under load: %d verified, %d failed (first: %v); the clients logged:\n%s", ok, failed, load.firstErr(), load.clientLog())
 	}
 	return keysAfter
 }
@@ -544,7 +558,13 @@ func checkNTP(t *testing.T, v *vm, p ports) {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "chrony.conf")
-	body := fmt.Sprintf("server %s port %d iburst maxsamples 4\nlogdir %s\nlog measurements\n", p.host, p.ntp, dir)
+	// maxdistance: under TCG the node's error bound, which it publishes as
+	// root dispersion, has been seen from 1 ms to 9 s (issue 17: the bound
+	// after lock is far above the true error); chrony's default of 3 s
+	// would reject the source for that alone. This checks that chrony takes
+	// the node for a stratum-1 source with no leap alarm; the dispersion
+	// each sample carried is logged below.
+	body := fmt.Sprintf("server %s port %d iburst maxsamples 4\nmaxdistance 16\nlogdir %s\nlog measurements\n", p.host, p.ntp, dir)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -569,6 +589,7 @@ func checkNTP(t *testing.T, v *vm, p ports) {
 			continue
 		}
 		strata++
+		t.Logf("chrony measured: %s", sc.Text())
 		if m[2] != "1" || m[1] != "N" {
 			t.Errorf("chrony measured leap %s stratum %s, want N and 1: %s", m[1], m[2], sc.Text())
 		}
@@ -701,9 +722,26 @@ type load struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	ok, failed atomic.Int64
+	// unservable counts 503s of a node whose clock is not servable
+	// (holdover past policy, lost lock): the node refusing to attest is
+	// correct, and under TCG's PPS jitter it happens; it is reported, not
+	// counted as a rotation failure.
+	unservable atomic.Int64
+	followed   atomic.Int64 // clients that followed an endorsed rotation
 	mu         sync.Mutex
 	first      error
+	log        bytes.Buffer // the clients' own log: rotations followed, keys rejected
 }
+
+// Write lets the clients' logger write into l.log under l.mu.
+func (l *load) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.log.Write(b)
+}
+
+// loadClients is the number of verifying clients during the rotation.
+const loadClients = 4
 
 func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin string) *load {
 	t.Helper()
@@ -712,12 +750,13 @@ func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin st
 	cert, key := op.clientFiles(t, t.TempDir())
 	roots := x509.NewCertPool()
 	roots.AddCert(op.attest.Cert)
-	for i := 0; i < 4; i++ {
+	for i := 0; i < loadClients; i++ {
 		c, err := client.New(client.Config{URL: https + "/attestation", Pins: []string{pin}, Roots: roots,
 			TLSCAFile: serverCA, TLSCertFile: cert, TLSKeyFile: key, Production: true, MaxAge: 30 * time.Second,
 			// Re-read /keys often, so that the dual-publish window below
 			// (longer than this) lets every client follow the endorsement.
-			KeysTTL: 5 * time.Second})
+			KeysTTL: 5 * time.Second, Log: slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelWarn})).With("client", i),
+			OnFollow: func(string) { l.followed.Add(1) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -730,6 +769,8 @@ func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin st
 				rcancel()
 				switch {
 				case ctx.Err() != nil:
+				case err != nil && strings.Contains(err.Error(), "clock not servable"):
+					l.unservable.Add(1)
 				case err != nil:
 					l.failed.Add(1)
 					l.mu.Lock()
@@ -756,6 +797,13 @@ func (l *load) firstErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.first
+}
+
+// clientLog is what the clients logged, for a failure's message.
+func (l *load) clientLog() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return tail(l.log.String(), 8192)
 }
 
 // tail is the last n bytes of s.
