@@ -187,16 +187,7 @@ func TestShippedImage(t *testing.T) {
 	checkMetricsClosed(t, p)
 
 	// Serving: lock, NTP, verified attestations, rotation under load.
-	// The discipline does not yet hold lock through TCG's PPS jitter
-	// (pulses up to 12 ms late, ~12 % withheld): seen serving in 22 s in
-	// one run and losing lock with an error bound of 1.2e6 s in another.
-	// Until that is fixed this phase runs on request only.
-	serving := os.Getenv("TIMENODE_IMAGE_SERVE") == "1"
-	if serving {
-		keys = serve(t, v, dir, root, op, p, hc, https, serverCA, attCA, pin, tlsCSR, attCSR, step)
-	} else {
-		t.Log("serving phase (lock, chronyd -Q, verify --production, rotation under load) not run: TIMENODE_IMAGE_SERVE=1 runs it")
-	}
+	keys = serve(t, v, dir, root, op, p, hc, https, serverCA, attCA, pin, tlsCSR, attCSR, step)
 	checkNoDenials(t, v, 1)
 	pps.stop()
 
@@ -214,9 +205,7 @@ func TestShippedImage(t *testing.T) {
 	if got := checkDevices(t, v, pps, hc, https); strings.Join(got, ",") != strings.Join(keys, ",") {
 		t.Errorf("keys after the reboot %v, want %v", got, keys)
 	}
-	if serving {
-		waitServing(t, v, hc, https+"/health", 15*time.Minute)
-	}
+	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("second boot: timenoded back with keys %v", keys)
 	checkNoDenials(t, v, 2)
 }
