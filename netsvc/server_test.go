@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/mtls/mtlstest"
 	"github.com/aunsorm/timenode/timing"
@@ -204,7 +205,7 @@ func TestFloodDoesNotLockOutCertifiedClients(t *testing.T) {
 	wg.Wait()
 
 	start := time.Now()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	client := &http.Client{Timeout: testbin.Wait(2 * time.Second), Transport: &http.Transport{
 		TLSClientConfig: tt.clientConfig(true), DisableKeepAlives: true}}
 	for i := range 5 {
 		resp, err := client.Get("https://" + addr + "/attestation")

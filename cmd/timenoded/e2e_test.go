@@ -215,6 +215,7 @@ func (d *simDaemon) get(t *testing.T, path string) (int, []byte) {
 func (d *simDaemon) waitHealthy(t *testing.T, within time.Duration) []int {
 	t.Helper()
 	var seen []int
+	within = testbin.Wait(within)
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		code, body := d.get(t, "/health")

@@ -1,0 +1,24 @@
+package testbin
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWaitScale(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want time.Duration
+	}{
+		{"", time.Second},
+		{"4", 4 * time.Second},
+		{"0", time.Second},
+		{"101", time.Second},
+		{"x", time.Second},
+	} {
+		t.Setenv(ScaleEnv, tc.env)
+		if got := Wait(time.Second); got != tc.want {
+			t.Errorf("%s=%q: Wait(1s) = %v, want %v", ScaleEnv, tc.env, got, tc.want)
+		}
+	}
+}
