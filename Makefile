@@ -8,7 +8,7 @@ PKGS      := ./...
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 
 .PHONY: all build run test vet fmt-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
-	qemu-clock-test test-future abi-test fuzz-gnss fuzz-ntp golden-timing bench-serve image image-test image-arm64 clean \
+	qemu-clock-test test-future abi-test fuzz-gnss fuzz-ntp fuzz-apparmor golden-timing bench-serve image image-test image-arm64 clean \
 	redteam
 
 all: build
@@ -126,6 +126,9 @@ fuzz-gnss:
 
 fuzz-ntp:
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime $(FUZZTIME) -parallel 2 ./netsvc/ntp
+
+fuzz-apparmor:
+	$(GO) test -run '^$$' -fuzz FuzzParseLine -fuzztime $(FUZZTIME) -parallel 2 ./netsvc/apparmorlog
 
 clean:
 	rm -rf $(BIN) build .state

@@ -2,6 +2,7 @@ package apparmorlog
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,22 +45,76 @@ func FuzzParseLine(f *testing.F) {
 		if !found {
 			t.Fatalf("class %q not in Classes()", c)
 		}
-		r := Rule(d)
-		if r == "" {
-			return
-		}
-		if !strings.HasSuffix(r, ",") || strings.ContainsAny(r, "\n\r\x00#") && !strings.HasPrefix(r, `"`) {
-			t.Fatalf("rule %q is not one clean rule", r)
-		}
-		if strings.ContainsAny(r, "\n\r\x00") {
-			t.Fatalf("rule %q spans lines", r)
-		}
-		body := strings.TrimSuffix(r, ",")
-		if unq := strings.Count(body, `"`); unq != 0 && unq != 2 {
-			t.Fatalf("rule %q has unbalanced quotes", r)
-		}
-		if strings.Count(body, `"`) == 0 && strings.Contains(body, ",") {
-			t.Fatalf("rule %q has a comma outside quotes", r)
+		if err := oneRule(Rule(d)); err != nil {
+			t.Fatal(err)
 		}
 	})
+}
+
+// oneRule is the fuzz target's oracle for a proposed rule: empty (no
+// rule proposed), or one line ending in a comma, with no comment ('#')
+// and no comma outside double quotes and balanced quotes. AppArmor reads
+// '#' as a comment only outside quotes, and Rule quotes a value holding
+// one: the oracle used to flag every '#' in a rule not starting with a
+// quote, so a quoted peer such as peer="a#b" failed it within seconds.
+func oneRule(r string) error {
+	if r == "" {
+		return nil
+	}
+	if strings.ContainsAny(r, "\n\r\x00") {
+		return fmt.Errorf("rule %q spans lines", r)
+	}
+	if !strings.HasSuffix(r, ",") {
+		return fmt.Errorf("rule %q does not end in a comma", r)
+	}
+	body := strings.TrimSuffix(r, ",")
+	if n := strings.Count(body, `"`); n != 0 && n != 2 {
+		return fmt.Errorf("rule %q has unbalanced quotes", r)
+	}
+	out := unquoted(body)
+	if strings.Contains(out, "#") {
+		return fmt.Errorf("rule %q has a comment outside quotes", r)
+	}
+	if strings.Contains(out, ",") {
+		return fmt.Errorf("rule %q has a comma outside quotes", r)
+	}
+	return nil
+}
+
+// unquoted is s without its double-quoted parts.
+func unquoted(s string) string {
+	var b strings.Builder
+	in := false
+	for _, c := range s {
+		if c == '"' {
+			in = !in
+			continue
+		}
+		if !in {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+func TestOneRuleOracle(t *testing.T) {
+	tests := []struct {
+		rule string
+		ok   bool
+	}{
+		{"", true},
+		{"deny ptrace (read) peer=unconfined,", true},
+		{`deny ptrace (read) peer="a#b",`, true}, // the old oracle's false positive
+		{`"/tmp/a, /b" w,`, true},
+		{"deny ptrace (read) peer=a#b,", false},
+		{"/tmp/a r, /b w,", false},
+		{"/tmp/a r,\n/** rw,", false},
+		{`"/tmp/a r,`, false},
+		{"/tmp/a r", false},
+	}
+	for _, tt := range tests {
+		if err := oneRule(tt.rule); (err == nil) != tt.ok {
+			t.Errorf("oneRule(%q) = %v, want ok %v", tt.rule, err, tt.ok)
+		}
+	}
 }

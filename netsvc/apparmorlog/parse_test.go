@@ -110,6 +110,7 @@ func TestRuleRefusesInjection(t *testing.T) {
 		{"odd capability name", Denial{Operation: "capable", CapName: "sys_admin,\n/** rw"}, ""},
 		{"odd family dropped", Denial{Operation: "connect", Family: "inet,/**", SockType: "stream"}, "network stream,"},
 		{"quoted peer", Denial{Operation: "ptrace", DeniedMask: "trace", Peer: `a b"c`}, `deny ptrace (trace) peer="a bc",`},
+		{"hash in peer is quoted", Denial{Operation: "ptrace", DeniedMask: "read", Peer: "a#b"}, `deny ptrace (read) peer="a#b",`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
