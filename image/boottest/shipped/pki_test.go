@@ -62,11 +62,11 @@ func csr(t *testing.T, name, pemText string) *x509.CertificateRequest {
 	return r
 }
 
-// bundle answers the node's CSRs: a directory holding a complete
-// provisioning bundle. nextCSR, when not empty, adds the certificate of
-// the next signing key; attCSR, when empty, leaves the current key's
-// certificate out, as a rotation bundle does. It returns the directory and the fingerprint of
-// the current attestation certificate (what clients pin).
+// bundle answers the node's CSRs: a directory holding a provisioning
+// bundle. nextCSR, when not empty, adds the certificate of the next
+// signing key; attCSR, when empty, leaves the current key's certificate
+// out, as a rotation bundle does. It returns the directory and the current
+// attestation certificate (what clients pin), nil when left out.
 func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCSR, nextCSR, env string) (string, []byte) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {

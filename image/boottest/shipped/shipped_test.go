@@ -742,8 +742,8 @@ func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin st
 	for i := 0; i < loadClients; i++ {
 		c, err := client.New(client.Config{URL: https + "/attestation", Pins: []string{pin}, Roots: roots,
 			TLSCAFile: serverCA, TLSCertFile: cert, TLSKeyFile: key, Production: true, MaxAge: 30 * time.Second,
-			// Re-read /keys often, so that the dual-publish window below
-			// (longer than this) lets every client follow the endorsement.
+			// Re-read /keys often: the dual publish below lasts until every
+			// client has followed the endorsement.
 			KeysTTL: 5 * time.Second, Log: slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelWarn})).With("client", i),
 			OnFollow: func(string) { l.followed.Add(1) }})
 		if err != nil {
