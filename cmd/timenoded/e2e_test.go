@@ -266,31 +266,48 @@ func TestEndToEndSimulation(t *testing.T) {
 	}
 
 	nonce := []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
-	hostBefore := time.Now()
-	code, body = d.get(t, fmt.Sprintf("/attestation?nonce=%x", nonce))
-	hostAfter := time.Now()
-	if code != http.StatusOK {
-		t.Fatalf("/attestation: %d %s", code, body)
-	}
-	var att signer.Attestation
-	if err := json.Unmarshal(body, &att); err != nil {
-		t.Fatal(err)
-	}
 	v := signer.NewVerifier(keys)
-	if err := v.Verify(&att, time.Now(), nonce); err != nil {
-		t.Fatalf("verify: %v\n%s", err, body)
-	}
-	if att.AuthorityID != "ntp.test.aunsorm" || att.Stratum != 1 || att.ClockState != "LOCKED" {
-		t.Fatalf("authority %q stratum %d state %s, want ntp.test.aunsorm, 1, LOCKED", att.AuthorityID, att.Stratum, att.ClockState)
-	}
-	// The attested time must be within the published bound of true time
-	// (the host clock), allowing for when in the request it was taken.
-	bound := att.ErrorBound()
-	if bound <= 0 || bound > time.Millisecond {
-		t.Fatalf("error bound %v, want positive and under 1 ms when locked", bound)
-	}
-	if at := att.Time(); at.Before(hostBefore.Add(-bound)) || at.After(hostAfter.Add(bound)) {
-		t.Fatalf("attested %v outside [%v, %v] ± %v", at, hostBefore, hostAfter, bound)
+	// Every attestation must hold the true time (the host clock) within its
+	// published bound, allowing for when in the request it was taken. The
+	// bound's size follows the jitter of the simulated PPS timestamps, which
+	// under emulation (the future-dated guests) swings for seconds at a
+	// time; so the test samples until one is under 1 ms, checking every
+	// sample it takes, and only how long it may sample scales.
+	var (
+		att   signer.Attestation
+		bound time.Duration
+	)
+	for deadline := time.Now().Add(testbin.Wait(10 * time.Second)); ; {
+		hostBefore := time.Now()
+		code, body = d.get(t, fmt.Sprintf("/attestation?nonce=%x", nonce))
+		hostAfter := time.Now()
+		if code != http.StatusOK {
+			t.Fatalf("/attestation: %d %s", code, body)
+		}
+		att = signer.Attestation{}
+		if err := json.Unmarshal(body, &att); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(&att, time.Now(), nonce); err != nil {
+			t.Fatalf("verify: %v\n%s", err, body)
+		}
+		if att.AuthorityID != "ntp.test.aunsorm" || att.Stratum != 1 || att.ClockState != "LOCKED" {
+			t.Fatalf("authority %q stratum %d state %s, want ntp.test.aunsorm, 1, LOCKED", att.AuthorityID, att.Stratum, att.ClockState)
+		}
+		bound = att.ErrorBound()
+		if bound <= 0 {
+			t.Fatalf("error bound %v, want positive", bound)
+		}
+		if at := att.Time(); at.Before(hostBefore.Add(-bound)) || at.After(hostAfter.Add(bound)) {
+			t.Fatalf("attested %v outside [%v, %v] ± %v", at, hostBefore, hostAfter, bound)
+		}
+		if bound <= time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("error bound %v, want under 1 ms when locked", bound)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	t.Run("tampered payload and signatures fail", func(t *testing.T) {
