@@ -263,3 +263,35 @@ func TestSSHDropInLowersExposure(t *testing.T) {
 		t.Errorf("ssh.service with the drop-in scores %.1f against %.1f without: want at least 2 points lower", after, before)
 	}
 }
+
+// TestFirstBootRerunsUntilItsLastStep: the first-boot unit is skipped only
+// once the file of its last step exists, so a boot that died in any
+// earlier step runs it again; and every key generation in it keeps a pair
+// a previous boot made instead of failing on it.
+func TestFirstBootRerunsUntilItsLastStep(t *testing.T) {
+	b, err := os.ReadFile("timenode-firstboot.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cond, lastOut string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ConditionPathExists=!"); ok {
+			cond = v
+		}
+		if !strings.HasPrefix(line, "ExecStart=") {
+			continue
+		}
+		if strings.Contains(line, "keys generate") && !strings.Contains(line, "--if-missing") {
+			t.Errorf("%q fails on a second run after a later step failed: add --if-missing", line)
+		}
+		f := strings.Fields(line)
+		for i := range f[:len(f)-1] {
+			if f[i] == "--out" {
+				lastOut = f[i+1]
+			}
+		}
+	}
+	if cond == "" || cond != lastOut {
+		t.Fatalf("ConditionPathExists=!%s, want the last step's output %s", cond, lastOut)
+	}
+}

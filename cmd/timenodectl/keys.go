@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,9 +20,10 @@ func init() {
 }
 
 const keysUsage = `usage:
-  timenodectl keys generate --dir DIR [--next] [--force]
+  timenodectl keys generate --dir DIR [--next] [--force | --if-missing]
       new Ed25519 + ML-DSA-65 keys (PKCS#8 PEM, mode 0600), from the OS CSPRNG
-      with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set
+      with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set; written as one
+      unit, and what an interrupted run left is removed first
   timenodectl keys csr --dir DIR [--next] --cn NAME [--out FILE]
       a certificate request for the keys in DIR, for "timenodectl ca issue"`
 
@@ -35,6 +37,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "key directory")
 	next := fs.Bool("next", false, "the next key of a rotation (files prefixed next-)")
 	force := fs.Bool("force", false, "overwrite existing key files")
+	ifMissing := fs.Bool("if-missing", false, "keep a complete key pair in place (exit 0)")
 	cn := fs.String("cn", "", "certificate subject common name (e.g. the authority id)")
 	out := fs.String("out", "", "output file (default stdout)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -50,11 +53,10 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "generate":
-		if err := generateKeys(*dir, prefix, *force); err != nil {
+		if err := generateKeys(*dir, prefix, *force, *ifMissing, stdout); err != nil {
 			fmt.Fprintf(stderr, "timenodectl keys generate: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(*dir, prefix+signer.Ed25519KeyFile), filepath.Join(*dir, prefix+signer.MLDSA65KeyFile))
 		return 0
 	case "csr":
 		if *cn == "" {
@@ -72,9 +74,18 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// generateKeys writes a key pair into dir; the files are generated in a
-// scratch directory and renamed into place one by one.
-func generateKeys(dir, prefix string, force bool) error {
+// generateKeys writes a key pair into dir as one unit (see
+// keyfile.GeneratePair), owned by the directory's owner when root runs it,
+// and reports what an interrupted earlier run left and was removed. With
+// ifMissing a complete pair in place is kept and reported (the first-boot
+// unit runs again after any of its steps failed).
+func generateKeys(dir, prefix string, force, ifMissing bool, stdout io.Writer) error {
+	if ifMissing && !force {
+		if st, err := keyfile.State(dir, prefix); err == nil && st == keyfile.PairComplete {
+			fmt.Fprintf(stdout, "kept the key pair in %s\n", dir)
+			return nil
+		}
+	}
 	var extra []byte
 	if p := os.Getenv("AUNSORM_NATIVE_RNG_SEED_PATH"); p != "" {
 		b, err := keyfile.ReadSeedFile(p, keyfile.DefaultPolicy())
@@ -84,47 +95,21 @@ func generateKeys(dir, prefix string, force bool) error {
 		defer clear(b)
 		extra = b
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	o := keyfile.GenerateOptions{Prefix: prefix, Extra: extra, Overwrite: force}
+	if uid, gid, ok := dirOwner(dir); ok && os.Geteuid() == 0 && uid != 0 {
+		o.UID, o.GID = uid, gid
+	}
+	rec, err := keyfile.GeneratePair(dir, rand.Reader, o)
+	for _, p := range rec.Removed {
+		fmt.Fprintf(stdout, "removed %s, left by an interrupted key generation\n", p)
+	}
+	if errors.Is(err, keyfile.ErrPairExists) {
+		return fmt.Errorf("%s exists (use --force to replace it, --if-missing to keep it)", filepath.Join(dir, prefix+signer.Ed25519KeyFile))
+	}
+	if err != nil {
 		return err
 	}
-	for _, alg := range []keyfile.Alg{keyfile.Ed25519, keyfile.MLDSA65} {
-		path := filepath.Join(dir, prefix+keyfile.FileName(alg))
-		if _, err := os.Lstat(path); err == nil && !force {
-			return fmt.Errorf("%s exists (use --force to replace it)", path)
-		}
-		seed, err := keyfile.DeriveSeed(rand.Reader, extra, alg)
-		if err != nil {
-			return err
-		}
-		p, err := keyfile.MarshalPEM(alg, seed)
-		clear(seed)
-		if err != nil {
-			return err
-		}
-		err = keyfile.WriteAtomic(path, p, 0o600)
-		clear(p)
-		if err != nil {
-			return err
-		}
-		if err := giveToDirOwner(dir, path); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// giveToDirOwner hands a file made by root to the owner of its directory:
-// on the appliance the administrator runs this tool with sudo in the
-// daemon's state directory, which belongs to the daemon's dynamic user,
-// and key files are refused unless that user owns them.
-func giveToDirOwner(dir, path string) error {
-	uid, gid, ok := dirOwner(dir)
-	if !ok || os.Geteuid() != 0 || uid == 0 {
-		return nil
-	}
-	if err := os.Chown(path, uid, gid); err != nil {
-		return fmt.Errorf("hand %s to the owner of %s: %w", path, dir, err)
-	}
+	fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(dir, prefix+signer.MLDSA65KeyFile), filepath.Join(dir, prefix+signer.Ed25519KeyFile))
 	return nil
 }
 

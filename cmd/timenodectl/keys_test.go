@@ -47,3 +47,38 @@ func TestKeysForTheDaemonsUser(t *testing.T) {
 		t.Errorf("keys csr printed %q", out.String())
 	}
 }
+
+// TestKeysGenerateRecoversAndIsIdempotent: the first-boot unit runs
+// `keys generate --if-missing` on every boot until its last step is done.
+// A half pair from an interrupted run is removed and replaced; a complete
+// pair is kept by --if-missing and refused, with a hint, without it.
+func TestKeysGenerateRecoversAndIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	half := filepath.Join(dir, "signing-mldsa65.pem")
+	if err := os.WriteFile(half, []byte("half a pair\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := keysCmd(append([]string{"generate", "--dir", dir}, args...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := run("--if-missing")
+	if code != 0 || !strings.Contains(out, "removed "+half+", left by an interrupted key generation") {
+		t.Fatalf("over a half pair: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, "signing-ed25519.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run("--if-missing"); code != 0 || !strings.Contains(out, "kept the key pair") {
+		t.Fatalf("--if-missing over a complete pair: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run(); code != 1 || !strings.Contains(errOut, "--if-missing to keep it") {
+		t.Fatalf("a second generate: exit %d, %q; want a refusal with a hint", code, errOut)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, "signing-ed25519.pem"))
+	if !bytes.Equal(first, again) {
+		t.Fatal("the complete pair was replaced without --force")
+	}
+}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -238,14 +236,21 @@ func signingKeys(cfg *config, siteDir string, now time.Time, log *slog.Logger) (
 	// directory holding one fails the start, and a SIGHUP reload (same
 	// config) is refused.
 	lc.CredentialsDir, lc.DevelopmentOnly = "", true
-	if _, err := os.Lstat(filepath.Join(cfg.keyDir, keyfile.FileName(keyfile.Ed25519))); errors.Is(err, fs.ErrNotExist) {
+	// A half pair (an interrupted generation) is replaced as well.
+	if st, err := keyfile.State(cfg.keyDir, ""); err != nil {
+		return lc, err
+	} else if st != keyfile.PairComplete {
 		var extra []byte
 		if cfg.seedFile != "" {
 			if extra, err = keyfile.ReadSeedFile(cfg.seedFile, keyfile.DefaultPolicy()); err != nil {
 				return lc, err
 			}
 		}
-		if err := keyfile.Generate(cfg.keyDir, rand.Reader, extra, false); err != nil {
+		rec, err := keyfile.GeneratePair(cfg.keyDir, rand.Reader, keyfile.GenerateOptions{Extra: extra})
+		for _, p := range rec.Removed {
+			log.Warn("removed what an interrupted key generation left", "path", p)
+		}
+		if err != nil {
 			return lc, err
 		}
 		log.Info("generated development signing keys", "dir", cfg.keyDir)

@@ -240,7 +240,7 @@ func TestGenerate(t *testing.T) {
 		buf.Close()
 	}
 	err := Generate(dir, rand.Reader, nil, false)
-	if err == nil || !strings.Contains(err.Error(), "file exists") {
+	if !errors.Is(err, ErrPairExists) {
 		t.Fatalf("second Generate: %v, want a refusal to overwrite", err)
 	}
 	if err := Generate(dir, bytes.NewReader(nil), nil, true); err == nil {

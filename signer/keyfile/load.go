@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/aunsorm/timenode/signer/lockedmem"
 )
@@ -78,34 +76,4 @@ func ReadSeedFile(path string, p Policy) ([]byte, error) {
 		return nil, fmt.Errorf("keyfile: seed file %s: %d bytes, want at least 32", path, len(b))
 	}
 	return b, nil
-}
-
-// Generate writes a new key pair's two files into dir (created 0700 if
-// missing) with mode 0600, atomically, refusing to overwrite existing
-// files unless overwrite is set. extra is the seed file's contents or nil.
-func Generate(dir string, rng io.Reader, extra []byte, overwrite bool) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("keyfile: generate in %s: %w", dir, err)
-	}
-	for _, alg := range []Alg{Ed25519, MLDSA65} {
-		path := filepath.Join(dir, FileName(alg))
-		if _, err := os.Lstat(path); err == nil && !overwrite {
-			return fmt.Errorf("keyfile: generate %s: file exists (remove it or overwrite explicitly)", path)
-		}
-		seed, err := DeriveSeed(rng, extra, alg)
-		if err != nil {
-			return err
-		}
-		pemBytes, err := MarshalPEM(alg, seed)
-		clear(seed)
-		if err != nil {
-			return err
-		}
-		err = WriteAtomic(path, pemBytes, 0o600)
-		clear(pemBytes)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
