@@ -197,7 +197,7 @@ func loadKeyPair(cfg LoadConfig, prefix string) (*KeyPair, error) {
 	defer mlSeed.Close()
 
 	opts := KeyOptions{Lock: lock}
-	certPEM, err := os.ReadFile(certPath)
+	certPEM, err := keyfile.ReadRegular(certPath)
 	var node *NodeCert
 	switch {
 	case errors.Is(err, os.ErrNotExist):

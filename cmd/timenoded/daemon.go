@@ -258,6 +258,17 @@ func signingKeys(cfg *config, siteDir string, now time.Time, log *slog.Logger) (
 	return lc, nil
 }
 
+// tlsKeyPolicy is the file policy of the TLS server key: the signing keys'
+// (owned by this process's user, no access for others), relaxed as for
+// them when the key is a systemd credential.
+func tlsKeyPolicy(cfg *config) *keyfile.Policy {
+	p := keyfile.DefaultPolicy()
+	if cfg.credentialsDir != "" && strings.HasPrefix(cfg.tlsKey, filepath.Clean(cfg.credentialsDir)+string(filepath.Separator)) {
+		p.Credentials = true
+	}
+	return &p
+}
+
 // tlsSetup returns the TLS files and client policy. Simulation writes a
 // development CA, server and client certificate into the state directory
 // and allows the development client.
@@ -292,7 +303,7 @@ func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 	if cfg.tlsCert == "" || cfg.tlsKey == "" {
 		return mtls.Files{}, policy, fmt.Errorf("no TLS certificate: set --tls-cert and --tls-key or provide tls.crt and tls.key as systemd credentials")
 	}
-	return mtls.Files{Cert: cfg.tlsCert, Key: cfg.tlsKey, ClientCA: cfg.clientCA}, policy, nil
+	return mtls.Files{Cert: cfg.tlsCert, Key: cfg.tlsKey, ClientCA: cfg.clientCA, KeyPolicy: tlsKeyPolicy(cfg)}, policy, nil
 }
 
 // reloadable is what SIGHUP swaps.
@@ -308,6 +319,10 @@ type reloadable struct {
 // failure is logged and counted. systemd hears RELOADING=1, then READY=1
 // with the outcome.
 func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clock, m *netsvc.Metrics, log *slog.Logger) {
+	// One buffered signal coalesces the SIGHUPs that arrive during a
+	// reload into one more reload, which reads the newest files: none is
+	// lost. A reload cannot block (files are opened without blocking and
+	// only regular files are read), so it never holds up the next one.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -4,13 +4,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // material is one consistent set of what the daemon serves with: TLS
@@ -49,7 +49,7 @@ func loadMaterial(cfg *config, now time.Time, log *slog.Logger) (*material, erro
 		}
 		m.policy = mtls.Policy{RequireClientCert: cfg.requireCert}
 		allowPath := filepath.Join(m.site, site.AllowList)
-		b, err := os.ReadFile(allowPath)
+		b, err := keyfile.ReadRegular(allowPath)
 		if err != nil {
 			return nil, fmt.Errorf("allow-list: %w", err)
 		}
@@ -81,7 +81,7 @@ func loadMaterial(cfg *config, now time.Time, log *slog.Logger) (*material, erro
 // attestationRoots reads the production CA certificates that must
 // certify the signing keys.
 func attestationRoots(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
+	pem, err := keyfile.ReadRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("attestation CA: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,18 +157,74 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 // genNextKey makes the node's next signing key, as `timenodectl keys
 // generate --next` does.
 func genNextKey(n *sitetest.Node) error {
-	tmp, err := os.MkdirTemp(n.State, "next")
-	if err != nil {
-		return err
+	_, err := keyfile.GeneratePair(filepath.Join(n.State, site.KeysDir), rand.Reader, keyfile.GenerateOptions{Prefix: signer.NextPrefix})
+	return err
+}
+
+// TestReloadRefusesFIFOs: a FIFO in place of the TLS key, a certificate or
+// the allow-list refuses the reload at once, naming the file, and the next
+// good reload still rotates (before, opening the FIFO blocked the reload
+// loop forever, so every later SIGHUP was silently ignored). A daemon
+// starting on one exits with the same error instead of hanging.
+func TestReloadRefusesFIFOs(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct{ name, path string }{
+		{"TLS key", filepath.Join(site.KeysDir, site.TLSKey)},
+		{"TLS certificate", filepath.Join(site.Link, site.TLSCert)},
+		{"allow-list", filepath.Join(site.Link, site.AllowList)},
+		{"attestation certificate", filepath.Join(site.Link, site.AttestationCert)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := sitetest.NewNode(t, t0)
+			n.Activate(t, n.Bundle(t, t0, "old-client.test.example"), "g1")
+			cfg := siteConfig(t, n.State)
+			m, err := loadMaterial(cfg, t0, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := reloadable{tls: mtls.NewManager(m.tls, m.policy), sig: signer.NewSignerSet(m.keys, func() time.Time { return t0 })}
+			defer r.sig.Close()
+			clk := clocktest.NewManual(t0)
+			disc := timing.New(timing.DefaultConfig(), clocktest.NewOscillator(clk, clocktest.OscillatorConfig{}), log)
+			metrics := netsvc.NewMetrics(clk, disc, disc.Rejected)
+
+			target, err := filepath.EvalSymlinks(filepath.Join(n.State, tc.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(target)
+			if err := syscall.Mkfifo(target, 0o600); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+			done := make(chan string, 1)
+			go func() { done <- reload(cfg, r, t0.Add(time.Hour), metrics, log) }()
+			select {
+			case st := <-done:
+				if !strings.HasPrefix(st, "reload refused") || !strings.Contains(st, "not a regular file") || !strings.Contains(st, filepath.Base(target)) {
+					t.Fatalf("reload with a FIFO: %q, want a refusal naming the file", st)
+				}
+			case <-time.After(time.Minute): // a bound on a hang, not a timing claim
+				t.Fatal("reload blocked on a FIFO")
+			}
+			if _, err := loadMaterial(cfg, t0, log); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Fatalf("start with a FIFO: %v, want a refusal", err)
+			}
+
+			os.Remove(target)
+			if err := os.WriteFile(target, saved, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n.Activate(t, n.Bundle(t, t0.Add(2*time.Hour), "new-client.test.example"), "g2")
+			if st := reload(cfg, r, t0.Add(2*time.Hour), metrics, log); st != "reloaded" {
+				t.Fatalf("the good reload after the refused one: %q", st)
+			}
+			if got := r.tls.Policy().Allowed; len(got) != 1 || got[0] != "new-client.test.example" {
+				t.Errorf("allow-list %v after the good reload", got)
+			}
+		})
 	}
-	defer os.RemoveAll(tmp)
-	if err := keyfile.Generate(tmp, rand.Reader, nil, false); err != nil {
-		return err
-	}
-	for _, f := range []string{signer.Ed25519KeyFile, signer.MLDSA65KeyFile} {
-		if err := os.Rename(filepath.Join(tmp, f), filepath.Join(n.State, site.KeysDir, signer.NextPrefix+f)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

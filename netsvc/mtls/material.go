@@ -8,9 +8,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // Files names the PEM files of one TLS identity.
@@ -18,6 +19,9 @@ type Files struct {
 	Cert     string // server certificate chain, leaf first
 	Key      string // server private key
 	ClientCA string // client CA bundle; "" disables client certificates
+	// KeyPolicy is the owner and mode the key file must have, as for the
+	// signing keys (keyfile.ReadSecret); nil means keyfile.DefaultPolicy.
+	KeyPolicy *keyfile.Policy
 }
 
 // Material is one validated set of TLS files.
@@ -46,14 +50,19 @@ var (
 // leaf, the leaf is within its validity period, and the CA bundle (if any)
 // holds at least one CA certificate valid at now.
 func Load(f Files, now time.Time) (*Material, error) {
-	certPEM, err := os.ReadFile(f.Cert)
+	certPEM, err := keyfile.ReadRegular(f.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("mtls: read certificate: %w", err)
 	}
-	keyPEM, err := os.ReadFile(f.Key)
+	policy := keyfile.DefaultPolicy()
+	if f.KeyPolicy != nil {
+		policy = *f.KeyPolicy
+	}
+	keyPEM, err := keyfile.ReadSecret(f.Key, policy)
 	if err != nil {
 		return nil, fmt.Errorf("mtls: read key: %w", err)
 	}
+	defer clear(keyPEM)
 	return Parse(certPEM, keyPEM, f, now)
 }
 
@@ -84,7 +93,7 @@ func Parse(certPEM, keyPEM []byte, f Files, now time.Time) (*Material, error) {
 	}
 	m := &Material{Cert: cert, Leaf: leaf, LoadedAt: now}
 	if f.ClientCA != "" {
-		raw, err := os.ReadFile(f.ClientCA)
+		raw, err := keyfile.ReadRegular(f.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("mtls: read client CA bundle: %w", err)
 		}

@@ -43,15 +43,11 @@ func ReadSecret(path string, p Policy) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	f, fi, err := openNonblock(path, real, syscall.O_NOFOLLOW)
 	if err != nil {
-		return nil, fmt.Errorf("keyfile: open %s: %w", path, err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keyfile: stat %s: %w", path, err)
-	}
 	if err := checkFile(path, fi, p); err != nil {
 		return nil, err
 	}
@@ -63,6 +59,53 @@ func ReadSecret(path string, p Policy) ([]byte, error) {
 	if len(b) > MaxFileSize {
 		clear(b)
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes: not a key file", ErrRefused, path, MaxFileSize)
+	}
+	return b, nil
+}
+
+// MaxPublicFileSize bounds a certificate, CA bundle or allow-list file.
+const MaxPublicFileSize = 1 << 20
+
+// openNonblock opens real (the file path names) without blocking: a FIFO
+// or a device in place of a key or certificate would otherwise hold the
+// open until a writer came, hanging a start past SIGTERM or wedging a
+// reload. The file is checked with fstat on the opened descriptor, so no
+// swap between check and read is possible; anything but a regular file is
+// refused. For a regular file O_NONBLOCK changes nothing.
+func openNonblock(path, real string, flags int) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|flags, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyfile: open %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("keyfile: stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: %s: not a regular file (%v)", ErrRefused, path, fi.Mode().Type())
+	}
+	return f, fi, nil
+}
+
+// ReadRegular reads a file that is not secret (a certificate chain, a CA
+// bundle, an allow-list) without blocking on it: symlinks are followed,
+// but the file reached must be a regular file of at most
+// MaxPublicFileSize bytes. Errors wrap fs.ErrNotExist for a missing file
+// and ErrRefused for anything else than a regular file.
+func ReadRegular(path string) ([]byte, error) {
+	f, _, err := openNonblock(path, path, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxPublicFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: read %s: %w", path, err)
+	}
+	if len(b) > MaxPublicFileSize {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrRefused, path, MaxPublicFileSize)
 	}
 	return b, nil
 }

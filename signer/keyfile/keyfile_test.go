@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aunsorm/timenode/signer/lockedmem"
 )
@@ -263,5 +265,37 @@ func TestReadSeedFile(t *testing.T) {
 	os.WriteFile(open, bytes.Repeat([]byte{1}, 64), 0o644)
 	if _, err := ReadSeedFile(open, DefaultPolicy()); !errors.Is(err, ErrRefused) {
 		t.Errorf("world-readable seed file: %v, want ErrRefused", err)
+	}
+}
+
+// TestFIFOIsRefusedWithoutBlocking: opening a FIFO for reading blocks
+// until a writer comes, which hung the daemon's start (past SIGTERM) and
+// wedged its reload loop. Both readers refuse one at once.
+func TestFIFOIsRefusedWithoutBlocking(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), Ed25519File)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	for name, read := range map[string]func() error{
+		"ReadSecret":  func() error { _, err := ReadSecret(fifo, DefaultPolicy()); return err },
+		"ReadRegular": func() error { _, err := ReadRegular(fifo); return err },
+		"LoadSeed": func() error {
+			_, err := LoadSeed(fifo, Ed25519, DefaultPolicy(), lockedmem.Options{})
+			return err
+		},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- read() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v, want a refusal naming the file type", name, err)
+			}
+		case <-time.After(time.Minute): // a bound on a hang, not a timing claim
+			t.Fatalf("%s blocked on a FIFO", name)
+		}
+	}
+	if _, err := ReadRegular(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
