@@ -14,8 +14,30 @@ import (
 type Signer struct {
 	mu  sync.RWMutex // read-held while signing, write-held to swap
 	set *KeySet
-	seq atomic.Uint64
+	seq atomic.Uint64 // the last sequence number issued
 	now func() time.Time
+}
+
+// nextSeq returns the next batch's sequence number: the injected clock's
+// Unix time in microseconds, or one more than the last number when that is
+// not larger. A counter from 1 repeated its numbers after every restart
+// with the same key, so two different batches of one key could carry the
+// same number; microseconds keep the numbers of one key unique across
+// restarts as long as batches are fewer than a million a second (each
+// costs an ML-DSA-65 signature, hundreds of microseconds) and the clock is
+// not stepped back across a restart. 2^53 microseconds last until 2255.
+func (s *Signer) nextSeq() uint64 {
+	floor := uint64(0)
+	if us := s.now().UnixMicro(); us > 0 {
+		floor = uint64(us)
+	}
+	for {
+		last := s.seq.Load()
+		next := max(last+1, floor)
+		if s.seq.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // NewSigner returns a signer using one key, for tests and simulation; now
@@ -107,7 +129,7 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 	if key == nil {
 		return nil, ErrNoKeyValid(time.Unix(0, c.TimestampUnixNs))
 	}
-	c.Version, c.Sequence = FormatVersion, s.seq.Add(1)
+	c.Version, c.Sequence = FormatVersion, s.nextSeq()
 	c.KeyID, c.Development, c.MerkleRoot = key.pub.ID, key.pub.Development, root
 	msg, err := c.SignedBytes()
 	if err != nil {

@@ -221,3 +221,50 @@ func BenchmarkAttest(b *testing.B) {
 		})
 	}
 }
+
+// TestSequenceIsUniqueAcrossRestarts: a signer made again with the same key
+// (a daemon restart) must not reuse a sequence number of the earlier one;
+// a counter from 1 did. Within one signer numbers increase strictly even
+// when the clock stands still or steps back.
+func TestSequenceIsUniqueAcrossRestarts(t *testing.T) {
+	now := t0
+	clock := func() time.Time { return now }
+	key, err := GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	sign := func(s *Signer) uint64 {
+		t.Helper()
+		atts, err := s.Attest(Claims{AuthorityID: "a", Stratum: 1, TimestampUnixNs: now.UnixNano()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := atts[0].Sequence
+		if seen[seq] {
+			t.Fatalf("sequence %d issued twice for key %s", seq, key.ID())
+		}
+		seen[seq] = true
+		return seq
+	}
+	first := NewSigner(key, clock)
+	var last uint64
+	for i := range 5 {
+		seq := sign(first)
+		if seq <= last {
+			t.Fatalf("batch %d: sequence %d after %d, want an increase", i, seq, last)
+		}
+		last = seq
+		if i == 2 {
+			now = now.Add(-time.Second) // a step back within the process
+		}
+	}
+	now = now.Add(2 * time.Second) // the restart takes a moment
+	second := NewSigner(key, clock)
+	for range 5 {
+		sign(second)
+	}
+	if got := sign(second); got > MaxJSONInt {
+		t.Fatalf("sequence %d beyond 2^53-1", got)
+	}
+}
