@@ -49,8 +49,28 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	hw, err := openHardware(ctx, cfg, log)
+	if err := lockedmem.SetNonDumpable(); err != nil {
+		log.Warn("could not make the process non-dumpable", "err", err)
+	}
+	// Everything the node serves with is validated before the hardware is
+	// opened: in production opening it takes over the kernel clock, and a
+	// node refusing its keys or TLS material must leave the clock to
+	// whoever had it. Reading CLOCK_REALTIME to check validity is harmless.
+	now := time.Now
+	if cfg.now != nil {
+		now = cfg.now
+	}
+	mat, err := loadMaterial(cfg, now(), log)
 	if err != nil {
+		return err
+	}
+	open := openHardware
+	if cfg.openHardware != nil {
+		open = cfg.openHardware
+	}
+	hw, err := open(ctx, cfg, log)
+	if err != nil {
+		mat.keys.Close()
 		return err
 	}
 	defer hw.pps.Close()
@@ -63,13 +83,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
 	disc := timing.New(tcfg, hw.clk, log)
 
-	if err := lockedmem.SetNonDumpable(); err != nil {
-		log.Warn("could not make the process non-dumpable", "err", err)
-	}
-	mat, err := loadMaterial(cfg, hw.clk.Now(), log)
-	if err != nil {
-		return err
-	}
 	for _, w := range mat.tls.Warnings {
 		log.Warn(w)
 	}

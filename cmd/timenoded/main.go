@@ -65,6 +65,9 @@ type config struct {
 	devPolicy       mtls.Policy
 	watchdog        time.Duration // ping interval; 0 without a systemd watchdog
 	logLevel        slog.Level
+	// Tests inject these; nil means the wall clock and the real hardware.
+	now          func() time.Time
+	openHardware func(context.Context, *config, *slog.Logger) (*hardware, error)
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -225,6 +227,52 @@ func TestReloadRefusesFIFOs(t *testing.T) {
 			if got := r.tls.Policy().Allowed; len(got) != 1 || got[0] != "new-client.test.example" {
 				t.Errorf("allow-list %v after the good reload", got)
 			}
+		})
+	}
+}
+
+// TestProductionValidatesBeforeTakingTheClock: production opens the
+// kernel clock in steering mode, so a start whose TLS or signing material
+// is refused must fail before the hardware is opened (before, the kernel
+// clock was taken over first). The hardware is injected; nothing here
+// touches the host clock.
+func TestProductionValidatesBeforeTakingTheClock(t *testing.T) {
+	errOpened := errors.New("hardware opened")
+	for _, tc := range []struct {
+		name     string
+		break_   func(t *testing.T, n *sitetest.Node)
+		wantOpen bool
+	}{
+		{"good material", func(*testing.T, *sitetest.Node) {}, true},
+		{"TLS key world-readable", func(t *testing.T, n *sitetest.Node) {
+			os.Chmod(filepath.Join(n.State, site.KeysDir, site.TLSKey), 0o644)
+		}, false},
+		{"signing key missing", func(t *testing.T, n *sitetest.Node) {
+			os.Remove(filepath.Join(n.State, site.KeysDir, signer.MLDSA65KeyFile))
+		}, false},
+		{"not provisioned", func(t *testing.T, n *sitetest.Node) {
+			os.Remove(filepath.Join(n.State, site.Link))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := sitetest.NewNode(t, t0)
+			n.Activate(t, n.Bundle(t, t0, "kms.test.example"), "g1")
+			tc.break_(t, n)
+			cfg := siteConfig(t, n.State)
+			opened := false
+			cfg.now = func() time.Time { return t0 }
+			cfg.openHardware = func(context.Context, *config, *slog.Logger) (*hardware, error) {
+				opened = true
+				return nil, errOpened
+			}
+			err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if opened != tc.wantOpen {
+				t.Fatalf("hardware opened: %v, want %v (serve: %v)", opened, tc.wantOpen, err)
+			}
+			if tc.wantOpen && !errors.Is(err, errOpened) || !tc.wantOpen && err == nil {
+				t.Fatalf("serve: %v", err)
+			}
+			t.Log(err)
 		})
 	}
 }
