@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // File names written by Generate in the state directory.
@@ -143,27 +145,12 @@ func serial() *big.Int {
 	return n
 }
 
-// writeFile writes atomically: a temporary file in the same directory,
-// fsync, rename.
+// writeFile writes atomically (see keyfile.WriteAtomic): a reader sees
+// the old file or the new one, and a full disk is an error, never an
+// empty certificate in place of a good one.
 func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("devtls: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err == nil {
-		if _, err = tmp.Write(data); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("devtls: write %s: %w", path, err)
+	if err := keyfile.WriteAtomic(path, data, mode); err != nil {
+		return fmt.Errorf("devtls: %w", err)
 	}
 	return nil
 }
