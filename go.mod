@@ -3,6 +3,7 @@ module github.com/aunsorm/timenode
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/adrianmo/go-nmea v1.10.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -49,15 +49,16 @@ type KeyOptions struct {
 }
 
 // KeyPair is a hybrid signing key. The private keys live in locked memory
-// (see package lockedmem): the Ed25519 private key and the expanded
-// ML-DSA-65 private key, both wiped by Close. They never leave the package
-// and are redacted in logs.
+// (see package lockedmem), both wiped by Close: the Ed25519 seed, secret
+// scalar and prefix (edKey, which signs without copying them to the
+// ordinary heap) and the expanded ML-DSA-65 private key. They never leave
+// the package and are redacted in logs.
 type KeyPair struct {
 	pub    PublicKey
 	mu     sync.RWMutex // write-held by Close
-	edBuf  *lockedmem.Buffer
+	edKey  *edKey
 	mlBuf  *lockedmem.Buffer
-	ed     ed25519.PrivateKey  // aliases edBuf
+	ed     ed25519.PrivateKey  // seed || public key in edKey's memory, for crypto/ed25519 callers (CreateCSR)
 	ml     *mldsa65.PrivateKey // placed in mlBuf
 	locked bool
 }
@@ -73,23 +74,21 @@ func NewKeyPair(edSeed, mlSeed []byte, opts KeyOptions) (*KeyPair, error) {
 	var lockErr error
 	var err error
 	var mlPub *mldsa65.PublicKey
-	kp.edBuf, err = lockedmem.NewHeap(ed25519.PrivateKeySize, opts.Lock)
-	if kp.edBuf == nil {
+	// The seed goes straight into locked memory and is expanded there;
+	// ed25519.NewKeyFromSeed would return it in a heap slice.
+	kp.edKey, err = newEdKey(edSeed, opts.Lock)
+	if kp.edKey == nil {
 		return nil, fmt.Errorf("signer: ed25519 key memory: %w", err)
 	}
 	lockErr = errors.Join(lockErr, err)
 	kp.mlBuf, err = lockedmem.New(lockedmem.SizeOf[mldsa65.PrivateKey](), opts.Lock)
 	if kp.mlBuf == nil {
-		kp.edBuf.Close()
+		kp.edKey.Close()
 		return nil, fmt.Errorf("signer: ml-dsa-65 key memory: %w", err)
 	}
 	lockErr = errors.Join(lockErr, err)
 	kp.locked = lockErr == nil
-
-	heapEd := ed25519.NewKeyFromSeed(edSeed)
-	kp.ed = ed25519.PrivateKey(kp.edBuf.Bytes())
-	copy(kp.ed, heapEd)
-	clear(heapEd)
+	kp.ed = kp.edKey.stdlibKey()
 
 	var s [mldsa65.SeedSize]byte
 	copy(s[:], mlSeed)
@@ -111,7 +110,7 @@ func NewKeyPair(edSeed, mlSeed []byte, opts KeyOptions) (*KeyPair, error) {
 	}
 	*heapML = mldsa65.PrivateKey{}
 
-	edPub := append(ed25519.PublicKey(nil), kp.ed[32:]...)
+	edPub := append(ed25519.PublicKey(nil), kp.edKey.public()...)
 	kp.pub = PublicKey{Development: opts.Development, Ed25519: edPub, MLDSA65: mlPub,
 		NotBefore: opts.NotBefore, NotAfter: opts.NotAfter, Chain: opts.Chain}
 	kp.pub.ID = KeyID(edPub, mlPub, opts.Development)
@@ -179,7 +178,7 @@ func (k *KeyPair) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ed, k.ml = nil, nil
-	return errors.Join(k.edBuf.Close(), k.mlBuf.Close())
+	return errors.Join(k.edKey.Close(), k.mlBuf.Close())
 }
 
 // withKeys runs fn with the private keys, holding off Close.
@@ -192,11 +191,16 @@ func (k *KeyPair) withKeys(fn func(ed25519.PrivateKey, *mldsa65.PrivateKey) erro
 	return fn(k.ed, k.ml)
 }
 
-// sign returns both signatures over msg. ML-DSA-65 signs in its
-// deterministic variant (FIPS 204 with rnd = 0^32) and an empty context.
+// sign returns both signatures over msg. Ed25519 signs with edKey, not
+// crypto/ed25519, whose Sign would expand the key into its own heap cache.
+// ML-DSA-65 signs in its deterministic variant (FIPS 204 with rnd = 0^32)
+// and an empty context.
 func (k *KeyPair) sign(msg []byte) (edSig, mlSig []byte, err error) {
-	err = k.withKeys(func(ed ed25519.PrivateKey, ml *mldsa65.PrivateKey) error {
-		edSig = ed25519.Sign(ed, msg)
+	err = k.withKeys(func(_ ed25519.PrivateKey, ml *mldsa65.PrivateKey) error {
+		var err error
+		if edSig, err = k.edKey.sign(msg); err != nil {
+			return err
+		}
 		mlSig = make([]byte, mldsa65.SignatureSize)
 		if err := mldsa65.SignTo(ml, msg, nil, false, mlSig); err != nil {
 			return fmt.Errorf("signer: ml-dsa-65 sign: %w", err)
