@@ -237,7 +237,7 @@ func CreateCSR(kp *KeyPair, commonName string) ([]byte, error) {
 		return nil, err
 	}
 	var pop []byte
-	err = kp.withKeys(func(ed ed25519.PrivateKey, ml *mldsa65.PrivateKey) error {
+	err = kp.withKeys(func(_ *edKey, ml *mldsa65.PrivateKey) error {
 		pop = make([]byte, mldsa65.SignatureSize)
 		return mldsa65.SignTo(ml, popMessage(kp.pub.Ed25519, kp.pub.MLDSA65), nil, false, pop)
 	})
@@ -246,7 +246,8 @@ func CreateCSR(kp *KeyPair, commonName string) ([]byte, error) {
 	}
 	popExt := pkix.Extension{Id: OIDExtMLDSA65PoP, Value: pop}
 	var der []byte
-	err = kp.withKeys(func(ed ed25519.PrivateKey, _ *mldsa65.PrivateKey) error {
+	// edKey is the crypto.Signer: crypto/ed25519 never sees the seed.
+	err = kp.withKeys(func(ed *edKey, _ *mldsa65.PrivateKey) error {
 		var err error
 		der, err = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 			Subject:         pkix.Name{CommonName: commonName, Organization: []string{"timenode"}},

@@ -49,9 +49,9 @@ import (
 // can be placed in a lockedmem buffer.
 type edSecret struct {
 	seed   [ed25519.SeedSize]byte
-	pub    [ed25519.PublicKeySize]byte // seed || pub is crypto/ed25519's private key encoding
-	prefix [32]byte                    // upper half of SHA-512(seed)
-	s      edwards25519.Scalar         // clamped lower half of SHA-512(seed), mod L
+	pub    [ed25519.PublicKeySize]byte
+	prefix [32]byte            // upper half of SHA-512(seed)
+	s      edwards25519.Scalar // clamped lower half of SHA-512(seed), mod L
 
 	// Scratch for one operation at a time (edKey.mu); zero in between.
 	wide [sha512.Size]byte   // a SHA-512 output
@@ -79,15 +79,11 @@ var errEdKeyClosed = fmt.Errorf("signer: ed25519 key: %w", lockedmem.ErrClosed)
 // wipes it) into a key in locked memory. Like lockedmem.New, without
 // opts.RequireLock a failed mlock returns the key unlocked together with
 // the error wrapping lockedmem.ErrLock.
-//
-// The memory is NewHeap's, not New's: the first 64 bytes are also handed
-// to crypto/ed25519 as a PrivateKey (stdlibKey), and its cache needs
-// memory the Go runtime allocated.
 func newEdKey(seed []byte, opts lockedmem.Options) (*edKey, error) {
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("signer: ed25519 seed of %d bytes, want %d", len(seed), ed25519.SeedSize)
 	}
-	buf, lockErr := lockedmem.NewHeap(lockedmem.SizeOf[edSecret](), opts)
+	buf, lockErr := lockedmem.New(lockedmem.SizeOf[edSecret](), opts)
 	if buf == nil {
 		return nil, lockErr
 	}
@@ -136,18 +132,6 @@ func wipeHash(h hash.Hash) {
 
 // public returns the public key A.
 func (key *edKey) public() ed25519.PublicKey { return key.pub }
-
-// stdlibKey returns seed || A as a crypto/ed25519 PrivateKey aliasing the
-// locked memory, for callers that still hand the key to crypto/ed25519
-// (which then expands it into its own heap cache). Nil after Close.
-func (key *edKey) stdlibKey() ed25519.PrivateKey {
-	key.mu.Lock()
-	defer key.mu.Unlock()
-	if key.sec == nil {
-		return nil
-	}
-	return ed25519.PrivateKey(key.buf.Bytes()[:ed25519.PrivateKeySize])
-}
 
 // sign returns the Ed25519 signature R || S of msg.
 func (key *edKey) sign(msg []byte) ([]byte, error) {

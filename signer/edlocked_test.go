@@ -221,7 +221,6 @@ func TestEdLockedScratchIsZeroBetweenSignatures(t *testing.T) {
 
 func TestEdLockedCloseWipes(t *testing.T) {
 	k := newTestEdKey(t, edUnhex(t, edRFC8032Vectors[2].seed))
-	// NewHeap memory stays Go memory after Close, so it can be read here.
 	mem := k.buf.Bytes()
 	if bytes.Equal(mem, make([]byte, len(mem))) {
 		t.Fatal("the key memory is zero before Close")
@@ -229,14 +228,13 @@ func TestEdLockedCloseWipes(t *testing.T) {
 	if err := k.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(mem, make([]byte, len(mem))) {
-		t.Error("the key memory is not zero after Close")
+	// The pages are unmapped now; lockedmem's tests show Close zeroes them
+	// first. Here: the key gave its buffer up.
+	if k.buf.Bytes() != nil {
+		t.Error("the key's buffer is still open after Close")
 	}
 	if _, err := k.sign([]byte("x")); !errors.Is(err, lockedmem.ErrClosed) {
 		t.Errorf("sign after Close: %v, want lockedmem.ErrClosed", err)
-	}
-	if k.stdlibKey() != nil {
-		t.Error("stdlibKey after Close is not nil")
 	}
 	if err := k.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
@@ -324,9 +322,6 @@ func TestKeyPairEd25519MatchesStdlib(t *testing.T) {
 	std := ed25519.NewKeyFromSeed(edSeed)
 	if !bytes.Equal(kp.Public().Ed25519, std.Public().(ed25519.PublicKey)) {
 		t.Fatalf("public key %x, crypto/ed25519 %x", kp.Public().Ed25519, std[32:])
-	}
-	if !bytes.Equal(kp.ed, std) {
-		t.Error("the crypto/ed25519 form of the key (for CreateCSR) differs from NewKeyFromSeed's")
 	}
 	for _, msg := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("attestation "), 40)} {
 		edSig, _, err := kp.sign(msg)

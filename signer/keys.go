@@ -58,7 +58,6 @@ type KeyPair struct {
 	mu     sync.RWMutex // write-held by Close
 	edKey  *edKey
 	mlBuf  *lockedmem.Buffer
-	ed     ed25519.PrivateKey  // seed || public key in edKey's memory, for crypto/ed25519 callers (CreateCSR)
 	ml     *mldsa65.PrivateKey // placed in mlBuf
 	locked bool
 }
@@ -88,7 +87,6 @@ func NewKeyPair(edSeed, mlSeed []byte, opts KeyOptions) (*KeyPair, error) {
 	}
 	lockErr = errors.Join(lockErr, err)
 	kp.locked = lockErr == nil
-	kp.ed = kp.edKey.stdlibKey()
 
 	var s [mldsa65.SeedSize]byte
 	copy(s[:], mlSeed)
@@ -177,18 +175,18 @@ func (k *KeyPair) String() string { return "KeyPair(" + k.pub.ID + ", private pa
 func (k *KeyPair) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.ed, k.ml = nil, nil
+	k.ml = nil
 	return errors.Join(k.edKey.Close(), k.mlBuf.Close())
 }
 
 // withKeys runs fn with the private keys, holding off Close.
-func (k *KeyPair) withKeys(fn func(ed25519.PrivateKey, *mldsa65.PrivateKey) error) error {
+func (k *KeyPair) withKeys(fn func(*edKey, *mldsa65.PrivateKey) error) error {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	if k.ed == nil || k.ml == nil {
+	if k.ml == nil {
 		return fmt.Errorf("%w: key %s was closed", ErrNoKey, k.pub.ID)
 	}
-	return fn(k.ed, k.ml)
+	return fn(k.edKey, k.ml)
 }
 
 // sign returns both signatures over msg. Ed25519 signs with edKey, not
@@ -196,9 +194,9 @@ func (k *KeyPair) withKeys(fn func(ed25519.PrivateKey, *mldsa65.PrivateKey) erro
 // ML-DSA-65 signs in its deterministic variant (FIPS 204 with rnd = 0^32)
 // and an empty context.
 func (k *KeyPair) sign(msg []byte) (edSig, mlSig []byte, err error) {
-	err = k.withKeys(func(_ ed25519.PrivateKey, ml *mldsa65.PrivateKey) error {
+	err = k.withKeys(func(ed *edKey, ml *mldsa65.PrivateKey) error {
 		var err error
-		if edSig, err = k.edKey.sign(msg); err != nil {
+		if edSig, err = ed.sign(msg); err != nil {
 			return err
 		}
 		mlSig = make([]byte, mldsa65.SignatureSize)
