@@ -172,9 +172,17 @@ SRC=${TIMENODE_SRC:-$repo}
 # Only for ARCH: the other architecture's image builds its own (and `make
 # test` cross-builds every package for arm64); image/check.sh checks the
 # ELF machine of what lands in the image.
-log "go build ($ARCH)"
+# The commit is stamped with -X instead (from $TIMENODE_COMMIT, or the
+# checkout's HEAD; a source tree without git and without it says "unknown"),
+# and the same version goes into os-release below.
+COMMIT=${TIMENODE_COMMIT:-$(git -C "$repo" rev-parse HEAD 2>/dev/null || true)}
+RELEASE=$(sed -n 's/^const Release = "\(.*\)"$/\1/p' "$SRC/cmd/internal/version/version.go")
+[ -n "$RELEASE" ] || die "no const Release in $SRC/cmd/internal/version/version.go"
+VERSION=$RELEASE${COMMIT:++${COMMIT:0:12}}
+log "go build ($ARCH) version $VERSION"
 (cd "$SRC" && CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath -buildvcs=false \
-	-ldflags=-s -o "$BUILD/bin-$ARCH/" ./cmd/timenoded ./cmd/timenodectl)
+	-ldflags="-s -X github.com/aunsorm/timenode/cmd/internal/version.commit=$COMMIT" \
+	-o "$BUILD/bin-$ARCH/" ./cmd/timenoded ./cmd/timenodectl)
 
 # 2. Debian.
 log "debootstrap --variant=minbase $SUITE"
@@ -331,6 +339,12 @@ find "$R/usr/share/doc" -mindepth 2 ! -name copyright ! -path "*/timenode/*" -de
 # Empty machine-id: systemd makes a transient one on the read-only root.
 : >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
 echo timenode >"$R/etc/hostname"
+# The image says which timenode it is, as the binaries and metrics do
+# (os-release(5): IMAGE_ID, IMAGE_VERSION; the Debian fields stay).
+osr=$R/usr/lib/os-release
+[ -f "$osr" ] || die "$osr missing"
+sed -i '/^IMAGE_ID=/d; /^IMAGE_VERSION=/d; /^BUILD_ID=/d' "$osr"
+printf 'IMAGE_ID=timenode\nIMAGE_VERSION=%s\nBUILD_ID=%s\n' "$VERSION" "${COMMIT:-unknown}" >>"$osr"
 # The host's own name resolves without DNS (sudo looks it up on every use).
 printf '127.0.0.1\tlocalhost\n127.0.1.1\ttimenode\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
 

@@ -110,5 +110,10 @@ rootcat /usr/sbin/timenoded >"$W/timenoded"
 chmod 755 "$W/timenoded"
 "$W/timenoded" -h >"$W/help.txt" 2>&1 || fail "the image's timenoded -h exited $?: $(head -n 3 "$W/help.txt")"
 grep -q -- '-production' "$W/help.txt" || fail "the image's timenoded -h printed no usage: $(head -n 3 "$W/help.txt")"
-echo "check: the image's timenoded runs ($ARCH$( [ "$machine" = 3e00 ] || echo ', under qemu-user'))"
+# One version: the daemon's --version and the image's os-release agree.
+"$W/timenoded" --version >"$W/version.txt" 2>&1 || fail "the image's timenoded --version exited $?"
+binver=$(awk '{print $2}' "$W/version.txt")
+osrver=$(rootcat /usr/lib/os-release | sed -n 's/^IMAGE_VERSION=//p')
+[ -n "$binver" ] && [ "$binver" = "$osrver" ] || fail "timenoded --version says '$binver', os-release IMAGE_VERSION '$osrver'"
+echo "check: the image's timenoded runs, version $binver as in os-release ($ARCH$( [ "$machine" = 3e00 ] || echo ', under qemu-user'))"
 echo "check_$ARCH=PASS image_bytes=$(stat -c %s "$img") image_allocated_kib=$(du -k "$img" | cut -f1)"

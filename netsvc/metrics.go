@@ -200,3 +200,16 @@ func (c *batchCollector) Collect(ch chan<- prometheus.Metric) {
 
 // RegisterBatcher exports how well signing is batched.
 func (m *Metrics) RegisterBatcher(b *signer.Batcher) { m.reg.MustRegister(&batchCollector{b: b}) }
+
+// RegisterBuildInfo exports timenode_build_info, 1 with the build's
+// version, full commit and Go version as labels (Prometheus' usual way to
+// expose a build; join on it to see which version a node runs).
+func (m *Metrics) RegisterBuildInfo(version, commit, goVersion string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "timenode_build_info",
+		Help:        "Always 1; the labels say which build of timenoded runs.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": goVersion},
+	})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}

@@ -88,5 +88,8 @@ func main() {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return versionCmd(args[1:], stdout, stderr)
+	}
 	return commands.dispatch(args, stdout, stderr)
 }

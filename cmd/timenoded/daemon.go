@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
@@ -95,6 +96,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tlsMgr.Log, tlsMgr.Now = log.With("component", "tls"), hw.clk.Now
 
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
+	build := version.Get()
+	metrics.RegisterBuildInfo(build.Version(), build.Commit, build.GoVersion)
+	log.Info("timenoded starting", "version", build.Version(), "commit", build.Commit)
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}
 	api.Batcher = signer.NewBatcher(sig, api.Claims, signer.BatchOptions{Refresh: cfg.refresh, Now: hw.clk.Now})

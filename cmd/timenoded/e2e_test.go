@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/signer"
@@ -384,6 +385,41 @@ func TestEndToEndSimulation(t *testing.T) {
 			`timenode_pps_pulses_total{quality="simulated"}`, "mtls_handshake_success_ratio", `mtls_cert_days_remaining{cert="server"}`} {
 			if !strings.Contains(string(m), want) {
 				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+	t.Run("one version everywhere", func(t *testing.T) {
+		daemonBin, ctlBin := buildBinaries(t)
+		var versions []string
+		for _, c := range [][]string{{daemonBin, "--version"}, {ctlBin, "version"}, {ctlBin, "--version"}} {
+			out, err := exec.Command(c[0], c[1:]...).Output()
+			if err != nil {
+				t.Fatalf("%v: %v", c, err)
+			}
+			_, v, err := version.Parse(string(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			versions = append(versions, v)
+		}
+		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		metric := ""
+		for _, line := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(line, "timenode_build_info{") && strings.HasSuffix(line, "} 1") {
+				if _, rest, ok := strings.Cut(line, `,version="`); ok {
+					metric, _, _ = strings.Cut(rest, `"`)
+				}
+			}
+		}
+		versions = append(versions, metric)
+		for _, v := range versions[1:] {
+			if v != versions[0] || v == "" {
+				t.Fatalf("versions %q: timenoded --version, timenodectl version, timenodectl --version and timenode_build_info must agree", versions)
 			}
 		}
 	})

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
@@ -194,10 +195,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	// --version stands alone, as in every daemon, whatever else is given.
+	for _, a := range args {
+		if a == "--version" || a == "-version" {
+			fmt.Fprintln(stdout, version.Get().Line("timenoded"))
+			return 0
+		}
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
