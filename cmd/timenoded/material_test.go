@@ -110,15 +110,7 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	n := sitetest.NewNode(t, t0)
 	n.Activate(t, n.Bundle(t, t0, "old-client.test.example"), "g1")
 	cfg := siteConfig(t, n.State)
-	m, err := loadMaterial(cfg, t0, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := reloadable{tls: mtls.NewManager(m.tls, m.policy), sig: signer.NewSignerSet(m.keys, func() time.Time { return t0 })}
-	defer r.sig.Close()
-	clk := clocktest.NewManual(t0)
-	disc := timing.New(timing.DefaultConfig(), clocktest.NewOscillator(clk, clocktest.OscillatorConfig{}), log)
-	metrics := netsvc.NewMetrics(clk, disc, disc.Rejected)
+	r, metrics := startedDaemon(t, cfg, log)
 	keysBefore, leafBefore := keyIDs(r.sig.Keys()), r.tls.Material().Leaf
 
 	// A bad generation: fresh TLS certificate, attestation certificate of
@@ -156,6 +148,21 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	}
 }
 
+// startedDaemon loads cfg's material at t0 and returns what a started
+// daemon reloads into, with its metrics; the keys are closed at cleanup.
+func startedDaemon(t *testing.T, cfg *config, log *slog.Logger) (reloadable, *netsvc.Metrics) {
+	t.Helper()
+	m, err := loadMaterial(cfg, t0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reloadable{tls: mtls.NewManager(m.tls, m.policy), sig: signer.NewSignerSet(m.keys, func() time.Time { return t0 })}
+	t.Cleanup(func() { r.sig.Close() })
+	clk := clocktest.NewManual(t0)
+	disc := timing.New(timing.DefaultConfig(), clocktest.NewOscillator(clk, clocktest.OscillatorConfig{}), log)
+	return r, netsvc.NewMetrics(clk, disc, disc.Rejected)
+}
+
 // genNextKey makes the node's next signing key, as `timenodectl keys
 // generate --next` does.
 func genNextKey(n *sitetest.Node) error {
@@ -180,15 +187,7 @@ func TestReloadRefusesFIFOs(t *testing.T) {
 			n := sitetest.NewNode(t, t0)
 			n.Activate(t, n.Bundle(t, t0, "old-client.test.example"), "g1")
 			cfg := siteConfig(t, n.State)
-			m, err := loadMaterial(cfg, t0, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := reloadable{tls: mtls.NewManager(m.tls, m.policy), sig: signer.NewSignerSet(m.keys, func() time.Time { return t0 })}
-			defer r.sig.Close()
-			clk := clocktest.NewManual(t0)
-			disc := timing.New(timing.DefaultConfig(), clocktest.NewOscillator(clk, clocktest.OscillatorConfig{}), log)
-			metrics := netsvc.NewMetrics(clk, disc, disc.Rejected)
+			r, metrics := startedDaemon(t, cfg, log)
 
 			target, err := filepath.EvalSymlinks(filepath.Join(n.State, tc.path))
 			if err != nil {

@@ -193,5 +193,5 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("keyfile: rename to %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }

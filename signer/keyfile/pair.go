@@ -155,7 +155,7 @@ func GeneratePair(dir string, rng io.Reader, o GenerateOptions) (Recovered, erro
 			return rec, err
 		}
 	}
-	if err := syncDir(stage); err != nil {
+	if err := SyncDir(stage); err != nil {
 		return rec, err
 	}
 	if st == PairComplete {
@@ -165,7 +165,7 @@ func GeneratePair(dir string, rng io.Reader, o GenerateOptions) (Recovered, erro
 			return rec, fmt.Errorf("keyfile: replace %s: %w", edPath, err)
 		}
 		oldRemoved = true
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			return rec, err
 		}
 		if err := step("removed old " + Ed25519.String()); err != nil {
@@ -176,7 +176,7 @@ func GeneratePair(dir string, rng io.Reader, o GenerateOptions) (Recovered, erro
 		return rec, fmt.Errorf("keyfile: publish %s: %w", mlPath, err)
 	}
 	mlPublished = true
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return rec, err
 	}
 	if err := step("published " + MLDSA65.String()); err != nil {
@@ -186,7 +186,7 @@ func GeneratePair(dir string, rng io.Reader, o GenerateOptions) (Recovered, erro
 		return rec, fmt.Errorf("keyfile: publish %s: %w", edPath, err)
 	}
 	published = true
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return rec, err
 	}
 	if err := os.Remove(stage); err != nil {
@@ -252,7 +252,8 @@ func writeStaged(path string, rng io.Reader, alg Alg, o GenerateOptions) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries (new names, renames) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("keyfile: open %s: %w", dir, err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // Install checks the bundle in dir and, if nothing is refused, makes it
@@ -193,7 +194,7 @@ func writeGen(c Config, files map[string][]byte) (string, error) {
 		if err := chown(gens, uid, gid); err != nil {
 			return "", err
 		}
-		if err := syncDir(c.State); err != nil {
+		if err := keyfile.SyncDir(c.State); err != nil {
 			return "", err
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
@@ -227,7 +228,7 @@ func writeGen(c Config, files map[string][]byte) (string, error) {
 			return fail(err)
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := keyfile.SyncDir(tmp); err != nil {
 		return fail(err)
 	}
 	if err := c.at("rename generation"); err != nil {
@@ -236,7 +237,7 @@ func writeGen(c Config, files map[string][]byte) (string, error) {
 	if err := os.Rename(tmp, filepath.Join(gens, name)); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(gens); err != nil {
+	if err := keyfile.SyncDir(gens); err != nil {
 		removeGen(c.State, name)
 		return "", err
 	}
@@ -273,7 +274,7 @@ func swap(c Config, gen string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(c.State)
+	return keyfile.SyncDir(c.State)
 }
 
 // prune removes every generation but keep, and leftovers of crashed
@@ -369,7 +370,7 @@ func writeRootFile(dir, name string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return keyfile.SyncDir(dir)
 }
 
 // ensureRootDir makes RootDir if it is missing, 0755 whatever the umask:

@@ -108,7 +108,7 @@ func Promote(c Config) (*Result, error) {
 		if err := os.Rename(mv[0], mv[1]); err != nil {
 			return nil, fmt.Errorf("%w (run promote again to complete)", err)
 		}
-		if err := syncDir(keys); err != nil {
+		if err := keyfile.SyncDir(keys); err != nil {
 			return nil, err
 		}
 	}

@@ -207,22 +207,6 @@ func chown(path string, uid, gid int) error {
 	return os.Lchown(path, uid, gid)
 }
 
-// syncDir makes a directory's entries (new names, renames) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // writeFile creates path (which must not exist) with data, mode perm and
 // owner uid:gid, and fsyncs it.
 func writeFile(path string, data []byte, perm os.FileMode, uid, gid int) error {
