@@ -20,8 +20,8 @@ build:
 # and certificates made on the fly in $(STATE). Ctrl-C stops it.
 run: build
 	@mkdir -p $(STATE)
-	@echo "timenoded --sim: state in $(STATE); HTTPS on 127.0.0.1:5443, HTTP on 127.0.0.1:5000, metrics on 127.0.0.1:9090"
-	$(BIN)/timenoded --sim --state-dir $(STATE) --https 127.0.0.1:5443 --metrics 127.0.0.1:9090 --listen 127.0.0.1:5000
+	@echo "timenoded --sim: state in $(STATE); HTTPS on 127.0.0.1:5443, HTTP on 127.0.0.1:5000, metrics on 127.0.0.1:9090, NTP on udp 127.0.0.1:11123, Roughtime on udp 127.0.0.1:2002"
+	$(BIN)/timenoded --sim --state-dir $(STATE) --https 127.0.0.1:5443 --metrics 127.0.0.1:9090 --listen 127.0.0.1:5000 --roughtime 127.0.0.1:2002
 
 vet:
 	$(GO) vet $(PKGS)

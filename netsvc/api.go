@@ -39,6 +39,9 @@ type API struct {
 	Batcher *signer.Batcher
 	// Now times the plain listener's rate limit (time.Now if nil).
 	Now func() time.Time
+	// Services lists the other time services for /health; Serving is
+	// filled in at each check.
+	Services []HealthService
 
 	snapshot atomic.Pointer[encodedSnapshot]
 }
@@ -183,6 +186,20 @@ type Health struct {
 	Reason string       `json:"reason,omitempty"`
 	Clock  HealthClock  `json:"clock"`
 	Signer HealthSigner `json:"signer"`
+	// Services are the time services besides HTTPS (NTP, Roughtime).
+	Services []HealthService `json:"services,omitempty"`
+}
+
+// HealthService is a time service the node runs besides HTTPS, in /health.
+type HealthService struct {
+	Name string `json:"name"` // "ntp", "roughtime"
+	Addr string `json:"addr"`
+	// PublicKey is what a client must be configured with (Roughtime's
+	// long-term Ed25519 key, base64).
+	PublicKey string `json:"public_key,omitempty"`
+	// Serving: answering with time now; false while the clock is not
+	// servable (NTP then answers unsynchronized, Roughtime not at all).
+	Serving bool `json:"serving"`
 }
 
 // HealthClock describes the discipline in /health.
@@ -230,6 +247,10 @@ func (a *API) CheckHealth() (Health, bool) {
 	}
 	h.Signer.Ready = a.Signer.Ready()
 	clockOK := st.Servable(now)
+	for _, svc := range a.Services {
+		svc.Serving = clockOK
+		h.Services = append(h.Services, svc)
+	}
 	if clockOK {
 		h.Clock.Status = "ok"
 		h.Clock.Reason = ""

@@ -21,6 +21,9 @@ const (
 	MLDSA65KeyFile = keyfile.MLDSA65File // signing-mldsa65.pem
 	CertFile       = "attestation-cert.pem"
 	NextPrefix     = "next-"
+	// RoughtimeKeyFile is the Roughtime server's long-term Ed25519 key,
+	// beside the signing keys (see LoadLockedEd25519).
+	RoughtimeKeyFile = "roughtime-ed25519.pem"
 )
 
 // ErrNotDevelopmentKey is returned by LoadKeySet with DevelopmentOnly for

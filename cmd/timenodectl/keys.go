@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,9 @@ const keysUsage = `usage:
       new Ed25519 + ML-DSA-65 keys (PKCS#8 PEM, mode 0600), from the OS CSPRNG
       with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set; written as one
       unit, and what an interrupted run left is removed first
+  timenodectl keys roughtime --dir DIR [--force | --if-missing]
+      the Roughtime long-term Ed25519 key (roughtime-ed25519.pem, mode 0600);
+      prints the public key clients are configured with
   timenodectl keys csr --dir DIR [--next] --cn NAME [--out FILE]
       a certificate request for the keys in DIR, for "timenodectl ca issue"`
 
@@ -55,6 +59,12 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	case "generate":
 		if err := generateKeys(*dir, prefix, *force, *ifMissing, stdout); err != nil {
 			fmt.Fprintf(stderr, "timenodectl keys generate: %v\n", err)
+			return 1
+		}
+		return 0
+	case "roughtime":
+		if err := generateRoughtimeKey(*dir, *force, *ifMissing, stdout); err != nil {
+			fmt.Fprintf(stderr, "timenodectl keys roughtime: %v\n", err)
 			return 1
 		}
 		return 0
@@ -169,4 +179,33 @@ func writeOut(path string, data []byte, mode os.FileMode, stdout, stderr io.Writ
 		return 1
 	}
 	return 0
+}
+
+// generateRoughtimeKey makes the Roughtime long-term key in dir (kept with
+// ifMissing), owned by the directory's owner when root runs it, and prints
+// its public key in base64, the form Roughtime clients are configured with.
+func generateRoughtimeKey(dir string, force, ifMissing bool, stdout io.Writer) error {
+	path := filepath.Join(dir, signer.RoughtimeKeyFile)
+	o := keyfile.GenerateOptions{Overwrite: force}
+	if uid, gid, ok := dirOwner(dir); ok && os.Geteuid() == 0 && uid != 0 {
+		o.UID, o.GID = uid, gid
+	}
+	err := keyfile.GenerateKeyFile(path, keyfile.Ed25519, rand.Reader, o)
+	switch {
+	case errors.Is(err, keyfile.ErrKeyExists) && ifMissing:
+		fmt.Fprintf(stdout, "kept %s\n", path)
+	case errors.Is(err, keyfile.ErrKeyExists):
+		return fmt.Errorf("%s exists (use --force to replace it, --if-missing to keep it)", path)
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(stdout, "wrote %s\n", path)
+	}
+	key, err := signer.LoadLockedEd25519(path, keyPolicy(dir), lockedmem.Options{})
+	if key == nil {
+		return err
+	}
+	defer key.Close()
+	fmt.Fprintf(stdout, "public key (base64): %s\n", base64.StdEncoding.EncodeToString(key.Public()))
+	return nil
 }

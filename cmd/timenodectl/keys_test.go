@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/keyfile"
+	"github.com/aunsorm/timenode/signer/lockedmem"
 )
 
 // TestKeysForTheDaemonsUser: the administrator runs `sudo timenodectl keys
@@ -80,5 +85,35 @@ func TestKeysGenerateRecoversAndIsIdempotent(t *testing.T) {
 	again, _ := os.ReadFile(filepath.Join(dir, "signing-ed25519.pem"))
 	if !bytes.Equal(first, again) {
 		t.Fatal("the complete pair was replaced without --force")
+	}
+}
+
+// TestKeysRoughtime: the long-term key is made once, kept by --if-missing,
+// and its public key printed matches the file.
+func TestKeysRoughtime(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := keysCmd([]string{"roughtime", "--dir", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	_, pub, ok := strings.Cut(out.String(), "public key (base64): ")
+	if !ok {
+		t.Fatalf("no public key printed: %q", out.String())
+	}
+	key, err := signer.LoadLockedEd25519(filepath.Join(dir, "roughtime-ed25519.pem"), keyfile.DefaultPolicy(), lockedmem.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Close()
+	if strings.TrimSpace(pub) != base64.StdEncoding.EncodeToString(key.Public()) {
+		t.Errorf("printed %q, the file's key is %x", pub, key.Public())
+	}
+	out.Reset()
+	if code := keysCmd([]string{"roughtime", "--dir", dir, "--if-missing"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "kept") {
+		t.Fatalf("--if-missing: exit %d, %q", code, out.String())
+	}
+	errOut.Reset()
+	if code := keysCmd([]string{"roughtime", "--dir", dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--if-missing") {
+		t.Fatalf("a second key: exit %d, %q", code, errOut.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc/devtls"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
@@ -64,6 +66,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	mat, err := loadMaterial(cfg, now(), log)
 	if err != nil {
 		return err
+	}
+	var rtKey *signer.LockedEd25519
+	if cfg.roughtimeAddr != "" {
+		if rtKey, err = loadRoughtimeKey(cfg, log); err != nil {
+			mat.keys.Close()
+			return err
+		}
+		defer rtKey.Close()
 	}
 	open := openHardware
 	if cfg.openHardware != nil {
@@ -162,6 +172,29 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		go func() {
 			if err := ntpSrv.Serve(ctx); err != nil {
 				log.Error("ntp server stopped", "err", err)
+			}
+		}()
+	}
+	if ntpSrv != nil {
+		api.Services = append(api.Services, netsvc.HealthService{Name: "ntp", Addr: endpoints["ntp"]})
+	}
+	if rtKey != nil {
+		rt, err := roughtime.NewServer(roughtime.Config{Addr: cfg.roughtimeAddr, TimeSource: netsvc.RoughtimeSource(hw.clk, disc),
+			LongTermKey: rtKey, OnlineKeyLock: lockedmem.Options{RequireLock: cfg.production}, Logger: log.With("component", "roughtime")})
+		if err == nil {
+			err = rt.Listen()
+		}
+		if err != nil {
+			return fmt.Errorf("roughtime on %s: %w", cfg.roughtimeAddr, err)
+		}
+		metrics.RegisterRoughtime(rt.Stats)
+		endpoints["roughtime"] = rt.Addr().String()
+		pub := base64.StdEncoding.EncodeToString(rtKey.Public())
+		api.Services = append(api.Services, netsvc.HealthService{Name: "roughtime", Addr: endpoints["roughtime"], PublicKey: pub})
+		log.Info("listening", "name", "roughtime", "addr", endpoints["roughtime"], "public_key", pub)
+		go func() {
+			if err := rt.Serve(ctx); err != nil {
+				log.Error("roughtime server stopped", "err", err)
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
@@ -22,7 +23,9 @@ import (
 
 	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/signer"
 )
 
@@ -119,7 +122,7 @@ func startSim(t *testing.T, o simOptions) *simDaemon {
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, daemon, append([]string{"--sim", "--state-dir", state,
-		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0"}, o.args...)...)
+		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0", "--roughtime", "127.0.0.1:0"}, o.args...)...)
 	cmd.Env = append(os.Environ(), o.env...)
 	logs := &lockedBuffer{}
 	cmd.Stderr, cmd.Stdout = logs, logs
@@ -372,6 +375,9 @@ func TestEndToEndSimulation(t *testing.T) {
 	t.Run("ntp", func(t *testing.T) {
 		testNTP(t, d.endpoints["ntp"], bound)
 	})
+	t.Run("roughtime", func(t *testing.T) {
+		testRoughtime(t, d, bound)
+	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
 		if err != nil {
@@ -588,5 +594,83 @@ func lintMetrics(t *testing.T, exposition []byte) {
 			continue // the seed's names, kept as dashboards use them
 		}
 		t.Errorf("promtool check metrics: %s", line)
+	}
+}
+
+// testRoughtime sends one Google-Roughtime request to the daemon and checks
+// the reply: signed midpoint within the published bound of the host clock,
+// a radius never below the bound, and the long-term key /health names.
+// (netsvc/roughtime verifies signatures and Merkle paths, and Cloudflare's
+// client against it.)
+func testRoughtime(t *testing.T, d *simDaemon, bound time.Duration) {
+	_, body := d.get(t, "/health")
+	var h netsvc.Health
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatal(err)
+	}
+	var svc *netsvc.HealthService
+	for i := range h.Services {
+		if h.Services[i].Name == "roughtime" {
+			svc = &h.Services[i]
+		}
+	}
+	if svc == nil || !svc.Serving || svc.Addr != d.endpoints["roughtime"] || svc.PublicKey == "" {
+		t.Fatalf("/health services %+v, want roughtime serving on %s with its public key", h.Services, d.endpoints["roughtime"])
+	}
+	nonce := make([]byte, 64)
+	rand.Read(nonce)
+	msg, err := roughtime.NewMessage(roughtime.Field{Tag: roughtime.TagNONC, Value: nonce}, roughtime.Field{Tag: roughtime.TagPAD, Value: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ = roughtime.NewMessage(roughtime.Field{Tag: roughtime.TagNONC, Value: nonce},
+		roughtime.Field{Tag: roughtime.TagPAD, Value: make([]byte, roughtime.MinRequestSize-msg.Size())})
+	req, err := msg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", d.endpoints["roughtime"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := time.Now()
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(testbin.Wait(5 * time.Second)))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("no Roughtime reply: %v", err)
+	}
+	if n > len(req) {
+		t.Errorf("reply of %d bytes to a %d-byte request", n, len(req))
+	}
+	reply, err := roughtime.ParseMessage(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	srepBytes, ok := reply.Get(roughtime.TagSREP)
+	if !ok {
+		t.Fatal("reply without SREP")
+	}
+	srep, err := roughtime.ParseMessage(srepBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midp, ok1 := srep.Get(roughtime.TagMIDP)
+	radi, ok2 := srep.Get(roughtime.TagRADI)
+	if !ok1 || !ok2 || len(midp) != 8 || len(radi) != 4 {
+		t.Fatalf("SREP without a well-formed MIDP and RADI: %v", srep)
+	}
+	mid := time.UnixMicro(int64(binary.LittleEndian.Uint64(midp)))
+	rad := time.Duration(binary.LittleEndian.Uint32(radi)) * time.Microsecond
+	if rad < bound {
+		t.Errorf("RADI %v below the published bound %v", rad, bound)
+	}
+	if mid.Before(before.Add(-rad)) || mid.After(after.Add(rad)) {
+		t.Errorf("midpoint %v outside [%v, %v] ± %v", mid, before, after, rad)
 	}
 }

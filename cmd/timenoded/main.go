@@ -25,6 +25,7 @@ import (
 	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/signer"
 )
 
 // config is everything the daemon reads from flags and environment.
@@ -34,6 +35,8 @@ type config struct {
 	httpAddr        string // plain HTTP (--listen); "" = off
 	metricsAddr     string
 	ntpAddr         string // "" = no NTP server
+	roughtimeAddr   string // "" = no Roughtime server
+	roughtimeKey    string // the Roughtime long-term key file
 	agentAddr       string // HAProxy agent-check TCP address; "" = off
 	stateDir        string
 	serial          string
@@ -82,6 +85,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
 	fs.StringVar(&c.agentAddr, "agent-check", "", "HAProxy agent-check TCP address (answers up N%/drain/down); empty: off")
 	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
+	fs.StringVar(&c.roughtimeAddr, "roughtime", "", "Roughtime server UDP address (empty: off; the appliance serves :2002)")
+	fs.StringVar(&c.roughtimeKey, "roughtime-key", "", "Roughtime long-term Ed25519 key (PKCS#8 PEM; default KEYDIR/"+signer.RoughtimeKeyFile+"; made on the fly in simulation)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")
 	fs.StringVar(&c.serial, "serial", "/dev/gnss0", "GNSS receiver serial device")
 	fs.IntVar(&c.baud, "baud", 9600, "GNSS receiver baud rate")
@@ -160,6 +165,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.keyDir == "" {
 		c.keyDir = filepath.Join(c.stateDir, "keys")
+	}
+	if c.roughtimeKey == "" {
+		c.roughtimeKey = filepath.Join(c.keyDir, signer.RoughtimeKeyFile)
 	}
 	c.authorityID = getenv("NTP_AUTHORITY_ID")
 	if c.authorityID == "" {

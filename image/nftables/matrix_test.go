@@ -10,7 +10,7 @@ import (
 // must stay closed to everyone.
 var (
 	nodeTCP = []int{22, 2222, 4317, 5000, 5443, 8080, 9090}
-	nodeUDP = []int{123, 161, 5000}
+	nodeUDP = []int{123, 161, 2002, 5000}
 )
 
 // segments match the default sets in timenode.nft: app 10.80.0.0/24 (also the
@@ -63,7 +63,7 @@ func TestPortMatrix(t *testing.T) {
 		wantTCP []int
 		wantUDP []int
 	}{
-		{role: "app", wantTCP: []int{5443}, wantUDP: []int{123}}, // 5000 only from @plain_http, empty as shipped
+		{role: "app", wantTCP: []int{5443}, wantUDP: []int{123, 2002}}, // 5000 only from @plain_http, empty as shipped
 		{role: "mon", wantTCP: []int{4317, 9090}},
 		{role: "mgmt", wantTCP: []int{22}},
 		{role: "other"},

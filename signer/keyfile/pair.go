@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -263,4 +264,35 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("keyfile: fsync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ErrKeyExists is wrapped when GenerateKeyFile finds its file in place
+// and GenerateOptions.Overwrite is not set.
+var ErrKeyExists = errors.New("key file exists")
+
+// GenerateKeyFile writes one new alg key (a key that stands alone, such as
+// the Roughtime long-term key) to path, mode 0600: synced in a temporary
+// file of the same directory and renamed into place, so the file is whole
+// or absent. o.Prefix is ignored.
+func GenerateKeyFile(path string, alg Alg, rng io.Reader, o GenerateOptions) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keyfile: generate in %s: %w", dir, err)
+	}
+	if ok, err := present(path); err != nil {
+		return err
+	} else if ok && !o.Overwrite {
+		return fmt.Errorf("keyfile: generate %s: %w", path, ErrKeyExists)
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp-"+strconv.Itoa(os.Getpid()))
+	os.Remove(tmp) // a leftover of a dead process with this pid
+	if err := writeStaged(tmp, rng, alg, o); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("keyfile: publish %s: %w", path, err)
+	}
+	return SyncDir(dir)
 }

@@ -226,3 +226,37 @@ func TestGenerateErrorLeavesNoHalfPair(t *testing.T) {
 		}
 	}
 }
+
+func TestGenerateKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "roughtime-ed25519.pem")
+	if err := GenerateKeyFile(path, Ed25519, rand.Reader, GenerateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, err := LoadSeed(path, Ed25519, DefaultPolicy(), lockedmem.Options{})
+	if err != nil {
+		t.Fatalf("the new key does not load under the key policy: %v", err)
+	}
+	buf.Close()
+	if err := GenerateKeyFile(path, Ed25519, rand.Reader, GenerateOptions{}); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("second generation: %v, want ErrKeyExists", err)
+	}
+	if err := GenerateKeyFile(path, Ed25519, bytes.NewReader(nil), GenerateOptions{Overwrite: true}); err == nil {
+		t.Fatal("a failing RNG generated a key")
+	}
+	if again, _ := os.ReadFile(path); !bytes.Equal(again, first) {
+		t.Fatal("a failed overwrite changed the key")
+	}
+	if l := leftovers(t, filepath.Dir(path)); len(l) != 1 || l[0] != filepath.Base(path) {
+		t.Errorf("directory holds %v, want the key alone", l)
+	}
+	if err := GenerateKeyFile(path, Ed25519, rand.Reader, GenerateOptions{Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(path); bytes.Equal(again, first) {
+		t.Fatal("overwrite kept the old key")
+	}
+}

@@ -1,0 +1,67 @@
+package netsvc
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/netsvc/roughtime"
+)
+
+var (
+	descRTReq   = prometheus.NewDesc("timenode_roughtime_requests_total", "Roughtime datagrams received.", nil, nil)
+	descRTRep   = prometheus.NewDesc("timenode_roughtime_replies_total", "Roughtime replies sent.", nil, nil)
+	descRTBatch = prometheus.NewDesc("timenode_roughtime_batches_total", "Roughtime signatures made, one per Merkle batch.", nil, nil)
+	descRTRot   = prometheus.NewDesc("timenode_roughtime_online_keys_total", "Roughtime online keys made and certified by the long-term key.", nil, nil)
+	descRTDrop  = prometheus.NewDesc("timenode_roughtime_dropped_total", "Roughtime requests left without reply, by reason.", []string{"reason"}, nil)
+)
+
+type roughtimeCollector struct{ stats func() roughtime.Stats }
+
+func (c *roughtimeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRTReq, descRTRep, descRTBatch, descRTRot, descRTDrop} {
+		ch <- d
+	}
+}
+
+func (c *roughtimeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descRTReq, s.Requests)
+	counter(descRTRep, s.Replies)
+	counter(descRTBatch, s.Batches)
+	counter(descRTRot, s.Rotations)
+	for _, r := range roughtime.DropReasons {
+		counter(descRTDrop, s.Dropped[r], string(r))
+	}
+}
+
+// RegisterRoughtime exports the Roughtime server's counters.
+func (m *Metrics) RegisterRoughtime(stats func() roughtime.Stats) {
+	m.reg.MustRegister(&roughtimeCollector{stats: stats})
+}
+
+// RoughtimeSource is the node's time as Roughtime serves it: the clock
+// now, with the bound the node publishes (NTP's root dispersion and the
+// attestations' error bound, never a smaller one), and ok only while the
+// node is servable, so that nothing is served unsynchronized.
+func RoughtimeSource(clk clock.Clock, ts TimingSource) roughtime.TimeSource {
+	return roughtimeSource{clk: clk, ts: ts}
+}
+
+type roughtimeSource struct {
+	clk clock.Clock
+	ts  TimingSource
+}
+
+func (s roughtimeSource) Now() (time.Time, time.Duration, bool) {
+	st := s.ts.Status()
+	now := s.clk.Now()
+	if !st.Servable(now) {
+		return now, 0, false
+	}
+	return now, st.BoundAt(now), true
+}
