@@ -7,7 +7,7 @@ STATE     ?= .state/sim
 PKGS      := ./...
 GOFLAGS_TEST ?= -count=1 -timeout 30m
 
-.PHONY: all build run test vet fmt-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
+.PHONY: all build run test vet fmt-check mod-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
 	qemu-clock-test test-future abi-test fuzz-gnss fuzz-ntp fuzz-apparmor golden-timing bench-serve image image-test image-arm64 clean \
 	redteam
 
@@ -51,8 +51,12 @@ test-future:
 	hw/clock/qemutest/fetch-kernel.sh hw/clock/qemutest/.cache
 	TIMENODE_FUTURE_TEST=1 $(GO) test -count=1 -timeout 60m -v -run '^TestFutureDates$$' ./hw/clock/futuretest
 
-test: fmt-check vet cross
+test: fmt-check vet cross mod-check
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)
+
+# go.mod lists what the code imports, direct and indirect apart.
+mod-check:
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 
 test-confinement:
 	$(GO) test -count=1 -v ./systemd/ ./apparmor/ ./image/nftables/...
