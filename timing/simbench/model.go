@@ -97,7 +97,8 @@ func (w *world) second(k int) (freqPPB, measErrNs float64, spike, present bool) 
 	return freqPPB, measErrNs, spike, present
 }
 
-// Scenarios returns the bench's scenarios (a)–(f) of issue 5.
+// Scenarios returns the bench's scenarios (a)–(f) of issue 5 and (g), the
+// outside harness of issue 17.
 func Scenarios() []Scenario {
 	tcxo := Oscillator{InitFreqPPB: 3000, WhiteFM: 0.1, RandomWalk: 0.005,
 		TempAmpC: 0.5, TempPeriodS: 4 * 3600, TempCoPPB: 10}
@@ -125,5 +126,11 @@ func Scenarios() []Scenario {
 	f := base
 	f.Name, f.Description, f.Seed = "f", "TCXO with 200 ppm initial frequency error, 1 µs noise", 6
 	f.Osc.InitFreqPPB = 200e3
-	return []Scenario{a, b, c, d, e, f}
+	// The outside harness of issue 17: no temperature term, a noisier
+	// random walk, (c)'s timestamps, and the −200 ppm start (f) lacks.
+	g := base
+	g.Name, g.Description, g.Seed = "g", "issue 17 harness: RW FM 0.1 ppb/√s, 10 µs noise, 1 % spikes, −200 ppm", 7
+	g.Osc = Oscillator{InitFreqPPB: -200e3, RandomWalk: 0.1}
+	g.PPS = c.PPS
+	return []Scenario{a, b, c, d, e, f, g}
 }
