@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"embed"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -164,3 +165,39 @@ func isIdentStart(c byte) bool {
 }
 
 func isIdent(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// RunbookPrefix starts every runbook_url in alerts.yml: a path relative to
+// the repository root, which Alertmanager's users cannot open.
+const RunbookPrefix = "docs/runbooks/"
+
+// AlertsWithRunbookBase returns alerts.yml with every runbook_url made
+// absolute: base (an http, https or file URL of the repository root or
+// of the published docs, ending in "/") joined with the relative path.
+func AlertsWithRunbookBase(base string) ([]byte, error) {
+	u, err := url.Parse(base)
+	if err != nil || !u.IsAbs() || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") || !strings.HasSuffix(base, "/") {
+		return nil, fmt.Errorf("monitoring: runbook base %q: want an absolute http(s) or file URL ending in /, e.g. https://git.example.com/timenode/-/raw/v0.2.0/", base)
+	}
+	text, err := Assets.ReadFile("alerts.yml")
+	if err != nil {
+		return nil, err
+	}
+	const key = "runbook_url: "
+	lines := strings.Split(string(text), "\n")
+	n := 0
+	for i, l := range lines {
+		indent, rest, ok := strings.Cut(l, key)
+		if !ok || strings.TrimSpace(indent) != "" {
+			continue
+		}
+		if !strings.HasPrefix(rest, RunbookPrefix) {
+			return nil, fmt.Errorf("monitoring: alerts.yml line %d: runbook_url %q is not under %s", i+1, rest, RunbookPrefix)
+		}
+		lines[i] = indent + key + base + rest
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("monitoring: alerts.yml has no runbook_url")
+	}
+	return []byte(strings.Join(lines, "\n")), nil
+}

@@ -114,3 +114,45 @@ func TestPromtoolCatchesThresholdMutations(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertsWithRunbookBase: the exported rules have absolute runbook
+// URLs, each naming a runbook that exists, and promtool still accepts them.
+func TestAlertsWithRunbookBase(t *testing.T) {
+	for _, bad := range []string{"", "docs/", "https://git.example.com/timenode", "ftp://x/", "://x/"} {
+		if _, err := AlertsWithRunbookBase(bad); err == nil {
+			t.Errorf("base %q accepted", bad)
+		}
+	}
+	const base = "https://git.example.com/timenode/-/raw/v0.2.0/"
+	out, err := AlertsWithRunbookBase(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		_, u, ok := strings.Cut(l, "runbook_url: ")
+		if !ok {
+			continue
+		}
+		n++
+		rel, ok := strings.CutPrefix(u, base+RunbookPrefix)
+		if !ok {
+			t.Errorf("runbook_url %q not under %s", u, base+RunbookPrefix)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("../../docs/runbooks", rel)); err != nil {
+			t.Errorf("runbook_url %q: %v", u, err)
+		}
+	}
+	if n == 0 || n != len(readRules(t)) {
+		t.Errorf("%d runbook URLs for %d alerts", n, len(readRules(t)))
+	}
+	bin := promtool(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runPromtool(t, bin, dir, "check", "rules", "alerts.yml"); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+}
