@@ -16,6 +16,12 @@ type Config struct {
 	// frequency limit; refusing it forever would never recover.
 	RelockAfter   int
 	RelockAgreeNs float64
+	// StartSamples: the servo holds its starting frequency for this many
+	// samples and takes the first frequency and phase from all of them by
+	// robust (median) estimates, so that no single sample, a latency spike
+	// above all, sets the start; it then steps or locks. Below 2 it is 2:
+	// the classic estimate from the first two samples.
+	StartSamples int
 	// MaxFreqPPB clamps the frequency correction (the kernel allows 500 ppm).
 	MaxFreqPPB float64
 	// StableThresholdNs and StableCount: LockedStable once this many
@@ -45,6 +51,7 @@ func DefaultConfig() Config {
 		StepThresholdNs:   128e6,
 		RelockAfter:       3,
 		RelockAgreeNs:     1e6,
+		StartSamples:      7,
 		MaxFreqPPB:        500e3,
 		StableThresholdNs: 10e3,
 		StableCount:       10,

@@ -244,14 +244,14 @@ func (k *Kalman) control(dt float64) (controlNs, tAvg float64) {
 // own prediction: late by more than GateSigmas standard deviations of the
 // innovation. It backs up the policy's spike filter, which cannot judge
 // until its window has filled, and gives up after GateMaxRun rejections in
-// a row (a real phase jump).
+// a row (a real phase jump). It judges from the second sample on: until
+// the noise is measured the filters assume PriorSigmaNs, and a spike let
+// through then, when the filter is least sure of its frequency, would
+// command hundreds of ppm.
 func (k *Kalman) gate(offsetNs, dt, tAvg, control float64) bool {
-	if k.cfg.GateSigmas <= 0 || k.n < 4 || k.gateRun >= k.cfg.GateMaxRun {
+	if k.cfg.GateSigmas <= 0 || k.gateRun >= k.cfg.GateMaxRun {
 		k.gateRun = 0
 		return false
-	}
-	if k.nd2 < minWarmSamples {
-		return false // the noise is not known yet
 	}
 	f := k.bank[k.best].f
 	f.predict(dt, tAvg, control)

@@ -1,6 +1,9 @@
 package servo
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // State is the servo's view of its own convergence, as in linuxptp.
 type State int
@@ -74,9 +77,15 @@ type Output struct {
 
 // Servo applies the shared policy around an Algorithm:
 //
-//   - first two samples: the frequency is estimated from their difference
-//     (as linuxptp does) and, if the offset exceeds the step threshold, the
-//     caller is told to step (Jump);
+//   - start: an offset beyond the step threshold is stepped at once (Jump)
+//     and the start begins again (once a start sample was within the
+//     threshold, far ones are refused as after lock). Config.StartSamples
+//     samples (7 by default) are collected at the starting frequency, and
+//     the frequency and phase estimated from all of them by medians
+//     (Theil–Sen), so that a latency spike among them cannot set the start
+//     (linuxptp uses the difference of the first two samples, which a spike
+//     turns into hundreds of ppm). The algorithm starts from that estimate,
+//     not from a raw sample, and the servo is Locked;
 //   - afterwards an offset beyond the step threshold is stepped if
 //     Config.StepAfterLock, else refused (Disagree) until RelockAfter
 //     consistent ones make the servo re-acquire with a step;
@@ -98,8 +107,10 @@ type Servo struct {
 	locked    bool // has been locked at least once
 	stableRun int
 	samples   int
-	firstOff  float64
-	firstNs   int64
+	started   bool      // the start is over: the algorithm is in charge
+	committed bool      // a start sample within the step threshold came
+	startOff  []float64 // the start's samples
+	startNs   []int64
 	lastNs    int64
 	spikes    spikeFilter
 	disagree  int     // consecutive offsets beyond the step threshold, refused
@@ -119,22 +130,8 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 	s.samples++
 	gap := s.samples > 1 && localNs-s.lastNs > int64(s.cfg.SpikeResetGapS*1e9)
 	s.lastNs = localNs
-	switch s.samples {
-	case 1:
-		s.firstOff, s.firstNs = offsetNs, localNs
-		return Output{State: Unlocked, FreqPPB: s.freq}
-	case 2:
-		if dt := float64(localNs-s.firstNs) / 1e9; dt > 0 {
-			s.freq = s.clamp(s.freq - (offsetNs-s.firstOff)/dt)
-		}
-		s.alg.Reset(s.freq)
-		if math.Abs(offsetNs) > s.cfg.StepThresholdNs {
-			return Output{State: Jump, FreqPPB: s.freq, StepNs: -offsetNs}
-		}
-		s.locked = true
-		s.freq = s.clamp(s.alg.Sample(offsetNs, localNs))
-		s.spikes.accept(offsetNs)
-		return Output{State: Locked, FreqPPB: s.freq}
+	if !s.started {
+		return s.start(offsetNs, localNs)
 	}
 	if math.Abs(offsetNs) > s.cfg.StepThresholdNs {
 		if s.locked && !s.cfg.StepAfterLock && !s.reacquire(offsetNs) {
@@ -165,6 +162,82 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 		s.stableRun = 0
 	}
 	return Output{State: s.state(), FreqPPB: s.freq}
+}
+
+// start collects the first samples and, once it has StartSamples, hands
+// the algorithm a robust estimate of the frequency and phase.
+func (s *Servo) start(offsetNs float64, localNs int64) Output {
+	if math.Abs(offsetNs) > s.cfg.StepThresholdNs {
+		// Once a sample has agreed with the clock, a far one is refused
+		// as after lock; otherwise (no latency spike is this large) it is
+		// stepped at once and the start begins again on the stepped clock.
+		if s.committed && !s.cfg.StepAfterLock && !s.reacquire(offsetNs) {
+			return Output{State: Unlocked, FreqPPB: s.freq, Rejected: true, Disagree: true}
+		}
+		s.startOff, s.startNs = s.startOff[:0], s.startNs[:0]
+		s.committed = false
+		return Output{State: Jump, FreqPPB: s.freq, StepNs: -offsetNs}
+	}
+	s.disagree = 0
+	s.committed = true
+	s.startOff = append(s.startOff, offsetNs)
+	s.startNs = append(s.startNs, localNs)
+	if len(s.startOff) < max(2, s.cfg.StartSamples) {
+		return Output{State: Unlocked, FreqPPB: s.freq}
+	}
+	drift, phase := robustLine(s.startOff, s.startNs)
+	s.startOff, s.startNs = nil, nil
+	s.started = true
+	// All the start's samples were within the step threshold, so their
+	// median phase is too, unless the frequency error carried it beyond.
+	s.freq = s.clamp(s.freq - drift)
+	s.alg.Reset(s.freq)
+	if math.Abs(phase) > s.cfg.StepThresholdNs {
+		// The algorithm starts from the stepped phase, zero by the
+		// estimate, rather than from the next sample, which may be a
+		// spike; it can judge that sample against its prediction.
+		s.freq = s.clamp(s.alg.Sample(0, localNs))
+		return Output{State: Jump, FreqPPB: s.freq, StepNs: -phase}
+	}
+	s.locked = true
+	s.freq = s.clamp(s.alg.Sample(phase, localNs))
+	return Output{State: Locked, FreqPPB: s.freq}
+}
+
+// robustLine fits off = phase + drift·(t − t_last) by Theil–Sen: drift is
+// the median of the slopes between all pairs of samples (ns/s, i.e. ppb)
+// and phase the median of the samples carried to the last one's time. Up
+// to 29 % of the samples may be arbitrarily wrong; two of seven, say, may
+// be latency spikes.
+func robustLine(off []float64, ns []int64) (drift, phase float64) {
+	var slopes []float64
+	for i := range off {
+		for j := i + 1; j < len(off); j++ {
+			if dt := float64(ns[j]-ns[i]) / 1e9; dt > 0 {
+				slopes = append(slopes, (off[j]-off[i])/dt)
+			}
+		}
+	}
+	if len(slopes) > 0 {
+		drift = median(slopes)
+	}
+	last := ns[len(ns)-1]
+	carried := make([]float64, len(off))
+	for i, o := range off {
+		carried[i] = o + drift*float64(last-ns[i])/1e9
+	}
+	return drift, median(carried)
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// length), reordering v.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // reacquire counts a refused far offset and reports whether enough
@@ -218,7 +291,7 @@ func (s *Servo) Frequency() float64 { return s.freq }
 // algorithm's frequency estimate without its phase term if it offers one,
 // else the last correction returned.
 func (s *Servo) HoldoverFrequency() float64 {
-	if h, ok := s.alg.(Holder); ok && s.samples >= 2 {
+	if h, ok := s.alg.(Holder); ok && s.started {
 		return s.clamp(h.HoldoverFrequency())
 	}
 	return s.freq

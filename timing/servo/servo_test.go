@@ -22,32 +22,88 @@ func feed(mod func(*servo.Config), offsets ...float64) []servo.Output {
 	return outs
 }
 
+// start is the default number of start samples.
+var start = servo.DefaultConfig().StartSamples
+
+// repeat returns n copies of v.
+func repeat(v float64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// recorder is an Algorithm that holds the frequency it was reset to and
+// records the first offset it was given.
+type recorder struct {
+	freq, first float64
+	n           int
+}
+
+func (r *recorder) Sample(offsetNs float64, _ int64) float64 {
+	if r.n == 0 {
+		r.first = offsetNs
+	}
+	r.n++
+	return r.freq
+}
+
+func (r *recorder) Reset(freqPPB float64) { r.freq, r.n = freqPPB, 0 }
+
+// TestFirstSamples: the start holds the frequency for StartSamples
+// samples, steps at once on a far offset, and takes the frequency from a
+// robust line through all its samples, which a latency spike or two among
+// them cannot move (the two-sample estimate of before made an 800 µs spike
+// at the second sample into a 500 ppm frequency error).
 func TestFirstSamples(t *testing.T) {
+	ramp := func(drift float64, spikes map[int]float64) []float64 {
+		out := make([]float64, start)
+		for i := range out {
+			out[i] = 5e3 + drift*float64(i) + spikes[i]
+		}
+		return out
+	}
 	tests := []struct {
 		name      string
 		offsets   []float64
-		wantState []servo.State
-		wantStep  float64
-		wantFreq  float64 // after the second sample, before the algorithm acts
+		wantState []servo.State // per sample
+		wantStep  float64       // of the last sample
+		wantFreq  float64       // the frequency the algorithm starts from
+		wantPhase float64       // and the phase (its first offset)
 	}{
-		{"small offset: no step", []float64{1000, 2000}, []servo.State{servo.Unlocked, servo.Locked}, 0, -1000},
-		{"large offset: step", []float64{200e6, 200.05e6}, []servo.State{servo.Unlocked, servo.Jump}, -200.05e6, -50e3},
-		{"just below threshold", []float64{127e6, 127e6}, []servo.State{servo.Unlocked, servo.Locked}, 0, 0},
+		{"small offsets: locked after the start, frequency from all of them", ramp(1000, nil),
+			append(make([]servo.State, start-1), servo.Locked), 0, -1000, 5e3 + 1000*float64(start-1)},
+		{"large offset: stepped at once", []float64{200e6},
+			[]servo.State{servo.Jump}, -200e6, 0, 0},
+		{"just below threshold: slewed", repeat(127e6, start),
+			append(make([]servo.State, start-1), servo.Locked), 0, 0, 127e6},
+		{"spike at the second sample", ramp(-2000, map[int]float64{1: 800e3}),
+			append(make([]servo.State, start-1), servo.Locked), 0, 2000, 5e3 - 2000*float64(start-1)},
+		{"spike at the last sample", ramp(-2000, map[int]float64{start - 1: 800e3}),
+			append(make([]servo.State, start-1), servo.Locked), 0, 2000, 5e3 - 2000*float64(start-1)},
+		{"two spikes", ramp(300, map[int]float64{0: 150e3, 3: 900e3}),
+			append(make([]servo.State, start-1), servo.Locked), 0, -300, 5e3 + 300*float64(start-1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			outs := feed(nil, tt.offsets...)
+			cfg := servo.DefaultConfig()
+			alg := &recorder{}
+			s := servo.New(cfg, alg, 0)
+			var outs []servo.Output
+			for i, o := range tt.offsets {
+				outs = append(outs, s.Sample(o, int64(i)*1e9))
+			}
 			for i, want := range tt.wantState {
 				if outs[i].State != want {
 					t.Errorf("sample %d: state %v, want %v", i, outs[i].State, want)
 				}
 			}
-			last := outs[len(outs)-1]
-			if last.StepNs != tt.wantStep {
+			if last := outs[len(outs)-1]; last.StepNs != tt.wantStep {
 				t.Errorf("step %g, want %g", last.StepNs, tt.wantStep)
 			}
-			if last.State == servo.Jump && last.FreqPPB != tt.wantFreq {
-				t.Errorf("frequency after jump %g, want the two-sample estimate %g", last.FreqPPB, tt.wantFreq)
+			if math.Abs(alg.freq-tt.wantFreq) > 1e-6 || (alg.n > 0 && math.Abs(alg.first-tt.wantPhase) > 1e-6) {
+				t.Errorf("algorithm started from %g ppb and %g ns, want %g ppb and %g ns", alg.freq, alg.first, tt.wantFreq, tt.wantPhase)
 			}
 		})
 	}
@@ -65,8 +121,8 @@ func TestStepAfterLock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			outs := feed(func(c *servo.Config) { c.StepAfterLock = tt.allow; c.SpikeFilter = false },
-				0, 0, 0, 300e6)
-			if got := outs[3].State; got != tt.wantState {
+				append(repeat(0, start+1), 300e6)...)
+			if got := outs[start+1].State; got != tt.wantState {
 				t.Errorf("state %v, want %v", got, tt.wantState)
 			}
 		})
@@ -132,9 +188,9 @@ func TestStableLock(t *testing.T) {
 		offsets []float64
 		want    servo.State
 	}{
-		{"stable after StableCount small offsets", []float64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, servo.LockedStable},
-		{"not yet stable", []float64{0, 0, 1, 1, 1}, servo.Locked},
-		{"large offset breaks stability", []float64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -50e3}, servo.Locked},
+		{"stable after StableCount small offsets", append(repeat(0, start), repeat(1, 11)...), servo.LockedStable},
+		{"not yet stable", append(repeat(0, start), 1, 1, 1), servo.Locked},
+		{"large offset breaks stability", append(append(repeat(0, start), repeat(1, 10)...), -50e3), servo.Locked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,7 +235,7 @@ func TestFarOffsetAfterLockPolicy(t *testing.T) {
 	tests := []struct {
 		name      string
 		stepAfter bool
-		offsets   []float64 // after two small samples that lock
+		offsets   []float64 // after the start's small samples
 		want      []string  // "ok", "refused" or "jump" per offset
 	}{
 		{"refused, then re-acquired", false, []float64{1e9, 1e9 + 1e3, 1e9 - 2e3, 5e3}, []string{"refused", "refused", "jump", "ok"}},
@@ -192,12 +248,15 @@ func TestFarOffsetAfterLockPolicy(t *testing.T) {
 			cfg := servo.DefaultConfig()
 			cfg.StepAfterLock = tc.stepAfter
 			s := servo.New(cfg, servo.NewPI(), 0)
-			s.Sample(1e3, 0)
-			if out := s.Sample(1.5e3, 1e9); out.State != servo.Locked {
-				t.Fatalf("state %v after two small samples, want locked", out.State)
+			var out servo.Output
+			for i := range start {
+				out = s.Sample(1e3+100*float64(i), int64(i)*1e9)
+			}
+			if out.State != servo.Locked {
+				t.Fatalf("state %v after the start, want locked", out.State)
 			}
 			for i, off := range tc.offsets {
-				out := s.Sample(off, int64(i+2)*1e9)
+				out := s.Sample(off, int64(i+start)*1e9)
 				got := "ok"
 				switch {
 				case out.State == servo.Jump:

@@ -36,7 +36,9 @@ func TestConvergenceAndCoverage(t *testing.T) {
 		// 50 µs noise: an hour is short for the long averaging it needs.
 		{"(e) ours", short(4, 3600, 600), Ours, 5000, -1},
 		{"(e) PI", short(4, 3600, 600), PI, 60e3, -1},
-		{"(f) ours", short(5, 3600, 600), Ours, 150, 10},
+		// The robust start holds 200 ppm for its 7 samples, 1.4 ms to
+		// slew out afterwards.
+		{"(f) ours", short(5, 3600, 600), Ours, 150, 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
