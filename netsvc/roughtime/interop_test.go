@@ -1,7 +1,12 @@
 package roughtime
 
 import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +25,17 @@ const interopDir = "../../../shared/interop/roughtime"
 // where a missing peer must not pass silently.
 func buildGetroughtime(t *testing.T) string {
 	t.Helper()
+	return buildInterop(t, "getroughtime")
+}
+
+// buildInterop builds the peer's ./cmd/<name> as buildGetroughtime does.
+func buildInterop(t *testing.T, name string) string {
+	t.Helper()
 	dir, err := filepath.Abs(interopDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cmd", "getroughtime")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "cmd", name)); err != nil {
 		msg := "interop peer missing: " + dir + " (Cloudflare Roughtime, see shared/interop/README.md): " + err.Error()
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
@@ -35,13 +46,13 @@ func buildGetroughtime(t *testing.T) string {
 	if err != nil {
 		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	out := filepath.Join(t.TempDir(), "getroughtime")
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/getroughtime")
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = dir
 	// Its own module with no dependencies: never reach for the network.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building getroughtime in %s: %v\n%s", dir, err, b)
+		t.Fatalf("building %s in %s: %v\n%s", name, dir, err, b)
 	}
 	return out
 }
@@ -144,6 +155,91 @@ func TestInteropGetroughtime(t *testing.T) {
 			// one unit above the bound (5ms → 5.001ms here, or 1s).
 			if rad > bound+tc.v.unit() {
 				t.Fatalf("radius %v more than one %v above the bound %v", rad, tc.v.unit(), bound)
+			}
+		})
+	}
+}
+
+// TestInteropTestserver queries Cloudflare's testserver with Query in
+// each version both speak: its replies must verify under the key its seed
+// gives, and fail the delegation check under another key.
+func TestInteropTestserver(t *testing.T) {
+	bin := buildInterop(t, "testserver")
+	seed := bytes.Repeat([]byte{0x42}, ed25519.SeedSize)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	// The testserver does not print its address, so it gets a port that
+	// was free a moment ago.
+	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.LocalAddr().String()
+	_ = probe.Close()
+	var logs strings.Builder
+	cmd := exec.Command(bin, "-addr", addr, "-root-key", hex.EncodeToString(seed))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Logf("testserver: %s", strings.TrimSpace(logs.String()))
+	})
+	// Ask until it listens (a refused port fails a Query at once).
+	var first *Result
+	deadline := time.Now().Add(hang)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		first, err = Query(ctx, addr, pub, VersionDraft11, QueryOptions{Attempts: 1, Wait: 200 * time.Millisecond})
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("testserver never answered: %v", err)
+	}
+	t.Logf("draft 11: %v ±%v", first.Midpoint, first.Radius)
+
+	wrong := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x43}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	tests := []struct {
+		name string
+		v    Version
+		pub  ed25519.PublicKey
+		want string // error; "" for a verified reply
+		radi time.Duration
+	}{
+		{"draft11", VersionDraft11, pub, "", time.Second},
+		{"google", VersionGoogle, pub, "", time.Second},
+		{"google wrong key", VersionGoogle, wrong, "delegation signature invalid", 0},
+		{"draft11 wrong key without SRV", VersionDraft11, wrong, "delegation signature invalid", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			defer cancel()
+			// A wrong key goes without SRV: the testserver exits on a
+			// request naming another key, and without SRV it answers, so
+			// the delegation check is what refuses it.
+			res, err := Query(ctx, addr, tc.pub, tc.v, QueryOptions{NoSRV: tc.want != ""})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The testserver signs its own clock with a 1 s radius and a
+			// delegation from a day before to a day after it started.
+			if res.Version != tc.v || res.Radius != tc.radi || res.NotAfter.Sub(res.NotBefore) != 48*time.Hour {
+				t.Fatalf("version %v radius %v delegation [%v, %v]", res.Version, res.Radius, res.NotBefore, res.NotAfter)
+			}
+			if _, err := VerifyReply(res.Request, res.Reply, wrong); err == nil {
+				t.Fatal("its reply verifies under another key")
 			}
 		})
 	}
