@@ -1,0 +1,92 @@
+package siv
+
+import (
+	"crypto/cipher"
+	"crypto/subtle"
+)
+
+// blockSize is the AES block size, which is also the CMAC and SIV tag size.
+const blockSize = 16
+
+// dbl multiplies b by x in GF(2^128) with the polynomial x^128 + x^7 + x^2
+// + x + 1 (RFC 4493 section 2.3, RFC 5297 section 2.3). The reduction is
+// applied through a mask, not a branch, so the timing does not depend on the
+// secret top bit.
+func dbl(b *[blockSize]byte) {
+	carry := b[0] >> 7
+	for i := 0; i < blockSize-1; i++ {
+		b[i] = b[i]<<1 | b[i+1]>>7
+	}
+	b[blockSize-1] = b[blockSize-1]<<1 ^ (0x87 & -carry)
+}
+
+// cmac is AES-CMAC (RFC 4493) under one key: the block cipher and the two
+// subkeys derived from it.
+type cmac struct {
+	b      cipher.Block
+	k1, k2 [blockSize]byte
+}
+
+func newCMAC(b cipher.Block) *cmac {
+	c := &cmac{b: b}
+	var l [blockSize]byte
+	b.Encrypt(l[:], l[:])
+	c.k1 = l
+	dbl(&c.k1)
+	c.k2 = c.k1
+	dbl(&c.k2)
+	return c
+}
+
+// cmacState is one running CMAC computation. It keeps the last block back
+// until finish, because the last block is treated differently (xored with
+// K1 when complete, padded and xored with K2 when not).
+type cmacState struct {
+	c   *cmac
+	x   [blockSize]byte // chaining value
+	buf [blockSize]byte // pending input, not yet encrypted
+	n   int             // bytes in buf
+}
+
+func (s *cmacState) reset(c *cmac) {
+	*s = cmacState{c: c}
+}
+
+// write absorbs p.
+func (s *cmacState) write(p []byte) {
+	for len(p) > 0 {
+		if s.n == blockSize {
+			// More input follows, so the buffered block is not the last.
+			subtle.XORBytes(s.x[:], s.x[:], s.buf[:])
+			s.c.b.Encrypt(s.x[:], s.x[:])
+			s.n = 0
+		}
+		k := copy(s.buf[s.n:], p)
+		s.n += k
+		p = p[k:]
+	}
+}
+
+// finish writes the tag into out.
+func (s *cmacState) finish(out *[blockSize]byte) {
+	var last [blockSize]byte
+	if s.n == blockSize {
+		subtle.XORBytes(last[:], s.buf[:], s.c.k1[:])
+	} else {
+		copy(last[:], s.buf[:s.n])
+		last[s.n] = 0x80
+		subtle.XORBytes(last[:], last[:], s.c.k2[:])
+	}
+	subtle.XORBytes(s.x[:], s.x[:], last[:])
+	s.c.b.Encrypt(out[:], s.x[:])
+}
+
+// sum computes the CMAC of the concatenation of parts into out.
+func (c *cmac) sum(out *[blockSize]byte, parts ...[]byte) {
+	var s cmacState
+	s.reset(c)
+	for _, p := range parts {
+		s.write(p)
+	}
+	s.finish(out)
+}

@@ -1,0 +1,170 @@
+// Package siv implements AES-SIV (RFC 5297), the deterministic and
+// nonce-based authenticated encryption that NTS (RFC 8915) requires as
+// AEAD_AES_SIV_CMAC_256 (AEAD algorithm 15), over crypto/aes.
+//
+// The key is split in two halves of equal size: the first keys the CMAC of
+// the S2V construction, the second keys AES-CTR. A 32-byte key is
+// AEAD_AES_SIV_CMAC_256 (two AES-128 keys); 48 and 64 bytes give the -384
+// and -512 variants. The output of Seal is the 16-byte synthetic IV followed
+// by the ciphertext, the layout RFC 5297 and RFC 8915 use on the wire.
+//
+// SIV is misuse-resistant: reusing a nonce reveals only whether the same
+// plaintext was sealed under the same associated data, never the key
+// stream, which is why NTS servers can seal cookies and replies with random
+// nonces without a counter.
+package siv
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+)
+
+// AEAD identifiers (IANA "AEAD Algorithms" registry) of the SIV variants.
+const (
+	AEADAESSIVCMAC256 = 15
+	AEADAESSIVCMAC384 = 16
+	AEADAESSIVCMAC512 = 17
+)
+
+// KeySize is the key size of AEAD_AES_SIV_CMAC_256, the one NTS mandates.
+const KeySize = 32
+
+// TagSize is the size of the synthetic IV that prefixes every ciphertext.
+const TagSize = blockSize
+
+// MaxAssociatedData is the largest number of associated data components
+// Seal and Open take. S2V is only a PRF over at most 127 components
+// (RFC 5297 section 7); the nonce and the plaintext take two of them.
+const MaxAssociatedData = 125
+
+// ErrOpen is returned by Open when the ciphertext is not authentic.
+var ErrOpen = errors.New("siv: message authentication failed")
+
+// AEAD is an AES-SIV key, ready to seal and open. It is safe for concurrent
+// use: it holds no per-message state.
+type AEAD struct {
+	mac *cmac
+	ctr cipher.Block
+}
+
+// New returns the AEAD for key, which must be 32, 48 or 64 bytes.
+func New(key []byte) (*AEAD, error) {
+	switch len(key) {
+	case 32, 48, 64:
+	default:
+		return nil, fmt.Errorf("siv: key of %d bytes, want 32, 48 or 64", len(key))
+	}
+	half := len(key) / 2
+	macBlock, err := aes.NewCipher(key[:half])
+	if err != nil {
+		return nil, err
+	}
+	ctrBlock, err := aes.NewCipher(key[half:])
+	if err != nil {
+		return nil, err
+	}
+	return &AEAD{mac: newCMAC(macBlock), ctr: ctrBlock}, nil
+}
+
+// Overhead is the number of bytes Seal adds to the plaintext.
+func (a *AEAD) Overhead() int { return TagSize }
+
+// s2v computes the synthetic IV over the associated data, the nonce (when
+// not empty) and the plaintext, in that order (RFC 5297 section 2.4).
+func (a *AEAD) s2v(v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
+	var d, t [blockSize]byte
+	a.mac.sum(&d, t[:]) // CMAC(K, <zero>)
+	component := func(s []byte) {
+		dbl(&d)
+		a.mac.sum(&t, s)
+		subtle.XORBytes(d[:], d[:], t[:])
+	}
+	for _, s := range ad {
+		component(s)
+	}
+	if len(nonce) > 0 {
+		component(nonce)
+	}
+	var st cmacState
+	st.reset(a.mac)
+	if len(plaintext) >= blockSize {
+		// T = plaintext xorend D: only the last block is changed.
+		cut := len(plaintext) - blockSize
+		st.write(plaintext[:cut])
+		subtle.XORBytes(t[:], plaintext[cut:], d[:])
+		st.write(t[:])
+	} else {
+		dbl(&d)
+		t = [blockSize]byte{}
+		copy(t[:], plaintext)
+		t[len(plaintext)] = 0x80
+		subtle.XORBytes(t[:], t[:], d[:])
+		st.write(t[:])
+	}
+	st.finish(v)
+}
+
+// xorKeyStream runs AES-CTR from the synthetic IV with the two bits RFC 5297
+// section 2.6 clears, so that implementations with a 64- or 32-bit counter
+// need not carry.
+func (a *AEAD) xorKeyStream(dst, src []byte, v *[blockSize]byte) {
+	q := *v
+	q[8] &= 0x7f
+	q[12] &= 0x7f
+	cipher.NewCTR(a.ctr, q[:]).XORKeyStream(dst, src)
+}
+
+// Seal encrypts and authenticates plaintext together with the associated
+// data components ad and the nonce, and appends the synthetic IV and the
+// ciphertext to dst. An empty nonce is no component at all (deterministic
+// SIV, RFC 5297 section 3); otherwise it is the last component before the
+// plaintext, as RFC 5297 section 6 and RFC 8915 section 5.6 want. dst must
+// not overlap plaintext. Seal panics with more than MaxAssociatedData
+// components, a programming error.
+func (a *AEAD) Seal(dst, nonce, plaintext []byte, ad ...[]byte) []byte {
+	if len(ad) > MaxAssociatedData {
+		panic("siv: too many associated data components")
+	}
+	var v [blockSize]byte
+	a.s2v(&v, nonce, plaintext, ad)
+	ret, out := grow(dst, TagSize+len(plaintext))
+	copy(out, v[:])
+	a.xorKeyStream(out[TagSize:], plaintext, &v)
+	return ret
+}
+
+// Open checks and decrypts ciphertext (synthetic IV then ciphertext) sealed
+// with the same nonce and associated data, appends the plaintext to dst and
+// returns it. On failure it returns ErrOpen and appends nothing; the tag is
+// compared in constant time and no unauthenticated plaintext is left in
+// dst's spare capacity. dst must not overlap ciphertext.
+func (a *AEAD) Open(dst, nonce, ciphertext []byte, ad ...[]byte) ([]byte, error) {
+	if len(ciphertext) < TagSize || len(ad) > MaxAssociatedData {
+		return nil, ErrOpen
+	}
+	var v, got [blockSize]byte
+	copy(v[:], ciphertext)
+	ret, out := grow(dst, len(ciphertext)-TagSize)
+	a.xorKeyStream(out, ciphertext[TagSize:], &v)
+	a.s2v(&got, nonce, out, ad)
+	if subtle.ConstantTimeCompare(got[:], v[:]) != 1 {
+		clear(out)
+		return nil, ErrOpen
+	}
+	return ret, nil
+}
+
+// grow extends dst by n bytes and returns the whole slice and the new part.
+func grow(dst []byte, n int) (whole, tail []byte) {
+	total := len(dst) + n
+	if cap(dst) >= total {
+		whole = dst[:total]
+	} else {
+		whole = make([]byte, total)
+		copy(whole, dst)
+	}
+	return whole, whole[len(dst):]
+}
