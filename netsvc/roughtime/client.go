@@ -419,6 +419,13 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 	if w.offerVER && !opts.NoSRV {
 		srv = SRVValue(pub)
 	}
+	noReply := func(err error) error {
+		hint := ""
+		if srv != nil {
+			hint = " (a draft-11 server with another long-term key does not answer a request naming this one in SRV)"
+		}
+		return fmt.Errorf("roughtime: %s: %w%s", addr, err, hint)
+	}
 
 	conn, err := (&net.Dialer{}).DialContext(ctx, "udp", addr)
 	if err != nil {
@@ -456,7 +463,7 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 			deadline = dl
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("roughtime: no reply from %s: %w", addr, err)
+			return nil, noReply(fmt.Errorf("no reply: %w", err))
 		}
 		if err := conn.SetReadDeadline(deadline); err != nil {
 			return nil, fmt.Errorf("roughtime: %w", err)
@@ -472,7 +479,7 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		if err != nil {
 			var ne net.Error
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("roughtime: no reply from %s: %w", addr, ctx.Err())
+				return nil, noReply(fmt.Errorf("no reply: %w", ctx.Err()))
 			}
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
@@ -496,9 +503,5 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		}
 		return nil, firstErr
 	}
-	hint := ""
-	if srv != nil {
-		hint = " (a draft-11 server with another long-term key does not answer a request naming this one in SRV)"
-	}
-	return nil, fmt.Errorf("roughtime: no reply from %s after %d attempts%s", addr, opts.Attempts, hint)
+	return nil, noReply(fmt.Errorf("no reply after %d attempts", opts.Attempts))
 }
