@@ -17,7 +17,7 @@ import (
 
 // The client half of the package: Query asks a Roughtime server for the
 // time and VerifyReply checks what it answered. The checks are written
-// from the protocol texts (draft-ietf-ntp-roughtime-11 §5-6, Google's
+// from the protocol texts (draft-ietf-ntp-roughtime-11, Google's
 // PROTOCOL.md), not from the code that builds replies in reply.go: only
 // the message codec (ParseMessage, NewMessage) and the tag constants are
 // shared, so that a bug in the server's signing or hashing does not pass
@@ -142,8 +142,8 @@ func newRequest(v Version, nonce, srv []byte) ([]byte, error) {
 }
 
 // SRVValue is what a draft-11 client sends in SRV to name the long-term
-// key it expects: SHA-512(0xff || key) truncated to 32 bytes (draft 11
-// §6.1.1). A server with another key does not answer such a request.
+// key it expects: SHA-512(0xff || key) truncated to 32 bytes. A server
+// with another key does not answer such a request.
 func SRVValue(longTerm ed25519.PublicKey) []byte {
 	h := sha512.Sum512(append([]byte{0xff}, longTerm...))
 	return h[:32]
@@ -462,11 +462,13 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 			deadline = dl
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, noReply(fmt.Errorf("no reply: %w", err))
-		}
 		if err := conn.SetReadDeadline(deadline); err != nil {
 			return nil, fmt.Errorf("roughtime: %w", err)
+		}
+		// Checked after setting the deadline, which would otherwise undo
+		// the cancellation's deadline set in between.
+		if err := ctx.Err(); err != nil {
+			return nil, noReply(fmt.Errorf("no reply: %w", err))
 		}
 		t0 := opts.Now()
 		if _, err := conn.Write(req); err != nil {
