@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/image/boottest/ppssync"
+	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/client"
 )
@@ -227,6 +228,9 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 		t.Fatalf("timenodectl attestation verify --production:\n%s", out)
 	}
 	step("timenodectl attestation verify --production: verified")
+	for _, version := range []string{"draft11", "google"} {
+		step("roughtime (%s): %s", version, checkRoughtime(t, v, hc, https, version))
+	}
 
 	// Rotation under load: new TLS certificate and a next signing key,
 	// then the next key promoted.
@@ -658,6 +662,38 @@ func peerLeaf(t *testing.T, hc *http.Client, u string) *x509.Certificate {
 	}
 	resp.Body.Close()
 	return resp.TLS.PeerCertificates[0]
+}
+
+// checkRoughtime queries the node's Roughtime server from inside the guest
+// with the shipped timenodectl, configured with the public key /health
+// names, and returns what it printed. The unit's --roughtime, the key
+// made at first boot and the daemon's time are what it proves; the
+// firewall's udp/2002 is the port matrix test's.
+func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string) string {
+	t.Helper()
+	resp, err := hc.Get(https + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h netsvc.Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	pub := ""
+	for _, svc := range h.Services {
+		if svc.Name == "roughtime" && svc.Serving {
+			pub = svc.PublicKey
+		}
+	}
+	if pub == "" {
+		t.Fatalf("/health names no serving roughtime service: %+v", h.Services)
+	}
+	out, err := v.ssh("timenodectl roughtime query 127.0.0.1:2002 --pubkey " + pub + " --version " + version + " --timeout 10s")
+	if err != nil {
+		t.Fatalf("timenodectl roughtime query (%s): %v\n%s", version, err, out)
+	}
+	return strings.Join(strings.Fields(out), " ")
 }
 
 // keyIDs lists the key ids the node publishes.
