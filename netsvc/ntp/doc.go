@@ -39,12 +39,27 @@
 //
 // Only client-mode requests are answered; control (6), private (7),
 // broadcast and symmetric modes are dropped, so the server can never be
-// used as an amplifier. Every reply is exactly 48 bytes, never longer than
-// the request. Requests that carry extension fields or a MAC are checked for
-// a well-formed layout and answered with a plain 48-byte reply: nothing of
-// the unparsed data is echoed. Per-client rate limiting (a generic cell rate
+// used as an amplifier. Every plain reply is exactly 48 bytes, never longer
+// than the request. Requests that carry extension fields or a MAC are checked
+// for a well-formed layout and answered with a plain 48-byte reply: nothing
+// of the unparsed data is echoed. Per-client rate limiting (a generic cell rate
 // algorithm keyed by source address) answers excess requests with a
 // kiss-o'-death RATE at most once per KoD interval and drops the rest.
+//
+// # NTS
+//
+// With Config.NTS set (package nts provides it), a version 4 request that
+// carries an NTS Cookie extension field (RFC 8915) is handed to the
+// processor with its parsed extension fields (at most MaxExtFields, else
+// the request is dropped). The reply header is the plain reply's (same
+// leap, stratum, root dispersion); its transmit time is read before the
+// authenticator is sealed, since the authenticator covers it. The
+// processor appends the echoed Unique Identifier and the authenticator
+// within the request's length, so an NTS reply is never longer than its
+// request either. A request that fails authentication gets an NTS NAK:
+// a kiss-o'-death NTSN that echoes only the Unique Identifier (dropped
+// when there is none). Rate limiting applies before any of this, and an
+// NTS client over its rate gets the plain 48-byte KoD RATE.
 //
 // # Throughput
 //

@@ -34,6 +34,11 @@ type Config struct {
 	// RateLimit limits each client's request rate; the zero value
 	// disables limiting (DefaultRateLimit is a sensible choice).
 	RateLimit RateLimit
+	// NTS, when set, serves NTS-protected requests (RFC 8915): a version 4
+	// request carrying an NTS Cookie is authenticated by NTS and answered
+	// with an authenticated reply or an NTS NAK. Requests without a cookie
+	// are served as plain NTP either way.
+	NTS NTSProcessor
 }
 
 // Server is an NTP server. Create it with NewServer, then call Serve.

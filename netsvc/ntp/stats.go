@@ -51,7 +51,11 @@ type Stats struct {
 	// NoKernelTimestamp counts packets that arrived without a kernel
 	// receive timestamp and were stamped when read instead.
 	NoKernelTimestamp uint64
-	Drops             [NumDropReasons]uint64 // indexed by DropReason
+	// NTSReplies counts authenticated NTS replies (included in Replies).
+	NTSReplies uint64
+	// NTSNAKs counts NTS NAKs sent to requests that failed authentication.
+	NTSNAKs uint64
+	Drops   [NumDropReasons]uint64 // indexed by DropReason
 }
 
 // Dropped returns the total of all drop counters.
@@ -71,6 +75,8 @@ type counters struct {
 	kod            atomic.Uint64
 	unsynchronized atomic.Uint64
 	noKernelTS     atomic.Uint64
+	ntsReplies     atomic.Uint64
+	ntsNAKs        atomic.Uint64
 	drops          [NumDropReasons]atomic.Uint64
 	_              [64]byte
 }
@@ -78,6 +84,7 @@ type counters struct {
 // batchCounts accumulates one batch's counts before they are published.
 type batchCounts struct {
 	requests, replies, kod, unsynchronized, noKernelTS uint64
+	ntsReplies, ntsNAKs                                uint64
 	drops                                              [NumDropReasons]uint64
 }
 
@@ -93,6 +100,12 @@ func (c *counters) add(b *batchCounts) {
 	if b.noKernelTS != 0 {
 		c.noKernelTS.Add(b.noKernelTS)
 	}
+	if b.ntsReplies != 0 {
+		c.ntsReplies.Add(b.ntsReplies)
+	}
+	if b.ntsNAKs != 0 {
+		c.ntsNAKs.Add(b.ntsNAKs)
+	}
 	for i, d := range b.drops {
 		if d != 0 {
 			c.drops[i].Add(d)
@@ -107,6 +120,8 @@ func (c *counters) snapshot(s *Stats) {
 	s.KoDSent += c.kod.Load()
 	s.Unsynchronized += c.unsynchronized.Load()
 	s.NoKernelTimestamp += c.noKernelTS.Load()
+	s.NTSReplies += c.ntsReplies.Load()
+	s.NTSNAKs += c.ntsNAKs.Load()
 	for i := range c.drops {
 		s.Drops[i] += c.drops[i].Load()
 	}

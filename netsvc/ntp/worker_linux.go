@@ -24,6 +24,9 @@ const (
 	kindSync uint8 = iota
 	kindUnsync
 	kindKoD
+	kindNTS       // authenticated NTS reply, transmit time already sealed in
+	kindNTSUnsync // the same while unsynchronized
+	kindNAK       // NTS NAK
 )
 
 // worker serves one socket: recvmmsg a batch, build replies into fixed
@@ -42,9 +45,11 @@ type worker struct {
 	rmsg  []unix.Mmsghdr
 
 	sbuf  []byte
+	slot  int // bytes per reply in sbuf: HeaderLen, or rxBufLen with NTS
 	siov  []unix.Iovec
 	smsg  []unix.Mmsghdr
 	kinds []uint8
+	efs   [MaxExtFields]ExtField
 
 	nrecv, nsend, nsent, sendOff int
 	errno                        syscall.Errno
@@ -58,6 +63,12 @@ func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
 		return nil, fmt.Errorf("ntp: worker %s: %w", conn.LocalAddr(), err)
 	}
 	b := s.cfg.Batch
+	// NTS replies are longer than a header but never longer than their
+	// request, which fits rxBufLen; plain-only servers keep small slots.
+	slot := HeaderLen
+	if s.cfg.NTS != nil {
+		slot = rxBufLen
+	}
 	w := &worker{
 		s: s, rc: rc, c: c, batch: b,
 		rbuf:  make([]byte, b*rxBufLen),
@@ -65,7 +76,8 @@ func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
 		names: make([]unix.RawSockaddrInet6, b),
 		riov:  make([]unix.Iovec, b),
 		rmsg:  make([]unix.Mmsghdr, b),
-		sbuf:  make([]byte, b*HeaderLen),
+		sbuf:  make([]byte, b*slot),
+		slot:  slot,
 		siov:  make([]unix.Iovec, b),
 		smsg:  make([]unix.Mmsghdr, b),
 		kinds: make([]uint8, b),
@@ -77,7 +89,7 @@ func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
 		w.rmsg[i].Hdr.Iov = &w.riov[i]
 		w.rmsg[i].Hdr.SetIovlen(1)
 		w.rmsg[i].Hdr.Control = &w.oob[i*oobLen]
-		w.siov[i].Base = &w.sbuf[i*HeaderLen]
+		w.siov[i].Base = &w.sbuf[i*slot]
 		w.siov[i].SetLen(HeaderLen)
 		w.smsg[i].Hdr.Iov = &w.siov[i]
 		w.smsg[i].Hdr.SetIovlen(1)
@@ -171,7 +183,7 @@ func (w *worker) handle(n int) {
 			w.counts.noKernelTS++
 		}
 		j := w.nsend
-		out := w.sbuf[j*HeaderLen : (j+1)*HeaderLen]
+		out := w.sbuf[j*w.slot : j*w.slot+HeaderLen]
 		var h Header
 		switch w.verdict(&w.names[i], mono) {
 		case verdictDrop:
@@ -181,17 +193,71 @@ func (w *worker) handle(n int) {
 			h = KoDHeader(&req, KissRate)
 			w.kinds[j] = kindKoD
 		default:
-			h = ServerHeader(&req, &st, s.precision, TimestampFromTime(time.Unix(0, rxNs)), 0)
+			rx := TimestampFromTime(time.Unix(0, rxNs))
+			if s.cfg.NTS != nil && req.Version == 4 && len(pkt) > HeaderLen {
+				n, ok := w.handleNTS(pkt, &req, &st, rx, j)
+				if n < 0 {
+					continue
+				}
+				if ok {
+					w.siov[j].SetLen(n)
+					w.smsg[j].Hdr.Name = m.Hdr.Name
+					w.smsg[j].Hdr.Namelen = m.Hdr.Namelen
+					w.nsend++
+					continue
+				}
+			}
+			h = ServerHeader(&req, &st, s.precision, rx, 0)
 			w.kinds[j] = kindSync
 			if h.Leap == LeapAlarm {
 				w.kinds[j] = kindUnsync
 			}
 		}
 		h.MarshalTo(out)
+		w.siov[j].SetLen(HeaderLen)
 		w.smsg[j].Hdr.Name = m.Hdr.Name
 		w.smsg[j].Hdr.Namelen = m.Hdr.Namelen
 		w.nsend++
 	}
+}
+
+// handleNTS builds the reply to an NTS request into slot j: an
+// authenticated reply, or an NTS NAK when authentication fails. It returns
+// the reply's length and true when it built one; false when the request
+// carries no NTS Cookie and is served as plain NTP; a negative length when
+// the request is dropped (counted here).
+func (w *worker) handleNTS(pkt []byte, req *Header, st *Status, rx Timestamp, j int) (int, bool) {
+	efs, err := ParseExtFields(pkt, w.efs[:0])
+	if err != nil {
+		w.counts.drops[DropMalformed]++
+		return -1, false
+	}
+	if !hasNTSCookie(efs) {
+		return 0, false
+	}
+	s := w.s
+	// The capacity ends at the request's length: no reply may be longer.
+	base := j * w.slot
+	slot := w.sbuf[base : base+len(pkt) : base+len(pkt)]
+	// The authenticator covers the header, so the transmit time is read
+	// now and sealed in rather than patched in at send time.
+	h := ServerHeader(req, st, s.precision, rx, TimestampFromTime(s.clk.Now()))
+	h.MarshalTo(slot)
+	reply, ok := s.cfg.NTS.ProcessNTS(pkt, efs, slot[:HeaderLen])
+	if ok && len(reply) <= len(pkt) && &reply[0] == &slot[0] {
+		w.kinds[j] = kindNTS
+		if h.Leap == LeapAlarm {
+			w.kinds[j] = kindNTSUnsync
+		}
+		return len(reply), true
+	}
+	nak, ok := appendNAK(slot[:0], req, pkt, efs)
+	if !ok {
+		w.counts.drops[DropMalformed]++
+		return -1, false
+	}
+	w.kinds[j] = kindNAK
+	return len(nak), true
 }
 
 func (w *worker) verdict(name *unix.RawSockaddrInet6, mono int64) verdict {
@@ -213,8 +279,8 @@ func (w *worker) verdict(name *unix.RawSockaddrInet6, mono int64) verdict {
 // flush stamps the transmit times as late as possible and sends the batch.
 func (w *worker) flush() error {
 	for j := range w.nsend {
-		if w.kinds[j] != kindKoD {
-			putTxTime(w.sbuf[j*HeaderLen:], TimestampFromTime(w.s.clk.Now()))
+		if k := w.kinds[j]; k == kindSync || k == kindUnsync {
+			putTxTime(w.sbuf[j*w.slot:], TimestampFromTime(w.s.clk.Now()))
 		}
 	}
 	w.sendOff = 0
@@ -237,6 +303,15 @@ func (w *worker) flush() error {
 			case kindUnsync:
 				w.counts.unsynchronized++
 				w.counts.replies++
+			case kindNTS:
+				w.counts.ntsReplies++
+				w.counts.replies++
+			case kindNTSUnsync:
+				w.counts.ntsReplies++
+				w.counts.unsynchronized++
+				w.counts.replies++
+			case kindNAK:
+				w.counts.ntsNAKs++
 			default:
 				w.counts.replies++
 			}
