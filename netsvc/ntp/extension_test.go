@@ -122,7 +122,7 @@ func FuzzParseExtFields(f *testing.F) {
 // answers with the identifier and a fixed field; it records what it saw.
 type fakeNTS struct {
 	calls atomic.Int64
-	grow  bool // write past the room it is given
+	grow  atomic.Bool // write past the room it is given
 }
 
 func (f *fakeNTS) ProcessNTS(req []byte, efs []ExtField, reply []byte) ([]byte, bool) {
@@ -140,7 +140,7 @@ func (f *fakeNTS) ProcessNTS(req []byte, efs []ExtField, reply []byte) ([]byte, 
 		return reply, false
 	}
 	reply = append(reply, req[uid.Offset:uid.Offset+uid.Len()]...)
-	if f.grow {
+	if f.grow.Load() {
 		return append(reply, make([]byte, len(req))...), true
 	}
 	return AppendExtField(reply, ExtNTSAuthenticator, []byte("sealed")), true
@@ -202,7 +202,7 @@ func TestServerNTS(t *testing.T) {
 	}
 
 	// A processor that overruns its room is not trusted: NAK.
-	fake.grow = true
+	fake.grow.Store(true)
 	got = exchange(t, c, ntsTestRequest("good", true, 0x7777), 2*time.Second)
 	if h := replyHeader(got); h.RefID != KissNTSN || len(got) > len(good) {
 		t.Fatalf("overrunning processor: reply %x", got)

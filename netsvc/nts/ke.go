@@ -26,6 +26,12 @@ const DefaultAddr = ":4460"
 // exporterLabel is the TLS exporter label of NTS keys (RFC 8915 section 5.1).
 const exporterLabel = "EXPORTER-network-time-security"
 
+// Bounds on draining a refused client's unread bytes.
+const (
+	lingerTimeout = time.Second
+	lingerBytes   = 16 * MaxRequestBytes
+)
+
 // Defaults of Config.
 const (
 	DefaultCookies          = 8
@@ -411,8 +417,19 @@ func (s *KEServer) refuse(tc *tls.Conn, conn net.Conn, ke *keError) {
 	s.log.Debug("KE request refused", "peer", conn.RemoteAddr().String(), "code", ke.code, "reason", ke.reason)
 	b := appendUint16Record(nil, true, RecordError, ke.code)
 	b = AppendRecord(b, true, RecordEndOfMessage, nil)
-	_, _ = tc.Write(b)
-	_ = tc.Close()
+	if _, err := tc.Write(b); err != nil {
+		return
+	}
+	// Closing with unread request bytes makes the kernel send a reset,
+	// which can destroy the Error record before the client reads it.
+	// So end our side, then discard what the client still sends, for a
+	// bounded time and amount.
+	_ = tc.CloseWrite()
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.CloseWrite()
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, conn, lingerBytes)
 }
 
 // response builds the answer to req: the chosen protocol and algorithm,
