@@ -66,7 +66,9 @@
 // Serve opens Config.Workers sockets bound to the same address with
 // SO_REUSEPORT, each served by one goroutine that receives with recvmmsg
 // and replies with sendmmsg in batches of Config.Batch, using buffers
-// allocated once per worker: the hot path does not allocate.
+// allocated once per worker: the plain hot path does not allocate. NTS
+// requests do, in the processor (each request's association keys are
+// expanded afresh, since the server keeps no per-client state).
 //
 // Counters are exposed as plain numbers through [Server.Stats]; per-second
 // rates are left to the collector (rate() over the counters).

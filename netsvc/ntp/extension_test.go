@@ -219,3 +219,11 @@ func replyHeader(b []byte) Header {
 	_ = h.Unmarshal(b)
 	return h
 }
+
+func TestParseExtFieldsDoesNotAllocate(t *testing.T) {
+	pkt := ntsTestRequest("good", true, 1)
+	var buf [MaxExtFields]ExtField
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseExtFields(pkt, buf[:0]) }); n != 0 {
+		t.Errorf("ParseExtFields allocates %v times per call, want 0", n)
+	}
+}
