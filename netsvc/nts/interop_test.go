@@ -41,6 +41,13 @@ var wrongBy = regexp.MustCompile(`System clock wrong by (-?[0-9.]+) seconds`)
 // so a reported offset is an authenticated one.
 func runChrony(t *testing.T, chronyd, ca string, ntpPort, kePort int, timeout int) (string, bool, *time.Duration) {
 	t.Helper()
+	source := fmt.Sprintf("server 127.0.0.1 port %d nts ntsport %d iburst maxsamples 4", ntpPort, kePort)
+	return runChronySource(t, chronyd, ca, source, timeout)
+}
+
+// runChronySource is runChrony with the source directive given.
+func runChronySource(t *testing.T, chronyd, ca, source string, timeout int) (string, bool, *time.Duration) {
+	t.Helper()
 	// chronyd drops root privileges to _chrony unless told otherwise; the
 	// test's temporary files are private to the test's user.
 	dir, err := os.MkdirTemp("", "nts-chrony-")
@@ -54,7 +61,7 @@ func runChrony(t *testing.T, chronyd, ca string, ntpPort, kePort int, timeout in
 	}
 	conf := filepath.Join(dir, "chrony.conf")
 	lines := []string{
-		fmt.Sprintf("server 127.0.0.1 port %d nts ntsport %d iburst maxsamples 4", ntpPort, kePort),
+		source,
 		"ntstrustedcerts " + ca,
 		"nosystemcert",
 		"authselectmode require",
@@ -128,6 +135,17 @@ func TestChronyInterop(t *testing.T) {
 		}
 		if nst := srv.Stats(); nst.NTSReplies < 1 || nst.NTSNAKs != 0 {
 			t.Errorf("NTP stats %+v", nst)
+		}
+	})
+
+	// The control that makes "authenticated" mean something: the same
+	// server without NTS must not satisfy authselectmode require.
+	t.Run("plain NTP refused by authselectmode require", func(t *testing.T) {
+		out, ok, off := runChronySource(t, chronyd, pki.caPEM,
+			fmt.Sprintf("server 127.0.0.1 port %d iburst maxsamples 4", ntpPort), 8)
+		t.Logf("chronyd: %s", out)
+		if ok || off != nil {
+			t.Fatalf("chronyd accepted an unauthenticated source: the authenticated check proves nothing")
 		}
 	})
 
