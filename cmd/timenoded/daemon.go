@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc/devtls"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/netsvc/nts"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
@@ -131,9 +133,33 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := netsvc.Listen(listeners, log); err != nil {
 		return err
 	}
+	var ke *nts.KEServer
+	if cfg.ntsAddr != "" {
+		if cfg.ntpAddr == "" {
+			return fmt.Errorf("--nts-ke %s needs the NTP server it hands out cookies for: set --ntp", cfg.ntsAddr)
+		}
+		// The node's TLS identity, as rotated by reload; NTS-KE asks no
+		// client certificate (its clients are NTP clients).
+		ke, err = nts.NewKEServer(nts.Config{Addr: cfg.ntsAddr, Log: log.With("component", "nts-ke"),
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				c := tlsMgr.Material().Cert
+				return &c, nil
+			}})
+		if err == nil {
+			err = ke.Listen()
+		}
+		if err != nil {
+			return fmt.Errorf("nts-ke on %s: %w", cfg.ntsAddr, err)
+		}
+		metrics.RegisterNTS(ke.Stats)
+	}
 	var ntpSrv *ntp.Server
 	if cfg.ntpAddr != "" {
-		ntpSrv, err = ntp.NewServer(ntp.Config{Addr: cfg.ntpAddr, RateLimit: ntp.DefaultRateLimit},
+		ntpCfg := ntp.Config{Addr: cfg.ntpAddr, RateLimit: ntp.DefaultRateLimit}
+		if ke != nil {
+			ntpCfg.NTS = ke.Processor()
+		}
+		ntpSrv, err = ntp.NewServer(ntpCfg,
 			hw.clk, netsvc.NTPStatus(hw.clk, disc, cfg.upstreamRefID), log.With("component", "ntp"))
 		if err == nil {
 			err = ntpSrv.Listen()
@@ -177,6 +203,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	if ntpSrv != nil {
 		api.Services = append(api.Services, netsvc.HealthService{Name: "ntp", Addr: endpoints["ntp"]})
+	}
+	if ke != nil {
+		endpoints["nts-ke"] = ke.Addr().String()
+		api.Services = append(api.Services, netsvc.HealthService{Name: "nts-ke", Addr: endpoints["nts-ke"]})
+		log.Info("listening", "name", "nts-ke", "addr", endpoints["nts-ke"])
+		go func() {
+			if err := ke.Serve(ctx); err != nil {
+				log.Error("nts-ke server stopped", "err", err)
+			}
+		}()
 	}
 	if rtKey != nil {
 		rt, err := roughtime.NewServer(roughtime.Config{Addr: cfg.roughtimeAddr, TimeSource: netsvc.RoughtimeSource(hw.clk, disc),
@@ -231,7 +267,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig}, hw.clk, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -360,6 +396,7 @@ func tlsSetup(cfg *config, now time.Time) (mtls.Files, mtls.Policy, error) {
 type reloadable struct {
 	tls *mtls.Manager
 	sig *signer.Signer
+	nts *nts.KEServer // nil without NTS: its cookie key rotates on reload
 }
 
 // handleReloads reloads TLS material, client policy and signing keys on
@@ -420,6 +457,16 @@ func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *sl
 	}
 	if mat.site != "" {
 		log.Info("site material loaded", "generation", filepath.Base(mat.site), "allowed_clients", len(mat.policy.Allowed))
+	}
+	if r.nts != nil {
+		// A reload is when an operator expects keys to turn over: new
+		// cookies are sealed with a fresh key, old ones stay valid for
+		// the grace period.
+		if err := r.nts.Rotate(); err != nil {
+			log.Warn("NTS cookie key not rotated", "err", err)
+		} else {
+			log.Info("rotated the NTS cookie key")
+		}
 	}
 	return "reloaded"
 }

@@ -122,7 +122,7 @@ func startSim(t *testing.T, o simOptions) *simDaemon {
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, daemon, append([]string{"--sim", "--state-dir", state,
-		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0", "--roughtime", "127.0.0.1:0"}, o.args...)...)
+		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0", "--roughtime", "127.0.0.1:0", "--nts-ke", "127.0.0.1:0"}, o.args...)...)
 	cmd.Env = append(os.Environ(), o.env...)
 	logs := &lockedBuffer{}
 	cmd.Stderr, cmd.Stdout = logs, logs
@@ -377,6 +377,22 @@ func TestEndToEndSimulation(t *testing.T) {
 	})
 	t.Run("roughtime", func(t *testing.T) {
 		testRoughtime(t, d, bound)
+	})
+	t.Run("nts-ke", func(t *testing.T) {
+		// The daemon's NTS-KE speaks TLS 1.3 with ALPN ntske/1 and the
+		// node's certificate, without asking for a client certificate;
+		// netsvc/nts runs the key exchange and chrony against it.
+		anon := d.anon.Transport.(*http.Transport).TLSClientConfig.Clone()
+		anon.NextProtos = []string{"ntske/1"}
+		anon.ServerName = "localhost"
+		c, err := tls.Dial("tcp", d.endpoints["nts-ke"], anon)
+		if err != nil {
+			t.Fatalf("NTS-KE handshake: %v", err)
+		}
+		defer c.Close()
+		if st := c.ConnectionState(); st.NegotiatedProtocol != "ntske/1" || st.Version != tls.VersionTLS13 {
+			t.Fatalf("negotiated %q, TLS %x; want ntske/1 over TLS 1.3", st.NegotiatedProtocol, st.Version)
+		}
 	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")

@@ -36,6 +36,7 @@ type config struct {
 	metricsAddr     string
 	ntpAddr         string // "" = no NTP server
 	roughtimeAddr   string // "" = no Roughtime server
+	ntsAddr         string // "" = no NTS-KE server (NTS on the NTP port)
 	roughtimeKey    string // the Roughtime long-term key file
 	agentAddr       string // HAProxy agent-check TCP address; "" = off
 	stateDir        string
@@ -85,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
 	fs.StringVar(&c.agentAddr, "agent-check", "", "HAProxy agent-check TCP address (answers up N%/drain/down); empty: off")
 	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
+	fs.StringVar(&c.ntsAddr, "nts-ke", "", "NTS-KE TCP address (TLS 1.3 with the node's certificate); NTS then authenticates NTP on --ntp (empty: off; the appliance serves :4460)")
 	fs.StringVar(&c.roughtimeAddr, "roughtime", "", "Roughtime server UDP address (empty: off; the appliance serves :2002)")
 	fs.StringVar(&c.roughtimeKey, "roughtime-key", "", "Roughtime long-term Ed25519 key (PKCS#8 PEM; default KEYDIR/"+signer.RoughtimeKeyFile+"; made on the fly in simulation)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")

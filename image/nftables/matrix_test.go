@@ -9,7 +9,7 @@ import (
 // The node's fixture listens on every port of the matrix and on ports that
 // must stay closed to everyone.
 var (
-	nodeTCP = []int{22, 2222, 4317, 5000, 5443, 8080, 9090}
+	nodeTCP = []int{22, 2222, 4317, 4460, 5000, 5443, 8080, 9090}
 	nodeUDP = []int{123, 161, 2002, 5000}
 )
 
@@ -63,7 +63,7 @@ func TestPortMatrix(t *testing.T) {
 		wantTCP []int
 		wantUDP []int
 	}{
-		{role: "app", wantTCP: []int{5443}, wantUDP: []int{123, 2002}}, // 5000 only from @plain_http, empty as shipped
+		{role: "app", wantTCP: []int{4460, 5443}, wantUDP: []int{123, 2002}}, // 5000 only from @plain_http, empty as shipped
 		{role: "mon", wantTCP: []int{4317, 9090}},
 		{role: "mgmt", wantTCP: []int{22}},
 		{role: "other"},

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/netsvc/nts"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 )
 
@@ -64,4 +65,46 @@ func (s roughtimeSource) Now() (time.Time, time.Duration, bool) {
 		return now, 0, false
 	}
 	return now, st.BoundAt(now), true
+}
+
+var (
+	descNTSSess = prometheus.NewDesc("timenode_nts_ke_sessions_total", "NTS-KE connections by outcome.", []string{"result"}, nil)
+	descNTSReq  = prometheus.NewDesc("timenode_nts_requests_total", "NTS-protected NTP requests by outcome: answered, or NAKed for a bad cookie, authenticator or field.", []string{"result"}, nil)
+	descNTSCook = prometheus.NewDesc("timenode_nts_cookies_issued_total", "NTS cookies handed out, in KE responses and NTP replies.", nil, nil)
+	descNTSRot  = prometheus.NewDesc("timenode_nts_key_rotations_total", "NTS cookie master key rotations.", nil, nil)
+)
+
+type ntsCollector struct{ stats func() nts.Stats }
+
+func (c *ntsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNTSSess, descNTSReq, descNTSCook, descNTSRot} {
+		ch <- d
+	}
+}
+
+func (c *ntsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, r := range []struct {
+		name string
+		v    uint64
+	}{{"cookies", s.KEResponses}, {"no_common_algorithm", s.KENoCommon}, {"error", s.KEErrors},
+		{"aborted", s.KEAborted}, {"handshake_failed", s.HandshakeFailures}, {"rejected_busy", s.Rejected}} {
+		counter(descNTSSess, r.v, r.name)
+	}
+	for _, r := range []struct {
+		name string
+		v    uint64
+	}{{"ok", s.NTPAuthenticated}, {"bad_cookie", s.NTPBadCookie}, {"bad_authenticator", s.NTPBadAuth}, {"malformed", s.NTPMalformed}} {
+		counter(descNTSReq, r.v, r.name)
+	}
+	counter(descNTSCook, s.CookiesIssued)
+	counter(descNTSRot, s.KeyRotations)
+}
+
+// RegisterNTS exports the NTS-KE server's and NTS processor's counters.
+func (m *Metrics) RegisterNTS(stats func() nts.Stats) {
+	m.reg.MustRegister(&ntsCollector{stats: stats})
 }
