@@ -3,6 +3,7 @@ package signer
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,30 @@ type Signer struct {
 	set *KeySet
 	seq atomic.Uint64 // the last sequence number issued
 	now func() time.Time
+
+	// retain is how long a key that Swap removes stays published; removed
+	// holds those keys and until when.
+	retain  time.Duration
+	removed []retiredKey
+}
+
+// retiredKey is the public half of a key removed by Swap, still published
+// so that what it signed just before can be verified.
+type retiredKey struct {
+	pub   PublicKey
+	until time.Time
+}
+
+// RetainRemoved keeps a key that Swap removes on /keys for d after the
+// swap (for public verification only; it signs nothing more). An
+// attestation is valid for its max age after it was signed, and a client
+// that refreshes /keys in between must still find its key: the daemon
+// passes twice the advertised max age. Zero (the default) drops removed
+// keys at once.
+func (s *Signer) RetainRemoved(d time.Duration) {
+	s.mu.Lock()
+	s.retain = d
+	s.mu.Unlock()
 }
 
 // nextSeq returns the next batch's sequence number: the injected clock's
@@ -65,7 +90,14 @@ func (s *Signer) Keys() []PublicKey {
 	if s.set == nil {
 		return nil
 	}
-	return s.set.Published(s.now())
+	now := s.now()
+	keys := s.set.Published(now)
+	for _, r := range s.removed {
+		if now.Before(r.until) {
+			keys = append(keys, r.pub)
+		}
+	}
+	return keys
 }
 
 // Ready reports whether the signer has a key valid now.
@@ -81,11 +113,37 @@ func (s *Signer) Swap(set *KeySet) error {
 	s.mu.Lock()
 	old := s.set
 	s.set = set
+	s.retire(old)
 	s.mu.Unlock()
 	if old != nil {
 		return old.Close()
 	}
 	return nil
+}
+
+// retire records the keys of old that the current set no longer has, to
+// be published for s.retain; s.mu is write-held.
+func (s *Signer) retire(old *KeySet) {
+	now := s.now()
+	kept := s.removed[:0]
+	for _, r := range s.removed {
+		if now.Before(r.until) {
+			kept = append(kept, r)
+		}
+	}
+	s.removed = kept
+	if old == nil || s.set == nil || s.retain <= 0 {
+		return
+	}
+	in := map[string]bool{}
+	for _, k := range s.set.keys {
+		in[k.pub.ID] = true
+	}
+	for _, k := range old.keys {
+		if !in[k.pub.ID] && !slices.ContainsFunc(s.removed, func(r retiredKey) bool { return r.pub.ID == k.pub.ID }) {
+			s.removed = append(s.removed, retiredKey{pub: k.pub, until: now.Add(s.retain)})
+		}
+	}
 }
 
 // Reload loads a key set with cfg (the daemon calls it on SIGHUP) and

@@ -268,3 +268,51 @@ func TestSequenceIsUniqueAcrossRestarts(t *testing.T) {
 		t.Fatalf("sequence %d beyond 2^53-1", got)
 	}
 }
+
+// TestRemovedKeyStaysPublished: a key that a reload removes stays on /keys
+// for the retention, so an attestation it signed just before verifies for
+// a client that refreshes its keys afterwards; then it goes. Before, it
+// vanished at the swap ("unknown key id" for attestations in flight).
+func TestRemovedKeyStaysPublished(t *testing.T) {
+	now := t0
+	clock := func() time.Time { return now }
+	oldKey, err := GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSigner(oldKey, clock)
+	s.RetainRemoved(time.Minute)
+	atts, err := s.Attest(claims(), [][]byte{{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Swap(&KeySet{keys: []*KeyPair{newKey}}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids := func() []string {
+		var out []string
+		for _, k := range s.Keys() {
+			out = append(out, k.ID)
+		}
+		return out
+	}
+	now = t0.Add(59 * time.Second)
+	if got := ids(); len(got) != 2 || got[0] != newKey.ID() || got[1] != oldKey.ID() {
+		t.Fatalf("keys within the retention %v, want the new key then the removed one", got)
+	}
+	if err := NewVerifier(s.Keys()).Verify(atts[0], t0.Add(time.Second), []byte{1}); err != nil {
+		t.Fatalf("an attestation of the removed key, checked against the keys after the swap: %v", err)
+	}
+	if a, err := s.Attest(claims(), nil); err != nil || a[0].KeyID != newKey.ID() {
+		t.Fatalf("signed with %v (%v), want the new key only", a, err)
+	}
+	now = t0.Add(time.Minute)
+	if got := ids(); len(got) != 1 || got[0] != newKey.ID() {
+		t.Fatalf("keys after the retention %v, want the new key alone", got)
+	}
+}

@@ -103,6 +103,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Info("site material loaded", "generation", filepath.Base(mat.site), "allowed_clients", len(mat.policy.Allowed))
 	}
 	sig := signer.NewSignerSet(mat.keys, hw.clk.Now)
+	// A key a reload removes stays on /keys while what it signed may still
+	// be verified (max age), with the same again for clients' key caches.
+	sig.RetainRemoved(2 * cfg.maxAge)
 	defer sig.Close()
 	tlsMgr := mtls.NewManager(mat.tls, mat.policy)
 	tlsMgr.Log, tlsMgr.Now = log.With("component", "tls"), hw.clk.Now
