@@ -74,10 +74,14 @@ func TestGroupCommitBatchesUnderLoadAndNeverWaitsWhenIdle(t *testing.T) {
 	// Loaded: 40 concurrent requests need far fewer than 40 signatures.
 	var wg sync.WaitGroup
 	v := NewVerifier(s.Keys())
+	// All 40 ask at once: started one by one, each could finish before
+	// the next is scheduled on a busy machine, and nothing would batch.
+	start := make(chan struct{})
 	for i := 0; i < 40; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			nonce := []byte{byte(i), 7}
 			att, err := bt.Attest(context.Background(), nonce)
 			if err == nil {
@@ -88,6 +92,7 @@ func TestGroupCommitBatchesUnderLoadAndNeverWaitsWhenIdle(t *testing.T) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
