@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/netsvc/roughtime"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // testLongTermKey is a roughtime.LongTermSigner from a fixed seed.
@@ -35,15 +36,7 @@ func startRoughtime(t *testing.T, src roughtime.TimeSource, key roughtime.LongTe
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testbin.Serve(t, "roughtime", s.Serve)
 	return s.Addr().String()
 }
 

@@ -1,7 +1,6 @@
 package ntp
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 var gpsRef = [4]byte{'G', 'P', 'S', 0}
@@ -32,20 +33,7 @@ func startServer(t testing.TB, cfg Config, clk offsetClock, status func() Status
 	if err := s.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v on shutdown, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Serve did not return after cancel")
-		}
-	})
+	testbin.Serve(t, "server", s.Serve)
 	return s
 }
 

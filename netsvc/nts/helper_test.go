@@ -1,7 +1,6 @@
 package nts
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/netsvc/nts/siv"
 )
@@ -98,20 +98,7 @@ func startKE(t testing.TB, cfg Config) *KEServer {
 	if err := s.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v on shutdown", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("KE Serve did not return after cancel")
-		}
-	})
+	testbin.Serve(t, "server", s.Serve)
 	return s
 }
 
@@ -139,20 +126,7 @@ func startNTP(t testing.TB, addr string, proc ntp.NTSProcessor, rl ntp.RateLimit
 	if err := s.Listen(); err != nil {
 		t.Fatalf("ntp Listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ntp Serve returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("ntp Serve did not return after cancel")
-		}
-	})
+	testbin.Serve(t, "server", s.Serve)
 	return s
 }
 

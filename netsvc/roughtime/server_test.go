@@ -2,13 +2,14 @@ package roughtime
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // fakeSource is a TimeSource the test sets; it never reads the wall clock.
@@ -45,20 +46,7 @@ func startServer(t *testing.T, cfg Config) *Server {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(hang):
-			t.Error("Serve did not return")
-		}
-	})
+	testbin.Serve(t, "roughtime", s.Serve)
 	return s
 }
 
