@@ -60,21 +60,31 @@ func TestFutureDates(t *testing.T) {
 
 	// One guest after the other, each with two CPUs as the host has: the
 	// batching and reload tests need real parallelism.
+	var failures []string
 	for i, date := range futureDates {
 		t.Run(date[:10], func(t *testing.T) {
 			start := time.Now()
 			report, err := boot(qemu, kernel, initrd, filepath.Join(work, fmt.Sprint(i)), date)
 			t.Logf("guest at %s ran for %v", date, time.Since(start).Round(time.Second))
 			if err != nil {
+				failures = append(failures, date[:10]+": "+err.Error())
 				t.Fatal(err)
 			}
-			judge(t, report)
+			for _, f := range judge(t, report) {
+				failures = append(failures, date[:10]+" "+f)
+			}
 		})
+	}
+	// Every guest's failures again, last: CI keeps only the tail of a log,
+	// and the first guest's lines would otherwise scroll out of it.
+	if len(failures) > 0 {
+		t.Logf("failures of all guests:\n%s", strings.Join(failures, "\n"))
 	}
 }
 
-// judge logs a guest's report and fails on anything but a PASS marker.
-func judge(t *testing.T, report string) {
+// judge logs a guest's report, fails on anything but a PASS marker and
+// returns the report's failure lines.
+func judge(t *testing.T, report string) []string {
 	t.Helper()
 	got := ""
 	var skips, failed []string
@@ -102,10 +112,13 @@ func judge(t *testing.T, report string) {
 	switch {
 	case got == "PASS":
 	case got == "":
-		t.Fatalf("the guest wrote no %s line", resultMarker)
+		failed = append(failed, "the guest wrote no "+resultMarker+" line")
+		t.Errorf("the guest wrote no %s line", resultMarker)
 	default:
-		t.Fatalf("guest: %s", got)
+		failed = append(failed, "guest: "+got)
+		t.Errorf("guest: %s", got)
 	}
+	return failed
 }
 
 // boot runs one guest whose real-time clock starts at date and returns
