@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,6 +221,7 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	step("serving: /health 200, kernel clock synchronized")
 	checkNTP(t, v, p)
 	step("chronyd -Q: stratum 1")
+	step("chronyd -Q over NTS (tcp/4460, site server CA, authselectmode require): %s", checkNTS(t, v, p, serverCA))
 	cert, ckey := op.clientFiles(t, dir)
 	ctl := filepath.Join(dir, "timenodectl")
 	run(t, "go", "build", "-C", root, "-o", ctl, "./cmd/timenodectl")
@@ -597,6 +600,54 @@ func checkNTP(t *testing.T, v *vm, p ports) {
 		t.Fatalf("no measurement of %s in chrony's log; chronyd said:\n%s", p.host, out)
 	}
 	t.Logf("chronyd -Q: %s", strings.TrimSpace(string(out)))
+}
+
+// ntsWrongBy is chronyd -Q's closing line: the offset it measured.
+var ntsWrongBy = regexp.MustCompile(`System clock wrong by (-?[0-9.]+) seconds`)
+
+// checkNTS: chronyd in query mode, as an NTS client that trusts only the
+// site's server CA, completes NTS-KE on tcp/4460 with the node's
+// provisioned TLS certificate and takes authenticated time on the NTP
+// port. authselectmode require makes chronyd drop every unauthenticated
+// sample, so a measured offset is an authenticated one. It returns
+// chronyd's closing line.
+func checkNTS(t *testing.T, v *vm, p ports, serverCA string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tnnts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	dump := filepath.Join(dir, "ntsdump")
+	if err := os.Mkdir(dump, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "chrony.conf")
+	// maxdistance as in checkNTP: the bound under TCG is loose.
+	body := strings.Join([]string{
+		fmt.Sprintf("server %s port %d nts ntsport %d iburst maxsamples 4", p.host, p.ntp, p.nts),
+		"maxdistance 16", "ntstrustedcerts " + serverCA, "nosystemcert", "authselectmode require",
+		"ntsdumpdir " + dump, "pidfile " + filepath.Join(dir, "chronyd.pid"), "logdir " + dir,
+		"log measurements", "cmdport 0", "bindcmdaddress /"}, "\n") + "\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "chronyd", "-Q", "-f", conf, "-t", "60", "-u", "root").CombinedOutput()
+	log, _ := os.ReadFile(filepath.Join(dir, "measurements.log"))
+	m := ntsWrongBy.FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("chronyd -Q with NTS (authselectmode require): %v\n%s\nmeasurements:\n%s\n%s", err, out, log, ntpDiagnostics(v))
+	}
+	// The host's clock and the node's are independent here (the guest
+	// takes simulated GNSS time that follows the host's clock): seconds
+	// apart would mean the reply was not the node's time.
+	if off, perr := strconv.ParseFloat(string(m[1]), 64); perr != nil || math.Abs(off) > 1 {
+		t.Errorf("chronyd measured the node %s s off over NTS, want within 1 s", m[1])
+	}
+	t.Logf("chronyd -Q over NTS, measurements:\n%s", log)
+	return strings.TrimSpace(string(m[0]))
 }
 
 // ntpQuery sends one client-mode NTPv4 request and describes the reply's

@@ -46,9 +46,9 @@ type vm struct {
 // networking is not restricted: restrict=on also drops the guest's UDP
 // replies to a forward, so NTP could never be served.
 type ports struct {
-	ns                       string // the namespace qemu runs in
-	host, client             string // the namespace's and the host's veth addresses
-	ssh, https, ntp, metrics int
+	ns                            string // the namespace qemu runs in
+	host, client                  string // the namespace's and the host's veth addresses
+	ssh, https, ntp, nts, metrics int
 }
 
 // newNetwork creates the namespace and the veth pair; both go at cleanup.
@@ -65,7 +65,7 @@ func newNetwork(t *testing.T) ports {
 	p := ports{ns: fmt.Sprintf("tnboot%d", os.Getpid()),
 		client: fmt.Sprintf("10.254.%d.%d", id/64, id%64*4+1),
 		host:   fmt.Sprintf("10.254.%d.%d", id/64, id%64*4+2),
-		ssh:    2222, https: 5443, ntp: 123, metrics: 9090}
+		ssh:    2222, https: 5443, ntp: 123, nts: 4460, metrics: 9090}
 	outer, inner := fmt.Sprintf("tnv%da", id), fmt.Sprintf("tnv%db", id)
 	ip := func(args ...string) {
 		t.Helper()
@@ -110,8 +110,8 @@ func boot(t *testing.T, dir, disk, vars, medium, key string, p ports, n int) *vm
 	t.Cleanup(func() { os.RemoveAll(ctl) })
 	v := &vm{t: t, dir: dir, key: key, ports: p, exited: make(chan error, 1), cancel: cancel,
 		console: filepath.Join(dir, fmt.Sprintf("console%d.log", n)), control: filepath.Join(ctl, "%C")}
-	fwd := fmt.Sprintf("user,id=n0,hostfwd=tcp:%[1]s:%[2]d-:22,hostfwd=tcp:%[1]s:%[3]d-:5443,hostfwd=udp:%[1]s:%[4]d-:123,hostfwd=tcp:%[1]s:%[5]d-:9090",
-		p.host, p.ssh, p.https, p.ntp, p.metrics)
+	fwd := fmt.Sprintf("user,id=n0,hostfwd=tcp:%[1]s:%[2]d-:22,hostfwd=tcp:%[1]s:%[3]d-:5443,hostfwd=udp:%[1]s:%[4]d-:123,hostfwd=tcp:%[1]s:%[5]d-:9090,hostfwd=tcp:%[1]s:%[6]d-:4460",
+		p.host, p.ssh, p.https, p.ntp, p.metrics, p.nts)
 	args := []string{"-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "1024",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
