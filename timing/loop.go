@@ -1,0 +1,92 @@
+package timing
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// sample runs one accepted offset through the servo, the bound estimator
+// and the state machine.
+func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
+	localNs := p.Local.UnixNano() - d.stepNs
+	out := d.servo.Sample(float64(offset), localNs)
+	if out.State == servo.Jump {
+		step := time.Duration(out.StepNs)
+		if err := d.clk.Step(step); err != nil {
+			d.log.Error("clock step failed", "step_ns", int64(step), "err", err)
+			return
+		}
+		// The clock keeps the frequency it had: the step changes no
+		// frequency, so that is the correction the estimator integrates.
+		d.est.AddSample(localNs, float64(offset), d.cur.FrequencyPPB)
+		d.est.Step(localNs, out.StepNs)
+		d.stepNs += int64(step)
+		d.cur.Steps++
+		d.cur.Updated = p.Local.Add(step)
+		if !d.lastEdge.IsZero() {
+			d.lastEdge = d.lastEdge.Add(step)
+		}
+		for i := range d.awaiting {
+			d.awaiting[i].edge = d.awaiting[i].edge.Add(step)
+		}
+		d.pulses = d.pulses[:0] // their timestamps predate the step
+		d.offsets.reset()
+		d.inLock, d.outOfLock = 0, 0
+		d.log.Info("clock stepped", "step_ns", int64(step))
+		d.transition(Acquiring, "stepped; converging")
+		d.publish()
+		return
+	}
+	// The edge is labelled only once its NMEA arrives, so the correction
+	// takes effect now, not at the edge: the estimator is told the
+	// frequency in force at the edge, then the change at its real time.
+	prevFreq := d.cur.FrequencyPPB
+	if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
+		d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
+		return
+	}
+	appliedNs := d.clk.Now().UnixNano() - d.stepNs
+	d.cur.FrequencyPPB = out.FreqPPB
+	if out.Rejected {
+		d.est.SetFrequency(appliedNs, out.FreqPPB)
+		if out.Disagree {
+			// The clock or the reference moved by more than the step
+			// threshold: whichever it was, no bound can be claimed.
+			d.reject(RejectDisagree, "offset_ns", int64(offset))
+			d.inLock = 0
+			if d.cur.State == Locked || d.cur.State == Holdover {
+				d.transition(Acquiring, fmt.Sprintf("reference and clock disagree by %v", offset))
+			}
+		} else {
+			d.reject(RejectSpike, "offset_ns", int64(offset))
+		}
+		d.publish()
+		return
+	}
+	d.est.AddSample(localNs, float64(offset), prevFreq)
+	d.est.SetFrequency(appliedNs, out.FreqPPB)
+	d.offsets.add(float64(offset))
+	d.cur.Samples++
+	d.cur.Offset = offset
+	d.cur.Jitter = time.Duration(d.offsets.rms())
+	d.cur.PulseQuality = p.Quality
+	d.cur.Updated = p.Local
+
+	d.assess(offset)
+	d.publish()
+}
+
+// hold freezes the clock at the servo's estimate of the oscillator's own
+// frequency, without the short-term phase correction of the last sample.
+func (d *Discipline) hold(now time.Time) {
+	f := d.servo.HoldoverFrequency()
+	if err := d.clk.SetFrequency(f); err != nil {
+		d.log.Error("set holdover frequency failed", "freq_ppb", f, "err", err)
+		return
+	}
+	d.est.SetFrequency(now.UnixNano()-d.stepNs, f)
+	d.cur.FrequencyPPB = f
+}

@@ -1,0 +1,147 @@
+package timing
+
+import (
+	"math"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock"
+)
+
+// Tick re-evaluates holdover and the holdover bound at the clock's now.
+func (d *Discipline) Tick() {
+	now := d.clk.Now()
+	switch d.cur.State {
+	case Locked, Acquiring:
+		if !d.cur.Updated.IsZero() && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
+			if d.cur.State == Locked {
+				d.transition(Holdover, "reference lost; holding frequency")
+			} else {
+				d.transition(Unsynchronized, "reference lost before lock")
+			}
+			d.hold(now)
+			d.inLock = 0
+		}
+	case Holdover:
+		if d.recovering && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
+			// Lost again while re-acquiring: drop the last sample's
+			// phase correction and hold the frequency once more.
+			d.recovering = false
+			d.hold(now)
+			d.inLock = 0
+			d.transition(Holdover, "reference lost again; holding frequency")
+		}
+		b := d.est.Bound(now.UnixNano() - d.stepNs)
+		if d.cfg.MaxHoldoverBound > 0 && b > d.cfg.MaxHoldoverBound && !d.nmeaActive(now) {
+			d.transition(Unsynchronized, "holdover error bound exceeded")
+		}
+	}
+	d.publish()
+	d.syncKernel(now)
+}
+
+// assess counts an accepted offset against the lock and unlock thresholds
+// and moves the state machine on.
+func (d *Discipline) assess(offset time.Duration) {
+	if abs(offset) <= d.cfg.LockThreshold {
+		d.inLock++
+	} else {
+		d.inLock = 0
+	}
+	if abs(offset) > d.cfg.UnlockThreshold {
+		d.outOfLock++
+	} else {
+		d.outOfLock = 0
+	}
+	switch {
+	case d.cur.State == Locked && d.outOfLock >= max(d.cfg.UnlockSamples, 1):
+		d.transition(Acquiring, "offset above unlock threshold")
+	case d.cur.State != Locked && d.inLock >= d.cfg.LockSamples:
+		d.everLock = true
+		d.recovering = false
+		d.transition(Locked, "")
+	case d.cur.State == Holdover:
+		// Keep serving through re-acquisition: the bound, fed by samples
+		// again, still says how good the clock is and Servable still holds
+		// it to the policy. ACQUIRING would take the node out of every
+		// load balancer just as a site-wide outage ends.
+		d.recovering = true
+		d.transition(Holdover, "reference back; re-acquiring")
+	case d.cur.State == Freerun || d.cur.State == Unsynchronized:
+		d.transition(Acquiring, "converging")
+	}
+}
+
+func (d *Discipline) transition(to State, reason string) {
+	if d.cur.State == to {
+		d.cur.Reason = reason
+		return
+	}
+	d.log.Info("clock state", "from", d.cur.State.String(), "to", to.String(), "reason", reason,
+		"offset_ns", int64(d.cur.Offset), "freq_ppb", d.cur.FrequencyPPB)
+	d.cur.State = to
+	d.cur.Reason = reason
+}
+
+func (d *Discipline) setReason(r string) {
+	if d.cur.State != Locked && d.cur.Reason != r {
+		d.cur.Reason = r
+		d.publish()
+	}
+}
+
+// publish freezes a copy of the current status for readers.
+func (d *Discipline) publish() {
+	now := d.clk.Now()
+	if !d.cur.Updated.IsZero() {
+		// The bound now, and how fast it grows over the next seconds (an
+		// upper slope: holdover error grows faster than linearly).
+		at := now.UnixNano() - d.stepNs
+		b0, b2 := d.est.Bound(at), d.est.Bound(at+2e9)
+		d.cur.ErrorBound, d.cur.BoundAsOf = b0, now
+		d.cur.BoundGrowthPPB = math.Max(0, float64(b2-b0)/2)
+		if b2 == math.MaxInt64 {
+			// No bound in two seconds: BoundAt saturates at once rather
+			// than extrapolating half the sentinel per second (a bound of
+			// 1e6 s a quarter of a millisecond later).
+			d.cur.BoundGrowthPPB = math.MaxFloat64
+		}
+	}
+	if d.cfg.Leap != nil {
+		ls := d.cfg.Leap.Status(now)
+		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = ls.Leap, ls.TAIOffset, ls.Expired
+	}
+	d.cur.NMEADelay, d.cur.NMEADelaySigma = time.Duration(d.delay.mean), d.delay.sigma()
+	s := d.cur
+	s.Source = "gnss+pps"
+	if d.nmeaActive(now) {
+		// PPS lost, NMEA still valid: while the holdover bound is within
+		// policy it stands; past it, the measured NMEA-only bound
+		// (milliseconds) takes over at the NMEA-only stratum.
+		if hb := s.BoundAt(now); d.cfg.MaxHoldoverBound > 0 && hb > d.cfg.MaxHoldoverBound {
+			s.Source = "gnss-nmea-only"
+			s.ErrorBound, s.BoundAsOf, s.Offset = d.nmea.bound, d.nmea.at, d.nmea.offset
+			s.MaxBound = d.cfg.NMEAOnlyMaxBound
+			s.Reason = "PPS lost; serving NMEA-only time"
+		}
+	}
+	s.Stratum = 16
+	if s.Servable(now) {
+		s.Stratum = d.cfg.Stratum
+		if s.Source == "gnss-nmea-only" {
+			s.Stratum = d.cfg.NMEAOnlyStratum
+		}
+	}
+	d.status.Store(&s)
+}
+
+// syncKernel tells the clock what the discipline believes of it.
+func (d *Discipline) syncKernel(now time.Time) {
+	s := d.status.Load()
+	_ = d.clk.SetSync(clock.SyncStatus{
+		Synchronized: s.Servable(now),
+		MaxError:     s.BoundAt(now),
+		EstError:     s.Jitter,
+		Leap:         s.Leap,
+		TAIOffset:    s.TAIOffset,
+	})
+}
