@@ -48,6 +48,10 @@ type Config struct {
 	// Leap is the leap second schedule (leap-seconds.list); nil means no
 	// leap seconds are announced and TAI-UTC is unknown.
 	Leap *leap.Schedule
+	// Servo, when not nil, makes the control law: the simulation bench
+	// runs its baseline and its oracle through the same discipline. Nil
+	// is the adaptive Kalman servo the appliance ships.
+	Servo func() servo.Algorithm
 }
 
 // DefaultConfig returns the documented defaults.
@@ -118,6 +122,12 @@ type Discipline struct {
 	recovering bool // in HOLDOVER with samples again, re-acquiring
 	offsets    window
 	freqs      window
+	// appliedAt is the clock's time when the servo's last output was
+	// applied; holding: the clock runs at the servo's holdover frequency
+	// since (servoHoldAfter); tempInput: the servo uses SetTemperature.
+	appliedAt time.Time
+	holding   bool
+	tempInput bool
 }
 
 // New returns a discipline for clk. The servo starts from the clock's
@@ -129,10 +139,16 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 	}
 	sc := servo.DefaultConfig()
 	sc.StepThresholdNs = float64(cfg.StepThreshold)
+	var alg servo.Algorithm
+	if cfg.Servo != nil {
+		alg = cfg.Servo()
+	} else {
+		alg = servo.NewKalman(servo.DefaultKalmanConfig())
+	}
 	d := &Discipline{
 		cfg:     cfg,
 		clk:     clk,
-		servo:   servo.New(sc, servo.NewKalman(servo.DefaultKalmanConfig()), f),
+		servo:   servo.New(sc, alg, f),
 		est:     bound.NewEstimator(bound.DefaultConfig()),
 		log:     log.With("component", "timing"),
 		offsets: newWindow(16),

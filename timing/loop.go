@@ -19,11 +19,22 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 			d.log.Error("clock step failed", "step_ns", int64(step), "err", err)
 			return
 		}
-		// The clock keeps the frequency it had: the step changes no
-		// frequency, so that is the correction the estimator integrates.
+		// Up to the step the clock ran at the frequency it had; from now
+		// on it runs at the servo's, which after its robust start is the
+		// frequency it estimated, and which its model assumes in force
+		// from this sample on.
 		d.est.AddSample(localNs, float64(offset), d.cur.FrequencyPPB)
 		d.est.Step(localNs, out.StepNs)
 		d.stepNs += int64(step)
+		if out.FreqPPB != d.cur.FrequencyPPB {
+			if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
+				d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
+			} else {
+				d.est.SetFrequency(d.clk.Now().UnixNano()-d.stepNs, out.FreqPPB)
+				d.cur.FrequencyPPB = out.FreqPPB
+			}
+		}
+		d.appliedAt, d.holding = d.clk.Now(), false
 		d.cur.Steps++
 		d.cur.Updated = p.Local.Add(step)
 		if !d.lastEdge.IsZero() {
@@ -48,8 +59,11 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
 		return
 	}
-	appliedNs := d.clk.Now().UnixNano() - d.stepNs
+	now := d.clk.Now()
+	appliedNs := now.UnixNano() - d.stepNs
 	d.cur.FrequencyPPB = out.FreqPPB
+	// A rejected sample's frequency is the servo's holdover frequency.
+	d.appliedAt, d.holding = now, out.Rejected
 	if out.Rejected {
 		d.est.SetFrequency(appliedNs, out.FreqPPB)
 		if out.Disagree {
@@ -79,9 +93,19 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	d.publish()
 }
 
+// servoHoldAfter is how long the servo's output may run: its phase term
+// is meant for one second (the servo's contract), and without a sample in
+// that time the clock must hold the servo's frequency estimate instead. A
+// missed pulse is not yet HOLDOVER, but the servo's model of it assumes
+// the hold.
+const servoHoldAfter = time.Second
+
 // hold freezes the clock at the servo's estimate of the oscillator's own
 // frequency, without the short-term phase correction of the last sample.
+// It also follows the temperature input, so it is applied again on every
+// tick while the clock holds.
 func (d *Discipline) hold(now time.Time) {
+	d.holding = true
 	f := d.servo.HoldoverFrequency()
 	if err := d.clk.SetFrequency(f); err != nil {
 		d.log.Error("set holdover frequency failed", "freq_ppb", f, "err", err)
@@ -89,4 +113,14 @@ func (d *Discipline) hold(now time.Time) {
 	}
 	d.est.SetFrequency(now.UnixNano()-d.stepNs, f)
 	d.cur.FrequencyPPB = f
+}
+
+// SetTemperature gives the servo the oscillator's temperature (°C, any
+// fixed origin) for the coming second: call it before each pulse and
+// fix, from the goroutine that calls HandlePulse. A servo that uses it
+// learns the frequency's sensitivity to temperature and, in holdover,
+// the held frequency follows the temperature. Without calls the servo
+// models no temperature term.
+func (d *Discipline) SetTemperature(tempC float64) {
+	d.tempInput = d.servo.SetTemperature(tempC)
 }

@@ -10,6 +10,12 @@ import (
 // Tick re-evaluates holdover and the holdover bound at the clock's now.
 func (d *Discipline) Tick() {
 	now := d.clk.Now()
+	switch {
+	case !d.holding && !d.appliedAt.IsZero() && now.Sub(d.appliedAt) > servoHoldAfter:
+		d.hold(now) // a missed pulse: the last output's phase term has run
+	case d.holding && d.tempInput:
+		d.hold(now) // the held frequency follows the temperature
+	}
 	switch d.cur.State {
 	case Locked, Acquiring:
 		if !d.cur.Updated.IsZero() && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
