@@ -5,9 +5,12 @@
 // one simulated second per step with no wall clock, so hours run in
 // milliseconds and every run is reproducible from its seed.
 //
-// Each scenario runs three servos on the same realisation of the noise: the
-// adaptive Kalman servo we ship, the linuxptp-style PI baseline, and an
-// oracle Kalman filter that is told the true noise parameters. Every run
-// also feeds a bound.Estimator and checks its published error bound against
-// the true offset each second.
+// Each run drives the shipped timing.Discipline (labelling, policy, state
+// machine, holdover, published bound) over a simulated clock: pulses
+// timestamped on it, NMEA naming each second, and the daemon's ticks.
+// Each scenario runs it with three control laws on the same realisation of
+// the noise: the adaptive Kalman servo we ship, the linuxptp-style PI
+// baseline, and an oracle Kalman filter that is told the true noise
+// parameters. Every run checks the error bound the discipline publishes
+// against the true offset each second.
 package simbench

@@ -1,9 +1,14 @@
 package simbench
 
 import (
+	"log/slog"
 	"math"
 	"slices"
+	"time"
 
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/servo"
 )
@@ -61,63 +66,102 @@ func newServo(kind Kind, sc Scenario) *servo.Servo {
 
 // Trace is the per-second record of a run, for tests and golden files.
 type Trace struct {
-	OffsetNs []float64 // true offset at each second, before its pulse
-	BoundNs  []float64 // bound published at that second (+Inf before any sample)
+	OffsetNs []float64      // true offset at each second, before its pulse
+	BoundNs  []float64      // bound published at that second (+Inf before any sample)
+	State    []timing.State // the discipline's state at that second
 }
 
-// Run simulates one scenario with one servo. The oracle is told which
-// pulses are spikes and ignores them; the others must find out. Every servo
-// but OursNoTemp and PI gets the temperature sensor's reading each second.
+// Event times within a simulated second, after its edge: the NMEA naming
+// the second arrives, and the daemon's 250 ms ticker fires (at an
+// arbitrary phase, not with the edge).
+const (
+	nmeaDelay = 150 * time.Millisecond
+	tickPhase = 50 * time.Millisecond
+	tickEvery = 250 * time.Millisecond
+)
+
+// newDiscipline builds the discipline the daemon runs, with the control
+// law of kind, on clk.
+func newDiscipline(kind Kind, sc Scenario, clk *simClock) *timing.Discipline {
+	cfg := timing.DefaultConfig()
+	switch kind {
+	case PI:
+		cfg.Servo = func() servo.Algorithm { return servo.NewPI() }
+	case Oracle:
+		r, qwf, qrw := sc.oracleNoise()
+		cfg.Servo = func() servo.Algorithm {
+			return servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: r, Qwf: qwf, Qrw: qrw}})
+		}
+	}
+	return timing.New(cfg, clk, slog.New(slog.DiscardHandler))
+}
+
+// Run simulates one scenario with one servo inside the shipped
+// timing.Discipline: each second the PPS edge is timestamped on the
+// simulated clock, the NMEA naming it follows, and the daemon's ticks run
+// the state machine; labelling, policy, holdover and the published bound
+// are the appliance's. During an outage the receiver reports no valid fix.
+// The oracle is told which pulses are spikes and never sees them; the
+// others must find out. Every servo but OursNoTemp and PI gets the
+// temperature sensor's reading each second.
 func Run(sc Scenario, kind Kind) (Result, Trace) {
 	w := newWorld(sc)
-	s := newServo(kind, sc)
-	est := bound.NewEstimator(bound.DefaultConfig())
+	clk := &simClock{x: sc.InitPhaseNs}
+	d := newDiscipline(kind, sc, clk)
 	res := Result{Kind: kind, LockS: -1, RelockS: -1, Hold10mNs: math.NaN(), Hold1hNs: math.NaN()}
-	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS)}
-
-	x := sc.InitPhaseNs // true offset, local − reference
-	applied := 0.0      // frequency correction in effect (ppb)
+	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS),
+		State: make([]timing.State, sc.DurationS)}
+	start := servo.DefaultConfig().StartSamples
+	var steps, samples uint64
+	sinceStep := 0 // samples accepted since the last step: the start's are outvoted, not missed
 	for k := range sc.DurationS {
-		local := int64(k) * 1e9
+		edge := int64(k) * 1e9
+		clk.advance(edge)
 		freq, errNs, spike, present := w.second(k)
-		tr.OffsetNs[k] = x
+		clk.osc = freq
+		tr.OffsetNs[k] = clk.x
+		st := d.Status()
+		tr.State[k] = st.State
 		tr.BoundNs[k] = math.Inf(1)
-		if b := est.Bound(local); b != math.MaxInt64 {
-			tr.BoundNs[k] = float64(b)
+		if !st.BoundAsOf.IsZero() {
+			if b := st.BoundAt(clk.Now()); b != math.MaxInt64 {
+				tr.BoundNs[k] = float64(b)
+			}
 		}
+		if kind == Ours || kind == Oracle {
+			d.SetTemperature(sc.Osc.Temperature(float64(k)))
+		}
+		sky := present
 		if kind == Oracle && spike {
 			present = false
 		}
-		if kind == Ours || kind == Oracle {
-			s.SetTemperature(sc.Osc.Temperature(float64(k)))
-		}
 		if present {
-			meas := x + errNs
-			out := s.Sample(meas, local)
-			applied = out.FreqPPB
-			switch {
-			case out.State == servo.Jump:
-				est.AddSample(local, meas, applied)
-				est.Step(local, out.StepNs)
-				x += out.StepNs
-				res.Steps++
-			case out.Rejected:
-				est.SetFrequency(local, applied)
-				res.Rejected++
-			default:
-				est.AddSample(local, meas, applied)
-				// A spike among the start's samples is outvoted by the
-				// robust start, not accepted.
-				if spike && out.State != servo.Unlocked {
+			ts := clk.Now().Add(time.Duration(math.Round(errNs)))
+			d.HandlePulse(pps.Pulse{Local: ts, Seq: uint64(k), Quality: pps.QualitySimulated})
+		}
+		clk.advance(edge + int64(nmeaDelay))
+		d.HandleFix(gnss.Fix{UTC: simEpoch.Add(time.Duration(k) * time.Second), Valid: sky,
+			Received: clk.Now(), Satellites: 8})
+		if st := d.Status(); st.Steps != steps || st.Samples != samples {
+			if st.Steps != steps {
+				steps, sinceStep = st.Steps, 0
+			}
+			if st.Samples != samples {
+				sinceStep++
+				if spike && sinceStep > start {
 					res.Missed++
 				}
 			}
-		} else {
-			applied = s.HoldoverFrequency()
-			est.SetFrequency(local, applied)
+			samples = st.Samples
 		}
-		x += freq + applied
+		for t := tickPhase; t < time.Second; t += tickEvery {
+			clk.advance(edge + int64(t))
+			d.Tick()
+		}
 	}
+	clk.advance(int64(sc.DurationS) * 1e9)
+	res.Rejected = int(d.Rejected(timing.RejectSpike))
+	res.Steps = int(d.Status().Steps)
 	res.fill(sc, tr)
 	return res, tr
 }
