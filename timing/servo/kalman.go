@@ -84,6 +84,8 @@ type Kalman struct {
 	bank  []member
 	best  int
 	fixed bool
+	// switches counts changes of the selected filter, for diagnostics.
+	switches int
 
 	init     bool
 	freq0    float64
@@ -123,7 +125,22 @@ func warmMedian(v []float64) float64 {
 type member struct {
 	f     tempFilter
 	ratio float64 // Qrw / R
-	score float64
+	score float64 // running mean squared innovation
+}
+
+// choose steers with the filter whose innovations have been smallest
+// lately, and counts the changes.
+func (k *Kalman) choose() {
+	best := k.best
+	for i := range k.bank {
+		if k.bank[i].score < k.bank[best].score {
+			best = i
+		}
+	}
+	if best != k.best {
+		k.best = best
+		k.switches++
+	}
 }
 
 // NewKalman returns a Kalman servo algorithm.
@@ -204,14 +221,9 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 			innov := m.f.innovation(offsetNs)
 			m.score += alpha * (math.Min(innov*innov, clip) - m.score)
 			m.f.update(offsetNs)
-			if m.score < k.bank[k.best].score {
-				k.best = i
-			}
 		}
-		for i := range k.bank {
-			if k.bank[i].score < k.bank[k.best].score {
-				k.best = i
-			}
+		if !k.fixed {
+			k.choose()
 		}
 	}
 	k.lastNs = localNs
@@ -364,6 +376,9 @@ var (
 	_ TempInput = (*Kalman)(nil)
 	_ Rejecter  = (*Kalman)(nil)
 )
+
+// Switches returns how many times the selected filter has changed.
+func (k *Kalman) Switches() int { return k.switches }
 
 // NoiseSigma returns the measured timestamp noise (ns, standard deviation).
 func (k *Kalman) NoiseSigma() float64 { return math.Sqrt(k.rHat) }

@@ -60,6 +60,7 @@ type RobustStats struct {
 	NeverLocked             int     // seeds that never locked
 	SlowLock                int     // seeds that locked after more than SlowLockS
 	Missed                  int     // spikes accepted, over all seeds
+	SwitchesMedian          int     // changes of the selected filter per run (ours only)
 }
 
 // RobustSweep runs every kind in kinds (which must include Oracle for the
@@ -97,7 +98,7 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 	for j, k := range kinds {
 		st := RobustStats{Kind: k, Seeds: seeds}
 		var rms, p99, ratio []float64
-		var locks []int
+		var locks, switches []int
 		for i := range seeds {
 			r := res[i][j]
 			rms = append(rms, r.RMSNs)
@@ -106,6 +107,7 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 				ratio = append(ratio, r.RMSNs/res[i][oracle].RMSNs)
 			}
 			st.Missed += r.Missed
+			switches = append(switches, r.Switches)
 			switch {
 			case r.LockS < 0:
 				st.NeverLocked++
@@ -120,6 +122,8 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 		st.RMSMedian, st.RMSWorst = medianWorst(rms)
 		st.P99Median, st.P99Worst = medianWorst(p99)
 		st.RatioMedian, st.RatioWorst = medianWorst(ratio)
+		slices.Sort(switches)
+		st.SwitchesMedian = switches[len(switches)/2]
 		slices.Sort(locks)
 		st.LockMedian, st.LockWorst = locks[len(locks)/2], locks[len(locks)-1]
 		if st.LockMedian == math.MaxInt {
@@ -152,14 +156,14 @@ func WriteRobustness(w io.Writer, scs []Scenario, seeds, workers int) {
 		" initial phase stepped (0.2–0.5 s) on even seeds, slewed (within 1 ms) on odd ones (`simbench.SeedScenario`)."+
 		" RMS/oracle is the ratio on the same seed. A lock time of — means some seed never locked.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| scenario | servo | RMS, median | RMS, worst | p99, median | p99, worst | lock, median | lock, worst | RMS/oracle, median | RMS/oracle, worst | never locked / lock > 60 s | spikes missed |")
-	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
+	fmt.Fprintln(w, "| scenario | servo | RMS, median | RMS, worst | p99, median | p99, worst | lock, median | lock, worst | RMS/oracle, median | RMS/oracle, worst | never locked / lock > 60 s | spikes missed | filter switches, median |")
+	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
 	for _, sc := range scs {
 		for _, st := range RobustSweep(sc, Kinds, seeds, workers) {
-			fmt.Fprintf(w, "| (%s) | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %d / %d | %d |\n",
+			fmt.Fprintf(w, "| (%s) | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %d / %d | %d | %d |\n",
 				sc.Name, st.Kind, ns(st.RMSMedian), ns(st.RMSWorst), ns(st.P99Median), ns(st.P99Worst),
 				secs(st.LockMedian), secs(st.LockWorst), st.RatioMedian, st.RatioWorst,
-				st.NeverLocked, st.SlowLock, st.Missed)
+				st.NeverLocked, st.SlowLock, st.Missed, st.SwitchesMedian)
 		}
 	}
 	fmt.Fprintln(w)

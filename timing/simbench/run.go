@@ -48,6 +48,7 @@ type Result struct {
 	Rejected   int     // samples the spike filter discarded
 	Missed     int     // spikes the servo accepted (after its start)
 	Steps      int
+	Switches   int // changes of our servo's selected filter
 }
 
 // newServo builds the servo of a kind for a scenario.
@@ -81,10 +82,17 @@ const (
 )
 
 // newDiscipline builds the discipline the daemon runs, with the control
-// law of kind, on clk.
-func newDiscipline(kind Kind, sc Scenario, clk *simClock) *timing.Discipline {
+// law of kind, on clk. For our servo it also returns the Kalman law
+// inside, for diagnostics.
+func newDiscipline(kind Kind, sc Scenario, clk *simClock) (*timing.Discipline, *servo.Kalman) {
 	cfg := timing.DefaultConfig()
+	var ours *servo.Kalman
 	switch kind {
+	case Ours, OursNoTemp:
+		cfg.Servo = func() servo.Algorithm {
+			ours = servo.NewKalman(servo.DefaultKalmanConfig())
+			return ours
+		}
 	case PI:
 		cfg.Servo = func() servo.Algorithm { return servo.NewPI() }
 	case Oracle:
@@ -93,7 +101,7 @@ func newDiscipline(kind Kind, sc Scenario, clk *simClock) *timing.Discipline {
 			return servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: r, Qwf: qwf, Qrw: qrw}})
 		}
 	}
-	return timing.New(cfg, clk, slog.New(slog.DiscardHandler))
+	return timing.New(cfg, clk, slog.New(slog.DiscardHandler)), ours
 }
 
 // Run simulates one scenario with one servo inside the shipped
@@ -107,7 +115,7 @@ func newDiscipline(kind Kind, sc Scenario, clk *simClock) *timing.Discipline {
 func Run(sc Scenario, kind Kind) (Result, Trace) {
 	w := newWorld(sc)
 	clk := &simClock{x: sc.InitPhaseNs}
-	d := newDiscipline(kind, sc, clk)
+	d, ours := newDiscipline(kind, sc, clk)
 	res := Result{Kind: kind, LockS: -1, RelockS: -1, Hold10mNs: math.NaN(), Hold1hNs: math.NaN()}
 	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS),
 		State: make([]timing.State, sc.DurationS)}
@@ -162,6 +170,9 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 	clk.advance(int64(sc.DurationS) * 1e9)
 	res.Rejected = int(d.Rejected(timing.RejectSpike))
 	res.Steps = int(d.Status().Steps)
+	if ours != nil {
+		res.Switches = ours.Switches()
+	}
 	res.fill(sc, tr)
 	return res, tr
 }
