@@ -113,19 +113,27 @@ func askedDate() (time.Time, error) {
 
 // runPackage runs one package's test binary from its source directory and
 // reports it; it returns false when the package failed.
+//
+// A test that fails is run once more, alone. A date-dependent failure is
+// deterministic and fails again, so it is still reported as a failure;
+// one that passes the second time failed on TCG's timing, not on the
+// date, and is reported as RETRY with its first failure's log, which the
+// host prints at the end of its output without failing the run.
 func runPackage(bin, dir string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), packageTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(guestTests, bin), "-test.v", "-test.count=1", "-test.timeout="+packageTimeout.String())
-	cmd.Dir = filepath.Join(guestSrc, dir)
-	cmd.Env = []string{"PATH=" + guestBin, "HOME=/tmp", "TMPDIR=/tmp", "USER=root", "TIMENODE_TEST_BINDIR=" + guestBin,
-		// TCG emulates the CPU: tests wait longer, assert the same.
-		testbin.ScaleEnv + "=" + strconv.Itoa(waitScale)}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
-	r := summarize(out.Bytes())
+	out, err := runTests(bin, dir, "")
+	r := summarize(out)
+	var retried []string
+	if err != nil && len(r.fail) > 0 {
+		pattern := "^(" + strings.Join(topLevel(r.fail), "|") + ")$"
+		if out2, err2 := runTests(bin, dir, pattern); err2 == nil {
+			retried, err = r.failLog, nil
+		} else {
+			r2 := summarize(out2)
+			r.failLog = append(r.failLog, "the rerun of "+pattern+" failed too:")
+			r.failLog = append(r.failLog, r2.failLog...)
+		}
+	}
 	status := "ok"
 	if err != nil {
 		status = "FAIL"
@@ -135,11 +143,14 @@ func runPackage(bin, dir string) bool {
 	for _, s := range r.skips {
 		fmt.Fprintf(&b, "SKIP %s %s\n", dir, s)
 	}
+	for _, l := range retried {
+		fmt.Fprintf(&b, "RETRY %s | %s\n", dir, l)
+	}
 	if err != nil {
 		fmt.Fprintf(&b, "ERR %s %v\n", dir, err)
 		lines := r.failLog
 		if len(lines) == 0 { // no test failed: a panic, a timeout, a setup error
-			lines = tail(out.String(), 60)
+			lines = tail(string(out), 60)
 		}
 		for _, l := range lines {
 			fmt.Fprintf(&b, "OUT %s | %s\n", dir, l)
@@ -147,6 +158,41 @@ func runPackage(bin, dir string) bool {
 	}
 	guest.Report(b.String())
 	return err == nil
+}
+
+// runTests runs a package's test binary, only the tests run matches when
+// it is not empty, and returns its verbose output.
+func runTests(bin, dir, run string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), packageTimeout)
+	defer cancel()
+	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + packageTimeout.String()}
+	if run != "" {
+		args = append(args, "-test.run="+run)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(guestTests, bin), args...)
+	cmd.Dir = filepath.Join(guestSrc, dir)
+	cmd.Env = []string{"PATH=" + guestBin, "HOME=/tmp", "TMPDIR=/tmp", "USER=root", "TIMENODE_TEST_BINDIR=" + guestBin,
+		// TCG emulates the CPU: tests wait longer, assert the same.
+		testbin.ScaleEnv + "=" + strconv.Itoa(waitScale)}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// topLevel returns the distinct top-level test names of failed tests and
+// subtests, quoted for a -test.run pattern.
+func topLevel(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		top, _, _ := strings.Cut(n, "/")
+		if !seen[top] {
+			seen[top] = true
+			out = append(out, regexp.QuoteMeta(top))
+		}
+	}
+	return out
 }
 
 // result is what one package's verbose output says.
