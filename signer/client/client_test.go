@@ -195,6 +195,8 @@ func TestConfigAndStaleness(t *testing.T) {
 	}
 	if h, ok := cl.Health(); !ok || h.Clock.Status != "ok" || !h.Clock.RefreshEnabled {
 		t.Fatalf("health %+v", h)
+	} else if h.Clock.SourceState != "LOCKED" || h.Clock.ErrorBoundNs != 1000 || h.Clock.Leap != "none" {
+		t.Errorf("health %+v: want the source's state LOCKED, bound 1000 ns and leap none from the attestation", h.Clock)
 	}
 	clock = clock.Add(31 * time.Second)
 	var stale *signer.StaleAttestation

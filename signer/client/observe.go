@@ -72,8 +72,14 @@ type HealthClock struct {
 	Stratum        int    `json:"stratum,omitempty"`
 	AgeMs          int64  `json:"ageMs,omitempty"`
 	MaxAgeMs       int64  `json:"maxAgeMs"`
-	Error          string `json:"error,omitempty"`
-	Stale          bool   `json:"stale,omitempty"`
+	// SourceState, ErrorBoundNs and Leap are the node's own account in
+	// the last verified attestation: an application that sees "ok" can
+	// still tell a HOLDOVER node with a wide bound from a LOCKED one.
+	SourceState  string `json:"sourceState,omitempty"`
+	ErrorBoundNs int64  `json:"errorBoundNs,omitempty"`
+	Leap         string `json:"leap,omitempty"`
+	Error        string `json:"error,omitempty"`
+	Stale        bool   `json:"stale,omitempty"`
 }
 
 // Health reports whether a fresh verified attestation is held.
@@ -88,6 +94,7 @@ func (c *Client) Health() (Health, bool) {
 	}
 	h.Status, h.Clock.Status = "ok", "ok"
 	h.Clock.AuthorityID, h.Clock.KeyID, h.Clock.Stratum = att.AuthorityID, att.KeyID, att.Stratum
+	h.Clock.SourceState, h.Clock.ErrorBoundNs, h.Clock.Leap = att.ClockState, att.ErrorBoundNs, att.Leap
 	h.Clock.AgeMs = c.cfg.Now().Sub(att.Time()).Milliseconds()
 	return h, true
 }
