@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -22,16 +23,16 @@ import (
 )
 
 func init() {
-	register("attestation", "fetch and verify signed time attestations", attestationCmd)
+	g := registerGroup("attestation", "fetch and verify signed time attestations", 8)
+	g.addLeaf("verify", leaf{use: "URL|FILE", args: oneArg,
+		summary: "fetch an attestation from a node (https URL) or read a saved one (FILE) and verify it",
+		help: `Exit 0 when it verified, 1 when not. With --production (what a client of a
+production node must use) only keys certified by --attestation-ca and
+pinned by --pin, or endorsed by such a key, are trusted.`,
+		flags: attestationVerify})
 }
 
-func attestationCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: timenodectl attestation verify URL|FILE [--cacert FILE] [--cert FILE --key FILE] [--keys URL|FILE] [--max-age 30s] [--production --attestation-ca FILE --pin SHA256] [--ed25519-only]")
-		return 2
-	}
-	fs := flag.NewFlagSet("attestation verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func attestationVerify(fs *flag.FlagSet) runFunc {
 	cacert := fs.String("cacert", "", "CA certificate (PEM) that signed the server's TLS certificate")
 	certFile := fs.String("cert", "", "client certificate (PEM) for mTLS")
 	keyFile := fs.String("key", "", "client private key (PEM) for mTLS")
@@ -40,50 +41,100 @@ func attestationCmd(args []string, stdout, stderr io.Writer) int {
 	production := fs.Bool("production", false, "reject development keys; trust only keys certified by --attestation-ca and pinned by --pin (both required)")
 	attCA := fs.String("attestation-ca", "", "production CA certificate(s) (PEM) the attestation certificates must chain to")
 	var pins multiFlag
-	fs.Var(&pins, "pin", "trusted SHA-256 fingerprint of an attestation certificate (AUNSORM_CALIBRATION_FINGERPRINT); repeatable")
+	fs.Var(&pins, "pin", "trusted SHA-256 `fingerprint` of an attestation certificate (AUNSORM_CALIBRATION_FINGERPRINT); repeatable")
 	edOnly := fs.Bool("ed25519-only", false, "accept without checking the ML-DSA-65 signature (old clients)")
 	timeout := fs.Duration("timeout", 10*time.Second, "network timeout")
-	// Accept the target before or after the flags.
-	target, rest := "", args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		target, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return 2
-	}
-	if target == "" && fs.NArg() == 1 {
-		target = fs.Arg(0)
-	}
-	if target == "" {
-		fmt.Fprintln(stderr, "timenodectl attestation verify: missing URL or FILE")
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	if *production || *attCA != "" || len(pins) > 0 {
-		// The keys a server publishes prove nothing by themselves: trust
-		// comes from the production CA and the pinned fingerprint, checked
-		// by the same client library the sidecar uses.
-		att, err := verifyAnchored(ctx, target, anchoredConfig{cacert: *cacert, cert: *certFile, key: *keyFile, keys: *keysFrom,
-			attCA: *attCA, pins: pins, production: *production, edOnly: *edOnly, maxAge: *maxAge})
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl: attestation verification FAILED: %v\n", err)
-			return 1
+	return func(args []string, stdout, stderr io.Writer) int {
+		const prog = "timenodectl attestation verify"
+		target := args[0]
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		if *production || *attCA != "" || len(pins) > 0 {
+			// The keys a server publishes prove nothing by themselves: trust
+			// comes from the production CA and the pinned fingerprint, checked
+			// by the same client library the sidecar uses.
+			c := anchoredConfig{cacert: *cacert, cert: *certFile, key: *keyFile, keys: *keysFrom,
+				attCA: *attCA, pins: pins, production: *production, edOnly: *edOnly, maxAge: *maxAge}
+			att, err := verifyAnchored(ctx, target, c)
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: FAILED: %v\n", prog, err)
+				if h := pinHint(ctx, target, c, err); h != "" {
+					fmt.Fprintf(stderr, "hint: %s\n", h)
+				} else if h := hintFor(err); h != "" {
+					fmt.Fprintf(stderr, "hint: %s\n", h)
+				}
+				return 1
+			}
+			printAttestation(stdout, att, *edOnly)
+			return 0
 		}
-		printAttestation(stdout, att, *edOnly)
+		client, err := httpsClient(*cacert, *certFile, *keyFile)
+		if err != nil {
+			return fail(stderr, prog, err)
+		}
+		v := &verification{client: client, maxAge: *maxAge, production: *production, edOnly: *edOnly}
+		if err := v.run(ctx, target, *keysFrom, stdout); err != nil {
+			return fail(stderr, prog, fmt.Errorf("FAILED: %w", err))
+		}
 		return 0
 	}
-	client, err := httpsClient(*cacert, *certFile, *keyFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl: %v\n", err)
-		return 1
+}
+
+// pinHint explains a pin that matches no published key when the pin is
+// the SHA-256 of a certificate's PEM file (what sha256sum gives) rather
+// than of the DER certificate, or is not a SHA-256 at all. It never
+// prints the published fingerprints: pinning what a server offers would
+// trust whoever answers.
+func pinHint(ctx context.Context, target string, c anchoredConfig, err error) string {
+	if !errors.Is(err, signer.ErrUnknownKey) || len(c.pins) == 0 {
+		return ""
 	}
-	v := &verification{client: client, maxAge: *maxAge, production: *production, edOnly: *edOnly}
-	if err := v.run(ctx, target, *keysFrom, stdout); err != nil {
-		fmt.Fprintf(stderr, "timenodectl: attestation verification FAILED: %v\n", err)
-		return 1
+	pinned := func(sum [32]byte) string {
+		for _, p := range c.pins {
+			if n, _ := signer.NormalizeFingerprint(p); n == hex.EncodeToString(sum[:]) {
+				return p
+			}
+		}
+		return ""
 	}
-	return 0
+	generic := "--pin is the SHA-256 of the DER attestation certificate (`timenodectl ca fingerprint attestation-cert.pem`, or openssl x509 -noout -fingerprint -sha256), not of the PEM file (sha256sum)"
+	if c.attCA != "" {
+		if b, rerr := os.ReadFile(c.attCA); rerr == nil {
+			if p := pinned(sha256.Sum256(b)); p != "" {
+				return fmt.Sprintf("--pin %s is the SHA-256 of the --attestation-ca file; %s", p, generic)
+			}
+		}
+	}
+	cl, cerr := httpsClient(c.cacert, c.cert, c.key)
+	if cerr != nil {
+		return generic
+	}
+	keysURL := c.keys
+	if keysURL == "" {
+		u, perr := url.Parse(target)
+		if perr != nil {
+			return generic
+		}
+		u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "attestation")+"keys", ""
+		keysURL = u.String()
+	}
+	var doc signer.KeysDocument
+	if (&verification{client: cl}).getJSON(ctx, keysURL, &doc) != nil {
+		return generic
+	}
+	keys, kerr := doc.PublicKeys()
+	if kerr != nil {
+		return generic
+	}
+	for _, k := range keys {
+		if len(k.Chain) == 0 {
+			continue
+		}
+		if p := pinned(sha256.Sum256(signer.EncodeCerts(k.Chain[0]))); p != "" {
+			return fmt.Sprintf("--pin %s is the SHA-256 of key %s's certificate as a PEM file; pin the certificate's fingerprint instead: `timenodectl ca fingerprint` on that file prints %s", p, k.ID, signer.Fingerprint(k.Chain[0]))
+		}
+	}
+	return generic
 }
 
 type verification struct {

@@ -23,7 +23,7 @@ func TestProductionVerifyNeedsATrustAnchor(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := attestationCmd(tc.args, &out, &errOut); code != 1 {
+			if code := dispatch(append([]string{"attestation"}, tc.args...), &out, &errOut); code != 1 {
 				t.Fatalf("exit %d, want 1: %s", code, errOut.String())
 			}
 			if !strings.Contains(errOut.String(), tc.want) || strings.Contains(out.String(), "verified") {

@@ -16,87 +16,78 @@ import (
 )
 
 func init() {
-	register("ca", "attestation CA: create a development CA, issue node certificates, fingerprints", caCmd)
-}
-
-const caUsage = `usage:
-  timenodectl ca create-dev --dir DIR [--name NAME] [--days N]
-      a DEVELOPMENT CA: DIR/ca.pem and DIR/ca-key.pem (0600)
-  timenodectl ca issue --dir DIR --csr FILE [--days N] [--not-before RFC3339] [--out FILE]
-      certify a node's keys (CSR from "timenodectl keys csr"); prints the chain
-  timenodectl ca fingerprint CERT
-      the calibration fingerprint (SHA-256 of the first certificate)`
-
-func caCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, caUsage)
-		return 2
-	}
-	if args[0] == "fingerprint" {
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, caUsage)
-			return 2
-		}
-		b, err := os.ReadFile(args[1])
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl ca fingerprint: %v\n", err)
-			return 1
-		}
-		ders, err := signer.DecodeCerts(args[1], b)
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl ca fingerprint: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, signer.Fingerprint(ders[0]))
-		return 0
-	}
-	fs := flag.NewFlagSet("ca "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "CA directory")
-	name := fs.String("name", "timenode attestation DEVELOPMENT CA", "CA subject common name")
-	days := fs.Int("days", 90, "validity in days")
-	csrPath := fs.String("csr", "", "certificate request (PEM)")
-	notBefore := fs.String("not-before", "", "start of the certificate's window, RFC 3339 (default now)")
-	out := fs.String("out", "", "output file (default stdout)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
-	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "timenodectl ca: --dir is required")
-		return 2
-	}
-	now := time.Now()
-	switch args[0] {
-	case "create-dev":
-		ca, err := signer.NewCA(*name, true, now, time.Duration(*days)*24*time.Hour)
-		if err == nil {
-			err = saveCA(*dir, ca)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl ca create-dev: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "development CA %q in %s, fingerprint %s\n", ca.Cert.Subject.CommonName, *dir, signer.Fingerprint(ca.Cert.Raw))
-		return 0
-	case "issue":
-		start := now.Add(-time.Minute)
-		if *notBefore != "" {
-			t, err := time.Parse(time.RFC3339, *notBefore)
-			if err != nil {
-				fmt.Fprintf(stderr, "timenodectl ca issue: --not-before: %v\n", err)
-				return 2
+	g := registerGroup("ca", "attestation CA: create a development CA, issue node certificates, fingerprints", 12)
+	g.addLeaf("create-dev", leaf{args: noArgs, summary: "make a DEVELOPMENT CA: DIR/ca.pem and DIR/ca-key.pem (0600)",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := fs.String("dir", "", "the CA directory `DIR` (required)")
+			name := fs.String("name", "timenode attestation DEVELOPMENT CA", "CA subject common name")
+			days := fs.Int("days", 90, "validity in days")
+			return func(_ []string, stdout, stderr io.Writer) int {
+				const prog = "timenodectl ca create-dev"
+				if *dir == "" {
+					return usageErr(stderr, prog, "--dir is required")
+				}
+				ca, err := signer.NewCA(*name, true, time.Now(), time.Duration(*days)*24*time.Hour)
+				if err == nil {
+					err = saveCA(*dir, ca)
+				}
+				if err != nil {
+					return fail(stderr, prog, err)
+				}
+				fmt.Fprintf(stdout, "development CA %q in %s, fingerprint %s\n", ca.Cert.Subject.CommonName, *dir, signer.Fingerprint(ca.Cert.Raw))
+				return 0
 			}
-			start = t
-		}
-		chain, err := issue(*dir, *csrPath, start, start.Add(time.Duration(*days)*24*time.Hour))
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl ca issue: %v\n", err)
-			return 1
-		}
-		return writeOut(*out, chain, 0o644, stdout, stderr)
-	}
-	fmt.Fprintln(stderr, caUsage)
-	return 2
+		}})
+	g.addLeaf("issue", leaf{args: noArgs, summary: `certify a node's keys (CSR from "timenodectl keys csr"); prints the chain`,
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := fs.String("dir", "", "the CA directory `DIR` (required)")
+			days := fs.Int("days", 90, "validity in days")
+			csrPath := fs.String("csr", "", "certificate request `FILE` (PEM, required)")
+			notBefore := fs.String("not-before", "", "start of the certificate's window, RFC 3339 (default now)")
+			out := fs.String("out", "", "output `FILE` (default stdout)")
+			return func(_ []string, stdout, stderr io.Writer) int {
+				const prog = "timenodectl ca issue"
+				if *dir == "" || *csrPath == "" {
+					return usageErr(stderr, prog, "--dir and --csr are required")
+				}
+				start := time.Now().Add(-time.Minute)
+				if *notBefore != "" {
+					t, err := time.Parse(time.RFC3339, *notBefore)
+					if err != nil {
+						return usageErr(stderr, prog, "--not-before: %v", err)
+					}
+					start = t
+				}
+				chain, err := issue(*dir, *csrPath, start, start.Add(time.Duration(*days)*24*time.Hour))
+				if err != nil {
+					return fail(stderr, prog, err)
+				}
+				return writeOut(*out, chain, 0o644, stdout, stderr)
+			}
+		}})
+	g.addLeaf("fingerprint", leaf{use: "CERT...", args: someArgs,
+		summary: "the pin clients are given (AUNSORM_CALIBRATION_FINGERPRINT): SHA-256 of the first DER certificate of each PEM file",
+		help:    "Not the SHA-256 of the file: sha256sum of a PEM file gives a different value.",
+		flags: func(*flag.FlagSet) runFunc {
+			return func(args []string, stdout, stderr io.Writer) int {
+				for _, path := range args {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return fail(stderr, "timenodectl ca fingerprint", err)
+					}
+					ders, err := signer.DecodeCerts(path, b)
+					if err != nil {
+						return fail(stderr, "timenodectl ca fingerprint", err)
+					}
+					if len(args) == 1 {
+						fmt.Fprintln(stdout, signer.Fingerprint(ders[0]))
+					} else {
+						fmt.Fprintf(stdout, "%s  %s\n", signer.Fingerprint(ders[0]), path)
+					}
+				}
+				return 0
+			}
+		}})
 }
 
 func saveCA(dir string, ca *signer.CA) error {

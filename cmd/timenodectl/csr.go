@@ -22,70 +22,68 @@ import (
 )
 
 func init() {
-	registerCerts("csr", "make the node's TLS key (if missing) and a certificate request for it", certsCSRCmd)
+	certsCommands.addLeaf("csr", leaf{args: noArgs, summary: "make the node's TLS key (if missing) and a certificate request for it",
+		help:  "The key is P-256, PKCS#8, mode 0600, written atomically, and never overwritten.",
+		flags: certsCSR})
 }
 
 // certsCSRCmd is what first boot runs: the TLS server key is created once
 // (P-256, PKCS#8, mode 0600, written atomically) and never overwritten; the
 // request names the node so the service CA can issue its certificate.
-func certsCSRCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("certs csr", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keyPath := fs.String("key", "", "TLS private key (created 0600 if missing)")
+func certsCSR(fs *flag.FlagSet) runFunc {
+	keyPath := fs.String("key", "", "TLS private key `FILE` (created 0600 if missing; required)")
 	out := fs.String("out", "", "where to write the CSR (PEM; default standard output)")
 	cn := fs.String("cn", "", "subject common name (default: the host name)")
 	names := fs.String("san", "", "comma-separated DNS names and IP addresses (default: the common name)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *keyPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: timenodectl certs csr --key FILE [--out FILE] [--cn NAME] [--san NAME,...]")
-		return 2
-	}
-	if *cn == "" {
-		h, err := os.Hostname()
+	return func(_ []string, stdout, stderr io.Writer) int {
+		if *keyPath == "" {
+			return usageErr(stderr, "timenodectl certs csr", "--key is required")
+		}
+		if *cn == "" {
+			h, err := os.Hostname()
+			if err != nil {
+				fmt.Fprintf(stderr, "timenodectl certs csr: --cn not given and no host name: %v\n", err)
+				return 1
+			}
+			*cn = h
+		}
+		key, created, err := loadOrCreateKey(*keyPath)
 		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl certs csr: --cn not given and no host name: %v\n", err)
+			fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
 			return 1
 		}
-		*cn = h
-	}
-	key, created, err := loadOrCreateKey(*keyPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
-		return 1
-	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *cn}}
-	sans := *names
-	if sans == "" {
-		sans = *cn
-	}
-	for _, n := range strings.Split(sans, ",") {
-		if n = strings.TrimSpace(n); n == "" {
-			continue
+		tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *cn}}
+		sans := *names
+		if sans == "" {
+			sans = *cn
 		}
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		for _, n := range strings.Split(sans, ",") {
+			if n = strings.TrimSpace(n); n == "" {
+				continue
+			}
+			if ip := net.ParseIP(n); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, n)
+			}
 		}
+		der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+		if err != nil {
+			fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
+			return 1
+		}
+		csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+		if *out == "" {
+			_, _ = stdout.Write(csr)
+		} else if err := keyfile.WriteAtomic(*out, csr, 0o644); err != nil {
+			fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
+			return 1
+		}
+		if created {
+			fmt.Fprintf(stderr, "created TLS key %s\n", *keyPath)
+		}
+		return 0
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
-		return 1
-	}
-	csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	if *out == "" {
-		_, _ = stdout.Write(csr)
-	} else if err := keyfile.WriteAtomic(*out, csr, 0o644); err != nil {
-		fmt.Fprintf(stderr, "timenodectl certs csr: %v\n", err)
-		return 1
-	}
-	if created {
-		fmt.Fprintf(stderr, "created TLS key %s\n", *keyPath)
-	}
-	return 0
 }
 
 // loadOrCreateKey reads an existing PKCS#8 key, or creates one; an existing

@@ -17,71 +17,92 @@ import (
 )
 
 func init() {
-	register("keys", "generate signing keys and certificate requests", keysCmd)
+	g := registerGroup("keys", "generate signing keys and certificate requests", 10)
+	g.addLeaf("generate", leaf{args: noArgs,
+		summary: "new Ed25519 + ML-DSA-65 signing keys (PKCS#8 PEM, mode 0600)",
+		help: `From the OS CSPRNG with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set;
+written as one unit, and what an interrupted run left is removed first.`,
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir, next := keyDirFlags(fs)
+			force, ifMissing := keepFlags(fs, "key pair")
+			return func(_ []string, stdout, stderr io.Writer) int {
+				const prog = "timenodectl keys generate"
+				if code := needDir(stderr, prog, *dir, *force, *ifMissing); code != 0 {
+					return code
+				}
+				if err := generateKeys(*dir, keyPrefix(*next), *force, *ifMissing, stdout); err != nil {
+					return fail(stderr, prog, err)
+				}
+				return 0
+			}
+		}})
+	g.addLeaf("roughtime", leaf{args: noArgs,
+		summary: "the Roughtime long-term Ed25519 key (roughtime-ed25519.pem, mode 0600)",
+		help:    "Prints the public key Roughtime clients are configured with.",
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir := fs.String("dir", "", "key directory `DIR` (required)")
+			force, ifMissing := keepFlags(fs, "key")
+			return func(_ []string, stdout, stderr io.Writer) int {
+				const prog = "timenodectl keys roughtime"
+				if code := needDir(stderr, prog, *dir, *force, *ifMissing); code != 0 {
+					return code
+				}
+				if err := generateRoughtimeKey(*dir, *force, *ifMissing, stdout); err != nil {
+					return fail(stderr, prog, err)
+				}
+				return 0
+			}
+		}})
+	g.addLeaf("csr", leaf{args: noArgs,
+		summary: `a certificate request for the keys in DIR, for "timenodectl ca issue"`,
+		flags: func(fs *flag.FlagSet) runFunc {
+			dir, next := keyDirFlags(fs)
+			cn := fs.String("cn", "", "certificate subject common name, e.g. the authority id (required)")
+			out := fs.String("out", "", "output `FILE` (default stdout)")
+			return func(_ []string, stdout, stderr io.Writer) int {
+				const prog = "timenodectl keys csr"
+				if *dir == "" || *cn == "" {
+					return usageErr(stderr, prog, "--dir and --cn are required")
+				}
+				pemCSR, err := makeCSR(*dir, keyPrefix(*next), *cn)
+				if err != nil {
+					return fail(stderr, prog, err)
+				}
+				return writeOut(*out, pemCSR, 0o644, stdout, stderr)
+			}
+		}})
 }
 
-const keysUsage = `usage:
-  timenodectl keys generate --dir DIR [--next] [--force | --if-missing]
-      new Ed25519 + ML-DSA-65 keys (PKCS#8 PEM, mode 0600), from the OS CSPRNG
-      with $AUNSORM_NATIVE_RNG_SEED_PATH mixed in when set; written as one
-      unit, and what an interrupted run left is removed first
-  timenodectl keys roughtime --dir DIR [--force | --if-missing]
-      the Roughtime long-term Ed25519 key (roughtime-ed25519.pem, mode 0600);
-      prints the public key clients are configured with
-  timenodectl keys csr --dir DIR [--next] --cn NAME [--out FILE]
-      a certificate request for the keys in DIR, for "timenodectl ca issue"`
+// keyDirFlags declares --dir and --next, which every signing-key command
+// takes.
+func keyDirFlags(fs *flag.FlagSet) (dir *string, next *bool) {
+	return fs.String("dir", "", "key directory `DIR` (required)"),
+		fs.Bool("next", false, "the next key of a rotation (files prefixed next-)")
+}
 
-func keysCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, keysUsage)
-		return 2
+// keepFlags declares --force and --if-missing for a command that makes
+// what.
+func keepFlags(fs *flag.FlagSet, what string) (force, ifMissing *bool) {
+	return fs.Bool("force", false, "overwrite an existing "+what),
+		fs.Bool("if-missing", false, "keep a complete "+what+" in place (exit 0)")
+}
+
+// needDir checks the flags every key-making command shares.
+func needDir(stderr io.Writer, prog, dir string, force, ifMissing bool) int {
+	switch {
+	case dir == "":
+		return usageErr(stderr, prog, "--dir is required")
+	case force && ifMissing:
+		return usageErr(stderr, prog, "--force and --if-missing contradict each other")
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "key directory")
-	next := fs.Bool("next", false, "the next key of a rotation (files prefixed next-)")
-	force := fs.Bool("force", false, "overwrite existing key files")
-	ifMissing := fs.Bool("if-missing", false, "keep a complete key pair in place (exit 0)")
-	cn := fs.String("cn", "", "certificate subject common name (e.g. the authority id)")
-	out := fs.String("out", "", "output file (default stdout)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	return 0
+}
+
+func keyPrefix(next bool) string {
+	if next {
+		return signer.NextPrefix
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "timenodectl keys: --dir is required")
-		return 2
-	}
-	prefix := ""
-	if *next {
-		prefix = signer.NextPrefix
-	}
-	switch args[0] {
-	case "generate":
-		if err := generateKeys(*dir, prefix, *force, *ifMissing, stdout); err != nil {
-			fmt.Fprintf(stderr, "timenodectl keys generate: %v\n", err)
-			return 1
-		}
-		return 0
-	case "roughtime":
-		if err := generateRoughtimeKey(*dir, *force, *ifMissing, stdout); err != nil {
-			fmt.Fprintf(stderr, "timenodectl keys roughtime: %v\n", err)
-			return 1
-		}
-		return 0
-	case "csr":
-		if *cn == "" {
-			fmt.Fprintln(stderr, "timenodectl keys csr: --cn is required")
-			return 2
-		}
-		pemCSR, err := makeCSR(*dir, prefix, *cn)
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl keys csr: %v\n", err)
-			return 1
-		}
-		return writeOut(*out, pemCSR, 0o644, stdout, stderr)
-	}
-	fmt.Fprintln(stderr, keysUsage)
-	return 2
+	return ""
 }
 
 // generateKeys writes a key pair into dir as one unit (see

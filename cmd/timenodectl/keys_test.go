@@ -31,7 +31,7 @@ func TestKeysForTheDaemonsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := keysCmd([]string{"generate", "--dir", dir, "--next"}, &out, &errOut); code != 0 {
+	if code := dispatch([]string{"keys", "generate", "--dir", dir, "--next"}, &out, &errOut); code != 0 {
 		t.Fatalf("keys generate: exit %d: %s", code, errOut.String())
 	}
 	for _, f := range []string{"next-signing-ed25519.pem", "next-signing-mldsa65.pem"} {
@@ -45,7 +45,7 @@ func TestKeysForTheDaemonsUser(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := keysCmd([]string{"csr", "--dir", dir, "--next", "--cn", "time.test.example"}, &out, &errOut); code != 0 {
+	if code := dispatch([]string{"keys", "csr", "--dir", dir, "--next", "--cn", "time.test.example"}, &out, &errOut); code != 0 {
 		t.Fatalf("keys csr as root on the daemon's files: exit %d: %s", code, errOut.String())
 	}
 	if !strings.HasPrefix(out.String(), "-----BEGIN CERTIFICATE REQUEST-----") {
@@ -65,7 +65,7 @@ func TestKeysGenerateRecoversAndIsIdempotent(t *testing.T) {
 	}
 	run := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := keysCmd(append([]string{"generate", "--dir", dir}, args...), &out, &errOut)
+		code := dispatch(append([]string{"keys", "generate", "--dir", dir}, args...), &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
 	code, out, errOut := run("--if-missing")
@@ -93,7 +93,7 @@ func TestKeysGenerateRecoversAndIsIdempotent(t *testing.T) {
 func TestKeysRoughtime(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut bytes.Buffer
-	if code := keysCmd([]string{"roughtime", "--dir", dir}, &out, &errOut); code != 0 {
+	if code := dispatch([]string{"keys", "roughtime", "--dir", dir}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	_, pub, ok := strings.Cut(out.String(), "public key (base64): ")
@@ -109,11 +109,11 @@ func TestKeysRoughtime(t *testing.T) {
 		t.Errorf("printed %q, the file's key is %x", pub, key.Public())
 	}
 	out.Reset()
-	if code := keysCmd([]string{"roughtime", "--dir", dir, "--if-missing"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "kept") {
+	if code := dispatch([]string{"keys", "roughtime", "--dir", dir, "--if-missing"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "kept") {
 		t.Fatalf("--if-missing: exit %d, %q", code, out.String())
 	}
 	errOut.Reset()
-	if code := keysCmd([]string{"roughtime", "--dir", dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--if-missing") {
+	if code := dispatch([]string{"keys", "roughtime", "--dir", dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--if-missing") {
 		t.Fatalf("a second key: exit %d, %q", code, errOut.String())
 	}
 }

@@ -17,6 +17,10 @@ type command struct {
 	summary string
 	// run gets the arguments after the group name and returns the exit code.
 	run func(args []string, stdout, stderr io.Writer) int
+	// leaf or group is what run runs, for the tests that walk every
+	// command; nil for a command added with a bare run function.
+	leaf  *leaf
+	group *commandSet
 }
 
 // commandSet is a group of named subcommands with one usage listing: the
@@ -42,16 +46,24 @@ func (s *commandSet) add(name, summary string, run func(args []string, stdout, s
 	s.cmds[name] = command{summary: summary, run: run}
 }
 
-// dispatch runs the subcommand args[0]. No argument prints the usage and
-// returns 2, -h/--help/help prints it and returns 0, an unknown name says
-// so and returns 2.
+// dispatch runs the subcommand args[0]. No argument prints the usage on
+// stderr and returns 2; -h, --help or help prints it on stdout and returns
+// 0; "help NAME..." is "NAME... -h"; an unknown name says so and returns 2.
 func (s *commandSet) dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		s.usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		s.usage(stdout)
 		return 0
+	case "help":
+		if len(args) == 1 {
+			s.usage(stdout)
+			return 0
+		}
+		return s.dispatch(append(append([]string{}, args[1:]...), "-h"), stdout, stderr)
 	}
 	c, ok := s.cmds[args[0]]
 	if !ok {
@@ -73,6 +85,7 @@ func (s *commandSet) usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-*s %s\n", s.width, n, s.cmds[n].summary)
 	}
+	fmt.Fprintf(&b, "\nrun '%s %s -h' for its flags and arguments\n", s.prog, s.noun)
 	io.WriteString(w, b.String())
 }
 
@@ -89,7 +102,18 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
-		return versionCmd(args[1:], stdout, stderr)
+		return commands.dispatch(append([]string{"version"}, args[1:]...), stdout, stderr)
 	}
 	return commands.dispatch(args, stdout, stderr)
+}
+
+// registerGroup registers a top-level command whose subcommands are added
+// to the returned set.
+func registerGroup(name, summary string, width int) *commandSet {
+	g := newCommandSet(commands.prog+" "+name, "SUBCOMMAND", width)
+	register(name, summary, g.dispatch)
+	c := commands.cmds[name]
+	c.group = g
+	commands.cmds[name] = c
+	return g
 }

@@ -22,7 +22,7 @@ func TestMonitoringExport(t *testing.T) {
 		{nil, 2, "", "usage:"},
 	} {
 		var out, errOut bytes.Buffer
-		code := monitoringCmd(tc.args, &out, &errOut)
+		code := dispatch(append([]string{"monitoring"}, tc.args...), &out, &errOut)
 		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errOut.String(), tc.stderror) {
 			t.Errorf("monitoring %v: exit %d, stdout %.80q, stderr %q", tc.args, code, out.String(), errOut.String())
 		}

@@ -19,112 +19,69 @@ import (
 )
 
 func init() {
-	register("nmea", "replay NMEA captures into a pty, count their sentences", nmeaCmd)
+	g := registerGroup("nmea", "replay NMEA captures into a pty, count their sentences", 8)
+	g.addLeaf("replay", leaf{use: "FILE", args: oneArg,
+		summary: "replay a capture into a new pty, paced one burst per receiver second",
+		help: `Prints the pty's slave path (and symlinks it at --link); point the
+daemon's gnss device at it. --rate N divides the pacing by N; --rate 0
+writes as fast as the pty accepts. Comment lines are skipped.`,
+		flags: nmeaReplay})
+	g.addLeaf("stats", leaf{use: "FILE...", args: someArgs,
+		summary: "count each capture's sentences by the rules of testdata/nmea/README.md",
+		flags:   nmeaStats})
 }
 
-const nmeaUsage = `usage:
-  timenodectl nmea replay FILE [--rate N] [--link PATH] [--loop]
-      create a pty, print its slave path (and symlink it at PATH), and write
-      the capture into it paced one burst per receiver second (divided by
-      N; --rate 0 writes as fast as the pty accepts). Point the daemon's
-      gnss device at the printed path or the link. Comment lines are skipped.
-  timenodectl nmea stats FILE [--json]
-      count the capture's sentences by the rules of testdata/nmea/README.md`
-
-func nmeaCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, nmeaUsage)
-		return 2
-	}
-	switch args[0] {
-	case "replay":
-		return nmeaReplay(args[1:], stdout, stderr)
-	case "stats":
-		return nmeaStats(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, nmeaUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "timenodectl nmea: unknown subcommand %q\n%s\n", args[0], nmeaUsage)
-	return 2
-}
-
-// fileAndFlags parses args that name one FILE before or after the flags.
-func fileAndFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (string, bool) {
-	file, rest := "", args
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		file, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return "", false
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "timenodectl nmea %s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return "", false
-	}
-	if file == "" {
-		fmt.Fprintf(stderr, "timenodectl nmea %s: missing FILE\n", fs.Name())
-		return "", false
-	}
-	return file, true
-}
-
-func nmeaReplay(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func nmeaReplay(fs *flag.FlagSet) runFunc {
 	rate := fs.Float64("rate", 1, "speed-up factor; 0 writes as fast as possible")
-	link := fs.String("link", "", "also make this path a symlink to the pty slave")
+	link := fs.String("link", "", "also make this `PATH` a symlink to the pty slave")
 	loop := fs.Bool("loop", false, "replay the capture again and again until interrupted")
-	file, ok := fileAndFlags(fs, args, stderr)
-	if !ok {
-		return 2
-	}
-	if *rate < 0 {
-		fmt.Fprintln(stderr, "timenodectl nmea replay: --rate must not be negative")
-		return 2
-	}
-	capture, err := os.ReadFile(file)
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl: nmea replay: %v\n", err)
-		return 1
-	}
-	bursts := gnss.Bursts(gnss.StripComments(capture))
+	return func(args []string, stdout, stderr io.Writer) int {
+		file := args[0]
+		if *rate < 0 {
+			fmt.Fprintln(stderr, "timenodectl nmea replay: --rate must not be negative")
+			return 2
+		}
+		capture, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintf(stderr, "timenodectl: nmea replay: %v\n", err)
+			return 1
+		}
+		bursts := gnss.Bursts(gnss.StripComments(capture))
 
-	master, slave, err := pty.Open()
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl: %v\n", err)
-		return 1
-	}
-	defer master.Close()
-	if *link != "" {
-		if err := replaceSymlink(slave, *link); err != nil {
+		master, slave, err := pty.Open()
+		if err != nil {
 			fmt.Fprintf(stderr, "timenodectl: %v\n", err)
 			return 1
 		}
-		defer os.Remove(*link)
-	}
-	fmt.Fprintln(stdout, slave)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	for {
-		err := gnss.Replay(ctx, master, bursts, *rate)
-		if ctx.Err() != nil {
-			return 0
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "timenodectl: nmea replay %s: %v\n", file, err)
-			return 1
-		}
-		if !*loop {
-			// Give the reader time to drain the pty before it is closed.
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+		defer master.Close()
+		if *link != "" {
+			if err := replaceSymlink(slave, *link); err != nil {
+				fmt.Fprintf(stderr, "timenodectl: %v\n", err)
+				return 1
 			}
-			return 0
+			defer os.Remove(*link)
+		}
+		fmt.Fprintln(stdout, slave)
+
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		for {
+			err := gnss.Replay(ctx, master, bursts, *rate)
+			if ctx.Err() != nil {
+				return 0
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "timenodectl: nmea replay %s: %v\n", file, err)
+				return 1
+			}
+			if !*loop {
+				// Give the reader time to drain the pty before it is closed.
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+				return 0
+			}
 		}
 	}
 }
@@ -161,18 +118,44 @@ type nmeaFigures struct {
 	BytesDropped    uint64         `json:"bytes_dropped"`
 }
 
-func nmeaStats(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON with the field names of expected.json")
-	file, ok := fileAndFlags(fs, args, stderr)
-	if !ok {
-		return 2
+func nmeaStats(fs *flag.FlagSet) runFunc {
+	asJSON := fs.Bool("json", false, "print JSON with the field names of expected.json (an array for several files)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		figs := make([]nmeaFigures, 0, len(args))
+		for _, file := range args {
+			fig, err := nmeaFileStats(file)
+			if err != nil {
+				return fail(stderr, "timenodectl nmea stats", err)
+			}
+			figs = append(figs, fig)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			var v any = figs
+			if len(figs) == 1 {
+				v = figs[0] // one file: the object expected.json holds per capture
+			}
+			if err := enc.Encode(v); err != nil {
+				return fail(stderr, "timenodectl nmea stats", err)
+			}
+			return 0
+		}
+		for i, fig := range figs {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printNMEAFigures(stdout, fig)
+		}
+		return 0
 	}
+}
+
+// nmeaFileStats counts one capture.
+func nmeaFileStats(file string) (nmeaFigures, error) {
 	capture, err := os.ReadFile(file)
 	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl: nmea stats: %v\n", err)
-		return 1
+		return nmeaFigures{}, err
 	}
 	var tally gnss.Tally
 	var framer gnss.Framer
@@ -188,15 +171,11 @@ func nmeaStats(args []string, stdout, stderr io.Writer) int {
 	if tally.FirstUTC != "" {
 		fig.FirstUTC, fig.LastUTC = &tally.FirstUTC, &tally.LastUTC
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(fig); err != nil {
-			fmt.Fprintf(stderr, "timenodectl: nmea stats: %v\n", err)
-			return 1
-		}
-		return 0
-	}
+	return fig, nil
+}
+
+// printNMEAFigures writes one capture's counts as a table.
+func printNMEAFigures(stdout io.Writer, fig nmeaFigures) {
 	utc := func(s *string) string {
 		if s == nil {
 			return "-"
@@ -213,7 +192,6 @@ func nmeaStats(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "talkers           %s\n", joinCounts(fig.Talkers))
 	fmt.Fprintf(stdout, "sentence types    %s\n", joinCounts(fig.SentenceTypes))
 	fmt.Fprintf(stdout, "bytes dropped     %d\n", fig.BytesDropped)
-	return 0
 }
 
 // joinCounts formats a count map as "A:1, B:2" in key order.

@@ -15,35 +15,13 @@ import (
 )
 
 func init() {
-	register("provision", "check and install site bundles; rollback, promote, status, csr, bootstrap", provisionCmd)
+	g := registerGroup("provision", "check and install site bundles; rollback, promote, status, csr, bootstrap", 10)
+	for _, name := range []string{"check", "install", "rollback", "promote", "status", "csr", "bootstrap"} {
+		g.addLeaf(name, provisionSubs[name].leaf())
+	}
 }
 
-const provisionUsage = `usage: timenodectl provision SUBCOMMAND [FLAGS] [ARG]
-
-subcommands:
-  check     [--state S] [--root R] [--now T] [--ruleset FILE] [--new-pin] BUNDLE_DIR
-      validate a bundle against this node and change nothing; exit 1 lists
-      every problem
-  install   [--state S] [--root R] [--now T] [--ruleset FILE] [--new-pin] BUNDLE_DIR
-      check, then make the bundle the node's site material: a new generation
-      S/.site/GEN swapped in atomically, files for root services into R.
-      A bundle without attestation-cert.pem keeps the installed one; a
-      different one (a new pinned fingerprint) needs --new-pin
-  rollback  [--state S] [--now T] [--force]
-      make the previous generation current again (again: undo)
-  promote   [--state S] [--now T]
-      end a key rotation: the next signing key and its certificate become
-      the only ones; after an interruption, run it again to complete it
-  status    [--state S] [--root R] [--now T]
-      the node's keys, requests, site generation, certificates, settings
-  csr       [--state S] tls|attestation|next-attestation
-      print the node's certificate request (ssh node sudo timenodectl
-      provision csr tls > node.csr)
-  bootstrap [--root R] [--ruleset FILE] DIR
-      first boot: install a provisioning medium's authorized_keys (required),
-      site.nft and modules.conf into R
-
-S is the daemon's state directory (default ` + site.DefaultStateDir + `), R the files of root
+const provisionDirs = `S is the daemon's state directory (default ` + site.DefaultStateDir + `), R the files of root
 services (default ` + site.DefaultRootDir + `), T an RFC 3339 time to check certificates
 at instead of now, FILE the nftables ruleset site.nft is checked after
 (default ` + provision.DefaultRuleset + `).`
@@ -51,115 +29,78 @@ at instead of now, FILE the nftables ruleset site.nft is checked after
 // provisionSub describes one subcommand: which flags it takes and how
 // many arguments.
 type provisionSub struct {
-	flags []string // of "state", "root", "now", "ruleset", "force", "new-pin"
-	args  int
-	argv  string // the argument's name, for usage errors
-	run   func(c provision.Config, force bool, args []string, stdout, stderr io.Writer) int
+	flags   []string // of "state", "root", "now", "ruleset", "force", "new-pin"
+	args    int
+	argv    string // the argument's name, for usage errors
+	summary string
+	help    string
+	run     func(c provision.Config, force bool, args []string, stdout, stderr io.Writer) int
 }
 
 var provisionSubs = map[string]provisionSub{
-	"check":     {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR", provisionCheck},
-	"install":   {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR", provisionInstall},
-	"rollback":  {[]string{"state", "now", "force"}, 0, "", provisionRollback},
-	"promote":   {[]string{"state", "now"}, 0, "", provisionPromote},
-	"status":    {[]string{"state", "root", "now"}, 0, "", provisionStatus},
-	"csr":       {[]string{"state"}, 1, "tls|attestation|next-attestation", provisionCSR},
-	"bootstrap": {[]string{"root", "ruleset"}, 1, "DIR", provisionBootstrap},
+	"check": {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR",
+		"validate a bundle against this node and change nothing; exit 1 lists every problem", "", provisionCheck},
+	"install": {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR",
+		"check, then make the bundle the node's site material",
+		`A new generation S/.site/GEN is swapped in atomically, files for root
+services go into R. A bundle without attestation-cert.pem keeps the
+installed one; a different one (a new pinned fingerprint) needs --new-pin.`, provisionInstall},
+	"rollback": {[]string{"state", "now", "force"}, 0, "",
+		"make the previous generation current again (again: undo)", "", provisionRollback},
+	"promote": {[]string{"state", "now"}, 0, "",
+		"end a key rotation: the next signing key and its certificate become the only ones",
+		"After an interruption, run it again to complete it.", provisionPromote},
+	"status": {[]string{"state", "root", "now"}, 0, "",
+		"the node's keys, requests, site generation, certificates, settings", "", provisionStatus},
+	"csr": {[]string{"state"}, 1, "tls|attestation|next-attestation",
+		"print the node's certificate request",
+		"For example: ssh node sudo timenodectl provision csr tls > node.csr", provisionCSR},
+	"bootstrap": {[]string{"root", "ruleset"}, 1, "DIR",
+		"first boot: install a provisioning medium's authorized_keys (required), site.nft and modules.conf into R", "", provisionBootstrap},
 }
 
-// provisionCmd exits 0 on success (and for help), 1 when a bundle is
-// refused or a change fails, 2 on usage errors.
-func provisionCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, provisionUsage)
-		return 2
+// leaf makes the subcommand a command of its own, with only its flags.
+func (sub provisionSub) leaf() leaf {
+	help := provisionDirs
+	if sub.help != "" {
+		help = sub.help + "\n\n" + help
 	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stdout, provisionUsage)
-		return 0
-	}
-	sub, ok := provisionSubs[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "timenodectl provision: unknown subcommand %q\n%s\n", args[0], provisionUsage)
-		return 2
-	}
-	name := "timenodectl provision " + args[0]
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // usage goes where the caller asked: stdout for -h
-	fs.Usage = func() {}
-	var c provision.Config
-	var now string
-	var force bool
-	for _, f := range sub.flags {
-		switch f {
-		case "state":
-			fs.StringVar(&c.State, "state", site.DefaultStateDir, "the daemon's state directory")
-		case "root":
-			fs.StringVar(&c.Root, "root", site.DefaultRootDir, "directory of the files for root services")
-		case "now":
-			fs.StringVar(&now, "now", "", "check certificates at this RFC 3339 time instead of now")
-		case "ruleset":
-			fs.StringVar(&c.Ruleset, "ruleset", provision.DefaultRuleset, "nftables ruleset site.nft is checked after")
-		case "force":
-			fs.BoolVar(&force, "force", false, "roll back even to a generation the node would refuse")
-		case "new-pin":
-			fs.BoolVar(&c.NewPin, "new-pin", false, "accept a new attestation certificate for the signing key: clients must be given its fingerprint first")
-		}
-	}
-	rest, err := parseInterleaved(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, subUsage(fs, args[0], sub))
-		return 0
-	}
-	if err == nil && len(rest) != sub.args {
-		err = fmt.Errorf("want %d argument%s, got %d", sub.args, map[bool]string{true: "", false: "s"}[sub.args == 1], len(rest))
-	}
-	if err == nil && now != "" {
-		if c.Now, err = time.Parse(time.RFC3339, now); err != nil {
-			err = fmt.Errorf("--now: %v", err)
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n%s\n", name, err, subUsage(fs, args[0], sub))
-		return 2
-	}
-	if c.Now.IsZero() {
-		c.Now = time.Now()
-	}
-	return sub.run(c, force, rest, stdout, stderr)
-}
-
-// parseInterleaved parses flags before and after the arguments, so that
-// "check BUNDLE --now T" works as well as "check --now T BUNDLE".
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return rest, nil
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-func subUsage(fs *flag.FlagSet, name string, sub provisionSub) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: timenodectl provision %s [FLAGS]", name)
-	if sub.argv != "" {
-		b.WriteString(" " + sub.argv)
-	}
-	b.WriteString("\n")
-	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(&b, "  --%s", f.Name)
-		if f.DefValue != "false" && f.DefValue != "" {
-			fmt.Fprintf(&b, " (default %q)", f.DefValue)
-		}
-		fmt.Fprintf(&b, "\n      %s\n", f.Usage)
-	})
-	return strings.TrimRight(b.String(), "\n")
+	return leaf{use: sub.argv, summary: sub.summary, help: help, args: argRange{sub.args, sub.args},
+		flags: func(fs *flag.FlagSet) runFunc {
+			var c provision.Config
+			var now string
+			var force bool
+			for _, f := range sub.flags {
+				switch f {
+				case "state":
+					fs.StringVar(&c.State, "state", site.DefaultStateDir, "`S`: the daemon's state directory")
+				case "root":
+					fs.StringVar(&c.Root, "root", site.DefaultRootDir, "`R`: the directory of the files for root services")
+				case "now":
+					fs.StringVar(&now, "now", "", "`T`: check certificates at this RFC 3339 time instead of now")
+				case "ruleset":
+					fs.StringVar(&c.Ruleset, "ruleset", provision.DefaultRuleset, "`FILE`: the nftables ruleset site.nft is checked after")
+				case "force":
+					fs.BoolVar(&force, "force", false, "roll back even to a generation the node would refuse")
+				case "new-pin":
+					fs.BoolVar(&c.NewPin, "new-pin", false, "accept a new attestation certificate for the signing key: clients must be given its fingerprint first")
+				}
+			}
+			return func(args []string, stdout, stderr io.Writer) int {
+				if now != "" {
+					t, err := time.Parse(time.RFC3339, now)
+					if err != nil {
+						fmt.Fprintf(stderr, "timenodectl provision: --now: %v\n", err)
+						return 2
+					}
+					c.Now = t
+				}
+				if c.Now.IsZero() {
+					c.Now = time.Now()
+				}
+				return sub.run(c, force, args, stdout, stderr)
+			}
+		}}
 }
 
 func provisionCheck(c provision.Config, _ bool, args []string, stdout, stderr io.Writer) int {

@@ -80,13 +80,14 @@ func TestProvisionUsage(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"provision", "-h"}, 0, "usage: timenodectl provision SUBCOMMAND", ""},
-		{[]string{"provision", "help"}, 0, "  promote   [--state S] [--now T]", ""},
-		{[]string{"provision", "check", "-h"}, 0, "usage: timenodectl provision check [FLAGS] BUNDLE_DIR", ""},
+		{[]string{"provision", "help"}, 0, "  promote    end a key rotation", ""},
+		{[]string{"provision", "help", "promote"}, 0, "usage: timenodectl provision promote [flags]", ""},
+		{[]string{"provision", "check", "-h"}, 0, "usage: timenodectl provision check [flags] BUNDLE_DIR", ""},
 		{[]string{"provision", "csr", "--help"}, 0, "tls|attestation|next-attestation", ""},
 		{[]string{"provision"}, 2, "", "usage: timenodectl provision SUBCOMMAND"},
 		{[]string{"provision", "deploy"}, 2, "", `unknown subcommand "deploy"`},
-		{[]string{"provision", "check"}, 2, "", "want 1 argument, got 0"},
-		{[]string{"provision", "status", "extra"}, 2, "", "want 0 arguments, got 1"},
+		{[]string{"provision", "check"}, 2, "", "missing BUNDLE_DIR"},
+		{[]string{"provision", "status", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"provision", "check", "--now", "tomorrow", "dir"}, 2, "", "--now: parsing time"},
 		{[]string{"provision", "csr", "--root", "/x", "tls"}, 2, "", "flag provided but not defined: -root"},
 	}

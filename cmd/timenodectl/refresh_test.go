@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/monitoring"
+	"github.com/aunsorm/timenode/signer"
 )
 
 // startDaemon runs `timenoded --sim` with state dir and returns its
@@ -138,6 +141,7 @@ func TestRefreshSidecarAgainstSim(t *testing.T) {
 	}
 	// The sim clock needs a few seconds to lock before it serves.
 	waitHealth(t, addr, true, 45*time.Second)
+	checkPinHint(t, eps["https"], state)
 	validated := false
 	for !validated {
 		select {
@@ -203,4 +207,68 @@ func get(t *testing.T, u string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return fmt.Sprint(string(b))
+}
+
+// checkPinHint: an operator who pins the SHA-256 of a PEM file (what
+// sha256sum prints) instead of the certificate's fingerprint is told so,
+// with the command that gives the right value; the verification still
+// fails.
+func checkPinHint(t *testing.T, https, state string) {
+	t.Helper()
+	ca := filepath.Join(state, "dev-ca.pem")
+	b, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	code, out, errOut := run("attestation", "verify", "https://"+https+"/attestation", "--cacert", ca,
+		"--cert", filepath.Join(state, "dev-client.crt"), "--key", filepath.Join(state, "dev-client.key"),
+		"--attestation-ca", ca, "--pin", hex.EncodeToString(sum[:]))
+	if code != 1 || strings.Contains(out, "verified") {
+		t.Fatalf("a pin of a file's SHA-256: exit %d, stdout %q; want a failure", code, out)
+	}
+	for _, w := range []string{"FAILED", "hint: --pin " + hex.EncodeToString(sum[:]) + " is the SHA-256 of the --attestation-ca file", "timenodectl ca fingerprint"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+}
+
+// TestRefreshCredentialsDirectory: flags left empty are filled from
+// $CREDENTIALS_DIRECTORY (systemd's LoadCredential=, a container's
+// mounted secret); a flag given wins; a file that is not there is not
+// invented.
+func TestRefreshCredentialsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	caPEM := pemFileForTest(t)
+	for _, f := range []string{"refresh-client.crt", "refresh-client.key"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "refresh-attestation-ca.pem"), caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CREDENTIALS_DIRECTORY": dir, "AUNSORM_CLOCK_REFRESH_URL": "https://node.example:5443/attestation"}
+	cfg, err := refreshConfig(refreshOptions{key: "/given.key"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLSCertFile != filepath.Join(dir, "refresh-client.crt") || cfg.TLSKeyFile != "/given.key" || cfg.TLSCAFile != "" || cfg.Roots == nil {
+		t.Errorf("cert %q key %q ca %q roots %v: want the directory's cert and attestation CA, the flag's key, no CA file", cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile, cfg.Roots != nil)
+	}
+	delete(env, "AUNSORM_CLOCK_REFRESH_URL")
+	if _, err := refreshConfig(refreshOptions{}, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "AUNSORM_CLOCK_REFRESH_URL") {
+		t.Errorf("no URL: %v, want an error naming AUNSORM_CLOCK_REFRESH_URL", err)
+	}
+}
+
+// pemFileForTest is a CA certificate in PEM, for a file the sidecar reads.
+func pemFileForTest(t *testing.T) []byte {
+	t.Helper()
+	ca, err := signer.NewCA("refresh test CA", true, provT0, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer.EncodeCerts(ca.Cert.Raw)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,15 +14,15 @@ import (
 )
 
 func init() {
-	register("roughtime", "query a Roughtime server and verify its reply", roughtimeCmd)
+	g := registerGroup("roughtime", "query a Roughtime server and verify its reply", 6)
+	g.addLeaf("query", leaf{use: "ADDR", args: oneArg,
+		summary: "ask the Roughtime server at ADDR (host:port, UDP) for the time and verify the reply",
+		help: `The reply is verified against the server's long-term public key (a node's
+is in /health, services[].public_key); prints the midpoint, radius,
+round-trip time and the local clock's offset. Exit 0 when the reply
+verified, 1 when not.`,
+		flags: roughtimeQuery})
 }
-
-const roughtimeUsage = `usage:
-  timenodectl roughtime query ADDR --pubkey BASE64 [--version draft11|google] [--timeout 2s]
-      ask the Roughtime server at ADDR (host:port, UDP) for the time and verify
-      the reply against its long-term public key (a node's is in /health,
-      services[].public_key); prints the midpoint, radius, round-trip time and
-      the local clock's offset. Exit 0 when the reply verified, 1 when not.`
 
 // roughtimeVersions maps --version to the protocol.
 var roughtimeVersions = map[string]roughtime.Version{
@@ -31,54 +30,34 @@ var roughtimeVersions = map[string]roughtime.Version{
 	"google":  roughtime.VersionGoogle,
 }
 
-func roughtimeCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "query" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, roughtimeUsage)
-			return 0
-		}
-		fmt.Fprintln(stderr, roughtimeUsage)
-		return 2
-	}
-	fs := flag.NewFlagSet("roughtime query", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported below, with the usage
-	pubB64 := fs.String("pubkey", "", "the server's long-term Ed25519 public key, base64")
+func roughtimeQuery(fs *flag.FlagSet) runFunc {
+	pubB64 := fs.String("pubkey", "", "the server's long-term Ed25519 public key, base64 (required)")
 	version := fs.String("version", "draft11", "protocol: draft11 (draft-ietf-ntp-roughtime-11) or google (Google-Roughtime)")
 	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait in all, retries included")
-	rest, err := parseInterleaved(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, roughtimeUsage)
+	return func(args []string, stdout, stderr io.Writer) int {
+		const prog = "timenodectl roughtime query"
+		v, okVersion := roughtimeVersions[*version]
+		switch {
+		case *pubB64 == "":
+			return usageErr(stderr, prog, "--pubkey is required")
+		case !okVersion:
+			return usageErr(stderr, prog, "--version %q: want draft11 or google", *version)
+		case *timeout <= 0:
+			return usageErr(stderr, prog, "--timeout %v: want a positive duration", *timeout)
+		}
+		pub, err := decodeRoughtimeKey(*pubB64)
+		if err != nil {
+			return usageErr(stderr, prog, "%v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		res, err := roughtime.Query(ctx, args[0], pub, v, roughtime.QueryOptions{})
+		if err != nil {
+			return fail(stderr, prog, fmt.Errorf("%s: NOT VERIFIED: %w", args[0], err))
+		}
+		printRoughtime(stdout, args[0], res)
 		return 0
 	}
-	var pub ed25519.PublicKey
-	v, okVersion := roughtimeVersions[*version]
-	switch {
-	case err != nil:
-	case len(rest) != 1:
-		err = fmt.Errorf("want one address, got %d arguments", len(rest))
-	case *pubB64 == "":
-		err = errors.New("--pubkey is required")
-	case !okVersion:
-		err = fmt.Errorf("--version %q: want draft11 or google", *version)
-	case *timeout <= 0:
-		err = fmt.Errorf("--timeout %v: want a positive duration", *timeout)
-	default:
-		pub, err = decodeRoughtimeKey(*pubB64)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl roughtime query: %v\n%s\n", err, roughtimeUsage)
-		return 2
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	res, err := roughtime.Query(ctx, rest[0], pub, v, roughtime.QueryOptions{})
-	if err != nil {
-		fmt.Fprintf(stderr, "timenodectl roughtime query: %s: NOT VERIFIED: %v\n", rest[0], err)
-		return 1
-	}
-	printRoughtime(stdout, rest[0], res)
-	return 0
 }
 
 // decodeRoughtimeKey reads a base64 Ed25519 public key, padded or not, as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
@@ -8,15 +9,13 @@ import (
 )
 
 func init() {
-	register("version", "print the version and the commit this tool was built from", versionCmd)
+	registerLeaf("version", leaf{args: noArgs, summary: "print the version and the commit this tool was built from",
+		help:  "The same line as timenoded --version, and as the timenode_build_info metric's labels.",
+		flags: func(*flag.FlagSet) runFunc { return versionCmd }})
 }
 
 // versionCmd prints the same line as timenoded --version, for this tool.
-func versionCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintln(stderr, "usage: timenodectl version")
-		return 2
-	}
+func versionCmd(_ []string, stdout, _ io.Writer) int {
 	fmt.Fprintln(stdout, version.Get().Line("timenodectl"))
 	return 0
 }
