@@ -23,14 +23,14 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		// on it runs at the servo's, which after its robust start is the
 		// frequency it estimated, and which its model assumes in force
 		// from this sample on.
-		d.est.AddSample(localNs, float64(offset), d.cur.FrequencyPPB)
+		d.est.AddSample(localNs, float64(offset), d.estFreq(d.cur.FrequencyPPB))
 		d.est.Step(localNs, out.StepNs)
 		d.stepNs += int64(step)
 		if out.FreqPPB != d.cur.FrequencyPPB {
 			if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
 				d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
 			} else {
-				d.est.SetFrequency(d.clk.Now().UnixNano()-d.stepNs, out.FreqPPB)
+				d.est.SetFrequency(d.clk.Now().UnixNano()-d.stepNs, d.estFreq(out.FreqPPB))
 				d.cur.FrequencyPPB = out.FreqPPB
 			}
 		}
@@ -65,7 +65,7 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	// A rejected sample's frequency is the servo's holdover frequency.
 	d.appliedAt, d.holding = now, out.Rejected
 	if out.Rejected {
-		d.est.SetFrequency(appliedNs, out.FreqPPB)
+		d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))
 		if out.Disagree {
 			// The clock or the reference moved by more than the step
 			// threshold: whichever it was, no bound can be claimed.
@@ -80,8 +80,8 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.publish()
 		return
 	}
-	d.est.AddSample(localNs, float64(offset), prevFreq)
-	d.est.SetFrequency(appliedNs, out.FreqPPB)
+	d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
+	d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))
 	d.offsets.add(float64(offset))
 	d.cur.Samples++
 	d.cur.Offset = offset
@@ -111,8 +111,19 @@ func (d *Discipline) hold(now time.Time) {
 		d.log.Error("set holdover frequency failed", "freq_ppb", f, "err", err)
 		return
 	}
-	d.est.SetFrequency(now.UnixNano()-d.stepNs, f)
+	d.est.SetFrequency(now.UnixNano()-d.stepNs, d.estFreq(f))
 	d.cur.FrequencyPPB = f
+}
+
+// estFreq is what the bound estimator is told the correction is: the
+// applied one plus the servo's modelled temperature term. The estimator
+// then measures the stability of the oscillator with that term taken out,
+// which is what a holdover that follows the temperature is left with;
+// told only the applied correction, it measured the temperature swings
+// the held frequency cancels, and its holdover bound grew hundreds of
+// times faster than the error.
+func (d *Discipline) estFreq(applied float64) float64 {
+	return applied + d.servo.TemperatureTerm()
 }
 
 // SetTemperature gives the servo the oscillator's temperature (°C, any

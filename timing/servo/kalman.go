@@ -366,6 +366,15 @@ func (k *Kalman) SetTemperature(tempC float64) { k.temp = tempC }
 // (ppb/°C) of the selected filter.
 func (k *Kalman) TempCoefficient() float64 { return k.bank[k.best].f.s[2] }
 
+// TemperatureTerm implements TempModel: the learnt coefficient times the
+// last temperature given.
+func (k *Kalman) TemperatureTerm() float64 {
+	if !k.init {
+		return 0
+	}
+	return k.bank[k.best].f.s[2] * k.temp
+}
+
 // Bandwidth returns the selected filter's Qrw/R ratio (0 in oracle mode),
 // for diagnostics.
 func (k *Kalman) Bandwidth() float64 { return k.bank[k.best].ratio }
@@ -375,6 +384,7 @@ var (
 	_ Holder    = (*Kalman)(nil)
 	_ TempInput = (*Kalman)(nil)
 	_ Rejecter  = (*Kalman)(nil)
+	_ TempModel = (*Kalman)(nil)
 )
 
 // Switches returns how many times the selected filter has changed.

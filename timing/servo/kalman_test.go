@@ -105,14 +105,23 @@ func TestKalmanLearnsTemperature(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			k := servo.NewKalman(servo.DefaultKalmanConfig())
 			c := &clock{rng: rand.New(rand.NewPCG(5, 5)), sigma: 1e3}
-			xs := c.run(servo.New(servo.DefaultConfig(), k, 0), 6000, freq, tt.temp)
+			s := servo.New(servo.DefaultConfig(), k, 0)
+			xs := c.run(s, 6000, freq, tt.temp)
 			if got := rms(xs[3000:]); got > tt.maxRMS {
 				t.Errorf("RMS %.0f ns, want ≤ %.0f", got, tt.maxRMS)
 			}
+			// The modelled temperature term is what the bound estimator
+			// takes out of the oscillator's stability: the coefficient
+			// times the last reading, none without a sensor.
+			wantTerm := 0.0
 			if tt.temp != nil {
 				if got := k.TempCoefficient(); math.Abs(got-tempco) > 10 {
 					t.Errorf("learnt coefficient %.1f ppb/°C, want %.0f ± 10", got, tempco)
 				}
+				wantTerm = k.TempCoefficient() * tt.temp(5999)
+			}
+			if got := s.TemperatureTerm(); math.Abs(got-wantTerm) > 1e-9 {
+				t.Errorf("temperature term %g ppb, want %g", got, wantTerm)
 			}
 		})
 	}

@@ -60,6 +60,14 @@ type TempInput interface {
 	SetTemperature(tempC float64)
 }
 
+// TempModel is implemented by algorithms that model the oscillator's
+// frequency as a function of the temperature input.
+type TempModel interface {
+	// TemperatureTerm is the part of the oscillator's free-running
+	// frequency (ppb) the model puts down to the temperature now.
+	TemperatureTerm() float64
+}
+
 // Output is the servo's answer to one sample.
 type Output struct {
 	State   State
@@ -282,6 +290,16 @@ func (s *Servo) SetTemperature(tempC float64) bool {
 		t.SetTemperature(tempC)
 	}
 	return ok
+}
+
+// TemperatureTerm is the algorithm's modelled temperature contribution to
+// the oscillator's frequency (ppb) at the last temperature given, 0 if it
+// models none. The holdover frequency cancels it along with the rest.
+func (s *Servo) TemperatureTerm() float64 {
+	if m, ok := s.alg.(TempModel); ok && s.started {
+		return m.TemperatureTerm()
+	}
+	return 0
 }
 
 // Frequency is the last frequency correction returned.
