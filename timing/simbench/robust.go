@@ -61,6 +61,10 @@ type RobustStats struct {
 	SlowLock                int     // seeds that locked after more than SlowLockS
 	Missed                  int     // spikes accepted, over all seeds
 	SwitchesMedian          int     // changes of the selected filter per run (ours only)
+	// Bound: worst coverage over seeds and the median over seeds of the
+	// median bound/|error|, while LOCKED and in HOLDOVER.
+	CovLockedWorst, RateLockedMedian     float64
+	CovHoldoverWorst, RateHoldoverMedian float64
 }
 
 // RobustSweep runs every kind in kinds (which must include Oracle for the
@@ -97,7 +101,8 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 	out := make([]RobustStats, len(kinds))
 	for j, k := range kinds {
 		st := RobustStats{Kind: k, Seeds: seeds}
-		var rms, p99, ratio []float64
+		var rms, p99, ratio, rl, rh []float64
+		st.CovLockedWorst, st.CovHoldoverWorst = math.NaN(), math.NaN()
 		var locks, switches []int
 		for i := range seeds {
 			r := res[i][j]
@@ -108,6 +113,14 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 			}
 			st.Missed += r.Missed
 			switches = append(switches, r.Switches)
+			if !math.IsNaN(r.CoverageLocked) {
+				st.CovLockedWorst = nanMin(st.CovLockedWorst, r.CoverageLocked)
+				rl = append(rl, r.RateLocked)
+			}
+			if !math.IsNaN(r.CoverageHoldover) {
+				st.CovHoldoverWorst = nanMin(st.CovHoldoverWorst, r.CoverageHoldover)
+				rh = append(rh, r.RateHoldover)
+			}
 			switch {
 			case r.LockS < 0:
 				st.NeverLocked++
@@ -122,6 +135,8 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 		st.RMSMedian, st.RMSWorst = medianWorst(rms)
 		st.P99Median, st.P99Worst = medianWorst(p99)
 		st.RatioMedian, st.RatioWorst = medianWorst(ratio)
+		st.RateLockedMedian, _ = medianWorst(rl)
+		st.RateHoldoverMedian, _ = medianWorst(rh)
 		slices.Sort(switches)
 		st.SwitchesMedian = switches[len(switches)/2]
 		slices.Sort(locks)
@@ -135,6 +150,22 @@ func RobustSweep(sc Scenario, kinds []Kind, seeds, workers int) []RobustStats {
 		out[j] = st
 	}
 	return out
+}
+
+// pct formats a share as a percentage, — for NaN.
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f %%", 100*v)
+}
+
+// nanMin is min treating NaN as no value yet.
+func nanMin(a, b float64) float64 {
+	if math.IsNaN(a) {
+		return b
+	}
+	return min(a, b)
 }
 
 // medianWorst returns the median and the largest of v (NaN if empty).
@@ -156,14 +187,15 @@ func WriteRobustness(w io.Writer, scs []Scenario, seeds, workers int) {
 		" initial phase stepped (0.2–0.5 s) on even seeds, slewed (within 1 ms) on odd ones (`simbench.SeedScenario`)."+
 		" RMS/oracle is the ratio on the same seed. A lock time of — means some seed never locked.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| scenario | servo | RMS, median | RMS, worst | p99, median | p99, worst | lock, median | lock, worst | RMS/oracle, median | RMS/oracle, worst | never locked / lock > 60 s | spikes missed | filter switches, median |")
-	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
+	fmt.Fprintln(w, "| scenario | servo | RMS, median | RMS, worst | p99, median | p99, worst | lock, median | lock, worst | RMS/oracle, median | RMS/oracle, worst | never locked / lock > 60 s | spikes missed | filter switches, median | coverage locked, worst | bound/err locked, median | coverage holdover, worst | bound/err holdover, median |")
+	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
 	for _, sc := range scs {
 		for _, st := range RobustSweep(sc, Kinds, seeds, workers) {
-			fmt.Fprintf(w, "| (%s) | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %d / %d | %d | %d |\n",
+			fmt.Fprintf(w, "| (%s) | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %d / %d | %d | %d | %s | %.1f | %s | %.1f |\n",
 				sc.Name, st.Kind, ns(st.RMSMedian), ns(st.RMSWorst), ns(st.P99Median), ns(st.P99Worst),
 				secs(st.LockMedian), secs(st.LockWorst), st.RatioMedian, st.RatioWorst,
-				st.NeverLocked, st.SlowLock, st.Missed, st.SwitchesMedian)
+				st.NeverLocked, st.SlowLock, st.Missed, st.SwitchesMedian,
+				pct(st.CovLockedWorst), st.RateLockedMedian, pct(st.CovHoldoverWorst), st.RateHoldoverMedian)
 		}
 	}
 	fmt.Fprintln(w)

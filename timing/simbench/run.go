@@ -45,10 +45,14 @@ type Result struct {
 	Hold1hNs   float64 // |offset| at the end of a 1 h first outage
 	Coverage   float64 // share of seconds with |offset| ≤ published bound
 	MedianRate float64 // median of bound / |offset|
-	Rejected   int     // samples the spike filter discarded
-	Missed     int     // spikes the servo accepted (after its start)
-	Steps      int
-	Switches   int // changes of our servo's selected filter
+	// The same while the discipline says LOCKED, and in HOLDOVER (NaN if
+	// never in that state).
+	CoverageLocked, RateLocked     float64
+	CoverageHoldover, RateHoldover float64
+	Rejected                       int // samples the spike filter discarded
+	Missed                         int // spikes the servo accepted (after its start)
+	Steps                          int
+	Switches                       int // changes of our servo's selected filter
 }
 
 // newServo builds the servo of a kind for a scenario.
@@ -226,6 +230,24 @@ func (r *Result) fill(sc Scenario, tr Trace) {
 		r.P99Ns = abs[int(0.99*float64(len(abs)-1))]
 	}
 	r.Coverage, r.MedianRate = Coverage(tr, 0, sc.DurationS)
+	r.CoverageLocked, r.RateLocked = coverageIn(tr, timing.Locked)
+	r.CoverageHoldover, r.RateHoldover = coverageIn(tr, timing.Holdover)
+}
+
+// coverageIn is Coverage over the seconds the discipline spent in state
+// (NaN, NaN if none).
+func coverageIn(tr Trace, state timing.State) (coverage, medianRatio float64) {
+	var sub Trace
+	for k, s := range tr.State {
+		if s == state {
+			sub.OffsetNs = append(sub.OffsetNs, tr.OffsetNs[k])
+			sub.BoundNs = append(sub.BoundNs, tr.BoundNs[k])
+		}
+	}
+	if len(sub.OffsetNs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	return Coverage(sub, 0, len(sub.OffsetNs))
 }
 
 // lockTime returns the first second in [from, to) after which |offset|

@@ -1,0 +1,114 @@
+package simbench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/aunsorm/timenode/timing"
+)
+
+// HoldoverModel is an oscillator whose holdover the bench measures.
+type HoldoverModel struct {
+	Name string
+	Osc  Oscillator
+}
+
+// HoldoverModels are the oscillators of the holdover availability table:
+// scenario (a)'s TCXO and (b)'s cheap XO with its 20 min HVAC cycle.
+func HoldoverModels() []HoldoverModel {
+	scs := Scenarios()
+	return []HoldoverModel{{"TCXO", scs[0].Osc}, {"cheap XO, ±2.5 °C HVAC cycle", scs[1].Osc}}
+}
+
+// Holdover availability runs: lock for holdoverLockS, then lose the sky
+// for holdoverMaxS.
+const (
+	holdoverLockS = 2 * 3600
+	holdoverMaxS  = 48 * 3600
+)
+
+// HoldoverResult is one run's holdover: how long the node served after the
+// sky went away (until its bound left the 1 ms policy), how long the true
+// error stayed within 1 ms, and the bound's coverage meanwhile.
+type HoldoverResult struct {
+	ServedS, TrueS int // seconds; holdoverMaxS if still within at the end
+	Coverage       float64
+	MedianRatio    float64
+}
+
+// RunHoldover locks model's oscillator (1 µs timestamp noise, noise seed
+// i of the sweep) and then removes the sky, with kind's servo.
+func RunHoldover(m HoldoverModel, kind Kind, i int) HoldoverResult {
+	sc := Scenarios()[0]
+	sc.Osc = m.Osc
+	sc.Seed = RobustFirstSeed + uint64(i)
+	sc.DurationS, sc.SettleS = holdoverLockS+holdoverMaxS, holdoverLockS
+	sc.Outages = []Outage{{StartS: holdoverLockS, DurationS: holdoverMaxS}}
+	_, tr := Run(sc, kind)
+	res := HoldoverResult{ServedS: holdoverMaxS, TrueS: holdoverMaxS}
+	policy := float64(timing.DefaultConfig().MaxHoldoverBound)
+	end := holdoverLockS + holdoverMaxS
+	for k := holdoverLockS; k < end; k++ {
+		serving := tr.State[k] == timing.Holdover || tr.State[k] == timing.Locked // LOCKED until HoldoverAfter
+		if res.ServedS == holdoverMaxS && (!serving || tr.BoundNs[k] > policy) {
+			res.ServedS = k - holdoverLockS
+		}
+		if res.TrueS == holdoverMaxS && math.Abs(tr.OffsetNs[k]) > policy {
+			res.TrueS = k - holdoverLockS
+		}
+	}
+	res.Coverage, res.MedianRatio = Coverage(tr, holdoverLockS, holdoverLockS+max(res.ServedS, 1))
+	return res
+}
+
+// WriteHoldover writes the holdover availability table: per oscillator
+// model, over seeds noise seeds, the median and worst time served within
+// the 1 ms policy bound after the sky goes away, the time the true error
+// stayed within 1 ms, and the bound's coverage while serving.
+func WriteHoldover(w io.Writer, seeds int) {
+	fmt.Fprintf(w, "### Holdover availability: 1 ms policy bound, over %d seeds\n\n", seeds)
+	fmt.Fprintf(w, "Locked %d h with 1 µs timestamp noise, then no sky for up to %d h. *Served*: time until the published bound leaves the 1 ms policy (the node stops serving); *true*: time until the true error exceeds 1 ms; coverage and median bound/error over the seconds served.\n\n",
+		holdoverLockS/3600, holdoverMaxS/3600)
+	fmt.Fprintln(w, "| oscillator | servo | served, median | served, worst | true within 1 ms, median | true, worst | coverage, worst | bound/err, median |")
+	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: |")
+	for _, m := range HoldoverModels() {
+		for _, kind := range []Kind{Ours, OursNoTemp} {
+			var served, truly, ratios []float64
+			cov := math.NaN()
+			for i := range seeds {
+				r := RunHoldover(m, kind, i)
+				served = append(served, float64(r.ServedS))
+				truly = append(truly, float64(r.TrueS))
+				ratios = append(ratios, r.MedianRatio)
+				cov = nanMin(cov, r.Coverage)
+			}
+			sm, _ := medianWorst(served)
+			tm, _ := medianWorst(truly)
+			rm, _ := medianWorst(ratios)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %.1f |\n", m.Name, kind,
+				hours(sm), hours(least(served)), hours(tm), hours(least(truly)), pct(cov), rm)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// least is the smallest of v, NaN if empty.
+func least(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	return slices.Min(v)
+}
+
+// hours formats seconds as hours, "≥ max" at the end of the run.
+func hours(s float64) string {
+	if math.IsNaN(s) {
+		return "—"
+	}
+	if s >= holdoverMaxS {
+		return fmt.Sprintf("≥ %d h", holdoverMaxS/3600)
+	}
+	return fmt.Sprintf("%.1f h", s/3600)
+}
