@@ -2,8 +2,13 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/signer"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -63,5 +68,44 @@ func TestParseConfig(t *testing.T) {
 				tc.check(t, c)
 			}
 		})
+	}
+}
+
+// TestSigningKeyPath: NTP_SIGNING_KEY_PATH as the runbook gives it (one
+// file) is refused with what to give instead; a path to a key of the pair
+// names its directory; a directory is taken as it is.
+func TestSigningKeyPath(t *testing.T) {
+	dir := t.TempDir()
+	runbook := filepath.Join(dir, "ntp-signing-key.pem")
+	for _, f := range []string{runbook, filepath.Join(dir, signer.Ed25519KeyFile)} {
+		if err := os.WriteFile(f, []byte("key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		path, want, wantErr string
+	}{
+		{dir, dir, ""},
+		{filepath.Join(dir, signer.Ed25519KeyFile), dir, ""},
+		{filepath.Join(dir, "missing"), filepath.Join(dir, "missing"), ""},
+		{runbook, "", "NTP_SIGNING_KEY_PATH=" + dir},
+	}
+	for _, tt := range tests {
+		c, err := parseConfig(nil, func(k string) string {
+			if k == "NTP_SIGNING_KEY_PATH" {
+				return tt.path
+			}
+			return ""
+		}, io.Discard)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "is a file") {
+				t.Errorf("%s: err %v, want one that says it is a file and to give %s", tt.path, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.path, err)
+		case c.keyDir != tt.want:
+			t.Errorf("%s: key directory %q, want %q", tt.path, c.keyDir, tt.want)
+		}
 	}
 }

@@ -79,6 +79,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("timenoded", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &config{}
+	allow, verbose := declareFlags(fs, c)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return c.finish(fs, *allow, *verbose, getenv)
+}
+
+// declareFlags declares every flag of the daemon on fs, filling c; the
+// two returned are read after parsing. docs/CONFIGURATION.md is checked
+// against what it declares.
+func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.BoolVar(&c.sim, "sim", false, "simulation mode: simulated receiver, PPS and oscillator; development keys and certificates")
 	fs.BoolVar(&c.production, "production", false, "production mode: refuse development keys and certificates")
 	fs.StringVar(&c.httpsAddr, "https", ":5443", "HTTPS listen address")
@@ -99,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "server certificate chain (PEM; default $CREDENTIALS_DIRECTORY/tls.crt)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "server private key (PEM; default $CREDENTIALS_DIRECTORY/tls.key)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "client CA bundle for mTLS (PEM; default $CREDENTIALS_DIRECTORY/client-ca.pem)")
-	allow := fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
+	allow = fs.String("mtls-allow", "", "comma-separated client identities (DNS/URI SAN or CN) allowed on HTTPS; empty: any certificate from the client CA")
 	fs.BoolVar(&c.requireCert, "require-client-cert", false, "refuse TLS handshakes without a client certificate (the gateway's /health check then needs one too)")
 	fs.StringVar(&c.attestationCA, "attestation-ca", "", "production CA certificate(s) (PEM) that must certify the signing keys")
 	fs.UintVar(&c.nmeaOnlyStratum, "nmea-only-stratum", 0, "when the PPS is lost but the fix is valid, serve NMEA-only time (millisecond bound) at this stratum; 0: go unsynchronized instead")
@@ -107,10 +118,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	fs.DurationVar(&c.lockThreshold, "lock-threshold", 20*time.Microsecond, "offset within which consecutive pulses lock the clock (10x it unlocks): raise it for a PPS with user-space or virtualised timestamps")
-	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
+	verbose = fs.Bool("v", false, "debug logging")
+	return allow, verbose
+}
+
+// finish checks the parsed flags and reads the environment.
+func (c *config) finish(fs *flag.FlagSet, allow string, verbose bool, getenv func(string) string) (*config, error) {
 	if c.nmeaOnlyStratum > 15 {
 		return nil, fmt.Errorf("--nmea-only-stratum %d: want 0 (off) or a stratum from 1 to 15", c.nmeaOnlyStratum)
 	}
@@ -131,7 +144,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.sim && !explicit["ntp"] {
 		c.ntpAddr = "127.0.0.1:11123" // unprivileged: simulation runs as any user
 	}
-	for _, a := range strings.Split(*allow, ",") {
+	for _, a := range strings.Split(allow, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.allow = append(c.allow, a)
 		}
@@ -167,6 +180,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.keyDir == "" {
 		c.keyDir = filepath.Join(c.stateDir, "keys")
+	} else if !c.sim {
+		dir, err := signingKeyDir(c.keyDir)
+		if err != nil {
+			return nil, err
+		}
+		c.keyDir = dir
 	}
 	if c.roughtimeKey == "" {
 		c.roughtimeKey = filepath.Join(c.keyDir, signer.RoughtimeKeyFile)
@@ -198,7 +217,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.maxAge = 30 * time.Second
 	c.notify = newNotifier(getenv)
 	c.watchdog = watchdogInterval(getenv)
-	if *verbose {
+	if verbose {
 		c.logLevel = slog.LevelDebug
 	}
 	return c, nil
@@ -232,4 +251,22 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// signingKeyDir reads NTP_SIGNING_KEY_PATH. The runbook gives one key
+// file (/run/keys/ntp-signing-key.pem); timenode signs with a pair, so it
+// takes the directory of the pair, and a path to either key of the pair
+// names that directory. Any other file is refused, saying what to give.
+func signingKeyDir(p string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil || fi.IsDir() {
+		return p, nil // a missing directory is reported when the keys are loaded, with its path
+	}
+	dir, base := filepath.Dir(p), filepath.Base(p)
+	if base == signer.Ed25519KeyFile || base == signer.MLDSA65KeyFile {
+		return dir, nil
+	}
+	return "", fmt.Errorf("NTP_SIGNING_KEY_PATH=%s is a file: timenode signs every attestation with two keys, Ed25519 and ML-DSA-65, "+
+		"so NTP_SIGNING_KEY_PATH names the directory that holds %s and %s (made by `timenodectl keys generate --dir DIR`), e.g. NTP_SIGNING_KEY_PATH=%s",
+		p, signer.Ed25519KeyFile, signer.MLDSA65KeyFile, dir)
 }
