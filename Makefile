@@ -9,7 +9,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 
 .PHONY: all build run test vet fmt-check mod-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
 	qemu-clock-test test-future abi-test fuzz-gnss fuzz-ntp fuzz-apparmor golden-timing bench-serve image image-test image-arm64 clean \
-	redteam
+	redteam sidecar-image
 
 all: build
 
@@ -123,6 +123,13 @@ image-arm64:
 	ARCH=arm64 image/build.sh $(IMAGE_ARM64_DIR)
 	image/check.sh $(IMAGE_ARM64_DIR) arm64
 	image/boottest/uefi.sh $(IMAGE_ARM64_DIR) arm64
+
+# The refresh sidecar's OCI image for clients in Kubernetes, built without
+# a container engine (image/k8s, a module of its own): an OCI layout and a
+# tarball for docker load, crane push or skopeo copy.
+SIDECAR_IMAGE_DIR ?= build/sidecar-image
+sidecar-image:
+	cd image/k8s && $(GO) run ./cmd/sidecar-image -src ../.. -layout $(abspath $(SIDECAR_IMAGE_DIR))/oci -tar $(abspath $(SIDECAR_IMAGE_DIR))/timenode-refresh.tar
 
 FUZZTIME ?= 5m
 fuzz-gnss:
