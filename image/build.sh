@@ -315,7 +315,8 @@ in_chroot visudo -c -q -f /etc/sudoers.d/timenode-admin || die "sudoers.d/timeno
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
 units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service
-	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service"
+	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service
+	timenode-apparmor-denials.timer"
 # shellcheck disable=SC2086
 in_chroot systemctl enable $units >/dev/null 2>&1
 # shellcheck disable=SC2086

@@ -28,6 +28,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc/nts"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/netsvc/textfile"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/signer/lockedmem"
@@ -113,6 +114,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
 	build := version.Get()
 	metrics.RegisterBuildInfo(build.Version(), build.Commit, build.GoVersion)
+	if cfg.textfileDir != "" {
+		// Only the denial counter's names: a file cannot forge ours.
+		metrics.Registry().MustRegister(textfile.New(cfg.textfileDir, "mtls_app_armor_"))
+	}
 	log.Info("timenoded starting", "version", build.Version(), "commit", build.Commit)
 	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}

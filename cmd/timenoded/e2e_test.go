@@ -690,3 +690,44 @@ func testRoughtime(t *testing.T, d *simDaemon, bound time.Duration) {
 		t.Errorf("midpoint %v outside [%v, %v] ± %v", mid, before, after, rad)
 	}
 }
+
+// TestDenialCountReachesMetrics: what the shipped denial counter does on
+// the appliance — timenodectl apparmor denials writing its textfile — is
+// exported on the daemon's own /metrics with --textfile-dir, the way the
+// unit runs it; a file that names one of the daemon's metrics is refused.
+func TestDenialCountReachesMetrics(t *testing.T) {
+	_, ctl := buildBinaries(t)
+	dir := t.TempDir()
+	out, err := exec.Command(ctl, "apparmor", "denials", "--textfile", filepath.Join(dir, "timenode_apparmor.prom"),
+		"../../netsvc/apparmorlog/testdata/kern.log").CombinedOutput()
+	if code := exitCode(err); code != 1 { // 1: denials found
+		t.Fatalf("timenodectl apparmor denials: exit %d (%v)\n%s", code, err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "forged.prom"), []byte("timenode_clock_locked 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startSim(t, simOptions{args: []string{"--textfile-dir", dir}})
+	for series, want := range map[string]float64{
+		`mtls_app_armor_denials_total{class="file_read",profile="timenoded"}`:        2,
+		`mtls_app_armor_denials_total{class="capability",profile="timenoded"}`:       1,
+		`mtls_app_armor_denials_total{class="file_read",profile="timenode-refresh"}`: 0,
+		`timenode_textfile_scrape_error{file="timenode_apparmor.prom"}`:              0,
+		`timenode_textfile_scrape_error{file="forged.prom"}`:                         1,
+	} {
+		if got := d.metric(t, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
+// exitCode is a finished command's exit status (0 when err is nil).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

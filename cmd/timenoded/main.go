@@ -63,6 +63,7 @@ type config struct {
 	seedFile        string        // extra entropy mixed into generated keys
 	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
 	leapFile        string        // IETF leap-seconds.list
+	textfileDir     string        // Prometheus textfiles exported on /metrics
 	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
 	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
 	notify          *notifier
@@ -118,6 +119,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	fs.DurationVar(&c.lockThreshold, "lock-threshold", 20*time.Microsecond, "offset within which consecutive pulses lock the clock (10x it unlocks): raise it for a PPS with user-space or virtualised timestamps")
+	fs.StringVar(&c.textfileDir, "textfile-dir", "", "directory of Prometheus textfiles (*.prom) whose mtls_app_armor_* metrics /metrics exports (the appliance's AppArmor denial count); empty: off")
 	verbose = fs.Bool("v", false, "debug logging")
 	return allow, verbose
 }

@@ -192,6 +192,7 @@ func TestShippedImage(t *testing.T) {
 	// Serving: lock, NTP, verified attestations, rotation under load.
 	keys = serve(t, v, dir, root, op, p, hc, https, serverCA, attCA, pin, tlsCSR, attCSR, step)
 	checkNoDenials(t, v, 1)
+	step("AppArmor denials on /metrics: %s", checkDenialMetric(t, v))
 	pps.stop()
 
 	// Reboot: the same keys, the daemon back by itself.
@@ -531,6 +532,36 @@ func checkNoDenials(t *testing.T, v *vm, n int) {
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("AppArmor denials in boot %d:\n%s", n, out)
 	}
+}
+
+// denialSeries matches the denial counter's samples on /metrics.
+var denialSeries = regexp.MustCompile(`(?m)^mtls_app_armor_denials_total\{[^}]*\} ([0-9.e+]+)$`)
+
+// checkDenialMetric: the AppArmor denial count reaches Prometheus on the
+// appliance as shipped. The enabled timer runs the counter, which writes
+// its textfile into /run/timenode-textfile, and timenoded exports it on
+// /metrics (read inside the guest: the port is closed to this segment).
+// Every sample must be 0, as checkNoDenials found in the journal.
+func checkDenialMetric(t *testing.T, v *vm) string {
+	t.Helper()
+	var last string
+	waitForOr(t, 3*time.Minute, "mtls_app_armor_denials_total on timenoded's /metrics", func() bool {
+		last, _ = v.ssh(`exec 3<>/dev/tcp/127.0.0.1/9090; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; grep -E '^(mtls_app_armor|timenode_textfile)' <&3 || true`)
+		return len(denialSeries.FindAllString(last, -1)) > 0
+	}, func() string {
+		out, _ := v.ssh("systemctl status --no-pager timenode-apparmor-denials.timer timenode-apparmor-denials.service; ls -l /run/timenode-textfile")
+		return last + "\n" + out
+	})
+	samples := denialSeries.FindAllStringSubmatch(last, -1)
+	for _, m := range samples {
+		if m[1] != "0" {
+			t.Errorf("denial counter on /metrics: %s", m[0])
+		}
+	}
+	if !strings.Contains(last, `timenode_textfile_scrape_error{file="timenode_apparmor.prom"} 0`) {
+		t.Errorf("the denial textfile was not read cleanly:\n%s", last)
+	}
+	return fmt.Sprintf("%d samples, all 0", len(samples))
 }
 
 // chronyStratum matches a data line of chrony's measurements log for the
