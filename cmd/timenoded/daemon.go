@@ -124,9 +124,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	api.Batcher = signer.NewBatcher(sig, api.Claims, signer.BatchOptions{Refresh: cfg.refresh, Now: hw.clk.Now})
 	metrics.RegisterBatcher(api.Batcher)
 	handler := api.Handler()
+	metricsL := &netsvc.Listener{Name: "metrics", Addr: cfg.metricsAddr, Handler: metrics.Handler()}
+	var metricsMgr *mtls.Manager
+	if mat.metrics != nil {
+		// Any scraper with a certificate from the metrics CA; the app
+		// clients' CA and allow-list are a different trust domain.
+		metricsMgr = mtls.NewManager(mat.metrics, metricsPolicy)
+		metricsMgr.Log, metricsMgr.Now = log.With("component", "metrics-tls"), hw.clk.Now
+		metricsL.TLS = metricsMgr.ServerConfig()
+		log.Info("metrics over mTLS", "client_cas", len(mat.metrics.CAs))
+	}
 	listeners := []*netsvc.Listener{
 		{Name: "https", Addr: cfg.httpsAddr, TLS: tlsMgr.ServerConfig(), Handler: netsvc.ClientGate(handler, tlsMgr.ClientCertRequired)},
-		{Name: "metrics", Addr: cfg.metricsAddr, Handler: metrics.Handler()},
+		metricsL,
 	}
 	if cfg.httpAddr != "" {
 		plain := handler
@@ -275,7 +285,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke}, hw.clk, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -405,7 +415,14 @@ type reloadable struct {
 	tls *mtls.Manager
 	sig *signer.Signer
 	nts *nts.KEServer // nil without NTS: its cookie key rotates on reload
+	// metrics is /metrics' TLS, nil when it serves plain HTTP: the mode is
+	// chosen at start, the certificate and the scrapers' CA rotate.
+	metrics *mtls.Manager
 }
+
+// metricsPolicy admits any scraper whose certificate the metrics CA
+// issued, and asks every one for it.
+var metricsPolicy = mtls.Policy{RequireClientCert: true}
 
 // handleReloads reloads TLS material, client policy and signing keys on
 // SIGHUP (systemctl reload) as one transaction: all of it is read from the
@@ -448,6 +465,12 @@ func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *sl
 	old := r.tls.Material()
 	before := keyIDs(r.sig.Keys())
 	r.tls.Swap(mat.tls, mat.policy)
+	switch {
+	case r.metrics != nil && mat.metrics != nil:
+		r.metrics.Swap(mat.metrics, metricsPolicy)
+	case (r.metrics != nil) != (mat.metrics != nil):
+		log.Warn("the metrics CA was added or removed: /metrics changes between plain HTTP and mTLS at the next restart")
+	}
 	if err := r.sig.Swap(mat.keys); err != nil {
 		log.Warn("wiping the previous signing keys", "err", err)
 	}

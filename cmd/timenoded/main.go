@@ -64,6 +64,7 @@ type config struct {
 	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
 	leapFile        string        // IETF leap-seconds.list
 	textfileDir     string        // Prometheus textfiles exported on /metrics
+	metricsClientCA string        // scrapers' CA: /metrics over mTLS
 	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
 	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
 	notify          *notifier
@@ -96,6 +97,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.httpsAddr, "https", ":5443", "HTTPS listen address")
 	fs.StringVar(&c.httpAddr, "listen", "", "plain HTTP listen address (off unless set; 127.0.0.1:5000 in simulation)")
 	fs.StringVar(&c.metricsAddr, "metrics", ":9090", "Prometheus metrics listen address")
+	fs.StringVar(&c.metricsClientCA, "metrics-client-ca", "", "CA bundle (PEM) of the Prometheus scrapers: /metrics is then served over TLS with the node's certificate and asks every scraper for a client certificate from it (default: the site's metrics-ca.pem if provisioned; else plain HTTP, closed by the firewall to all but the monitoring segment)")
 	fs.StringVar(&c.agentAddr, "agent-check", "", "HAProxy agent-check TCP address (answers up N%/drain/down); empty: off")
 	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
 	fs.StringVar(&c.ntsAddr, "nts-ke", "", "NTS-KE TCP address (TLS 1.3 with the node's certificate); NTS then authenticates NTP on --ntp (empty: off; the appliance serves :4460)")

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -23,6 +24,22 @@ type material struct {
 	keys     *signer.KeySet
 	keyCfg   signer.LoadConfig
 	site     string // generation directory of the site material; "" outside site mode
+	// metrics is the TLS material of /metrics: the node's certificate with
+	// the scrapers' CA as its client CA; nil serves plain HTTP.
+	metrics *mtls.Material
+}
+
+// metricsCA is the CA file of the Prometheus scrapers: --metrics-client-ca,
+// else the site generation's metrics-ca.pem when the bundle carried one.
+func metricsCA(cfg *config, gen string) string {
+	if cfg.metricsClientCA != "" || gen == "" {
+		return cfg.metricsClientCA
+	}
+	p := filepath.Join(gen, site.MetricsCA)
+	if _, err := os.Lstat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 // siteMode says whether TLS material, allow-list and attestation
@@ -67,6 +84,13 @@ func loadMaterial(cfg *config, now time.Time, log *slog.Logger) (*material, erro
 	}
 	if m.tls, err = mtls.Load(m.tlsFiles, now); err != nil {
 		return nil, err
+	}
+	if ca := metricsCA(cfg, m.site); ca != "" {
+		f := m.tlsFiles
+		f.ClientCA = ca
+		if m.metrics, err = mtls.Load(f, now); err != nil {
+			return nil, fmt.Errorf("metrics client CA: %w", err)
+		}
 	}
 	if m.keys, err = signer.LoadKeySet(m.keyCfg); err != nil {
 		return nil, err

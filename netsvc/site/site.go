@@ -53,8 +53,9 @@ const (
 	AttestationCA       = "attestation-ca.pem"   // production CA of the signing keys
 	AttestationCert     = "attestation-cert.pem" // certifies keys/signing-*
 	NextAttestationCert = "next-attestation-cert.pem"
-	AllowList           = "allow.txt" // client identities allowed on HTTPS
-	Env                 = "site.env"  // authority id and site settings
+	AllowList           = "allow.txt"      // client identities allowed on HTTPS
+	MetricsCA           = "metrics-ca.pem" // CA(s) of the Prometheus scrapers; optional: /metrics is mTLS when present
+	Env                 = "site.env"       // authority id and site settings
 )
 
 // Files in RootDir, read by root-owned services.

@@ -27,7 +27,10 @@ import (
 
 // siteFiles are the daemon's files of a generation, in report order.
 var siteFiles = []string{site.TLSCert, site.ServerCA, site.ClientCA, site.AttestationCA,
-	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.Env}
+	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.MetricsCA, site.Env}
+
+// optionalFiles may be left out of a bundle.
+var optionalFiles = map[string]bool{site.NextAttestationCert: true, site.MetricsCA: true}
 
 // roles say what each file is, for "missing" and "unknown" messages.
 var roles = map[string]string{
@@ -38,6 +41,7 @@ var roles = map[string]string{
 	site.AttestationCert:     "the certificate of the signing key, issued from `timenodectl provision csr attestation`",
 	site.NextAttestationCert: "the next signing key's certificate (rotation only)",
 	site.AllowList:           "the client identities allowed on HTTPS, one per line",
+	site.MetricsCA:           "the CA(s) of the Prometheus scrapers' client certificates (optional: /metrics is then served over mTLS)",
 	site.Env:                 "NTP_AUTHORITY_ID=... and the site's settings",
 	BundleAuthorizedKeys:     "the administrators' SSH public keys",
 	BundleNftables:           "the site's network segments (nft statements)",
@@ -140,7 +144,7 @@ func knownNames(known map[string]bool) []string {
 // load them, with the node's keys.
 func checkSite(c Config, files map[string][]byte, r *Report) {
 	for _, name := range siteFiles {
-		if _, ok := files[name]; !ok && name != site.NextAttestationCert {
+		if _, ok := files[name]; !ok && !optionalFiles[name] {
 			r.problem(name, "missing: %s", roles[name])
 		}
 	}
@@ -172,7 +176,8 @@ func checkSite(c Config, files map[string][]byte, r *Report) {
 		return strings.ReplaceAll(err.Error(), stage+string(filepath.Separator), "")
 	}
 	checkTLS(c, files, uid, r)
-	checkClientCA(c, files, stage, clean, r)
+	checkClientCA(c, site.ClientCA, "client", files, stage, clean, r)
+	checkClientCA(c, site.MetricsCA, "scraper", files, stage, clean, r)
 	checkAttestation(c, files, stage, uid, clean, r)
 	if b, ok := files[site.AllowList]; ok {
 		if ids, err := site.ParseAllowList(site.AllowList, b); err != nil {
@@ -296,31 +301,33 @@ func checkTLS(c Config, files map[string][]byte, uid int, r *Report) {
 // checkClientCA checks client-ca.pem exactly as the daemon loads it
 // (mtls.Parse), with a throwaway server certificate standing in for
 // tls.crt so that this file is judged even when tls.crt is bad.
-func checkClientCA(c Config, files map[string][]byte, stage string, clean func(error) string, r *Report) {
-	if _, ok := files[site.ClientCA]; !ok {
+// checkClientCA checks a CA bundle of client certificates (the mTLS
+// clients', or the Prometheus scrapers') as the daemon loads it.
+func checkClientCA(c Config, name, who string, files map[string][]byte, stage string, clean func(error) string, r *Report) {
+	if _, ok := files[name]; !ok {
 		return
 	}
 	certPEM, keyPEM, err := probePair(c.Now)
 	if err != nil {
-		r.problem(site.ClientCA, "checking: %v", err)
+		r.problem(name, "checking: %v", err)
 		return
 	}
-	m, err := mtls.Parse(certPEM, keyPEM, mtls.Files{Cert: "probe", Key: "probe", ClientCA: filepath.Join(stage, site.ClientCA)}, c.Now)
+	m, err := mtls.Parse(certPEM, keyPEM, mtls.Files{Cert: "probe", Key: "probe", ClientCA: filepath.Join(stage, name)}, c.Now)
 	if err != nil {
-		r.problem(site.ClientCA, "%s", clean(err))
+		r.problem(name, "%s", clean(err))
 		return
 	}
 	for _, w := range m.Warnings {
-		r.warn(site.ClientCA, "%s", strings.ReplaceAll(w, filepath.Join(stage, site.ClientCA), site.ClientCA))
+		r.warn(name, "%s", strings.ReplaceAll(w, filepath.Join(stage, name), name))
 	}
 	var names []string
 	for _, ca := range m.CAs {
 		names = append(names, describe(ca, c.Now))
 		if signer.IsDevelopmentCert(ca) {
-			r.problem(site.ClientCA, "%q is a development CA: its throwaway clients must not reach a production node", ca.Subject.CommonName)
+			r.problem(name, "%q is a development CA: its throwaway %ss must not reach a production node", ca.Subject.CommonName, who)
 		}
 	}
-	r.ok(site.ClientCA, "%d client CA%s: %s", len(m.CAs), plural(len(m.CAs), "", "s"), strings.Join(names, "; "))
+	r.ok(name, "%d %s CA%s: %s", len(m.CAs), who, plural(len(m.CAs), "", "s"), strings.Join(names, "; "))
 }
 
 // probePair makes a throwaway self-signed certificate and key valid at now.

@@ -112,6 +112,12 @@ func TestCheckRefusals(t *testing.T) {
 		{name: "client CA expired", setup: func(t *testing.T, n *node, f map[string][]byte) {
 			f[site.ClientCA] = sitetest.NewIssuer(t, "old client CA", t0.Add(-400*day)).PEM()
 		}, file: site.ClientCA, want: "no CA is valid now"},
+		{name: "metrics CA not PEM", setup: func(t *testing.T, n *node, f map[string][]byte) {
+			f[site.MetricsCA] = []byte("not a certificate\n")
+		}, file: site.MetricsCA, want: "no CA certificate found"},
+		{name: "metrics CA holds a leaf", setup: func(t *testing.T, n *node, f map[string][]byte) {
+			f[site.MetricsCA] = f[site.TLSCert]
+		}, file: site.MetricsCA, want: "is not a CA certificate"},
 		{name: "development attestation CA and certificate", setup: func(t *testing.T, n *node, f map[string][]byte) {
 			dev, err := signer.NewCA("test attestation", true, t0, 365*day)
 			if err != nil {
