@@ -44,6 +44,9 @@ type Config struct {
 	NotNMEABytes int
 	// MinDate is the earliest plausible date; DefaultMinDate if zero.
 	MinDate time.Time
+	// SkyStaleAfter is how long satellites, fix and DOP reported by GSV,
+	// GSA and GGA stay in Receiver.Sky; DefaultSkyStaleAfter if zero.
+	SkyStaleAfter time.Duration
 	// Tap, if set, is called from Run's goroutine with every framed
 	// sentence before it is parsed (raw is only valid during the call).
 	// The replay tests and `timenodectl nmea` use it to count by the
@@ -93,6 +96,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.NotNMEABytes <= 0 {
 		c.NotNMEABytes = DefaultNotNMEABytes
+	}
+	if c.SkyStaleAfter <= 0 {
+		c.SkyStaleAfter = DefaultSkyStaleAfter
 	}
 	if c.MinDate.IsZero() {
 		c.MinDate = DefaultMinDate

@@ -19,6 +19,12 @@
 //     github.com/tarm/serial, runs the pieces above, reopens the device with
 //     capped, jittered backoff when it fails, and reports Stats and a State
 //     ("ok", "no_data", "not_nmea", "disconnected").
+//   - Sky (sky.go, skyview.go, constellation.go) models what the receiver
+//     says about its satellites, fix and antenna from GSV (satellites in
+//     view and CN0, groups assembled part by part), GSA (satellites used,
+//     fix type, DOP), GGA (fix quality, altitude) and TXT (u-blox style
+//     ANTSTATUS); what goes stale drops out, impossible values are
+//     counted. Receiver.Sky returns its SkyView.
 //   - Tally (tally.go) counts sentences by the rules of
 //     testdata/nmea/README.md; StripComments, Bursts and Replay (replay.go)
 //     feed a capture into a pty with realistic pacing, for tests and for

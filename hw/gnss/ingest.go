@@ -36,6 +36,9 @@ func (r *Receiver) ingest(data []byte, at time.Time) (valid bool) {
 			return
 		}
 		ok++
+		r.skyMu.Lock()
+		r.sky.Add(s, started)
+		r.skyMu.Unlock()
 		if f, done := r.asm.Add(s, started); done {
 			r.pending = append(r.pending, f)
 		}

@@ -47,6 +47,9 @@ type Receiver struct {
 	mu    sync.Mutex
 	stats Stats
 
+	skyMu sync.Mutex
+	sky   Sky
+
 	// Owned by Run's goroutine.
 	framer        Framer
 	parser        *Parser
@@ -72,6 +75,7 @@ func NewReceiver(cfg Config, clk clock.Clock, log *slog.Logger) *Receiver {
 		parser: NewParser(),
 	}
 	r.asm.MinDate = c.MinDate
+	r.sky.StaleAfter = c.SkyStaleAfter
 	r.stats.State = StateDisconnected
 	return r
 }
@@ -81,6 +85,15 @@ func (r *Receiver) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stats
+}
+
+// Sky returns what the receiver said recently about its satellites, fix
+// and antenna, as of the clock's now; safe for concurrent use.
+func (r *Receiver) Sky() SkyView {
+	now := r.clk.Now()
+	r.skyMu.Lock()
+	defer r.skyMu.Unlock()
+	return r.sky.View(now)
 }
 
 // Run opens the device, reads and parses until ctx is done, sending a Fix
