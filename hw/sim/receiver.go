@@ -36,15 +36,20 @@ func NewReceiver(w io.Writer, ref clock.Clock, cfg ReceiverConfig) *Receiver {
 	return &Receiver{cfg: cfg, ref: ref, w: w, rng: rand.New(rand.NewPCG(cfg.Seed, 1))}
 }
 
-// SetFix makes the receiver report a valid fix (true, the default) or none.
+// SetFix makes the receiver report a valid fix (true, the default) or
+// none, as if the antenna cable were cut: nothing tracked, and the
+// antenna supervisor reports OPEN (OK again when the fix returns).
 func (r *Receiver) SetFix(valid bool) { r.noFix.Store(!valid) }
 
 // SetSilent stops (true) or resumes the sentence stream, as if the antenna
 // cable or the serial line were cut.
 func (r *Receiver) SetSilent(silent bool) { r.silent.Store(silent) }
 
-// Run writes epochs until ctx is done or a write fails.
+// Run writes epochs until ctx is done or a write fails. The antenna
+// report comes before the first epoch and whenever the fix changes, as a
+// u-blox receiver sends it at start and on change.
 func (r *Receiver) Run(ctx context.Context) error {
+	reported, antennaOK := false, false
 	for {
 		now := r.ref.Now()
 		sec := now.Truncate(time.Second).Add(time.Second)
@@ -58,7 +63,13 @@ func (r *Receiver) Run(ctx context.Context) error {
 		if r.silent.Load() {
 			continue
 		}
-		if _, err := r.w.Write(Epoch(sec, r.cfg.Position, !r.noFix.Load())); err != nil {
+		valid := !r.noFix.Load()
+		var b []byte
+		if !reported || valid != antennaOK {
+			b = Antenna(valid)
+			reported, antennaOK = true, valid
+		}
+		if _, err := r.w.Write(append(b, Epoch(sec, r.cfg.Position, valid)...)); err != nil {
 			return fmt.Errorf("sim: write nmea: %w", err)
 		}
 	}

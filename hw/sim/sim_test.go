@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
 )
 
@@ -21,8 +22,8 @@ func TestEpochSentencesHaveValidChecksums(t *testing.T) {
 	for _, valid := range []bool{true, false} {
 		out := string(Epoch(ts, Position{Lat: 41.0082, Lon: -28.9784, Alt: 40}, valid))
 		lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
-		if len(lines) != 3 {
-			t.Fatalf("got %d sentences, want 3: %q", len(lines), out)
+		if len(lines) != 9 {
+			t.Fatalf("got %d sentences, want 9 (RMC, GGA, ZDA, 2 GSA, 2+2 GSV): %q", len(lines), out)
 		}
 		for _, l := range lines {
 			star := strings.LastIndexByte(l, '*')
@@ -99,3 +100,69 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// TestEpochSky: the receiver view the gnss package builds from the
+// simulated sentences is the simulated sky: 8 GPS and 5 Galileo in view,
+// those above 15° used, a 3D fix; without a fix nothing is tracked or
+// used. Run reports the antenna first and again when the fix changes.
+func TestEpochSky(t *testing.T) {
+	ts := time.Date(2026, 11, 23, 9, 5, 7, 0, time.UTC)
+	tests := []struct {
+		name                        string
+		valid                       bool
+		fix                         gnss.FixType
+		gpsTracked, gpsUsed, gaUsed int
+		used                        int
+	}{
+		{"fix", true, gnss.Fix3D, 8, 6, 4, 10},
+		{"no fix", false, gnss.FixNone, 0, 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var k gnss.Sky
+			p := gnss.NewParser()
+			for _, l := range strings.Split(strings.TrimSuffix(string(Epoch(ts, Position{Lat: 41, Lon: 29, Alt: 40}, tc.valid)), "\r\n"), "\r\n") {
+				s, err := p.Parse([]byte(l))
+				if err != nil {
+					t.Fatalf("%s: %v", l, err)
+				}
+				k.Add(s, ts)
+			}
+			v := k.View(ts)
+			gps, ga := v.Constellation(gnss.GPS), v.Constellation(gnss.Galileo)
+			if gps.InView != 8 || ga.InView != 5 || gps.Tracked != tc.gpsTracked || gps.Used != tc.gpsUsed || ga.Used != tc.gaUsed {
+				t.Errorf("GPS %+v Galileo %+v", gps, ga)
+			}
+			if v.FixType != tc.fix || v.SatellitesUsed != tc.used || v.Counts.GSVGroups != 2 || len(v.Counts.Malformed) != 0 {
+				t.Errorf("fix %v used %d counts %+v, want %v %d, 2 groups", v.FixType, v.SatellitesUsed, v.Counts, tc.fix, tc.used)
+			}
+		})
+	}
+}
+
+func TestReceiverReportsAntenna(t *testing.T) {
+	var buf syncBuffer
+	r := NewReceiver(&buf, hostClock{}, ReceiverConfig{Delay: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	count := func(s string) int { return strings.Count(buf.String(), s) }
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in %q", what, buf.String())
+			}
+		}
+	}
+	wait("second epoch", func() bool { return count("$GPRMC") >= 2 })
+	r.SetFix(false)
+	wait("OPEN", func() bool { return count("ANTSTATUS=OPEN") == 1 })
+	r.SetFix(true)
+	wait("OK again", func() bool { return count("ANTSTATUS=OK") == 2 })
+	cancel()
+	<-done
+	if n := count("ANTSTATUS"); n != 3 {
+		t.Errorf("%d antenna reports, want 3 (start, lost, back): %q", n, buf.String())
+	}
+}
