@@ -13,6 +13,7 @@ import (
 // edge as its model assumes; the NMEA for that second must then confirm
 // the label. Otherwise the edge waits for the NMEA to name its second.
 func (d *Discipline) HandlePulse(p pps.Pulse) {
+	d.cur.LastPulse = p.Local // for /health's last pulse age, published on the next tick
 	if n := len(d.pulses); n > 0 && !p.Local.After(d.pulses[n-1].Local.Add(d.cfg.MinNMEADelay)) {
 		// A second edge within a few ms of the previous one: a double edge.
 		return
@@ -81,6 +82,9 @@ func (d *Discipline) confirm(f gnss.Fix) bool {
 // the offset to the servo.
 func (d *Discipline) HandleFix(f gnss.Fix) {
 	d.fixValid = f.Valid
+	if f.Valid {
+		d.cur.LastFix = f.Received // for /health's last fix age
+	}
 	if !f.Valid {
 		d.awaiting = d.awaiting[:0]
 		d.reject(RejectNoFix, "utc", f.UTC)

@@ -86,6 +86,7 @@ func (d *Discipline) transition(to State, reason string) {
 		"offset_ns", int64(d.cur.Offset), "freq_ppb", d.cur.FrequencyPPB)
 	d.cur.State = to
 	d.cur.Reason = reason
+	d.cur.StateSince = d.clk.Now() // for /health's holdover_since
 }
 
 func (d *Discipline) setReason(r string) {

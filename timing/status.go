@@ -66,6 +66,57 @@ type Status struct {
 	// NMEADelay and NMEADelaySigma are the receiver's learned delay of
 	// its NMEA after the edge, and its spread.
 	NMEADelay, NMEADelaySigma time.Duration
+	// StateSince is the local clock time State was entered; zero for
+	// the FREERUN the discipline starts in.
+	StateSince time.Time
+	// LastPulse is the local time of the last PPS edge seen (accepted or
+	// not), LastFix the arrival of the last valid fix; zero if none yet.
+	LastPulse, LastFix time.Time
+}
+
+// HoldoverSince returns when the node entered HOLDOVER, and false when it
+// is not in HOLDOVER. Re-acquiring within holdover does not restart it.
+func (s *Status) HoldoverSince() (time.Time, bool) {
+	if s.State != Holdover || s.StateSince.IsZero() {
+		return time.Time{}, false
+	}
+	return s.StateSince, true
+}
+
+// PulseAge returns how long before now the last PPS edge came, and false
+// if none came yet. A step of the clock just after an edge can make the
+// age read short by the step for a second; it never reads negative.
+func (s *Status) PulseAge(now time.Time) (time.Duration, bool) { return age(s.LastPulse, now) }
+
+// FixAge is PulseAge for the last valid fix.
+func (s *Status) FixAge(now time.Time) (time.Duration, bool) { return age(s.LastFix, now) }
+
+func age(t, now time.Time) (time.Duration, bool) {
+	if t.IsZero() {
+		return 0, false
+	}
+	return max(now.Sub(t), 0), true
+}
+
+// Why says why the state is not LOCKED: the discipline's reason, or what
+// the state itself means when no reason was given, so /health and the
+// CLI never show HOLDOVER without one. Empty while LOCKED.
+func (s *Status) Why() string {
+	switch {
+	case s.State == Locked:
+		return ""
+	case s.Reason != "":
+		return s.Reason
+	}
+	switch s.State {
+	case Freerun:
+		return "no reference yet"
+	case Acquiring:
+		return "converging on the reference"
+	case Holdover:
+		return "reference lost; holding frequency"
+	}
+	return "not synchronized"
 }
 
 // BoundAt returns the error bound at local time now: the bound at the last
