@@ -28,14 +28,21 @@ type cmac struct {
 }
 
 func newCMAC(b cipher.Block) *cmac {
-	c := &cmac{b: b}
-	var l [blockSize]byte
-	b.Encrypt(l[:], l[:])
-	c.k1 = l
+	c := new(cmac)
+	c.init(b)
+	return c
+}
+
+// init keys c with b. L = AES(K, 0) is computed in c.k1 itself: a stack
+// array handed to the block's Encrypt, an interface method, would escape
+// and cost an allocation.
+func (c *cmac) init(b cipher.Block) {
+	c.b = b
+	c.k1 = [blockSize]byte{}
+	b.Encrypt(c.k1[:], c.k1[:])
 	dbl(&c.k1)
 	c.k2 = c.k1
 	dbl(&c.k2)
-	return c
 }
 
 // cmacState is one running CMAC computation. It keeps the last block back
@@ -67,26 +74,28 @@ func (s *cmacState) write(p []byte) {
 	}
 }
 
-// finish writes the tag into out.
+// finish writes the tag into out. The last block is completed in buf and
+// encrypted in place, so that out and the state may live anywhere: only
+// s's own arrays reach the block cipher.
 func (s *cmacState) finish(out *[blockSize]byte) {
-	var last [blockSize]byte
 	if s.n == blockSize {
-		subtle.XORBytes(last[:], s.buf[:], s.c.k1[:])
+		subtle.XORBytes(s.buf[:], s.buf[:], s.c.k1[:])
 	} else {
-		copy(last[:], s.buf[:s.n])
-		last[s.n] = 0x80
-		subtle.XORBytes(last[:], last[:], s.c.k2[:])
+		clear(s.buf[s.n:])
+		s.buf[s.n] = 0x80
+		subtle.XORBytes(s.buf[:], s.buf[:], s.c.k2[:])
 	}
-	subtle.XORBytes(s.x[:], s.x[:], last[:])
-	s.c.b.Encrypt(out[:], s.x[:])
+	subtle.XORBytes(s.x[:], s.x[:], s.buf[:])
+	s.c.b.Encrypt(s.x[:], s.x[:])
+	*out = s.x
 }
 
-// sum computes the CMAC of the concatenation of parts into out.
-func (c *cmac) sum(out *[blockSize]byte, parts ...[]byte) {
-	var s cmacState
-	s.reset(c)
+// sum computes the CMAC of the concatenation of parts into out, using st
+// as its running state.
+func (c *cmac) sum(st *cmacState, out *[blockSize]byte, parts ...[]byte) {
+	st.reset(c)
 	for _, p := range parts {
-		s.write(p)
+		st.write(p)
 	}
-	s.finish(out)
+	st.finish(out)
 }

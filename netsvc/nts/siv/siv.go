@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // AEAD identifiers (IANA "AEAD Algorithms" registry) of the SIV variants.
@@ -46,7 +47,7 @@ var ErrOpen = errors.New("siv: message authentication failed")
 // AEAD is an AES-SIV key, ready to seal and open. It is safe for concurrent
 // use: it holds no per-message state.
 type AEAD struct {
-	mac *cmac
+	mac cmac
 	ctr cipher.Block
 }
 
@@ -66,20 +67,47 @@ func New(key []byte) (*AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AEAD{mac: newCMAC(macBlock), ctr: ctrBlock}, nil
+	a := &AEAD{ctr: ctrBlock}
+	a.mac.init(macBlock)
+	return a, nil
 }
 
 // Overhead is the number of bytes Seal adds to the plaintext.
 func (a *AEAD) Overhead() int { return TagSize }
 
+// ctrInline is the longest message whose key stream is made block by block
+// in scratch memory; longer ones go to cipher.NewCTR, whose parallel
+// assembly is worth its allocation. NTS cookies (68 bytes) stay inline.
+const ctrInline = 8 * blockSize
+
+// scratch is the per-call memory that reaches the block cipher. Slices
+// passed to an interface method (cipher.Block.Encrypt) escape, so on the
+// stack they would cost an allocation per call; pooled, they cost none.
+type scratch struct {
+	st cmacState
+	q  [blockSize]byte // CTR counter
+	ks [ctrInline]byte // key stream
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// putScratch wipes sc, which held key stream and MAC state, and returns it.
+func putScratch(sc *scratch) {
+	*sc = scratch{}
+	scratchPool.Put(sc)
+}
+
 // s2v computes the synthetic IV over the associated data, the nonce (when
 // not empty) and the plaintext, in that order (RFC 5297 section 2.4).
-func (a *AEAD) s2v(v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
+func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
 	var d, t [blockSize]byte
-	a.mac.sum(&d, t[:]) // CMAC(K, <zero>)
+	st := &sc.st
+	a.mac.sum(st, &d, t[:]) // CMAC(K, <zero>)
 	component := func(s []byte) {
 		dbl(&d)
-		a.mac.sum(&t, s)
+		a.mac.sum(st, &t, s)
 		subtle.XORBytes(d[:], d[:], t[:])
 	}
 	for _, s := range ad {
@@ -88,8 +116,7 @@ func (a *AEAD) s2v(v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
 	if len(nonce) > 0 {
 		component(nonce)
 	}
-	var st cmacState
-	st.reset(a.mac)
+	st.reset(&a.mac)
 	if len(plaintext) >= blockSize {
 		// T = plaintext xorend D: only the last block is changed.
 		cut := len(plaintext) - blockSize
@@ -109,12 +136,33 @@ func (a *AEAD) s2v(v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
 
 // xorKeyStream runs AES-CTR from the synthetic IV with the two bits RFC 5297
 // section 2.6 clears, so that implementations with a 64- or 32-bit counter
-// need not carry.
-func (a *AEAD) xorKeyStream(dst, src []byte, v *[blockSize]byte) {
-	q := *v
-	q[8] &= 0x7f
-	q[12] &= 0x7f
-	cipher.NewCTR(a.ctr, q[:]).XORKeyStream(dst, src)
+// need not carry. An empty message needs no key stream at all.
+func (a *AEAD) xorKeyStream(sc *scratch, dst, src []byte, v *[blockSize]byte) {
+	if len(src) == 0 {
+		return
+	}
+	sc.q = *v
+	sc.q[8] &= 0x7f
+	sc.q[12] &= 0x7f
+	if len(src) > ctrInline {
+		cipher.NewCTR(a.ctr, sc.q[:]).XORKeyStream(dst, src)
+		return
+	}
+	for i := 0; i < len(src); i += blockSize {
+		a.ctr.Encrypt(sc.ks[i:i+blockSize], sc.q[:])
+		inc(&sc.q)
+	}
+	subtle.XORBytes(dst[:len(src)], src, sc.ks[:len(src)])
+}
+
+// inc adds one to the 128-bit big-endian counter q, as CTR mode does.
+func inc(q *[blockSize]byte) {
+	for i := blockSize - 1; i >= 0; i-- {
+		q[i]++
+		if q[i] != 0 {
+			return
+		}
+	}
 }
 
 // Seal encrypts and authenticates plaintext together with the associated
@@ -128,11 +176,13 @@ func (a *AEAD) Seal(dst, nonce, plaintext []byte, ad ...[]byte) []byte {
 	if len(ad) > MaxAssociatedData {
 		panic("siv: too many associated data components")
 	}
+	sc := getScratch()
+	defer putScratch(sc)
 	var v [blockSize]byte
-	a.s2v(&v, nonce, plaintext, ad)
+	a.s2v(sc, &v, nonce, plaintext, ad)
 	ret, out := grow(dst, TagSize+len(plaintext))
 	copy(out, v[:])
-	a.xorKeyStream(out[TagSize:], plaintext, &v)
+	a.xorKeyStream(sc, out[TagSize:], plaintext, &v)
 	return ret
 }
 
@@ -145,11 +195,13 @@ func (a *AEAD) Open(dst, nonce, ciphertext []byte, ad ...[]byte) ([]byte, error)
 	if len(ciphertext) < TagSize || len(ad) > MaxAssociatedData {
 		return nil, ErrOpen
 	}
+	sc := getScratch()
+	defer putScratch(sc)
 	var v, got [blockSize]byte
 	copy(v[:], ciphertext)
 	ret, out := grow(dst, len(ciphertext)-TagSize)
-	a.xorKeyStream(out, ciphertext[TagSize:], &v)
-	a.s2v(&got, nonce, out, ad)
+	a.xorKeyStream(sc, out, ciphertext[TagSize:], &v)
+	a.s2v(sc, &got, nonce, out, ad)
 	if subtle.ConstantTimeCompare(got[:], v[:]) != 1 {
 		clear(out)
 		return nil, ErrOpen
