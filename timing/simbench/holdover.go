@@ -23,9 +23,12 @@ func HoldoverModels() []HoldoverModel {
 }
 
 // Holdover availability runs: lock for holdoverLockS, then lose the sky
-// for holdoverMaxS.
+// for holdoverMaxS. A node in service has been locked for hours before an
+// outage, and the bound's measure of the oscillator's stability needs
+// them: after 2 h the longest averaging times are barely measured, and the
+// wander they cannot exclude halves the time served (TCXO 7 h).
 const (
-	holdoverLockS = 2 * 3600
+	holdoverLockS = 12 * 3600
 	holdoverMaxS  = 48 * 3600
 )
 
