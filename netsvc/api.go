@@ -42,6 +42,8 @@ type API struct {
 	// Services lists the other time services for /health; Serving is
 	// filled in at each check.
 	Services []HealthService
+	// Receiver, when set, adds the GNSS receiver's view to /health.
+	Receiver ReceiverSource
 
 	snapshot atomic.Pointer[encodedSnapshot]
 }
@@ -188,6 +190,9 @@ type Health struct {
 	Signer HealthSigner `json:"signer"`
 	// Services are the time services besides HTTPS (NTP, Roughtime).
 	Services []HealthService `json:"services,omitempty"`
+	// Receiver is the GNSS receiver's view (satellites, fix, DOP,
+	// antenna); absent when the node has none wired.
+	Receiver *HealthReceiver `json:"receiver,omitempty"`
 }
 
 // HealthService is a time service the node runs besides HTTPS, in /health.
@@ -217,6 +222,16 @@ type HealthClock struct {
 	Reason       string  `json:"reason,omitempty"`
 	// Warnings do not make the node unhealthy but need an operator.
 	Warnings []string `json:"warnings,omitempty"`
+	// HoldoverSince is when the node entered HOLDOVER (RFC 3339, local
+	// clock), empty when it is not in HOLDOVER.
+	HoldoverSince string `json:"holdover_since"`
+	// StateSince is when the current state was entered, empty for the
+	// FREERUN the daemon starts in.
+	StateSince string `json:"state_since,omitempty"`
+	// LastPulseAgeMs and LastFixAgeMs: time since the last PPS edge and
+	// the last valid fix, null before the first.
+	LastPulseAgeMs *int64 `json:"last_pulse_age_ms"`
+	LastFixAgeMs   *int64 `json:"last_fix_age_ms"`
 }
 
 // HealthSigner describes the signer in /health.
@@ -234,9 +249,24 @@ func (a *API) CheckHealth() (Health, bool) {
 	h := Health{Clock: HealthClock{
 		State: st.State.String(), Stratum: int(st.Stratum), OffsetNs: int64(st.Offset),
 		ErrorBoundNs: int64(st.BoundAt(now)), FrequencyPPB: st.FrequencyPPB,
-		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: st.Reason,
+		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: st.Why(),
 		Leap: st.Leap.String(), TAIOffset: st.TAIOffset,
 	}}
+	if since, ok := st.HoldoverSince(); ok {
+		h.Clock.HoldoverSince = since.UTC().Format(time.RFC3339Nano)
+	}
+	if !st.StateSince.IsZero() {
+		h.Clock.StateSince = st.StateSince.UTC().Format(time.RFC3339Nano)
+	}
+	if age, ok := st.PulseAge(now); ok {
+		h.Clock.LastPulseAgeMs = ptr(age.Milliseconds())
+	}
+	if age, ok := st.FixAge(now); ok {
+		h.Clock.LastFixAgeMs = ptr(age.Milliseconds())
+	}
+	if a.Receiver != nil {
+		h.Receiver = NewHealthReceiver(a.Receiver.Stats(), a.Receiver.Sky())
+	}
 	if st.LeapListExpired {
 		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: update tzdata")
 	}
@@ -251,15 +281,16 @@ func (a *API) CheckHealth() (Health, bool) {
 		svc.Serving = clockOK
 		h.Services = append(h.Services, svc)
 	}
+	// A node serving in HOLDOVER keeps its reason: the operator needs it
+	// most then. Why is empty only while LOCKED.
 	if clockOK {
 		h.Clock.Status = "ok"
-		h.Clock.Reason = ""
 	} else {
 		h.Clock.Status = "unavailable"
 	}
 	switch {
 	case !clockOK:
-		h.Status, h.Reason = "unavailable", "clock "+st.State.String()+": "+st.Reason
+		h.Status, h.Reason = "unavailable", "clock "+st.State.String()+": "+st.Why()
 	case !h.Signer.Ready:
 		h.Status, h.Reason = "unavailable", "signer has no key"
 	default:

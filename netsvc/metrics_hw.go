@@ -27,7 +27,10 @@ var (
 
 // Hardware is what the hardware collector reads at scrape time.
 type Hardware struct {
-	GNSS       func() gnss.Stats
+	GNSS func() gnss.Stats
+	// Sky, when set, exports the receiver's view: satellites, CN0, fix,
+	// DOP and antenna (metrics_gnss.go).
+	Sky        func() gnss.SkyView
 	PPS        func() pps.Stats
 	PPSQuality pps.Quality
 }
@@ -73,8 +76,14 @@ func (c *hwCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// RegisterHardware exports the receiver and PPS counters.
-func (m *Metrics) RegisterHardware(hw Hardware) { m.reg.MustRegister(&hwCollector{hw: hw}) }
+// RegisterHardware exports the receiver and PPS counters, and the
+// receiver's view when hw.Sky is set.
+func (m *Metrics) RegisterHardware(hw Hardware) {
+	m.reg.MustRegister(&hwCollector{hw: hw})
+	if hw.Sky != nil {
+		m.reg.MustRegister(&skyCollector{sky: hw.Sky})
+	}
+}
 
 type tlsCollector struct {
 	mgr *mtls.Manager

@@ -291,3 +291,16 @@ func TestSatConstellation(t *testing.T) {
 		}
 	}
 }
+
+// TestSkyFeed: a capture fed at one instant leaves its last epoch's view.
+func TestSkyFeed(t *testing.T) {
+	var k Sky
+	stream := append(AppendSentence(nil, gsvGroup3[0]), "$GPGSV,3,2,09,bad*00\r\n"...)
+	stream = AppendSentence(stream, "GPGSA,A,3,01,14,,,,,,,,,,,1.9,1.0,1.6")
+	if n := k.Feed(append(stream, "$GPGGA,120000.00,4807.038,N"...), skyT0); n != 2 {
+		t.Errorf("Feed added %d sentences, want 2 (bad checksum and a cut line left out)", n)
+	}
+	if v := k.View(skyT0); v.FixType != Fix3D || v.Constellation(GPS).Used != 2 {
+		t.Errorf("view %+v", v)
+	}
+}

@@ -167,3 +167,25 @@ func (v SkyView) Constellation(name string) ConstellationView {
 	}
 	return ConstellationView{Name: name}
 }
+
+// Feed frames a byte stream (a capture with its comments stripped),
+// drops sentences whose checksum is bad or missing, and adds every one
+// go-nmea decodes as if it arrived at at. It returns how many were added.
+// For tools and tests that show the view a capture leaves behind.
+func (k *Sky) Feed(stream []byte, at time.Time) int {
+	var f Framer
+	p := NewParser()
+	n := 0
+	add := func(raw []byte, _ time.Time) {
+		if st, _ := VerifyChecksum(raw); st != ChecksumOK {
+			return
+		}
+		if s, err := p.Parse(raw); err == nil {
+			k.Add(s, at)
+			n++
+		}
+	}
+	f.Feed(stream, at, add)
+	f.Feed([]byte("\n"), at, add) // end the last line
+	return n
+}
