@@ -259,7 +259,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pulses := make(chan pps.Pulse, 4)
 	fixes := make(chan gnss.Fix, 4)
 	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
-	hwm := netsvc.Hardware{GNSS: rx.Stats, PPSQuality: pps.QualityKernel}
+	hwm := netsvc.Hardware{GNSS: rx.Stats, Sky: rx.Sky, PPSQuality: pps.QualityKernel}
+	api.Receiver = rx // /health's receiver view
 	if cfg.ppsGPIO != "" {
 		hwm.PPSQuality = pps.QualityGPIO
 	}

@@ -404,7 +404,10 @@ func TestEndToEndSimulation(t *testing.T) {
 		lintMetrics(t, m)
 		for _, want := range []string{`timenode_clock_state{state="LOCKED"} 1`, "timenode_clock_error_bound_seconds",
 			`timenode_http_requests_total{code="200",handler="GET /attestation"}`, `timenode_gnss_state{state="ok"} 1`,
-			`timenode_pps_pulses_total{quality="simulated"}`, "mtls_handshake_success_ratio", `mtls_cert_days_remaining{cert="server"}`} {
+			`timenode_pps_pulses_total{quality="simulated"}`, "mtls_handshake_success_ratio", `mtls_cert_days_remaining{cert="server"}`,
+			// The simulated sky (hw/sim): 6 GPS used of 8, a 3D fix, antenna OK.
+			`timenode_gnss_satellites{constellation="gps",state="used"} 6`, `timenode_gnss_satellites{constellation="galileo",state="in_view"} 5`,
+			"timenode_gnss_fix_type 3", `timenode_gnss_antenna_status{status="ok"} 1`} {
 			if !strings.Contains(string(m), want) {
 				t.Errorf("metrics lack %q", want)
 			}
