@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aunsorm/timenode/netsvc/nts/siv"
@@ -32,7 +33,8 @@ const (
 // wrong length, bad tag, unknown algorithm.
 var errCookie = errors.New("nts: cookie rejected")
 
-// masterKey is one cookie sealing key.
+// masterKey is one cookie sealing key, expanded once when it is made:
+// every cookie sealed or opened under it reuses the AES key schedules.
 type masterKey struct {
 	id      uint32
 	aead    *siv.AEAD
@@ -41,13 +43,15 @@ type masterKey struct {
 
 // keyRing holds the current cookie master key and the previous ones still
 // accepted, newest first. Cookies are sealed under the newest key only.
+// Readers (every NTS request) load an immutable snapshot without locking;
+// rotations, rare, take mu and publish a new one.
 type keyRing struct {
 	rand io.Reader
 	now  func() time.Time
 	keep int
 
-	mu   sync.RWMutex
-	keys []masterKey
+	mu   sync.Mutex
+	keys atomic.Pointer[[]masterKey]
 }
 
 func newKeyRing(rand io.Reader, now func() time.Time, keep int) (*keyRing, error) {
@@ -73,47 +77,50 @@ func (r *keyRing) rotate() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	old := r.snapshot()
 	id := binary.BigEndian.Uint32(buf[:4])
-	if len(r.keys) > 0 {
-		id = r.keys[0].id + 1
+	if len(old) > 0 {
+		id = old[0].id + 1
 	}
 	keys := make([]masterKey, 0, r.keep)
 	keys = append(keys, masterKey{id: id, aead: aead, created: r.now()})
-	for _, k := range r.keys {
+	for _, k := range old {
 		if len(keys) == r.keep {
 			break
 		}
 		keys = append(keys, k)
 	}
-	r.keys = keys
+	r.keys.Store(&keys)
+	return nil
+}
+
+// snapshot returns the kept keys, newest first; callers must not modify it.
+func (r *keyRing) snapshot() []masterKey {
+	if p := r.keys.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
 // current returns the sealing key.
-func (r *keyRing) current() masterKey {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.keys[0]
-}
+func (r *keyRing) current() *masterKey { return &r.snapshot()[0] }
 
 // find returns the key with id, if it is still kept.
-func (r *keyRing) find(id uint32) (masterKey, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, k := range r.keys {
-		if k.id == id {
-			return k, true
+func (r *keyRing) find(id uint32) (*masterKey, bool) {
+	keys := r.snapshot()
+	for i := range keys {
+		if keys[i].id == id {
+			return &keys[i], true
 		}
 	}
-	return masterKey{}, false
+	return nil, false
 }
 
 // ids returns the kept key ids, newest first.
 func (r *keyRing) ids() []uint32 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	ids := make([]uint32, len(r.keys))
-	for i, k := range r.keys {
+	keys := r.snapshot()
+	ids := make([]uint32, len(keys))
+	for i, k := range keys {
 		ids[i] = k.id
 	}
 	return ids
@@ -126,44 +133,59 @@ type Keys struct {
 }
 
 // appendCookie seals keys under the current master key and appends the
-// cookie to dst. The key id is the associated data, so a cookie cannot be
-// moved under another key's id.
+// cookie to dst, with a fresh random nonce.
 func (r *keyRing) appendCookie(dst []byte, keys *Keys) ([]byte, error) {
+	var nonce [cookieNonceLen]byte
+	if _, err := io.ReadFull(r.rand, nonce[:]); err != nil {
+		return dst, fmt.Errorf("nts: cookie nonce: %w", err)
+	}
+	var plain [cookiePlainLen]byte
+	return r.appendCookieNonce(dst, keys, &nonce, &plain), nil
+}
+
+// appendCookieNonce seals keys under the current master key with nonce and
+// appends the cookie to dst; plain is scratch for the plaintext, wiped
+// after use (the NTP path passes pooled memory, so it costs no allocation).
+// The key id is the associated data, so a cookie cannot be moved under
+// another key's id.
+func (r *keyRing) appendCookieNonce(dst []byte, keys *Keys, nonce *[cookieNonceLen]byte, plain *[cookiePlainLen]byte) []byte {
 	k := r.current()
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, k.id)
-	var nonce [cookieNonceLen]byte
-	if _, err := io.ReadFull(r.rand, nonce[:]); err != nil {
-		return dst[:start], fmt.Errorf("nts: cookie nonce: %w", err)
-	}
 	dst = append(dst, nonce[:]...)
-	var plain [cookiePlainLen]byte
 	binary.BigEndian.PutUint16(plain[0:], aeadSIV256)
+	binary.BigEndian.PutUint16(plain[2:], 0)
 	copy(plain[4:], keys.C2S[:])
 	copy(plain[4+keyLen:], keys.S2C[:])
 	dst = k.aead.Seal(dst, nonce[:], plain[:], dst[start:start+4])
 	clear(plain[:])
-	return dst, nil
+	return dst
 }
 
 // openCookie returns the keys sealed in cookie.
 func (r *keyRing) openCookie(cookie []byte) (Keys, error) {
 	var keys Keys
+	var plain [cookiePlainLen]byte
+	err := r.openCookieInto(&keys, cookie, &plain)
+	return keys, err
+}
+
+// openCookieInto opens cookie into keys, with plain as scratch for the
+// plaintext (wiped after use).
+func (r *keyRing) openCookieInto(keys *Keys, cookie []byte, plain *[cookiePlainLen]byte) error {
 	if len(cookie) != CookieLen {
-		return keys, errCookie
+		return errCookie
 	}
 	k, ok := r.find(binary.BigEndian.Uint32(cookie))
 	if !ok {
-		return keys, errCookie
+		return errCookie
 	}
-	var plain [cookiePlainLen]byte
+	defer clear(plain[:])
 	_, err := k.aead.Open(plain[:0], cookie[4:4+cookieNonceLen], cookie[4+cookieNonceLen:], cookie[:4])
 	if err != nil || binary.BigEndian.Uint16(plain[0:]) != aeadSIV256 || binary.BigEndian.Uint16(plain[2:]) != 0 {
-		clear(plain[:])
-		return keys, errCookie
+		return errCookie
 	}
 	copy(keys.C2S[:], plain[4:])
 	copy(keys.S2C[:], plain[4+keyLen:])
-	clear(plain[:])
-	return keys, nil
+	return nil
 }

@@ -3,6 +3,7 @@ package nts
 import (
 	"encoding/binary"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/aunsorm/timenode/netsvc/ntp"
@@ -115,6 +116,20 @@ func validInner(p []byte) bool {
 	return true
 }
 
+// procScratch is the memory of one ProcessNTS call. It is pooled because
+// the AEAD's plaintext and output buffers escape (they reach crypto/cipher
+// through interfaces), so on the stack they would cost a heap allocation of
+// a few kilobytes per request.
+type procScratch struct {
+	keys   Keys
+	plain  [cookiePlainLen]byte
+	inner  [ntp.MaxExtFields * 128]byte
+	reply  [MaxReplyCookies * cookieFieldLen]byte
+	nonces [(MaxReplyCookies + 1) * cookieNonceLen]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(procScratch) }}
+
 // ProcessNTS implements ntp.NTSProcessor: it opens the request's cookie,
 // checks the authenticator with the cookie's C2S key over the packet up to
 // the authenticator, and appends the echoed Unique Identifier and an
@@ -131,24 +146,30 @@ func (p *Processor) ProcessNTS(req []byte, efs []ntp.ExtField, reply []byte) ([]
 		p.c.malformed.Add(1)
 		return reply, false
 	}
-	keys, err := p.keys.openCookie(f.cookie.Body)
-	if err != nil {
+	sc := scratchPool.Get().(*procScratch)
+	defer func() {
+		// Keys and plaintexts are secrets: nothing outlives the call.
+		clear(sc.keys.C2S[:])
+		clear(sc.keys.S2C[:])
+		clear(sc.inner[:])
+		clear(sc.reply[:])
+		scratchPool.Put(sc)
+	}()
+	keys := &sc.keys
+	if err := p.keys.openCookieInto(keys, f.cookie.Body, &sc.plain); err != nil {
 		p.c.badCookie.Add(1)
 		return reply, false
 	}
-	defer clear(keys.C2S[:])
-	defer clear(keys.S2C[:])
 	c2s, err := siv.New(keys.C2S[:])
 	if err != nil {
 		p.c.badAuth.Add(1)
 		return reply, false
 	}
-	var innerBuf [ntp.MaxExtFields * 128]byte
-	if len(ct)-siv.TagSize > len(innerBuf) {
+	if len(ct)-siv.TagSize > len(sc.inner) {
 		p.c.malformed.Add(1)
 		return reply, false
 	}
-	inner, err := c2s.Open(innerBuf[:0], nonce, ct, req[:f.auth.Offset])
+	inner, err := c2s.Open(sc.inner[:0], nonce, ct, req[:f.auth.Offset])
 	if err != nil || !validInner(inner) {
 		p.c.badAuth.Add(1)
 		return reply, false
@@ -166,23 +187,23 @@ func (p *Processor) ProcessNTS(req []byte, efs []ntp.ExtField, reply []byte) ([]
 		p.c.malformed.Add(1)
 		return reply, false
 	}
-	var plainBuf [MaxReplyCookies * cookieFieldLen]byte
-	plain := plainBuf[:0]
-	for range n {
+	// All the nonces of this reply in one read: each read of the OS
+	// random source is a system call.
+	nonces := sc.nonces[:(n+1)*cookieNonceLen]
+	if _, err := io.ReadFull(p.rand, nonces); err != nil {
+		return reply, false
+	}
+	plain := sc.reply[:0]
+	for i := range n {
 		plain = binary.BigEndian.AppendUint16(plain, ntp.ExtNTSCookie)
 		plain = binary.BigEndian.AppendUint16(plain, cookieFieldLen)
-		if plain, err = p.keys.appendCookie(plain, &keys); err != nil {
-			return reply, false
-		}
+		plain = p.keys.appendCookieNonce(plain, keys, (*[cookieNonceLen]byte)(nonces[i*cookieNonceLen:]), &sc.plain)
 	}
 	s2c, err := siv.New(keys.S2C[:])
 	if err != nil {
 		return reply, false
 	}
-	var rnonce [replyNonceLen]byte
-	if _, err := io.ReadFull(p.rand, rnonce[:]); err != nil {
-		return reply, false
-	}
+	rnonce := nonces[n*cookieNonceLen:]
 	out := append(reply, uid...)
 	authStart := len(out)
 	ctLen := siv.TagSize + len(plain)
@@ -190,9 +211,8 @@ func (p *Processor) ProcessNTS(req []byte, efs []ntp.ExtField, reply []byte) ([]
 	out = binary.BigEndian.AppendUint16(out, uint16(ntp.ExtHeaderLen+4+replyNonceLen+ctLen))
 	out = binary.BigEndian.AppendUint16(out, replyNonceLen)
 	out = binary.BigEndian.AppendUint16(out, uint16(ctLen))
-	out = append(out, rnonce[:]...)
-	out = s2c.Seal(out, rnonce[:], plain, out[:authStart])
-	clear(plainBuf[:])
+	out = append(out, rnonce...)
+	out = s2c.Seal(out, rnonce, plain, out[:authStart])
 	p.c.ok.Add(1)
 	p.c.cookies.Add(uint64(n))
 	return out, true

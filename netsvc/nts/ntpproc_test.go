@@ -3,6 +3,8 @@ package nts
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/aunsorm/timenode/netsvc/ntp"
@@ -246,5 +248,67 @@ func BenchmarkProcessNTS(b *testing.B) {
 		if _, ok := p.ProcessNTS(req, efs, room); !ok {
 			b.Fatal("rejected")
 		}
+	}
+}
+
+// TestProcessNTSConcurrent runs requests from several goroutines while the
+// master key rotates: the pooled scratch memory and the key snapshot must
+// not mix one request's keys into another's reply (the race detector
+// watches the rest). Each client has its own keys, so a reply sealed with
+// another client's S2C key fails to verify.
+func TestProcessNTSConcurrent(t *testing.T) {
+	const clients, requests, rotations = 4, 200, 5
+	ring, err := newKeyRing(newSeededRand(11), clockwork.NewFakeClock().Now, rotations+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Processor{keys: ring, rand: newSeededRand(12)}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients+1)
+	wg.Go(func() {
+		for range rotations {
+			if err := ring.rotate(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	for c := range clients {
+		wg.Go(func() {
+			var keys Keys
+			for i := range keys.C2S {
+				keys.C2S[i], keys.S2C[i] = byte(c), byte(c+100)
+			}
+			cookie, err := ring.appendCookie(nil, &keys)
+			if err != nil {
+				errs <- err
+				return
+			}
+			uid := bytes.Repeat([]byte{byte(c)}, 32)
+			for i := range requests {
+				tx := uint64(c)<<32 | uint64(i)
+				reply, ok := process(p, ntsRequest(t, keys.C2S[:], cookie, uid, 1, tx))
+				if !ok {
+					errs <- fmt.Errorf("client %d request %d rejected", c, i)
+					return
+				}
+				// process leaves the origin timestamp to the NTP server.
+				v, err := verifyReply(reply, uid, keys.S2C[:], 0)
+				if err != nil {
+					errs <- fmt.Errorf("client %d request %d: %w", c, i, err)
+					return
+				}
+				// The fresh cookies carry this client's keys.
+				if got, err := ring.openCookie(v.cookies[1]); err != nil || got != keys {
+					errs <- fmt.Errorf("client %d request %d: new cookie opens to other keys (%v)", c, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
