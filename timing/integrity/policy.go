@@ -1,0 +1,234 @@
+package integrity
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is the node's integrity state.
+type State int
+
+// The states, in increasing distrust.
+const (
+	// StateTrusted: follow GNSS, publish the discipline's bound.
+	StateTrusted State = iota
+	// StateSuspect: follow GNSS, publish the bound widened by
+	// PolicyConfig.Widening and say so (attestation, /health).
+	StateSuspect
+	// StateUntrusted: stop following GNSS and hold over on the
+	// oscillator; stop claiming stratum 1 once the holdover bound passes
+	// policy.
+	StateUntrusted
+)
+
+func (s State) String() string {
+	switch s {
+	case StateTrusted:
+		return "trusted"
+	case StateSuspect:
+		return "suspect"
+	case StateUntrusted:
+		return "untrusted"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// PolicyConfig configures a Policy. Zero fields take the defaults.
+type PolicyConfig struct {
+	// TTL is how long a piece of evidence stays active after it was last
+	// reported, per detector (default 10 s; the witness check, which
+	// runs every few minutes, 20 min).
+	TTL map[string]time.Duration
+	// Escalate: suspect evidence from this many different detectors at
+	// once makes the node untrusted (default 2): independent symptoms of
+	// one attack.
+	Escalate int
+	// HoldOff is how long no untrusted-level evidence must be active
+	// before the node leaves untrusted, for suspect (default 1 h).
+	HoldOff time.Duration
+	// SuspectClear is how long no suspect-or-worse evidence must be
+	// active before the node is trusted again (default 10 min).
+	SuspectClear time.Duration
+	// Widening is added to the published bound while suspect (default
+	// 250 µs: more than the largest true error the bench saw before any
+	// modelled attack was detected by a local check; see
+	// docs/INTEGRITY.md).
+	Widening time.Duration
+}
+
+func (c PolicyConfig) withDefaults() PolicyConfig {
+	ttl := map[string]time.Duration{DetectorWitness: 20 * time.Minute}
+	for k, v := range c.TTL {
+		ttl[k] = v
+	}
+	c.TTL = ttl
+	if c.Escalate <= 0 {
+		c.Escalate = 2
+	}
+	if c.HoldOff <= 0 {
+		c.HoldOff = time.Hour
+	}
+	if c.SuspectClear <= 0 {
+		c.SuspectClear = 10 * time.Minute
+	}
+	if c.Widening <= 0 {
+		c.Widening = 250 * time.Microsecond
+	}
+	return c
+}
+
+// Transition is one change of state with the evidence behind it: on the
+// way up the evidence active then, on the way down the evidence that had
+// put the node where it was (now cleared).
+type Transition struct {
+	At       time.Time
+	From, To State
+	Why      string
+	Evidence []Evidence
+}
+
+// Policy turns evidence into the integrity state. It is not safe for
+// concurrent use; the daemon owns it in one goroutine.
+type Policy struct {
+	cfg     PolicyConfig
+	state   State
+	since   time.Time
+	latest  map[Key]Evidence
+	lastUp  time.Time // last time untrusted-level conditions held
+	lastSus time.Time // last time suspect-or-worse conditions held
+	cause   []Evidence
+}
+
+// NewPolicy returns a policy in StateTrusted since now.
+func NewPolicy(cfg PolicyConfig, now time.Time) *Policy {
+	return &Policy{cfg: cfg.withDefaults(), since: now, latest: map[Key]Evidence{}}
+}
+
+// State returns the current state and since when it holds.
+func (p *Policy) State() (State, time.Time) { return p.state, p.since }
+
+// FollowGNSS reports whether the discipline may steer by GNSS.
+func (p *Policy) FollowGNSS() bool { return p.state != StateUntrusted }
+
+// Bound returns the bound to publish given the discipline's: widened while
+// suspect. (While untrusted the discipline is in holdover and its own
+// bound grows from the oscillator's stability.)
+func (p *Policy) Bound(b time.Duration) time.Duration {
+	if p.state == StateSuspect {
+		return b + p.cfg.Widening
+	}
+	return b
+}
+
+// Observe records evidence; Evaluate acts on it.
+func (p *Policy) Observe(evs ...Evidence) {
+	for _, e := range evs {
+		if old, ok := p.latest[e.Key()]; !ok || !e.At.Before(old.At) {
+			p.latest[e.Key()] = e
+		}
+	}
+}
+
+func (p *Policy) ttl(det string) time.Duration {
+	if d, ok := p.cfg.TTL[det]; ok {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// Active returns the evidence still active at now, strongest first.
+func (p *Policy) Active(now time.Time) []Evidence {
+	var out []Evidence
+	for k, e := range p.latest {
+		if now.Sub(e.At) > p.ttl(e.Detector) {
+			delete(p.latest, k)
+			continue
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Evidence) int {
+		if a.Level != b.Level {
+			return int(b.Level - a.Level)
+		}
+		if a.Detector != b.Detector {
+			if a.Detector < b.Detector {
+				return -1
+			}
+			return 1
+		}
+		if a.Reason < b.Reason {
+			return -1
+		}
+		if a.Reason > b.Reason {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Evaluate updates the state at now and returns the transition, if any.
+// Distrust rises at once; it falls one step at a time, from untrusted
+// only after HoldOff without untrusted-level evidence and to trusted only
+// after SuspectClear without any.
+func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
+	active := p.Active(now)
+	target := StateTrusted
+	detectors := map[string]bool{}
+	var strong []Evidence
+	for _, e := range active {
+		switch e.Level {
+		case LevelUntrusted:
+			target = StateUntrusted
+			strong = append(strong, e)
+			detectors[e.Detector] = true
+		case LevelSuspect:
+			detectors[e.Detector] = true
+			strong = append(strong, e)
+		}
+	}
+	if target != StateUntrusted && len(detectors) > 0 {
+		target = StateSuspect
+		if len(detectors) >= p.cfg.Escalate {
+			target = StateUntrusted
+		}
+	}
+	if target == StateUntrusted {
+		p.lastUp = now
+	}
+	if target >= StateSuspect {
+		p.lastSus = now
+	}
+	move := func(to State, why string, evs []Evidence) (Transition, bool) {
+		tr := Transition{At: now, From: p.state, To: to, Why: why, Evidence: evs}
+		p.state, p.since = to, now
+		if to > tr.From {
+			p.cause = evs
+		}
+		return tr, true
+	}
+	switch {
+	case target > p.state:
+		why := "evidence"
+		if target == StateUntrusted && !hasLevel(strong, LevelUntrusted) {
+			why = fmt.Sprintf("suspect evidence from %d detectors", len(detectors))
+		}
+		return move(target, why, strong)
+	case p.state == StateUntrusted && now.Sub(p.lastUp) >= p.cfg.HoldOff:
+		return move(StateSuspect, fmt.Sprintf("no untrusted evidence for %v", p.cfg.HoldOff), p.cause)
+	case p.state == StateSuspect && target == StateTrusted &&
+		now.Sub(p.lastSus) >= p.cfg.SuspectClear && now.Sub(p.since) >= p.cfg.SuspectClear:
+		return move(StateTrusted, fmt.Sprintf("no suspect evidence for %v", p.cfg.SuspectClear), p.cause)
+	}
+	return Transition{}, false
+}
+
+func hasLevel(evs []Evidence, l Level) bool {
+	for _, e := range evs {
+		if e.Level == l {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package integrity
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// tcxo is the bench's TCXO (timing/simbench): white FM 0.1 ns/√s, random
+// walk 0.005 ppb/√s, a 5 ppb temperature swing over 4 h, 1 µs kernel PPS
+// timestamps.
+var tcxo = PowerLaw{R: 1e6, Qwf: 0.01, Qrw: 2.5e-5, DriftPPBPerS: 2 * math.Pi * 5 / (4 * 3600)}
+
+// oscPhase simulates the PPS phase against the oscillator, second by
+// second, with the model's noise and a 4-hour temperature cycle, plus
+// attack(k) (ns) added to the phase.
+type oscPhase struct {
+	rng         *rand.Rand
+	x, rw       float64
+	spikeProb   float64
+	noiseNs     float64
+	attack      func(k int) float64
+	missingFrom int
+	missingTo   int
+}
+
+func newOscPhase(seed uint64) *oscPhase {
+	return &oscPhase{rng: rand.New(rand.NewPCG(seed, 7)), noiseNs: 1e3}
+}
+
+func (o *oscPhase) next(k int) float64 {
+	temp := 5 * math.Sin(2*math.Pi*float64(k)/(4*3600))
+	o.x += 30 + o.rw + temp + 0.1*o.rng.NormFloat64()
+	o.rw += 0.005 * o.rng.NormFloat64()
+	m := o.x + o.noiseNs*o.rng.NormFloat64()
+	if o.spikeProb > 0 && o.rng.Float64() < o.spikeProb {
+		m += 100e3 + 900e3*o.rng.Float64()
+	}
+	if o.attack != nil {
+		m += o.attack(k)
+	}
+	return m
+}
+
+func runPPS(d *PPSDetector, o *oscPhase, seconds int) (first int, ev Evidence) {
+	first = -1
+	for k := range seconds {
+		x := o.next(k)
+		if k >= o.missingFrom && k < o.missingTo {
+			continue
+		}
+		evs := d.Observe(t0.Add(time.Duration(k)*time.Second), int64(k), x)
+		for _, e := range evs {
+			if e.Level >= LevelSuspect && first < 0 {
+				first, ev = k, e
+			}
+		}
+	}
+	return first, ev
+}
+
+func TestPPSDetector(t *testing.T) {
+	const warm = 4 * 3600
+	tests := []struct {
+		name    string
+		seconds int
+		spikes  float64
+		attack  func(k int) float64
+		miss    [2]int
+		// want is the reason expected, "" for none; detection must come
+		// within maxDelay seconds of warm.
+		want     string
+		maxDelay int
+	}{
+		{name: "clean 8 h", seconds: 8 * 3600},
+		{name: "clean with 1% latency spikes", seconds: 3 * 3600, spikes: 0.01},
+		{name: "clean with a 10 s gap", seconds: 3 * 3600, miss: [2]int{5000, 5010}},
+		{name: "push 50 µs", seconds: warm + 600, attack: step(warm, 50e3), want: ReasonPhaseStep, maxDelay: 10},
+		{name: "pull 20 µs", seconds: warm + 600, attack: step(warm, -20e3), want: ReasonPhaseStep, maxDelay: 10},
+		{name: "drag 1 µs/s", seconds: warm + 600, attack: drag(warm, 1000), want: ReasonFrequencyChange, maxDelay: 60},
+		{name: "drag 100 ns/s", seconds: warm + 3600, attack: drag(warm, 100), want: ReasonFrequencyChange, maxDelay: 600},
+		{name: "drag 10 ns/s", seconds: warm + 3*3600, attack: drag(warm, 10), want: ReasonFrequencyChange, maxDelay: 3000},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOscPhase(uint64(i + 1))
+			o.spikeProb, o.attack = tc.spikes, tc.attack
+			o.missingFrom, o.missingTo = tc.miss[0], tc.miss[1]
+			d := NewPPSDetector(PPSConfig{Model: tcxo})
+			first, ev := runPPS(d, o, tc.seconds)
+			if tc.want == "" {
+				if first >= 0 {
+					t.Fatalf("false alarm at %d s: %v", first, ev)
+				}
+				return
+			}
+			if first < warm || first > warm+tc.maxDelay || ev.Reason != tc.want {
+				t.Fatalf("first alarm at %d s (%v), want %s within %d s of %d", first, ev, tc.want, tc.maxDelay, warm)
+			}
+		})
+	}
+}
+
+func step(at int, ns float64) func(int) float64 {
+	return func(k int) float64 {
+		if k >= at {
+			return ns
+		}
+		return 0
+	}
+}
+
+func drag(at int, nsPerS float64) func(int) float64 {
+	return func(k int) float64 {
+		if k >= at {
+			return nsPerS * float64(k-at)
+		}
+		return 0
+	}
+}
+
+// TestPPSHeldUntilGNSSReturns: after a push the evidence lasts while GNSS
+// stays pushed, and clears (history reset, no re-alarm) once it returns.
+func TestPPSHeldUntilGNSSReturns(t *testing.T) {
+	const at, back = 3 * 3600, 3*3600 + 1800
+	o := newOscPhase(9)
+	o.attack = func(k int) float64 {
+		if k >= at && k < back {
+			return 200e3
+		}
+		return 0
+	}
+	d := NewPPSDetector(PPSConfig{Model: tcxo})
+	last := -1
+	for k := range back + 3600 {
+		for _, e := range d.Observe(t0.Add(time.Duration(k)*time.Second), int64(k), o.next(k)) {
+			if e.Level >= LevelSuspect {
+				last = k
+			}
+		}
+		if k == back-1 && !d.Held() {
+			t.Fatal("not holding while GNSS is pushed")
+		}
+	}
+	if last < back-5 || last > back+10 {
+		t.Fatalf("last evidence at %d s, want just before %d", last, back)
+	}
+	if d.Held() {
+		t.Fatal("still holding an hour after GNSS returned")
+	}
+}
+
+func TestPPSMissingAndUnstable(t *testing.T) {
+	d := NewPPSDetector(PPSConfig{Model: tcxo})
+	for k := range 10 {
+		d.Observe(t0.Add(time.Duration(k)*time.Second), int64(k), 0)
+	}
+	if evs := d.Tick(t0.Add(12 * time.Second)); len(evs) != 0 {
+		t.Fatalf("missing after 3 s: %v", evs)
+	}
+	evs := d.Tick(t0.Add(15 * time.Second))
+	if len(evs) != 1 || evs[0].Reason != ReasonPPSMissing || evs[0].Level != LevelInfo {
+		t.Fatalf("cut cable: %v", evs)
+	}
+	// A bouncing connector: every third pulse missing, duplicates.
+	var got []Evidence
+	for k := 10; k < 80; k++ {
+		if k%3 == 0 {
+			continue
+		}
+		now := t0.Add(time.Duration(k) * time.Second)
+		got = append(got, d.Observe(now, int64(k), 0)...)
+		got = append(got, d.Observe(now, int64(k), 5e8)...)
+	}
+	found := false
+	for _, e := range got {
+		found = found || e.Reason == ReasonPPSUnstable
+	}
+	if !found {
+		t.Fatal("bouncing pulses not reported unstable")
+	}
+}
