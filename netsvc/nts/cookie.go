@@ -33,10 +33,12 @@ const (
 // wrong length, bad tag, unknown algorithm.
 var errCookie = errors.New("nts: cookie rejected")
 
-// masterKey is one cookie sealing key, expanded once when it is made:
-// every cookie sealed or opened under it reuses the AES key schedules.
+// masterKey is one cookie sealing key, expanded once when it is made or
+// loaded: every cookie sealed or opened under it reuses the AES key
+// schedules. secret is kept only to write the key file.
 type masterKey struct {
 	id      uint32
+	secret  [keyLen]byte
 	aead    *siv.AEAD
 	created time.Time
 }
@@ -48,12 +50,23 @@ type masterKey struct {
 type keyRing struct {
 	rand io.Reader
 	now  func() time.Time
+	// keep bounds the keys kept, the current one included.
 	keep int
+	// grace is how long a key is accepted after the next one replaced it;
+	// 0 means only keep counts.
+	grace time.Duration
+	// every is the rotation period: a key is retired at the latest one
+	// period after it was made, even if no successor came (the server was
+	// down); 0 means when its successor was made.
+	every time.Duration
+	// path is the key file; "" keeps the keys in memory only.
+	path string
 
 	mu   sync.Mutex
 	keys atomic.Pointer[[]masterKey]
 }
 
+// newKeyRing returns a ring in memory only, with a fresh first key.
 func newKeyRing(rand io.Reader, now func() time.Time, keep int) (*keyRing, error) {
 	r := &keyRing{rand: rand, now: now, keep: keep}
 	if err := r.rotate(); err != nil {
@@ -62,36 +75,87 @@ func newKeyRing(rand io.Reader, now func() time.Time, keep int) (*keyRing, error
 	return r, nil
 }
 
-// rotate makes a fresh random key the sealing key and forgets the oldest
-// one beyond keep. Key ids follow each other from a random start, so that
-// a restarted server does not mistake old cookies for its own.
+// openKeyRing returns a ring kept in the file at path: the keys found there
+// that are still within grace, plus a fresh one when the file is missing,
+// holds no key still usable or its newest key is rotateEvery old (so that
+// restarts more often than rotateEvery do not keep one key forever). The
+// file is rewritten when anything changed. It reports whether it rotated.
+func openKeyRing(path string, rand io.Reader, now func() time.Time, keep int, grace, rotateEvery time.Duration) (*keyRing, bool, error) {
+	r := &keyRing{rand: rand, now: now, keep: keep, grace: grace, every: rotateEvery, path: path}
+	loaded, err := r.loadKeyFile()
+	if err != nil {
+		return nil, false, err
+	}
+	keys := r.prune(loaded)
+	r.keys.Store(&keys)
+	if len(keys) == 0 || !r.now().Before(keys[0].created.Add(rotateEvery)) {
+		return r, true, r.rotate()
+	}
+	if len(keys) != len(loaded) || !keys[0].created.Equal(loaded[0].created) {
+		return r, false, r.save(keys)
+	}
+	return r, false, nil
+}
+
+// prune returns the keys still accepted now: at most keep, and none whose
+// successor was made grace or more ago. A creation time in the future (the
+// clock was stepped back, or was wrong when the key was made) is taken as
+// now, so such a key lives one period from now, not until the clock
+// catches up with it.
+func (r *keyRing) prune(keys []masterKey) []masterKey {
+	now := r.now()
+	out := make([]masterKey, 0, min(len(keys), r.keep))
+	for i, k := range keys {
+		if len(out) == r.keep {
+			break
+		}
+		if i > 0 && r.grace > 0 && !now.Before(r.retired(k, out[i-1]).Add(r.grace)) {
+			break
+		}
+		if k.created.After(now) {
+			k.created = now
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// retired returns when k stopped sealing cookies: when next replaced it, or
+// one period after k was made if that is earlier.
+func (r *keyRing) retired(k, next masterKey) time.Time {
+	if end := k.created.Add(r.every); r.every > 0 && end.Before(next.created) {
+		return end
+	}
+	return next.created
+}
+
+// rotate makes a fresh random key the sealing key and drops the keys
+// beyond keep or past their grace, then saves the ring to its file. The
+// new keys are in use even when saving fails: rotating matters more than
+// surviving a restart, and the error says the file is behind. Key ids
+// follow each other from a random start, so that a server that lost its
+// keys does not mistake old cookies for its own.
 func (r *keyRing) rotate() error {
 	var buf [4 + keyLen]byte
+	defer clear(buf[:])
 	if _, err := io.ReadFull(r.rand, buf[:]); err != nil {
 		return fmt.Errorf("nts: new cookie key: %w", err)
 	}
 	aead, err := siv.New(buf[4:])
-	clear(buf[4:])
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snapshot()
-	id := binary.BigEndian.Uint32(buf[:4])
+	k := masterKey{id: binary.BigEndian.Uint32(buf[:4]), aead: aead, created: r.now()}
+	copy(k.secret[:], buf[4:])
 	if len(old) > 0 {
-		id = old[0].id + 1
+		k.id = old[0].id + 1
 	}
-	keys := make([]masterKey, 0, r.keep)
-	keys = append(keys, masterKey{id: id, aead: aead, created: r.now()})
-	for _, k := range old {
-		if len(keys) == r.keep {
-			break
-		}
-		keys = append(keys, k)
-	}
+	keys := r.prune(append([]masterKey{k}, old...))
 	r.keys.Store(&keys)
-	return nil
+	return r.save(keys)
 }
 
 // snapshot returns the kept keys, newest first; callers must not modify it.

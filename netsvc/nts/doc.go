@@ -8,11 +8,13 @@
 // offered. The C2S and S2C keys come from the TLS exporter; the server
 // keeps no per-client state: each cookie carries both keys, sealed with
 // AES-SIV under a server master key named by a 4-byte key id in the
-// cookie. The master key rotates every Config.RotateEvery and on Rotate
-// (the daemon calls it on reload); the last Config.KeepKeys keys are
-// accepted, so a cookie outlives at least KeepKeys-1 rotations. Master
-// keys live in memory only: after a restart clients get NTS NAKs and run
-// NTS-KE again.
+// cookie. The master key rotates when it is Config.RotateEvery old and on
+// Rotate (the daemon calls it on reload); the last Config.KeepKeys keys
+// are accepted, each for (KeepKeys-1) * RotateEvery after it was retired.
+// With Config.KeyFile the keys are kept in a mode 0600 file, written
+// atomically on every rotation and loaded at start, so a restart does not
+// invalidate the clients' cookies; without it they live in memory only
+// and after a restart clients get NTS NAKs and run NTS-KE again.
 //
 // An NTS request whose cookie or authenticator does not check out gets an
 // NTS NAK (kiss code NTSN, Unique Identifier echoed, unauthenticated). No

@@ -67,8 +67,18 @@ type Config struct {
 	RotateEvery time.Duration
 	// KeepKeys is how many master keys are accepted: the current one and
 	// KeepKeys-1 previous ones, so a cookie stays valid for at least
-	// (KeepKeys-1) * RotateEvery. 0 means DefaultKeepKeys.
+	// (KeepKeys-1) * RotateEvery. 0 means DefaultKeepKeys. A previous key
+	// is also dropped (KeepKeys-1) * RotateEvery after it was retired,
+	// which only matters across restarts and extra Rotate calls.
 	KeepKeys int
+	// KeyFile, when set, keeps the cookie master keys in this file, so a
+	// restart does not invalidate every client's cookies. NewKEServer
+	// loads it (a missing file is created) and every rotation rewrites it
+	// atomically with mode 0600. It must pass the signing keys' checks:
+	// a regular file owned by this process's user, no group or other
+	// permissions; otherwise NewKEServer fails naming it. "" keeps the
+	// keys in memory only.
+	KeyFile string
 	// HandshakeTimeout bounds the TLS handshake; 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -170,9 +180,21 @@ func NewKEServer(cfg Config) (*KEServer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	keys, err := newKeyRing(cfg.Rand, cfg.Clock.Now, cfg.KeepKeys)
-	if err != nil {
-		return nil, err
+	grace := time.Duration(cfg.KeepKeys-1) * cfg.RotateEvery
+	var keys *keyRing
+	var err error
+	if cfg.KeyFile != "" {
+		var rotated bool
+		keys, rotated, err = openKeyRing(cfg.KeyFile, cfg.Rand, cfg.Clock.Now, cfg.KeepKeys, grace, cfg.RotateEvery)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("cookie keys loaded", "component", "nts-ke", "file", cfg.KeyFile, "key_ids", keys.ids(), "rotated", rotated)
+	} else {
+		if keys, err = newKeyRing(cfg.Rand, cfg.Clock.Now, cfg.KeepKeys); err != nil {
+			return nil, err
+		}
+		keys.grace, keys.every = grace, cfg.RotateEvery
 	}
 	s := &KEServer{
 		cfg:   cfg,
@@ -197,15 +219,23 @@ func NewKEServer(cfg Config) (*KEServer, error) {
 func (s *KEServer) Processor() *Processor { return s.proc }
 
 // Rotate makes a fresh random master key the one that seals new cookies
-// and drops the oldest beyond Config.KeepKeys. Cookies sealed under the
-// kept keys stay valid. The daemon calls it on reload; Serve calls it
-// every Config.RotateEvery.
+// and drops the oldest beyond Config.KeepKeys or past their grace. Cookies
+// sealed under the kept keys stay valid. With Config.KeyFile the keys are
+// saved; if only saving fails the new key is in use all the same and the
+// error says so. The daemon calls it on reload; Serve calls it when the
+// current key is Config.RotateEvery old.
 func (s *KEServer) Rotate() error {
-	if err := s.keys.rotate(); err != nil {
+	before := s.keys.current()
+	err := s.keys.rotate()
+	if s.keys.current() == before {
 		s.log.Error("cookie key rotation failed", "err", err)
 		return err
 	}
 	s.rotations.Add(1)
+	if err != nil {
+		s.log.Error("cookie key rotated but not saved: a restart will lose it", "err", err)
+		return err
+	}
 	s.log.Info("cookie key rotated", "key_ids", s.keys.ids())
 	return nil
 }
@@ -332,15 +362,40 @@ func (s *KEServer) Serve(ctx context.Context) error {
 	return nil
 }
 
+// rotateRetry is the wait before trying again after a failed rotation.
+const rotateRetry = time.Minute
+
+// rotateLoop rotates when the current key is RotateEvery old. It counts
+// from the key's creation, not from the start, so a key loaded from the
+// file keeps its schedule across restarts, and a Rotate on reload pushes
+// the next rotation a whole period away.
+//
+// A key made "in the future" (the clock was stepped back since) would
+// wait for the clock to catch up; no wait is longer than one period, and
+// a whole period waited rotates whatever the creation time says.
 func (s *KEServer) rotateLoop(stop <-chan struct{}) {
-	t := s.clock.NewTicker(s.cfg.RotateEvery)
-	defer t.Stop()
+	var waitedOn *masterKey // the key a whole period was waited on
 	for {
+		cur := s.keys.current()
+		wait := cur.created.Add(s.cfg.RotateEvery).Sub(s.clock.Now())
+		if wait <= 0 || waitedOn == cur {
+			_ = s.Rotate()
+			if s.keys.current() != cur {
+				waitedOn = nil
+				continue
+			}
+			wait = rotateRetry
+		}
+		waitedOn = nil
+		if wait >= s.cfg.RotateEvery {
+			wait, waitedOn = s.cfg.RotateEvery, cur
+		}
+		t := s.clock.NewTimer(wait)
 		select {
 		case <-stop:
+			t.Stop()
 			return
 		case <-t.Chan():
-			_ = s.Rotate()
 		}
 	}
 }
