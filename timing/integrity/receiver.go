@@ -114,6 +114,10 @@ type ReceiverConfig struct {
 	FixLostAfter time.Duration
 	// MaxHDOP and MaxPDOP (defaults 10 and 20).
 	MaxHDOP, MaxPDOP float64
+	// Persist is how many consecutive epochs too few satellites or a
+	// high DOP must last (default 30): satellites set and are blocked
+	// for a moment all the time; a spoofer's poor geometry lasts.
+	Persist int
 	// TimeTolerance between receiver time and PPS time, and for a
 	// backward step (default 500 ms: the label is whole seconds).
 	TimeTolerance time.Duration
@@ -157,6 +161,9 @@ func (c ReceiverConfig) withDefaults() ReceiverConfig {
 	if c.MaxPDOP <= 0 {
 		c.MaxPDOP = 20
 	}
+	if c.Persist <= 0 {
+		c.Persist = 30
+	}
 	if c.TimeTolerance <= 0 {
 		c.TimeTolerance = 500 * time.Millisecond
 	}
@@ -181,6 +188,7 @@ type ReceiverDetector struct {
 	cn0N               int
 	stuckTime, stuckAt time.Time
 	stuckRun           int
+	fewRun, dopRun     int
 }
 
 // NewReceiverDetector returns a detector.
@@ -204,11 +212,26 @@ func (d *ReceiverDetector) Observe(s Snapshot) []Evidence {
 		if s.Simulator {
 			add(ReasonSimulator, LevelUntrusted, nil)
 		}
-		if used := s.Used(); used > 0 && used < d.cfg.MinUsed {
-			add(ReasonTooFewSatellites, LevelSuspect, map[string]float64{"used": float64(used), "min": float64(d.cfg.MinUsed)})
+		// A 2D fix (altitude held) needs one satellite fewer.
+		need := d.cfg.MinUsed
+		if s.FixDims == 2 {
+			need--
+		}
+		if used := s.Used(); used > 0 && used < need {
+			d.fewRun++
+		} else {
+			d.fewRun = 0
+		}
+		if d.fewRun >= d.cfg.Persist {
+			add(ReasonTooFewSatellites, LevelSuspect, map[string]float64{"used": float64(s.Used()), "min": float64(need), "epochs": float64(d.fewRun)})
 		}
 		if s.HDOP > d.cfg.MaxHDOP || s.PDOP > d.cfg.MaxPDOP {
-			add(ReasonDOPHigh, LevelSuspect, map[string]float64{"hdop": s.HDOP, "pdop": s.PDOP})
+			d.dopRun++
+		} else {
+			d.dopRun = 0
+		}
+		if d.dopRun >= d.cfg.Persist {
+			add(ReasonDOPHigh, LevelSuspect, map[string]float64{"hdop": s.HDOP, "pdop": s.PDOP, "epochs": float64(d.dopRun)})
 		}
 	} else if d.hadFix && s.At.Sub(d.lastFixAt) >= d.cfg.FixLostAfter {
 		add(ReasonFixLost, LevelSuspect, map[string]float64{"since_fix_s": s.At.Sub(d.lastFixAt).Seconds()})

@@ -57,6 +57,14 @@ func TestReceiverDetector(t *testing.T) {
 		{name: "fix lost for a minute", mutate: func(s *Snapshot, _ int) {
 			s.FixValid, s.Time = false, time.Time{}
 		}, want: ReasonFixLost},
+		{name: "2D fix from 3 satellites", mutate: func(s *Snapshot, _ int) {
+			s.FixDims, s.Satellites = 2, []Constellation{{"GPS", 5, 3}}
+		}},
+		{name: "DOP high for 10 epochs only", mutate: func(s *Snapshot, k int) {
+			if k < 210 {
+				s.HDOP = 12
+			}
+		}},
 		{name: "DOP out of bounds", mutate: func(s *Snapshot, _ int) { s.HDOP, s.PDOP = 12, 25 }, want: ReasonDOPHigh},
 		{name: "time jumps 2 s", mutate: func(s *Snapshot, _ int) { s.Time = s.Time.Add(2 * time.Second) }, want: ReasonTimeMismatch},
 		{name: "week rollover", mutate: func(s *Snapshot, _ int) { s.Time = s.Time.Add(-GPSWeekRollover) }, want: ReasonWeekRollover},
