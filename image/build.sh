@@ -304,6 +304,10 @@ chmod 0644 "$R/etc/timenode/appliance.env" "$R/etc/ssh/sshd_config.d/10-timenode
 # at all ("*" is not a hash of anything; "!" would make sshd treat the
 # account as locked), home on the state partition for uploads.
 in_chroot useradd -M -d /var/lib/ntp-admin -s /bin/bash -c "timenode administrator" -U ntp-admin
+# The AppArmor denial counter's own user (timenode-apparmor-denials.service):
+# static, because the root is read-only at run time and a dynamic user's
+# runtime directory would be hidden from the daemon that exports the count.
+in_chroot useradd --system -M -d /nonexistent -s /usr/sbin/nologin -c "timenode AppArmor denial counter" -U -G systemd-journal timenode-denials
 in_chroot usermod -p '*' ntp-admin
 install -d -m 0700 "$R/var/lib/ntp-admin"
 in_chroot chown ntp-admin:ntp-admin /var/lib/ntp-admin

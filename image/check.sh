@@ -102,6 +102,7 @@ for k in ssh_host_ed25519_key ssh_host_rsa_key ssh_host_ecdsa_key; do
 done
 rootcat /etc/shadow | grep -q '^ntp-admin:\*:' || fail "ntp-admin must have no password (\"*\" in /etc/shadow)"
 rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
+rootcat /etc/group | grep -Eq '^systemd-journal:.*[:,]timenode-denials(,|$)' || fail "timenode-denials (the AppArmor denial counter) is not in systemd-journal"
 rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
 echo "check: units (timenoded, sshd and the wait for lock enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, read-only root in fstab"
 
