@@ -51,9 +51,9 @@ type PolicyConfig struct {
 	// active before the node is trusted again (default 10 min).
 	SuspectClear time.Duration
 	// Widening is added to the published bound while suspect (default
-	// 250 µs: more than the largest true error the bench saw before any
-	// modelled attack was detected by a local check; see
-	// docs/INTEGRITY.md).
+	// 250 µs: about the resolution of the bench's witnesses, which catch
+	// a drag at 190–290 µs; an error below that can build up unseen
+	// when the local checks are blind. See docs/INTEGRITY.md).
 	Widening time.Duration
 }
 
