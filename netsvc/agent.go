@@ -18,13 +18,13 @@ import (
 func AgentReply(clk clock.Clock, ts TimingSource) string {
 	now := clk.Now()
 	st := ts.Status()
-	if !st.Servable(now) {
+	if !servable(ts, st, now) {
 		return "down\n"
 	}
 	if st.State == timing.Holdover {
 		return "drain\n"
 	}
-	return fmt.Sprintf("up %d%%\n", agentWeight(st.BoundAt(now)))
+	return fmt.Sprintf("up %d%%\n", agentWeight(publishedBound(ts, st, now)))
 }
 
 // agentWeight is 100 at or under 10 µs and falls by a quarter for every

@@ -56,14 +56,14 @@ var ErrNotServable = errors.New("netsvc: clock not servable")
 func (a *API) Claims() (signer.Claims, error) {
 	now := a.Clock.Now()
 	st := a.Timing.Status()
-	if !st.Servable(now) {
+	if !servable(a.Timing, st, now) {
 		return signer.Claims{}, fmt.Errorf("%w: %s: %s", ErrNotServable, st.State, st.Reason)
 	}
 	return signer.Claims{
 		AuthorityID:     a.AuthorityID,
 		Stratum:         st.Stratum,
 		TimestampUnixNs: now.UnixNano(),
-		ErrorBoundNs:    int64(st.BoundAt(now)),
+		ErrorBoundNs:    int64(publishedBound(a.Timing, st, now)),
 		ClockState:      st.State.String(),
 		Leap:            st.Leap.String(),
 	}, nil
@@ -126,7 +126,7 @@ func (a *API) attestation(w http.ResponseWriter, r *http.Request) {
 		refusePlain(w) // each nonce costs a signature: not for anonymous plain HTTP
 		return
 	}
-	if st := a.Timing.Status(); !st.Servable(a.Clock.Now()) {
+	if st := a.Timing.Status(); !servable(a.Timing, st, a.Clock.Now()) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "clock_unavailable",
 			Reason: st.State.String() + ": " + st.Reason})
 		return
@@ -193,6 +193,9 @@ type Health struct {
 	// Receiver is the GNSS receiver's view (satellites, fix, DOP,
 	// antenna); absent when the node has none wired.
 	Receiver *HealthReceiver `json:"receiver,omitempty"`
+	// Integrity is the GNSS integrity state (trusted, suspect,
+	// untrusted) and its evidence; absent when the node judges none.
+	Integrity *HealthIntegrity `json:"integrity,omitempty"`
 }
 
 // HealthService is a time service the node runs besides HTTPS, in /health.
@@ -248,7 +251,7 @@ func (a *API) CheckHealth() (Health, bool) {
 	st := a.Timing.Status()
 	h := Health{Clock: HealthClock{
 		State: st.State.String(), Stratum: int(st.Stratum), OffsetNs: int64(st.Offset),
-		ErrorBoundNs: int64(st.BoundAt(now)), FrequencyPPB: st.FrequencyPPB,
+		ErrorBoundNs: int64(publishedBound(a.Timing, st, now)), FrequencyPPB: st.FrequencyPPB,
 		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: st.Why(),
 		Leap: st.Leap.String(), TAIOffset: st.TAIOffset,
 	}}
@@ -270,13 +273,19 @@ func (a *API) CheckHealth() (Health, bool) {
 	if st.LeapListExpired {
 		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: update tzdata")
 	}
+	if is := integrityOf(a.Timing); is != nil {
+		h.Integrity = NewHealthIntegrity(is)
+		if w := integrityWarning(is); w != "" {
+			h.Clock.Warnings = append(h.Clock.Warnings, w)
+		}
+	}
 	h.Signer.KeyIDs = []string{}
 	for _, k := range a.Signer.Keys() {
 		h.Signer.KeyIDs = append(h.Signer.KeyIDs, k.ID)
 		h.Signer.Development = h.Signer.Development || k.Development
 	}
 	h.Signer.Ready = a.Signer.Ready()
-	clockOK := st.Servable(now)
+	clockOK := servable(a.Timing, st, now)
 	for _, svc := range a.Services {
 		svc.Serving = clockOK
 		h.Services = append(h.Services, svc)

@@ -150,7 +150,7 @@ func (c *timingCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descOff, prometheus.GaugeValue, st.Offset.Seconds())
-	ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, st.BoundAt(now).Seconds())
+	ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, publishedBound(c.ts, st, now).Seconds())
 	ch <- prometheus.MustNewConstMetric(descJit, prometheus.GaugeValue, st.Jitter.Seconds())
 	ch <- prometheus.MustNewConstMetric(descFreq, prometheus.GaugeValue, st.FrequencyPPB)
 	ch <- prometheus.MustNewConstMetric(descStrat, prometheus.GaugeValue, float64(st.Stratum))

@@ -61,10 +61,10 @@ type roughtimeSource struct {
 func (s roughtimeSource) Now() (time.Time, time.Duration, bool) {
 	st := s.ts.Status()
 	now := s.clk.Now()
-	if !st.Servable(now) {
+	if !servable(s.ts, st, now) {
 		return now, 0, false
 	}
-	return now, st.BoundAt(now), true
+	return now, publishedBound(s.ts, st, now), true
 }
 
 var (

@@ -21,12 +21,12 @@ func NTPStatus(clk clock.Clock, ts TimingSource, upstream [4]byte) func() ntp.St
 			refID = [4]byte{'G', 'P', 'S', 0}
 		}
 		return ntp.Status{
-			Synchronized:   st.Servable(now),
+			Synchronized:   servable(ts, st, now),
 			Stratum:        st.Stratum,
 			RefID:          refID,
 			UpstreamRefID:  upstream,
 			RefTime:        st.Updated,
-			RootDispersion: st.BoundAt(now),
+			RootDispersion: publishedBound(ts, st, now),
 			Leap:           st.Leap,
 		}
 	}

@@ -1,0 +1,115 @@
+package netsvc
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/integrity"
+)
+
+// IntegritySource is implemented by a TimingSource that also judges
+// whether its GNSS may be believed (timing/integrity). It is optional:
+// everything that reads the bound for serving asks for it, so that a
+// suspect GNSS widens the bound in NTP's root dispersion, Roughtime's
+// radius, the attestations and /health alike.
+type IntegritySource interface {
+	// Integrity returns the latest published status, nil if none.
+	Integrity() *integrity.Status
+}
+
+// integrityOf returns ts's integrity status, nil when it has none.
+func integrityOf(ts TimingSource) *integrity.Status {
+	if is, ok := ts.(IntegritySource); ok {
+		return is.Integrity()
+	}
+	return nil
+}
+
+// publishedBound is the bound the node serves at now: the discipline's,
+// widened while the GNSS is suspect. Never smaller than the computed one.
+func publishedBound(ts TimingSource, st *timing.Status, now time.Time) time.Duration {
+	return integrityOf(ts).Bound(st.BoundAt(now))
+}
+
+// servable is Status.Servable with the published bound: in HOLDOVER the
+// widened bound must be within policy too.
+func servable(ts TimingSource, st *timing.Status, now time.Time) bool {
+	if !st.Servable(now) {
+		return false
+	}
+	return st.State != timing.Holdover || st.MaxBound <= 0 || publishedBound(ts, st, now) <= st.MaxBound
+}
+
+// HealthIntegrity is the GNSS integrity state in /health.
+type HealthIntegrity struct {
+	// State is "trusted", "suspect" or "untrusted".
+	State string `json:"state"`
+	Since string `json:"since"` // RFC 3339, local clock
+	// Enforced is false when the node only monitors (--integrity=monitor):
+	// then nothing served depends on State.
+	Enforced bool `json:"enforced"`
+	// FollowingGNSS is false while the discipline is kept off an
+	// untrusted GNSS (it holds over on its oscillator).
+	FollowingGNSS bool `json:"following_gnss"`
+	// BoundWideningNs is what the published error bound carries on top
+	// of the computed one (suspect).
+	BoundWideningNs int64 `json:"bound_widening_ns"`
+	// Reasons lists the active evidence as "detector/reason".
+	Reasons  []string         `json:"reasons"`
+	Evidence []HealthEvidence `json:"evidence"`
+	// LastTransition is the latest change of state, null before one.
+	LastTransition *HealthTransition `json:"last_transition"`
+}
+
+// HealthEvidence is one active finding of a detector.
+type HealthEvidence struct {
+	Detector string             `json:"detector"`
+	Reason   string             `json:"reason"`
+	Level    string             `json:"level"`
+	At       string             `json:"at"`
+	Values   map[string]float64 `json:"values,omitempty"`
+}
+
+// HealthTransition is a change of integrity state and why.
+type HealthTransition struct {
+	At       string   `json:"at"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Why      string   `json:"why"`
+	Evidence []string `json:"evidence"`
+}
+
+// NewHealthIntegrity renders s for /health.
+func NewHealthIntegrity(s *integrity.Status) *HealthIntegrity {
+	h := &HealthIntegrity{State: s.State.String(), Since: s.Since.UTC().Format(time.RFC3339Nano), Enforced: s.Enforced,
+		FollowingGNSS: s.FollowGNSS(), BoundWideningNs: int64(s.Bound(0)), Reasons: []string{}, Evidence: []HealthEvidence{}}
+	for _, e := range s.Active {
+		h.Reasons = append(h.Reasons, e.Detector+"/"+e.Reason)
+		h.Evidence = append(h.Evidence, HealthEvidence{Detector: e.Detector, Reason: e.Reason, Level: e.Level.String(),
+			At: e.At.UTC().Format(time.RFC3339Nano), Values: e.Values})
+	}
+	if t := s.Last; t != nil {
+		ht := &HealthTransition{At: t.At.UTC().Format(time.RFC3339Nano), From: t.From.String(), To: t.To.String(), Why: t.Why, Evidence: []string{}}
+		for _, e := range t.Evidence {
+			ht.Evidence = append(ht.Evidence, e.String())
+		}
+		h.LastTransition = ht
+	}
+	return h
+}
+
+// integrityWarning is the operator's line in /health's clock warnings,
+// empty while trusted or only monitored.
+func integrityWarning(s *integrity.Status) string {
+	if s == nil || !s.Enforced {
+		return ""
+	}
+	switch s.State {
+	case integrity.StateSuspect:
+		return fmt.Sprintf("GNSS integrity suspect: error bound widened by %v", s.Widening)
+	case integrity.StateUntrusted:
+		return "GNSS integrity untrusted: not following GNSS, holding over on the oscillator"
+	}
+	return ""
+}

@@ -1,0 +1,168 @@
+package netsvc
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/integrity"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// integrityTiming is a discipline status with an integrity status.
+type integrityTiming struct {
+	st *timing.Status
+	is *integrity.Status
+}
+
+func (f integrityTiming) Status() *timing.Status       { return f.st }
+func (f integrityTiming) Integrity() *integrity.Status { return f.is }
+
+var _ IntegritySource = integrityTiming{}
+
+func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktest.NewManual(t0)
+	cn0 := integrity.Evidence{At: t0, Detector: integrity.DetectorReceiver, Reason: integrity.ReasonCN0Uniform, Level: integrity.LevelSuspect,
+		Values: map[string]float64{"cn0_sd_db": 0.4}}
+	step := integrity.Evidence{At: t0, Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep, Level: integrity.LevelUntrusted}
+	locked := &timing.Status{State: timing.Locked, Stratum: 1, ErrorBound: 2 * time.Microsecond, BoundAsOf: t0, Updated: t0, MaxBound: time.Millisecond}
+	holdover := &timing.Status{State: timing.Holdover, Stratum: 1, ErrorBound: 900 * time.Microsecond, BoundAsOf: t0, Updated: t0, MaxBound: time.Millisecond}
+	tests := []struct {
+		name         string
+		st           *timing.Status
+		is           *integrity.Status // nil: a source without integrity
+		wantBound    time.Duration
+		wantServable bool
+		wantState    string // /health integrity.state, "" for none
+		wantWarning  string
+	}{
+		{"no integrity source", locked, nil, 2 * time.Microsecond, true, "", ""},
+		{"trusted", locked, &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, 2 * time.Microsecond, true, "trusted", ""},
+		{"suspect widens", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond,
+			Active: []integrity.Evidence{cn0}}, 252 * time.Microsecond, true, "suspect", "GNSS integrity suspect: error bound widened by 250µs"},
+		{"suspect monitored only", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Active: []integrity.Evidence{cn0}},
+			2 * time.Microsecond, true, "suspect", ""},
+		{"suspect in holdover past policy", holdover, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond},
+			1150 * time.Microsecond, false, "suspect", "GNSS integrity suspect"},
+		{"untrusted", holdover, &integrity.Status{State: integrity.StateUntrusted, Since: t0, Enforced: true, Active: []integrity.Evidence{step}},
+			900 * time.Microsecond, true, "untrusted", "GNSS integrity untrusted"},
+	}
+	key, err := signer.GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := signer.NewSigner(key, clk.Now)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ts TimingSource = lockedTiming{tt.st}
+			if tt.is != nil {
+				ts = integrityTiming{tt.st, tt.is}
+			}
+			ntp := NTPStatus(clk, ts, [4]byte{})()
+			if ntp.RootDispersion != tt.wantBound || ntp.Synchronized != tt.wantServable {
+				t.Errorf("NTP root dispersion %v synchronized %v, want %v %v", ntp.RootDispersion, ntp.Synchronized, tt.wantBound, tt.wantServable)
+			}
+			_, rtBound, rtOK := RoughtimeSource(clk, ts).Now()
+			if rtOK != tt.wantServable || (rtOK && rtBound != tt.wantBound) {
+				t.Errorf("Roughtime radius %v ok %v, want %v %v", rtBound, rtOK, tt.wantBound, tt.wantServable)
+			}
+			api := &API{Clock: clk, Timing: ts, Signer: sig, AuthorityID: "test", MaxAge: 30 * time.Second,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			claims, err := api.Claims()
+			if (err == nil) != tt.wantServable {
+				t.Fatalf("Claims error %v, want servable %v", err, tt.wantServable)
+			}
+			if err == nil && claims.ErrorBoundNs != int64(tt.wantBound) {
+				t.Errorf("attested bound %d ns, want %d", claims.ErrorBoundNs, int64(tt.wantBound))
+			}
+			h, ok := api.CheckHealth()
+			if ok != tt.wantServable || h.Clock.ErrorBoundNs != int64(tt.wantBound) {
+				t.Errorf("/health ok %v bound %d, want %v %d", ok, h.Clock.ErrorBoundNs, tt.wantServable, int64(tt.wantBound))
+			}
+			switch {
+			case tt.wantState == "" && h.Integrity != nil:
+				t.Errorf("/health has an integrity object without a source: %+v", h.Integrity)
+			case tt.wantState != "" && (h.Integrity == nil || h.Integrity.State != tt.wantState):
+				t.Errorf("/health integrity = %+v, want state %s", h.Integrity, tt.wantState)
+			case tt.wantState != "" && len(h.Integrity.Evidence) != len(tt.is.Active):
+				t.Errorf("/health evidence %+v, want %d", h.Integrity.Evidence, len(tt.is.Active))
+			}
+			warned := strings.Join(h.Clock.Warnings, "\n")
+			if (tt.wantWarning == "") != (warned == "") || !strings.Contains(warned, tt.wantWarning) {
+				t.Errorf("/health warnings %q, want %q", warned, tt.wantWarning)
+			}
+		})
+	}
+}
+
+func TestIntegrityMetrics(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktest.NewManual(t0)
+	st := &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond,
+		Active: []integrity.Evidence{
+			{At: t0, Detector: integrity.DetectorReceiver, Reason: integrity.ReasonCN0Uniform, Level: integrity.LevelSuspect},
+			{At: t0, Detector: integrity.DetectorPPS, Reason: integrity.ReasonPPSMissing, Level: integrity.LevelInfo},
+		}}
+	counts := integrity.NewCounter(integrity.AllKeys()...)
+	counts.Add(st.Active[0], st.Active[0])
+	m := NewMetrics(clk, lockedTiming{&timing.Status{}}, nil)
+	m.RegisterIntegrity(clk, Integrity{Status: func() *integrity.Status { return st }, Counts: counts.Snapshot,
+		Witnesses: func() []integrity.Measurement {
+			return []integrity.Measurement{{Witness: "rt1", At: t0.Add(-30 * time.Second), Offset: -40 * time.Microsecond, Uncertainty: 300 * time.Microsecond}}
+		}})
+	want := `
+# HELP timenode_integrity_state 1 for the GNSS integrity state (trusted, suspect, untrusted), 0 for the others.
+# TYPE timenode_integrity_state gauge
+timenode_integrity_state{state="suspect"} 1
+timenode_integrity_state{state="trusted"} 0
+timenode_integrity_state{state="untrusted"} 0
+# HELP timenode_integrity_detector_level Strongest evidence a detector has active: 0 none, 1 info, 2 suspect, 3 untrusted.
+# TYPE timenode_integrity_detector_level gauge
+timenode_integrity_detector_level{detector="position"} 0
+timenode_integrity_detector_level{detector="pps"} 1
+timenode_integrity_detector_level{detector="receiver"} 2
+timenode_integrity_detector_level{detector="witness"} 0
+# HELP timenode_integrity_bound_widening_seconds What the published error bound carries on top of the computed one (GNSS suspect).
+# TYPE timenode_integrity_bound_widening_seconds gauge
+timenode_integrity_bound_widening_seconds 0.00025
+# HELP timenode_integrity_following_gnss 1 while the discipline is fed by GNSS, 0 while an untrusted GNSS is withheld from it.
+# TYPE timenode_integrity_following_gnss gauge
+timenode_integrity_following_gnss 1
+# HELP timenode_integrity_witness_age_seconds Time since the witness's latest answer.
+# TYPE timenode_integrity_witness_age_seconds gauge
+timenode_integrity_witness_age_seconds{witness="rt1"} 30
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "timenode_integrity_state", "timenode_integrity_detector_level",
+		"timenode_integrity_bound_widening_seconds", "timenode_integrity_following_gnss", "timenode_integrity_witness_age_seconds"); err != nil {
+		t.Error(err)
+	}
+	n, err := testutil.GatherAndCount(m.Registry(), "timenode_integrity_evidence_total")
+	if err != nil || n != len(integrity.AllKeys()) {
+		t.Errorf("%d evidence series (%v), want one per known key: %d", n, err, len(integrity.AllKeys()))
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() != "timenode_integrity_evidence_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			if l := s.GetLabel(); l[0].GetValue() == "receiver" && l[1].GetValue() == "cn0_uniform" {
+				got = s.GetCounter().GetValue()
+			}
+		}
+	}
+	if got != 2 {
+		t.Errorf("receiver/cn0_uniform evidence = %v, want 2", got)
+	}
+}
