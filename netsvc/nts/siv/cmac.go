@@ -2,7 +2,7 @@ package siv
 
 import (
 	"crypto/cipher"
-	"crypto/subtle"
+	"encoding/binary"
 )
 
 // blockSize is the AES block size, which is also the CMAC and SIV tag size.
@@ -59,14 +59,22 @@ func (s *cmacState) reset(c *cmac) {
 	*s = cmacState{c: c}
 }
 
-// write absorbs p.
+// write absorbs p. Whole blocks are absorbed straight from p while more
+// input follows them; only the last block (complete or not) is kept back.
 func (s *cmacState) write(p []byte) {
 	for len(p) > 0 {
 		if s.n == blockSize {
 			// More input follows, so the buffered block is not the last.
-			subtle.XORBytes(s.x[:], s.x[:], s.buf[:])
+			xor16(&s.x, &s.x, &s.buf)
 			s.c.b.Encrypt(s.x[:], s.x[:])
 			s.n = 0
+		}
+		if s.n == 0 {
+			for len(p) > blockSize {
+				xor16(&s.x, &s.x, (*[blockSize]byte)(p))
+				s.c.b.Encrypt(s.x[:], s.x[:])
+				p = p[blockSize:]
+			}
 		}
 		k := copy(s.buf[s.n:], p)
 		s.n += k
@@ -74,18 +82,26 @@ func (s *cmacState) write(p []byte) {
 	}
 }
 
+// xor16 sets dst = a ^ b for one block, in two word operations: blocks
+// are xored several times per message, and crypto/subtle.XORBytes's
+// general-length path costs more than the work at this size.
+func xor16(dst, a, b *[blockSize]byte) {
+	binary.LittleEndian.PutUint64(dst[:8], binary.LittleEndian.Uint64(a[:8])^binary.LittleEndian.Uint64(b[:8]))
+	binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(a[8:])^binary.LittleEndian.Uint64(b[8:]))
+}
+
 // finish writes the tag into out. The last block is completed in buf and
 // encrypted in place, so that out and the state may live anywhere: only
 // s's own arrays reach the block cipher.
 func (s *cmacState) finish(out *[blockSize]byte) {
 	if s.n == blockSize {
-		subtle.XORBytes(s.buf[:], s.buf[:], s.c.k1[:])
+		xor16(&s.buf, &s.buf, &s.c.k1)
 	} else {
 		clear(s.buf[s.n:])
 		s.buf[s.n] = 0x80
-		subtle.XORBytes(s.buf[:], s.buf[:], s.c.k2[:])
+		xor16(&s.buf, &s.buf, &s.c.k2)
 	}
-	subtle.XORBytes(s.x[:], s.x[:], s.buf[:])
+	xor16(&s.x, &s.x, &s.buf)
 	s.c.b.Encrypt(s.x[:], s.x[:])
 	*out = s.x
 }

@@ -108,7 +108,7 @@ func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, nonce, plaintext []byte, ad 
 	component := func(s []byte) {
 		dbl(&d)
 		a.mac.sum(st, &t, s)
-		subtle.XORBytes(d[:], d[:], t[:])
+		xor16(&d, &d, &t)
 	}
 	for _, s := range ad {
 		component(s)
@@ -121,14 +121,14 @@ func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, nonce, plaintext []byte, ad 
 		// T = plaintext xorend D: only the last block is changed.
 		cut := len(plaintext) - blockSize
 		st.write(plaintext[:cut])
-		subtle.XORBytes(t[:], plaintext[cut:], d[:])
+		xor16(&t, (*[blockSize]byte)(plaintext[cut:]), &d)
 		st.write(t[:])
 	} else {
 		dbl(&d)
 		t = [blockSize]byte{}
 		copy(t[:], plaintext)
 		t[len(plaintext)] = 0x80
-		subtle.XORBytes(t[:], t[:], d[:])
+		xor16(&t, &t, &d)
 		st.write(t[:])
 	}
 	st.finish(v)

@@ -63,6 +63,17 @@ func TestCMAC(t *testing.T) {
 		if split != out {
 			t.Errorf("CMAC of %d bytes in pieces = %x, want %x", tc.n, split, out)
 		}
+		// And in two writes cut anywhere, which moves whole blocks
+		// between the direct path and the buffer.
+		for cut := range tc.n + 1 {
+			st.reset(c)
+			st.write(msg[:cut])
+			st.write(msg[cut:tc.n])
+			st.finish(&split)
+			if split != out {
+				t.Errorf("CMAC of %d bytes cut at %d = %x, want %x", tc.n, cut, split, out)
+			}
+		}
 	}
 }
 
