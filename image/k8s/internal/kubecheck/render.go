@@ -4,35 +4,56 @@ import (
 	"fmt"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v3/pkg/releaseutil"
 )
 
 // KubeVersion is the cluster version charts are rendered and linted for:
 // the oldest the native sidecar option needs on by default.
 var KubeVersion = &chartutil.KubeVersion{Version: "v1.29.0", Major: "1", Minor: "29"}
 
-// Render renders ch as `helm install --dry-run=client` does, offline,
-// and returns its manifest (templates, not hooks, which the chart has none of).
+// Render renders ch as `helm template` and `helm install --dry-run=client`
+// do, offline: dependencies enabled and their values merged, values
+// coalesced and validated against the schema, templates rendered
+// (NOTES.txt too, then left out) and sorted in install order. It calls
+// the packages Helm's install action calls, not the action itself, whose
+// Kubernetes client would double what a cold `go test` compiles.
 func Render(ch *chart.Chart, vals map[string]any, release, namespace string) (string, error) {
-	cfg := &action.Configuration{Releases: storage.Init(driver.NewMemory()), Log: func(string, ...any) {}}
-	in := action.NewInstall(cfg)
-	in.DryRun, in.ClientOnly = true, true
-	in.ReleaseName, in.Namespace = release, namespace
-	in.KubeVersion = KubeVersion
-	rel, err := in.Run(ch, vals)
+	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
+		return "", err
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *KubeVersion
+	opts := chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}
+	rv, err := chartutil.ToRenderValues(ch, vals, opts, caps)
 	if err != nil {
 		return "", err
 	}
-	if len(rel.Hooks) != 0 {
-		return "", fmt.Errorf("%d hooks rendered; the chart has none", len(rel.Hooks))
+	files, err := engine.Render(ch, rv)
+	if err != nil {
+		return "", err
 	}
-	return rel.Manifest, nil
+	for name := range files {
+		if strings.HasSuffix(name, "/NOTES.txt") {
+			delete(files, name)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return "", err
+	}
+	if len(hooks) != 0 {
+		return "", fmt.Errorf("%d hooks rendered; the chart has none", len(hooks))
+	}
+	var b strings.Builder
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
+	}
+	return b.String(), nil
 }
 
 // Lint lints the chart in dir with vals as `helm lint --strict` does: it
