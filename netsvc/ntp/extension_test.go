@@ -208,8 +208,8 @@ func TestServerNTS(t *testing.T) {
 		t.Fatalf("overrunning processor: reply %x", got)
 	}
 
-	st := s.Stats()
-	if st.NTSReplies != 1 || st.NTSNAKs != 2 || st.Drops[DropMalformed] != 2 {
+	want := func(st Stats) bool { return st.NTSReplies == 1 && st.NTSNAKs == 2 && st.Drops[DropMalformed] == 2 }
+	if st := eventually(s, want); !want(st) {
 		t.Errorf("stats %+v", st)
 	}
 }
