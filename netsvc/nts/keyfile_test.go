@@ -13,6 +13,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
@@ -244,14 +245,20 @@ func TestRotationTimerStepBack(t *testing.T) {
 	mustKeyFileServer(t, path, clockwork.NewFakeClockAt(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), 1)
 	pki := newTestPKI(t, "stepback")
 	clk := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	// Loaded without the clamp's help: make the key "future" again.
-	ke := startKE(t, Config{Certificates: []tls.Certificate{pki.server}, Clock: clk, RotateEvery: time.Hour,
-		KeyFile: path, Rand: newSeededRand(5), Log: testLogger()})
-	ke.keys.mu.Lock()
+	ke, err := NewKEServer(Config{Addr: "127.0.0.1:0", Certificates: []tls.Certificate{pki.server}, Clock: clk,
+		RotateEvery: time.Hour, KeyFile: path, Rand: newSeededRand(5), Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Loading clamps a future key to now; make it "future" again, before
+	// Serve starts the rotation loop, as a step back while running would.
 	keys := append([]masterKey(nil), ke.keys.snapshot()...)
 	keys[0].created = clk.Now().AddDate(4, 0, 0)
 	ke.keys.keys.Store(&keys)
-	ke.keys.mu.Unlock()
+	if err := ke.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Serve(t, "server", ke.Serve)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := clk.BlockUntilContext(ctx, 1); err != nil {
