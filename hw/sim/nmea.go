@@ -31,13 +31,37 @@ var sky = []skySat{
 // minUsedElevation is the mask under which a satellite is not used.
 const minUsedElevation = 15
 
+// Faults are what an attacker or a faulty receiver changes in an epoch.
+type Faults struct {
+	// UniformCN0 gives every tracked satellite the same strong signal, a
+	// simulator's signature (real skies spread with elevation).
+	UniformCN0 bool
+	// WeekRollover dates the epoch 1024 weeks early, as a receiver whose
+	// 10-bit GPS week counter wrapped.
+	WeekRollover bool
+}
+
+// uniformCN0 is the spoofer's level: strong, the same on every channel.
+const uniformCN0 = 47
+
+// gpsWeekRollover is the period of the 10-bit GPS week number.
+const gpsWeekRollover = 1024 * 7 * 24 * time.Hour
+
 // Epoch writes the NMEA 0183 sentences a receiver sends for UTC second t:
 // RMC, GGA and ZDA with GP talker, then GNGSA per constellation and GPGSV
 // and GAGSV groups (NMEA 4.10), with correct checksums and CRLF endings.
 // valid=false produces a receiver without a fix (RMC status V, GGA quality
 // 0, GSA fix 1 with no satellites, GSV with no CN0: nothing tracked).
 func Epoch(t time.Time, p Position, valid bool) []byte {
+	return EpochWith(t, p, valid, Faults{})
+}
+
+// EpochWith is Epoch with faults injected.
+func EpochWith(t time.Time, p Position, valid bool, f Faults) []byte {
 	t = t.UTC()
+	if f.WeekRollover {
+		t = t.Add(-gpsWeekRollover) // a whole number of days: the time of day stays
+	}
 	hms := fmt.Sprintf("%02d%02d%02d.00", t.Hour(), t.Minute(), t.Second())
 	lat, ns := ddmm(p.Lat, 2), "N"
 	if p.Lat < 0 {
@@ -63,8 +87,8 @@ func Epoch(t time.Time, p Position, valid bool) []byte {
 	b = sentence(b, fmt.Sprintf("GPGGA,%s,%s,%s,%s,%s,%d,%02d,0.9,%.1f,M,36.0,M,,", hms, lat, ns, lon, ew, quality, sats, p.Alt))
 	b = sentence(b, fmt.Sprintf("GPZDA,%s,%02d,%02d,%04d,00,00", hms, t.Day(), int(t.Month()), t.Year()))
 	b = appendGSA(b, valid)
-	b = appendGSV(b, "GP", t, valid)
-	b = appendGSV(b, "GA", t, valid)
+	b = appendGSV(b, "GP", t, valid, f.UniformCN0)
+	b = appendGSV(b, "GA", t, valid, f.UniformCN0)
 	return b
 }
 
@@ -92,8 +116,9 @@ func appendGSA(b []byte, valid bool) []byte {
 
 // appendGSV appends talker's GSV group, four satellites a part, signal
 // ID 1 (L1 C/A, E1). CN0 follows elevation and wobbles by a dB-Hz or two
-// from second to second, as real ones do.
-func appendGSV(b []byte, talker string, t time.Time, valid bool) []byte {
+// from second to second, as real ones do; uniform gives them all the
+// same strong level.
+func appendGSV(b []byte, talker string, t time.Time, valid, uniform bool) []byte {
 	var sats []skySat
 	for _, s := range sky {
 		if s.talker == talker {
@@ -105,7 +130,10 @@ func appendGSV(b []byte, talker string, t time.Time, valid bool) []byte {
 		body := fmt.Sprintf("%sGSV,%d,%d,%02d", talker, parts, i+1, len(sats))
 		for _, s := range sats[4*i : min(4*i+4, len(sats))] {
 			cn0 := ""
-			if valid {
+			switch {
+			case valid && uniform:
+				cn0 = fmt.Sprintf("%02d", uniformCN0)
+			case valid:
 				cn0 = fmt.Sprintf("%02d", 28+s.elev/4+(t.Second()+s.prn)%3)
 			}
 			body += fmt.Sprintf(",%02d,%02d,%03d,%s", s.prn, s.elev, s.azimuth, cn0)

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,13 @@ type PPS struct {
 	disabled atomic.Bool
 	pulses   atomic.Uint64
 	missed   atomic.Uint64
+
+	// The GNSS time error an attacker imposes: phaseNs at dragFrom,
+	// moving at dragNsPerS since (true time).
+	mu         sync.Mutex
+	phaseNs    float64
+	dragNsPerS float64
+	dragFrom   time.Time
 }
 
 // Stats counts pulses delivered and edges swallowed while disabled.
@@ -54,6 +62,47 @@ func NewPPS(ref clock.Clock, local LocalClock, cfg PPSConfig) *PPS {
 
 // SetEnabled turns the pulse on or off (off: as if the PPS line were cut).
 func (p *PPS) SetEnabled(on bool) { p.disabled.Store(!on) }
+
+// Shift moves the edges by d from now on, on top of any shift so far:
+// a time push (d > 0, edges late) or pull (d < 0).
+func (p *PPS) Shift(d time.Duration) {
+	now := p.ref.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phaseNs = p.phaseAt(now) + float64(d)
+	p.dragFrom = now
+}
+
+// Drag makes the edges drift by nsPerS nanoseconds per second from now
+// on, the offset reached so far kept (0 stops the drift where it is).
+func (p *PPS) Drag(nsPerS float64) {
+	now := p.ref.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phaseNs, p.dragFrom, p.dragNsPerS = p.phaseAt(now), now, nsPerS
+}
+
+// Reset removes every shift and drift: the edges are on time again.
+func (p *PPS) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phaseNs, p.dragNsPerS, p.dragFrom = 0, 0, time.Time{}
+}
+
+// Phase returns how late the edges are at true time t.
+func (p *PPS) Phase(t time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Duration(p.phaseAt(t))
+}
+
+// phaseAt is the imposed error at t; callers hold mu.
+func (p *PPS) phaseAt(t time.Time) float64 {
+	if p.dragFrom.IsZero() {
+		return p.phaseNs
+	}
+	return p.phaseNs + p.dragNsPerS*t.Sub(p.dragFrom).Seconds()
+}
 
 // Fetch implements pps.Source.
 func (p *PPS) Fetch(ctx context.Context) (pps.Pulse, error) {
@@ -79,7 +128,14 @@ func (p *PPS) Fetch(ctx context.Context) (pps.Pulse, error) {
 			continue
 		}
 		p.pulses.Add(1)
-		ts := p.local.LocalAt(next)
+		// An attacker's edge comes when its time says the second is.
+		edge := next.Add(p.Phase(next))
+		if edge.After(next) {
+			if err := sleepUntil(ctx, p.ref, edge); err != nil {
+				return pps.Pulse{}, err
+			}
+		}
+		ts := p.local.LocalAt(edge)
 		if p.cfg.Noise > 0 {
 			ts = ts.Add(time.Duration(p.rng.NormFloat64() * float64(p.cfg.Noise)))
 		}

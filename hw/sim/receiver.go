@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +30,10 @@ type Receiver struct {
 	rng    *rand.Rand
 	noFix  atomic.Bool
 	silent atomic.Bool
+
+	mu     sync.Mutex
+	faults Faults
+	moved  [3]float64 // east, north, up metres: a spoofer's position
 }
 
 // NewReceiver returns a receiver that writes to w, timed by the reference
@@ -44,6 +50,42 @@ func (r *Receiver) SetFix(valid bool) { r.noFix.Store(!valid) }
 // SetSilent stops (true) or resumes the sentence stream, as if the antenna
 // cable or the serial line were cut.
 func (r *Receiver) SetSilent(silent bool) { r.silent.Store(silent) }
+
+// SetFaults injects faults into every epoch from the next one on; the
+// zero Faults is a healthy receiver.
+func (r *Receiver) SetFaults(f Faults) {
+	r.mu.Lock()
+	r.faults = f
+	r.mu.Unlock()
+}
+
+// Faults returns the faults being injected.
+func (r *Receiver) Faults() Faults {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.faults
+}
+
+// MovePosition makes the reported position east, north and up metres
+// from the antenna's (a spoofer that does not know where the antenna
+// is); all zero reports the antenna's own again.
+func (r *Receiver) MovePosition(east, north, up float64) {
+	r.mu.Lock()
+	r.moved = [3]float64{east, north, up}
+	r.mu.Unlock()
+}
+
+// position is the position to report: the antenna's, moved.
+func (r *Receiver) position() (Position, Faults) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.cfg.Position
+	const metresPerDegree = 111320.0 // along a meridian; good to 1 % for a jump
+	p.Lat += r.moved[1] / metresPerDegree
+	p.Lon += r.moved[0] / (metresPerDegree * math.Cos(p.Lat*math.Pi/180))
+	p.Alt += r.moved[2]
+	return p, r.faults
+}
 
 // Run writes epochs until ctx is done or a write fails. The antenna
 // report comes before the first epoch and whenever the fix changes, as a
@@ -69,7 +111,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 			b = Antenna(valid)
 			reported, antennaOK = true, valid
 		}
-		if _, err := r.w.Write(append(b, Epoch(sec, r.cfg.Position, valid)...)); err != nil {
+		pos, faults := r.position()
+		if _, err := r.w.Write(append(b, EpochWith(sec, pos, valid, faults)...)); err != nil {
 			return fmt.Errorf("sim: write nmea: %w", err)
 		}
 	}
