@@ -33,6 +33,7 @@ import (
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/signer/lockedmem"
 	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/integrity"
 	"github.com/aunsorm/timenode/timing/leap"
 )
 
@@ -95,7 +96,20 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg.LockThreshold, tcfg.UnlockThreshold = cfg.lockThreshold, 10*cfg.lockThreshold
 	tcfg.NMEAOnlyStratum, tcfg.NMEAOnlyMaxBound = uint8(cfg.nmeaOnlyStratum), cfg.nmeaOnlyBound
 	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
-	disc := timing.New(tcfg, hw.clk, log)
+	// The discipline steers through a log of its steering, from which
+	// the integrity check recovers the free-running oscillator's phase.
+	steer := newSteerLog(hw.clk)
+	disc := timing.New(tcfg, steer, log)
+	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
+	// ts is the discipline as the servers see it: with the integrity
+	// state when it is judged, so every published bound is widened.
+	var ts netsvc.TimingSource = disc
+	var grd *guard
+	if cfg.integrityMode != integrityOff {
+		grd = newGuard(integrityConfig(cfg, hw, tcfg.Leap), steer, disc, rx.Sky, hw.clk.Now(), log)
+		ts = guardedTiming{disc, grd}
+		log.Info("GNSS integrity checks", "mode", cfg.integrityMode, "witnesses", len(cfg.witnesses), "antenna_known", grd.cfg.Position.Known != nil)
+	}
 
 	for _, w := range mat.tls.Warnings {
 		log.Warn(w)
@@ -111,7 +125,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tlsMgr := mtls.NewManager(mat.tls, mat.policy)
 	tlsMgr.Log, tlsMgr.Now = log.With("component", "tls"), hw.clk.Now
 
-	metrics := netsvc.NewMetrics(hw.clk, disc, disc.Rejected)
+	metrics := netsvc.NewMetrics(hw.clk, ts, disc.Rejected)
 	build := version.Get()
 	metrics.RegisterBuildInfo(build.Version(), build.Commit, build.GoVersion)
 	if cfg.textfileDir != "" {
@@ -119,7 +133,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		metrics.Registry().MustRegister(textfile.New(cfg.textfileDir, "mtls_app_armor_"))
 	}
 	log.Info("timenoded starting", "version", build.Version(), "commit", build.Commit)
-	api := &netsvc.API{Clock: hw.clk, Timing: disc, Signer: sig, AuthorityID: cfg.authorityID,
+	api := &netsvc.API{Clock: hw.clk, Timing: ts, Signer: sig, AuthorityID: cfg.authorityID,
 		MaxAge: cfg.maxAge, Log: log.With("component", "api"), Metrics: metrics}
 	api.Batcher = signer.NewBatcher(sig, api.Claims, signer.BatchOptions{Refresh: cfg.refresh, Now: hw.clk.Now})
 	metrics.RegisterBatcher(api.Batcher)
@@ -178,7 +192,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ntpCfg.NTS = ke.Processor()
 		}
 		ntpSrv, err = ntp.NewServer(ntpCfg,
-			hw.clk, netsvc.NTPStatus(hw.clk, disc, cfg.upstreamRefID), log.With("component", "ntp"))
+			hw.clk, netsvc.NTPStatus(hw.clk, ts, cfg.upstreamRefID), log.With("component", "ntp"))
 		if err == nil {
 			err = ntpSrv.Listen()
 		}
@@ -205,7 +219,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		endpoints["agent"] = ln.Addr().String()
 		log.Info("listening", "name", "agent-check", "addr", endpoints["agent"])
 		go func() {
-			if err := netsvc.ServeAgent(ctx, ln, hw.clk, disc); err != nil {
+			if err := netsvc.ServeAgent(ctx, ln, hw.clk, ts); err != nil {
 				log.Error("agent-check stopped", "err", err)
 			}
 		}()
@@ -233,7 +247,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}()
 	}
 	if rtKey != nil {
-		rt, err := roughtime.NewServer(roughtime.Config{Addr: cfg.roughtimeAddr, TimeSource: netsvc.RoughtimeSource(hw.clk, disc),
+		rt, err := roughtime.NewServer(roughtime.Config{Addr: cfg.roughtimeAddr, TimeSource: netsvc.RoughtimeSource(hw.clk, ts),
 			LongTermKey: rtKey, OnlineKeyLock: lockedmem.Options{RequireLock: cfg.production}, Logger: log.With("component", "roughtime")})
 		if err == nil {
 			err = rt.Listen()
@@ -258,7 +272,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	pulses := make(chan pps.Pulse, 4)
 	fixes := make(chan gnss.Fix, 4)
-	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
 	hwm := netsvc.Hardware{GNSS: rx.Stats, Sky: rx.Sky, PPSQuality: pps.QualityKernel}
 	api.Receiver = rx // /health's receiver view
 	if cfg.ppsGPIO != "" {
@@ -272,13 +285,32 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	metrics.RegisterHardware(hwm)
 	metrics.RegisterTLS(hw.clk, tlsMgr)
+	if grd != nil {
+		metrics.RegisterIntegrity(hw.clk, netsvc.Integrity{Status: grd.Status, Counts: grd.Counts, Witnesses: grd.Witnesses})
+	}
 
 	if err := runPanel(ctx, cfg, disc, rx, log); err != nil {
 		return err
 	}
-	go timing.FeedPulses(ctx, hw.pps, pulses, log)
+	// With integrity checks, pulses and fixes pass the guard, which
+	// withholds them from the discipline while GNSS is untrusted.
+	rawPulses, rawFixes := pulses, fixes
+	if grd != nil {
+		rawPulses, rawFixes = make(chan pps.Pulse, 4), make(chan gnss.Fix, 4)
+		measured := make(chan integrity.Measurement, 4)
+		ws := make([]integrity.Witness, len(cfg.witnesses))
+		for i, w := range cfg.witnesses {
+			w.Now = hw.clk.Now // the clock being checked
+			ws[i] = w
+		}
+		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
+		judge := time.NewTicker(time.Second)
+		defer judge.Stop()
+		go grd.run(ctx, rawPulses, rawFixes, measured, pulses, fixes, judge.C, hw.clk.Now)
+	}
+	go timing.FeedPulses(ctx, hw.pps, rawPulses, log)
 	go func() {
-		if err := rx.Run(ctx, fixes); err != nil {
+		if err := rx.Run(ctx, rawFixes); err != nil {
 			log.Error("gnss receiver stopped", "err", err)
 		}
 	}()
@@ -576,4 +608,32 @@ timenode simulation is serving (mTLS: use the development client certificate). T
   curl http://%[3]s/metrics
 `, eps["ca"], eps["https"], eps["metrics"], eps["client_cert"], eps["client_key"])
 	}
+}
+
+// guardedTiming is the discipline with its integrity state, for the
+// servers (netsvc.IntegritySource).
+type guardedTiming struct {
+	*timing.Discipline
+	g *guard
+}
+
+// Integrity implements netsvc.IntegritySource.
+func (t guardedTiming) Integrity() *integrity.Status { return t.g.Status() }
+
+var _ netsvc.IntegritySource = guardedTiming{}
+
+// integrityConfig picks the oscillator model and the antenna: the
+// simulation's own, or the appliance's TCXO and the surveyed position.
+func integrityConfig(cfg *config, hw *hardware, sched *leap.Schedule) guardConfig {
+	model, q, antenna := tcxoModel, pps.QualityKernel, cfg.antenna
+	if cfg.ppsGPIO != "" {
+		q = pps.QualityGPIO
+	}
+	if hw.sim != nil {
+		model, q = simModel, pps.QualitySimulated
+		if antenna == nil {
+			antenna = &integrity.Fix{LatDeg: simAntenna.Lat, LonDeg: simAntenna.Lon, AltM: simAntenna.Alt, Valid: true}
+		}
+	}
+	return guardConfigFor(cfg, model, q, antenna, sched)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/timing/integrity"
 )
 
 // config is everything the daemon reads from flags and environment.
@@ -67,6 +68,12 @@ type config struct {
 	metricsClientCA string        // scrapers' CA: /metrics over mTLS
 	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
 	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
+	integrityMode   string        // --integrity: enforce, monitor or off
+	antennaFlag     string        // --antenna-position as given
+	antenna         *integrity.Fix
+	witnessFlags    repeated // --witness-roughtime as given
+	witnesses       []*integrity.RoughtimeWitness
+	witnessInterval time.Duration
 	notify          *notifier
 	devTLS          *mtls.Files // simulation's development TLS files, made once at start
 	devPolicy       mtls.Policy
@@ -122,6 +129,10 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	fs.DurationVar(&c.lockThreshold, "lock-threshold", 20*time.Microsecond, "offset within which consecutive pulses lock the clock (10x it unlocks): raise it for a PPS with user-space or virtualised timestamps")
 	fs.StringVar(&c.textfileDir, "textfile-dir", "", "directory of Prometheus textfiles (*.prom) whose mtls_app_armor_* metrics /metrics exports (the appliance's AppArmor denial count); empty: off")
+	fs.StringVar(&c.integrityMode, "integrity", integrityEnforce, "GNSS integrity checks (docs/INTEGRITY.md): enforce (an untrusted GNSS is not followed, a suspect one widens the published bound), monitor (judge, log and export only), off")
+	fs.StringVar(&c.antennaFlag, "antenna-position", "", "surveyed antenna position LAT,LON,ALT (degrees, degrees, metres) the position check holds; empty: survey it in over the first hour (in simulation: the simulated antenna)")
+	fs.Var(&c.witnessFlags, "witness-roughtime", "Roughtime server witnessing the node's time from outside the GNSS path, HOST:PORT=BASE64KEY[,google] (repeatable; a quorum of 2 is needed to distrust GNSS)")
+	fs.DurationVar(&c.witnessInterval, "witness-interval", 64*time.Second, "how often each witness is asked")
 	verbose = fs.Bool("v", false, "debug logging")
 	return allow, verbose
 }
@@ -136,6 +147,9 @@ func (c *config) finish(fs *flag.FlagSet, allow string, verbose bool, getenv fun
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.finishIntegrity(); err != nil {
+		return nil, err
 	}
 	if c.sim && c.production {
 		return nil, errors.New("--sim and --production exclude each other: simulation uses development keys")

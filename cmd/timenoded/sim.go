@@ -20,6 +20,13 @@ type hostClock struct{}
 
 func (hostClock) Now() time.Time { return time.Now() }
 
+// simWander is the simulated oscillator's random-walk frequency noise,
+// ppb/√s; the integrity check's model of it (simModel) follows.
+const simWander = 0.5
+
+// simAntenna is where the simulated antenna is.
+var simAntenna = sim.Position{Lat: 41.0151, Lon: 28.9795, Alt: 40}
+
 // simWorld is the simulated hardware: an oscillator, a receiver writing
 // NMEA into a pty and a PPS timestamped by the oscillator.
 type simWorld struct {
@@ -52,7 +59,7 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 		ppb = -ppb
 	}
 	osc := clocktest.NewOscillator(hostClock{}, clocktest.OscillatorConfig{
-		InitialOffset: off, FrequencyErrorPPB: ppb, WanderPPB: 0.5, Seed: r.Uint64()})
+		InitialOffset: off, FrequencyErrorPPB: ppb, WanderPPB: simWander, Seed: r.Uint64()})
 	master, slave, err := pty.Open()
 	if err != nil {
 		return nil, err
@@ -61,7 +68,7 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 		osc: osc,
 		rx: sim.NewReceiver(master, hostClock{}, sim.ReceiverConfig{
 			Delay: 250 * time.Millisecond, Jitter: 100 * time.Millisecond,
-			Position: sim.Position{Lat: 41.0151, Lon: 28.9795, Alt: 40}, Seed: r.Uint64()}),
+			Position: simAntenna, Seed: r.Uint64()}),
 		pps: sim.NewPPS(hostClock{}, osc, sim.PPSConfig{Noise: time.Microsecond, Seed: r.Uint64()}),
 	}
 	go func() {
@@ -76,8 +83,9 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 
 // controlHandler lets tests and demos break the simulated hardware:
 // POST /sim/pps?on=false cuts the pulse, /sim/fix?valid=false loses the
-// fix, /sim/nmea?on=false silences the receiver. GET /sim/truth reports
-// the oscillator's true error. Only served on the plain listener in --sim.
+// fix, /sim/nmea?on=false silences the receiver; the attacks on GNSS are
+// in attackRoutes. GET /sim/truth reports the oscillator's true error.
+// Only served on the plain listener in --sim.
 func (w *simWorld) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	toggle := func(param string, set func(bool)) http.HandlerFunc {
@@ -94,6 +102,7 @@ func (w *simWorld) controlHandler() http.Handler {
 	mux.HandleFunc("POST /sim/pps", toggle("on", w.pps.SetEnabled))
 	mux.HandleFunc("POST /sim/fix", toggle("valid", w.rx.SetFix))
 	mux.HandleFunc("POST /sim/nmea", toggle("on", func(on bool) { w.rx.SetSilent(!on) }))
+	w.attackRoutes(mux)
 	mux.HandleFunc("GET /sim/truth", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(rw, "{\"true_offset_ns\": %d, \"natural_frequency_ppb\": %.3f}\n",

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/integrity"
+)
+
+// Integrity modes (--integrity).
+const (
+	// integrityEnforce: untrusted GNSS is not followed, a suspect one
+	// widens the published bound.
+	integrityEnforce = "enforce"
+	// integrityMonitor: everything is judged, logged and exported, but
+	// nothing served changes (for an oscillator whose model is not known
+	// yet: a false alarm must not take the node out of service).
+	integrityMonitor = "monitor"
+	// integrityOff: no checks at all.
+	integrityOff = "off"
+)
+
+// guardConfig configures the daemon's integrity guard.
+type guardConfig struct {
+	Mode     string
+	PPS      integrity.PPSConfig
+	Position integrity.PositionConfig
+	Receiver integrity.ReceiverConfig
+	Policy   integrity.PolicyConfig
+	Witness  integrity.WitnessConfig
+}
+
+// guard owns the integrity detectors and the policy (one goroutine: run),
+// decides which PPS edges and fixes reach the discipline, and publishes
+// the policy's status for the servers and the metrics.
+type guard struct {
+	cfg   guardConfig
+	steer *steerLog
+	disc  interface{ Status() *timing.Status }
+	sky   func() gnss.SkyView
+	log   *slog.Logger
+
+	pps     *integrity.PPSDetector
+	pos     *integrity.PositionDetector
+	rcv     *integrity.ReceiverDetector
+	policy  *integrity.Policy
+	counter *integrity.Counter
+	status  atomic.Pointer[integrity.Status]
+	last    *integrity.Transition
+
+	// Pulse bookkeeping for the free-running phase: the step generation
+	// it is valid for, the first edge's local time, the last edge's
+	// free-running reading (ns since anchor) and its pulse count.
+	gen      uint64
+	started  bool
+	anchor   time.Time
+	lastFree float64
+	sec      int64
+	lastEdge time.Time
+	// The oscillator's frequency against GNSS (ns/s), estimated once per
+	// generation from its first slopePulses pulses (held until then) and
+	// then fixed: removed from the phase so the detector's median sees a
+	// flat line even across gaps, and fixed so it cannot follow a drag.
+	slope     float64
+	haveSlope bool
+	early     []earlyPulse
+
+	witnessMu  sync.Mutex
+	witnesses  map[string]integrity.Measurement
+	witnessGen uint64 // step generation the measurements belong to
+}
+
+// newGuard returns a guard in the trusted state at now.
+func newGuard(cfg guardConfig, steer *steerLog, disc interface{ Status() *timing.Status }, sky func() gnss.SkyView, now time.Time, log *slog.Logger) *guard {
+	g := &guard{
+		cfg: cfg, steer: steer, disc: disc, sky: sky, log: log.With("component", "integrity"),
+		pps:       integrity.NewPPSDetector(cfg.PPS),
+		early:     []earlyPulse{},
+		pos:       integrity.NewPositionDetector(cfg.Position),
+		rcv:       integrity.NewReceiverDetector(cfg.Receiver),
+		policy:    integrity.NewPolicy(cfg.Policy, now),
+		counter:   integrity.NewCounter(integrity.AllKeys()...),
+		witnesses: map[string]integrity.Measurement{},
+	}
+	g.publish(now)
+	return g
+}
+
+// Status is the latest published status; safe for concurrent use.
+func (g *guard) Status() *integrity.Status { return g.status.Load() }
+
+// Counts is the evidence counted per detector and reason.
+func (g *guard) Counts() map[integrity.Key]uint64 { return g.counter.Snapshot() }
+
+// Witnesses returns the latest measurement of every witness.
+func (g *guard) Witnesses() []integrity.Measurement {
+	g.witnessMu.Lock()
+	defer g.witnessMu.Unlock()
+	out := make([]integrity.Measurement, 0, len(g.witnesses))
+	for _, m := range g.witnesses {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Witness < out[j].Witness })
+	return out
+}
+
+func (g *guard) record(evs []integrity.Evidence) {
+	if len(evs) == 0 {
+		return
+	}
+	g.counter.Add(evs...)
+	g.policy.Observe(evs...)
+}
+
+// earlyPulse is a pulse held until the frequency is estimated.
+type earlyPulse struct {
+	at   time.Time
+	sec  int64
+	free float64
+}
+
+// The frequency is fitted over the first slopeFirst pulses, enough to arm
+// the detector soon after start, and again over slopePulses, where with
+// 1 µs timestamp noise a least-squares slope is good to about 7 ns/s; each
+// fit restarts the detector on the pulses so far.
+const (
+	slopeFirst  = 16
+	slopePulses = 64
+)
+
+// observePulse judges an edge's phase against the free-running
+// oscillator. The pulse count is local (the edges' own spacing on the
+// free-running clock), never the receiver's label, which a spoofer
+// controls.
+func (g *guard) observePulse(now time.Time, p pps.Pulse) {
+	corr, gen := g.steer.Correction(p.Local)
+	if g.started && gen != g.gen {
+		// A step: local times on either side do not compare. Start the
+		// phase history afresh (steps happen before the first lock).
+		g.pps = integrity.NewPPSDetector(g.cfg.PPS)
+		g.started, g.haveSlope, g.early = false, false, []earlyPulse{}
+	}
+	if !g.started {
+		g.started, g.gen, g.anchor, g.lastFree, g.sec = true, gen, p.Local, -corr, 0
+		g.lastEdge = p.Local
+		g.judgePulse(now, 0, -corr)
+		return
+	}
+	free := float64(p.Local.Sub(g.anchor)) - corr
+	sec := g.sec + int64(math.Round((free-g.lastFree)/1e9))
+	if sec > g.sec {
+		g.sec, g.lastFree = sec, free
+	}
+	g.lastEdge = p.Local
+	g.judgePulse(now, sec, free)
+}
+
+// judgePulse hands the detector the phase against the oscillator: the
+// free-running reading minus whole seconds and the fixed frequency.
+func (g *guard) judgePulse(now time.Time, sec int64, free float64) {
+	if g.early != nil || !g.haveSlope {
+		g.early = append(g.early, earlyPulse{now, sec, free})
+		switch len(g.early) {
+		case slopeFirst, slopePulses:
+			// Pulses judged before were counted then: their evidence
+			// again would count twice (a held alarm keeps reporting).
+			judged := 0
+			if g.haveSlope {
+				judged = len(g.early) - 1
+			}
+			g.slope, g.haveSlope = fitSlope(g.early), true
+			g.pps = integrity.NewPPSDetector(g.cfg.PPS)
+			for i, e := range g.early {
+				evs := g.pps.Observe(e.at, e.sec, e.free-float64(e.sec)*(1e9+g.slope))
+				if i >= judged {
+					g.record(evs)
+				}
+			}
+			if len(g.early) == slopePulses {
+				g.early = nil
+			}
+			return
+		}
+		if !g.haveSlope {
+			return
+		}
+	}
+	g.record(g.pps.Observe(now, sec, free-float64(sec)*(1e9+g.slope)))
+}
+
+// fitSlope is the least-squares slope of free − sec·1e9 against sec, in
+// ns per second.
+func fitSlope(ps []earlyPulse) float64 {
+	var n, sx, sy, sxx, sxy float64
+	for _, p := range ps {
+		x, y := float64(p.sec), p.free-float64(p.sec)*1e9
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+// observeFix judges what the receiver said about one epoch: its sky and
+// time, and its position against the held one.
+func (g *guard) observeFix(now time.Time, f gnss.Fix) {
+	sky := g.sky()
+	var ppsTime time.Time
+	// The node's clock at the labelled edge is a reference only once
+	// the discipline has made the clock good.
+	if st := g.disc.Status(); st.State == timing.Locked || st.State == timing.Holdover {
+		if d := f.Received.Sub(g.lastEdge); !g.lastEdge.IsZero() && d > 0 && d < time.Second {
+			ppsTime = g.lastEdge
+		}
+	}
+	g.record(g.rcv.Observe(receiverSnapshot(now, f, sky, ppsTime)))
+	if f.Valid && (f.Latitude != 0 || f.Longitude != 0 || f.Altitude != 0) {
+		g.record(g.pos.Observe(now, integrity.Fix{LatDeg: f.Latitude, LonDeg: f.Longitude, AltM: f.Altitude, Valid: true}))
+	}
+}
+
+// receiverSnapshot is one epoch as the receiver detector wants it: the
+// fix's time and validity, and the sky the receiver reported with it.
+func receiverSnapshot(now time.Time, f gnss.Fix, sky gnss.SkyView, ppsTime time.Time) integrity.Snapshot {
+	s := integrity.Snapshot{
+		At: now, Time: f.UTC, FixDims: int(sky.FixType),
+		// GGA quality 8 is the receiver's simulator mode.
+		Simulator: sky.FixQuality == 8,
+		HDOP:      sky.HDOP, PDOP: sky.PDOP, PPSTime: ppsTime,
+	}
+	if s.HDOP == 0 {
+		s.HDOP = f.HDOP
+	}
+	// The receiver's own claim of a fix: hw/gnss invalidates a fix dated
+	// a week rollover early, and that time is exactly what the detector
+	// must see. (Default and garbage dates come without a usable fix and
+	// the discipline refuses them anyway.)
+	s.FixValid = f.Valid || (f.Flags&gnss.FlagWeekRollover != 0 && sky.FixQuality >= 1 && sky.FixQuality <= 5)
+	for _, c := range sky.Constellations {
+		s.Satellites = append(s.Satellites, integrity.Constellation{System: c.Name, InView: c.InView, Used: c.Used})
+	}
+	for _, sat := range sky.Satellites {
+		if sat.CN0 > 0 {
+			s.CN0 = append(s.CN0, float64(sat.CN0))
+		}
+	}
+	return s
+}
+
+// observeWitness records a measurement and judges the quorum against the
+// bound the node publishes now.
+func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
+	// Before the discipline has made the clock good there is no time to
+	// judge (it may be off by seconds until the first step), and a
+	// measurement from then would outlive the step.
+	if st := g.disc.Status().State; st != timing.Locked && st != timing.Holdover {
+		return
+	}
+	g.witnessMu.Lock()
+	if _, gen := g.steer.Correction(now); gen != g.witnessGen {
+		clear(g.witnesses)
+		g.witnessGen = gen
+	}
+	g.witnesses[m.Witness] = m
+	ms := make([]integrity.Measurement, 0, len(g.witnesses))
+	for _, w := range g.witnesses {
+		ms = append(ms, w)
+	}
+	g.witnessMu.Unlock()
+	bound := g.Status().Bound(g.disc.Status().BoundAt(now))
+	_, evs := integrity.CheckWitnesses(now, bound, ms, g.cfg.Witness)
+	g.record(evs)
+}
+
+// evaluate runs the periodic checks and the policy, logs a transition
+// and publishes the status.
+func (g *guard) evaluate(now time.Time) {
+	g.record(g.pps.Tick(now))
+	if tr, ok := g.policy.Evaluate(now); ok {
+		g.last = &tr
+		g.logTransition(tr)
+	}
+	g.publish(now)
+}
+
+func (g *guard) publish(now time.Time) {
+	st := g.policy.Status(now, g.last)
+	if g.cfg.Mode != integrityEnforce {
+		st.Enforced, st.Widening = false, 0
+	}
+	g.status.Store(st)
+}
+
+// logTransition logs one line per transition with its evidence: the
+// message is stable for log-based alerting.
+func (g *guard) logTransition(tr integrity.Transition) {
+	evs := make([]string, len(tr.Evidence))
+	for i, e := range tr.Evidence {
+		evs[i] = e.String()
+	}
+	level := slog.LevelWarn
+	if tr.To < tr.From {
+		level = slog.LevelInfo
+	}
+	g.log.Log(context.Background(), level, "integrity state changed", "from", tr.From.String(), "to", tr.To.String(),
+		"why", tr.Why, "enforced", g.cfg.Mode == integrityEnforce, "evidence", strings.Join(evs, "; "))
+}
+
+// run judges pulses and fixes on their way to the discipline and passes
+// them on only while GNSS may be followed: an untrusted GNSS gets no say,
+// and the discipline holds over as if the reference were lost. tick
+// drives the policy (every second).
+func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-chan gnss.Fix, measured <-chan integrity.Measurement,
+	pulsesOut chan<- pps.Pulse, fixesOut chan<- gnss.Fix, tick <-chan time.Time, now func() time.Time) {
+	withheld := false
+	gate := func() bool {
+		follow := g.Status().FollowGNSS()
+		if follow == withheld {
+			withheld = !follow
+			if withheld {
+				g.log.Warn("not following GNSS: pulses and fixes withheld from the discipline, which holds over")
+			} else {
+				g.log.Info("following GNSS again")
+			}
+		}
+		return follow
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-pulsesIn:
+			g.observePulse(now(), p)
+			if gate() {
+				select {
+				case pulsesOut <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
+		case f := <-fixesIn:
+			g.observeFix(now(), f)
+			if gate() {
+				select {
+				case fixesOut <- f:
+				case <-ctx.Done():
+					return
+				}
+			}
+		case m := <-measured:
+			g.observeWitness(now(), m)
+		case <-tick:
+			g.evaluate(now())
+		}
+	}
+}
+
+// pollWitnesses asks every witness once per interval and hands the
+// measurements to the guard. Failures are logged when they change.
+func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Duration, out chan<- integrity.Measurement, log *slog.Logger) {
+	if len(ws) == 0 {
+		return
+	}
+	log = log.With("component", "integrity")
+	lastErr := map[string]string{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, w := range ws {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			m, err := w.Measure(qctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if msg := fmt.Sprint(err); err != nil && msg != lastErr[w.Name()] {
+				log.Warn("witness unreachable", "witness", w.Name(), "err", err)
+				lastErr[w.Name()] = msg
+				continue
+			} else if err != nil {
+				continue
+			}
+			if lastErr[w.Name()] != "" {
+				log.Info("witness answers again", "witness", w.Name())
+			}
+			lastErr[w.Name()] = ""
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

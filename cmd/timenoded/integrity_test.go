@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/clocktest"
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/integrity"
+)
+
+type lockedDisc struct{}
+
+func (lockedDisc) Status() *timing.Status { return &timing.Status{State: timing.Locked} }
+
+// TestGuardGate drives the guard's loop: a position 2 km from the known
+// antenna makes GNSS untrusted, after which an enforcing guard passes
+// nothing more to the discipline and a monitoring one passes everything.
+func TestGuardGate(t *testing.T) {
+	tests := []struct {
+		mode          string
+		wantWithheld  bool
+		wantWidenedBy time.Duration
+	}{
+		{integrityEnforce, true, 0},
+		{integrityMonitor, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
+			cfg := guardConfig{Mode: tt.mode, PPS: integrity.PPSConfig{Model: simModel}, Position: integrity.PositionConfig{Known: &antenna}}
+			g := newGuard(cfg, newSteerLog(osc), lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pin, fin := make(chan pps.Pulse), make(chan gnss.Fix)
+			pout, fout := make(chan pps.Pulse, 16), make(chan gnss.Fix, 16)
+			tick := make(chan time.Time)
+			go g.run(ctx, pin, fin, nil, pout, fout, tick, osc.Now)
+
+			second := func(north float64) (passed int) {
+				ref.Advance(time.Second)
+				edge := osc.Now()
+				pin <- pps.Pulse{Local: edge, Seq: 1}
+				fin <- gnss.Fix{UTC: edge.Truncate(time.Second), Valid: true, Received: edge.Add(300 * time.Millisecond),
+					Latitude: 41 + north/111320, Longitude: 29, Altitude: 40}
+				tick <- edge
+				for {
+					select {
+					case <-pout:
+						passed++
+					case <-fout:
+						passed++
+					case <-time.After(50 * time.Millisecond):
+						return passed
+					}
+				}
+			}
+			for i := range 10 {
+				if n := second(0); n != 2 {
+					t.Fatalf("clean second %d: %d of pulse and fix passed, want 2", i, n)
+				}
+			}
+			if st := g.Status(); st.State != integrity.StateTrusted {
+				t.Fatalf("clean: %v %v", st.State, st.Active)
+			}
+			for range 3 {
+				second(2000)
+			}
+			if st := g.Status(); st.State != integrity.StateUntrusted || st.Last == nil || st.Last.Evidence[0].Reason != integrity.ReasonPositionJump {
+				t.Fatalf("after the jump: %v, last %+v; want untrusted by position_jump", st.State, st.Last)
+			}
+			n := second(2000)
+			if withheld := n == 0; withheld != tt.wantWithheld {
+				t.Errorf("untrusted, mode %s: %d passed, want withheld %v", tt.mode, n, tt.wantWithheld)
+			}
+			if got := g.Status().Bound(time.Microsecond) - time.Microsecond; got != tt.wantWidenedBy {
+				t.Errorf("widening %v, want %v", got, tt.wantWidenedBy)
+			}
+		})
+	}
+}
+
+func TestReceiverSnapshot(t *testing.T) {
+	utc := time.Date(2007, 4, 9, 9, 5, 7, 0, time.UTC)
+	sky := gnss.SkyView{FixType: gnss.Fix3D, FixQuality: 1, PDOP: 1.6, HDOP: 0.9,
+		Constellations: []gnss.ConstellationView{{Name: gnss.GPS, InView: 8, Tracked: 8, Used: 6}},
+		Satellites:     []gnss.SatelliteView{{Constellation: gnss.GPS, PRN: 2, CN0: 45}, {Constellation: gnss.GPS, PRN: 5, CN0: 0}}}
+	tests := []struct {
+		name      string
+		fix       gnss.Fix
+		sky       gnss.SkyView
+		wantValid bool
+		wantSim   bool
+	}{
+		{"valid fix", gnss.Fix{UTC: utc, Valid: true}, sky, true, false},
+		{"rollover date the receiver calls a fix", gnss.Fix{UTC: utc, Flags: gnss.FlagWeekRollover}, sky, true, false},
+		{"default date", gnss.Fix{UTC: utc, Flags: gnss.FlagDefaultDate}, sky, false, false},
+		{"no fix", gnss.Fix{UTC: utc}, gnss.SkyView{FixQuality: 0}, false, false},
+		{"simulator mode", gnss.Fix{UTC: utc, Valid: true}, gnss.SkyView{FixQuality: 8}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := receiverSnapshot(utc, tt.fix, tt.sky, time.Time{})
+			if s.FixValid != tt.wantValid || s.Simulator != tt.wantSim || !s.Time.Equal(utc) {
+				t.Errorf("snapshot %+v, want valid %v simulator %v at %v", s, tt.wantValid, tt.wantSim, utc)
+			}
+		})
+	}
+	s := receiverSnapshot(utc, gnss.Fix{UTC: utc, Valid: true}, sky, time.Time{})
+	if len(s.CN0) != 1 || s.CN0[0] != 45 || s.Used() != 6 || s.FixDims != 3 || s.PDOP != 1.6 {
+		t.Errorf("snapshot %+v: want one tracked satellite at 45 dB-Hz, 6 used, 3D, PDOP 1.6", s)
+	}
+}
+
+// TestGuardPPSPhase feeds the guard the pulses of a simulated oscillator
+// 12 ppm fast that the discipline steers (a step, then a frequency every
+// second): gaps in the pulse stream must raise nothing, a 1 ms push must
+// raise a phase step.
+func TestGuardPPSPhase(t *testing.T) {
+	tests := []struct {
+		name      string
+		gaps      []int // seconds at which 6 pulses go missing
+		pushAt    int   // second of a 1 ms push; 0 for none
+		wantAlarm bool
+	}{
+		{"clean", nil, 0, false},
+		{"PPS cut and back", []int{40, 90, 150}, 0, false},
+		{"push", nil, 120, true},
+		{"push after a cut", []int{90}, 120, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 12000, WanderPPB: simWander, Seed: 3})
+			steer := newSteerLog(osc)
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}}
+			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			rng := rand.New(rand.NewPCG(1, 2))
+			missing := map[int]bool{}
+			for _, s := range tt.gaps {
+				for i := range 6 {
+					missing[s+i] = true
+				}
+			}
+			alarmed := false
+			for s := 1; s <= 240; s++ {
+				edge := t0.Add(time.Duration(s) * time.Second)
+				if tt.pushAt > 0 && s >= tt.pushAt {
+					edge = edge.Add(time.Millisecond)
+				}
+				ref.Set(edge)
+				local := osc.Now().Add(time.Duration(rng.NormFloat64() * 1000))
+				if !missing[s] {
+					g.observePulse(local, pps.Pulse{Local: local})
+				}
+				ref.Set(edge.Add(300 * time.Millisecond))
+				// The discipline: a step at the start, then whatever
+				// frequency its servo picks, every second.
+				if s == 2 {
+					_ = steer.Step(-300 * time.Millisecond)
+				}
+				_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+				g.evaluate(osc.Now())
+				if st := g.Status(); st.State != integrity.StateTrusted {
+					if !tt.wantAlarm || s < tt.pushAt {
+						t.Fatalf("second %d: %v by %v", s, st.State, st.Active)
+					}
+					alarmed = true
+					if !hasEvidence(st.Active, integrity.ReasonPhaseStep) {
+						t.Errorf("alarm by %v, want a phase step", st.Active)
+					}
+					break
+				}
+			}
+			if alarmed != tt.wantAlarm {
+				t.Errorf("alarmed %v, want %v", alarmed, tt.wantAlarm)
+			}
+		})
+	}
+}
+
+func hasEvidence(evs []integrity.Evidence, reason string) bool {
+	for _, e := range evs {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
+}

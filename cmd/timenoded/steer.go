@@ -1,0 +1,95 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock"
+)
+
+// steerLog is the disciplined clock with a record of how the discipline
+// steered it: the sum of its steps and the integral of its frequency
+// corrections. Subtracted from a PPS timestamp, that gives the pulse's
+// phase against the free-running oscillator, which is what the PPS
+// integrity check needs: the discipline's own offsets follow a spoofer
+// that drags time slowly, the free-running phase does not.
+type steerLog struct {
+	clock.Steerable
+	mu   sync.Mutex
+	segs []steerSeg // oldest first
+	gen  uint64     // steps so far: a step breaks the phase history
+}
+
+// steerSeg is a span of constant frequency correction starting at local
+// time from, with the correction accumulated up to from.
+type steerSeg struct {
+	from time.Time
+	base float64 // ns
+	ppb  float64
+}
+
+// maxSegs is how much steering history is kept: a pulse is looked up
+// within a second or two of its edge, and the discipline changes the
+// frequency about once a second and on ticks.
+const maxSegs = 64
+
+func newSteerLog(c clock.Steerable) *steerLog {
+	f, err := c.Frequency()
+	if err != nil {
+		f = 0
+	}
+	return &steerLog{Steerable: c, segs: []steerSeg{{from: c.Now(), ppb: f}}}
+}
+
+// SetFrequency implements clock.Steerable and records the change.
+func (s *steerLog) SetFrequency(ppb float64) error {
+	if err := s.Steerable.SetFrequency(ppb); err != nil {
+		return err
+	}
+	now := s.Steerable.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.add(steerSeg{from: now, base: s.at(now), ppb: ppb})
+	return nil
+}
+
+// Step implements clock.Steerable and records the step.
+func (s *steerLog) Step(d time.Duration) error {
+	before := s.Steerable.Now()
+	if err := s.Steerable.Step(d); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := s.segs[len(s.segs)-1]
+	s.add(steerSeg{from: before.Add(d), base: s.at(before) + float64(d), ppb: last.ppb})
+	s.gen++
+	return nil
+}
+
+func (s *steerLog) add(seg steerSeg) {
+	s.segs = append(s.segs, seg)
+	if len(s.segs) > maxSegs {
+		s.segs = s.segs[len(s.segs)-maxSegs:]
+	}
+}
+
+// at is the correction at local time t; callers hold mu.
+func (s *steerLog) at(t time.Time) float64 {
+	i := len(s.segs) - 1
+	for i > 0 && t.Before(s.segs[i].from) {
+		i--
+	}
+	seg := s.segs[i]
+	return seg.base + seg.ppb*float64(t.Sub(seg.from))*1e-9
+}
+
+// Correction returns how far the steering has moved the clock's reading
+// at local time t (ns, steps included), and the step generation: values
+// from different generations are not comparable, because local times
+// before a step overlap those after it.
+func (s *steerLog) Correction(t time.Time) (float64, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at(t), s.gen
+}

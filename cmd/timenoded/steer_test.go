@@ -1,0 +1,52 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/clocktest"
+)
+
+// TestSteerLogRecoversFreeRunningPhase steers a simulated oscillator as a
+// discipline would and checks that the reading minus the recorded
+// correction is the free-running oscillator's, to a few nanoseconds.
+func TestSteerLogRecoversFreeRunningPhase(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		steer func(s *steerLog, i int)
+	}{
+		{"no steering", func(*steerLog, int) {}},
+		{"frequency every second", func(s *steerLog, i int) { _ = s.SetFrequency(float64(1000 * (i%7 - 3))) }},
+		{"a step and frequency", func(s *steerLog, i int) {
+			if i == 5 {
+				_ = s.Step(-300 * time.Millisecond)
+			}
+			_ = s.SetFrequency(-20000 + float64(i))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 200 * time.Millisecond, FrequencyErrorPPB: 15000})
+			free := clocktest.NewOscillator(clocktest.NewManual(t0), clocktest.OscillatorConfig{InitialOffset: 200 * time.Millisecond, FrequencyErrorPPB: 15000})
+			s := newSteerLog(osc)
+			start := osc.Now()
+			for i := range 20 {
+				ref.Advance(700 * time.Millisecond)
+				tt.steer(s, i)
+				ref.Advance(300 * time.Millisecond)
+				// An edge read a moment ago, looked up after a further change.
+				edge := osc.Now()
+				_ = s.SetFrequency(123)
+				corr, _ := s.Correction(edge)
+				got := float64(edge.Sub(start)) - corr
+				want := float64(free.LocalAt(t0.Add(time.Duration(i+1) * time.Second)).Sub(free.LocalAt(t0)))
+				if math.Abs(got-want) > 5 { // the oscillator rounds each reading to a ns
+					t.Fatalf("second %d: free-running phase %.1f ns, want %.1f", i+1, got, want)
+				}
+			}
+		})
+	}
+}
