@@ -1,0 +1,103 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+	"github.com/aunsorm/timenode/netsvc"
+	"github.com/aunsorm/timenode/netsvc/roughtime"
+)
+
+// witnessKey is a Roughtime long-term key.
+type witnessKey struct{ priv ed25519.PrivateKey }
+
+func (k witnessKey) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
+func (k witnessKey) Public() ed25519.PublicKey       { return k.priv.Public().(ed25519.PublicKey) }
+
+// offsetTime is a witness's time: true time (the simulation's, the host
+// clock, only read) plus an error, with a 10 µs radius.
+type offsetTime struct{ off time.Duration }
+
+func (o offsetTime) Now() (time.Time, time.Duration, bool) {
+	return time.Now().Add(o.off), 10 * time.Microsecond, true
+}
+
+// startWitness runs a Google-Roughtime server on loopback and returns its
+// --witness-roughtime flag value.
+func startWitness(t *testing.T, seed byte, off time.Duration) string {
+	t.Helper()
+	s := make([]byte, ed25519.SeedSize)
+	for i := range s {
+		s[i] = seed
+	}
+	key := witnessKey{ed25519.NewKeyFromSeed(s)}
+	srv, err := roughtime.NewServer(roughtime.Config{Addr: "127.0.0.1:0", TimeSource: offsetTime{off}, LongTermKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Serve(t, "roughtime witness", srv.Serve)
+	return srv.Addr().String() + "=" + base64.StdEncoding.EncodeToString(key.Public()) + ",google"
+}
+
+// TestEndToEndIntegrityWitnesses runs `timenoded --sim` with two Roughtime
+// witnesses on loopback. Witnesses that agree with true time leave the node
+// trusted and are exported; a quorum that places true time 5 ms from the
+// node's (what a drag too slow for the local checks ends up as) makes it
+// untrusted, and it stops following GNSS.
+func TestEndToEndIntegrityWitnesses(t *testing.T) {
+	tests := []struct {
+		name   string
+		off    time.Duration
+		state  string
+		reason string
+	}{
+		{"witnesses agree", 0, "trusted", ""},
+		{"a quorum disagrees", 5 * time.Millisecond, "untrusted", "witness/quorum_disagrees"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w1, w2 := startWitness(t, 1, tt.off), startWitness(t, 2, tt.off)
+			d := startSim(t, simOptions{args: []string{"--witness-roughtime", w1, "--witness-roughtime", w2, "--witness-interval", "1s"}})
+			d.waitHealthy(t, 60*time.Second)
+			series := fmt.Sprintf(`timenode_integrity_witness_offset_seconds{witness="%s"}`, strings.SplitN(w1, "=", 2)[0])
+			deadline := time.Now().Add(testbin.Wait(20 * time.Second))
+			for d.metric(t, series) == -1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s within 20 s", series)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if tt.state == "trusted" {
+				time.Sleep(testbin.Wait(5 * time.Second))
+				h := d.health(t)
+				if h.Integrity == nil || h.Integrity.State != "trusted" {
+					t.Fatalf("agreeing witnesses: integrity %+v, want trusted", h.Integrity)
+				}
+				// Info (witnesses_insufficient until both answered) is fine.
+				for _, e := range h.Integrity.Evidence {
+					if e.Level != "info" {
+						t.Errorf("agreeing witnesses raised %s/%s (%s)", e.Detector, e.Reason, e.Level)
+					}
+				}
+				if off := d.metric(t, series); off < -0.001 || off > 0.001 {
+					t.Errorf("witness offset %v s, want within 1 ms of a locked node", off)
+				}
+				return
+			}
+			h := d.waitIntegrity(t, 20*time.Second, "quorum", func(h netsvc.Health) bool { return h.Integrity.State == tt.state })
+			if !hasReason(h.Integrity.Reasons, tt.reason) {
+				t.Errorf("evidence %v, want %s", h.Integrity.Reasons, tt.reason)
+			}
+			d.waitIntegrity(t, 10*time.Second, "holdover", func(h netsvc.Health) bool { return h.Clock.State == "HOLDOVER" && !h.Integrity.FollowingGNSS })
+		})
+	}
+}
