@@ -20,7 +20,9 @@ type RateLimit struct {
 	// 0 means Interval * Burst.
 	KoDInterval time.Duration
 	// Clients is the size of the client table, rounded up to a power of
-	// two; 0 means 65536. A client whose slot is taken by another evicts it.
+	// two; 0 means 65536. A new client takes the place of one that is not
+	// being limited; a client being limited keeps its place, and a new
+	// client that finds no place is answered without being recorded.
 	Clients int
 }
 
@@ -96,14 +98,23 @@ func newLimiter(cfg RateLimit) *limiter {
 
 // check records a request from key at now (monotonic nanoseconds) and says
 // whether to answer it, answer it with a KoD RATE, or drop it.
+//
+// A client lives in one of two entries (idx and idx^limiterShards, under
+// the same shard lock). A newcomer takes an entry that is free or whose
+// client has paid off all its debt (forgetting such a client changes
+// nothing); a client still being limited is never evicted, else a stream
+// of new addresses (a busy public server has far more clients than
+// entries) would hand it a fresh burst every time its entry was reused.
+// When both entries hold limited clients the newcomer is answered without
+// being recorded.
 func (l *limiter) check(key *clientKey, now int64) verdict {
 	idx := maphash.Bytes(l.seed, key[:]) & l.mask
 	sh := &l.shards[idx%limiterShards]
 	sh.Lock()
 	defer sh.Unlock()
-	e := &l.entries[idx]
-	if !e.used || e.key != *key {
-		*e = clientEntry{key: *key, tat: now, lastKoD: math.MinInt64 / 2, used: true}
+	e := l.find(key, idx, now)
+	if e == nil {
+		return verdictAllow
 	}
 	if e.tat < now {
 		e.tat = now
@@ -117,4 +128,22 @@ func (l *limiter) check(key *clientKey, now int64) verdict {
 	}
 	e.tat += l.interval
 	return verdictAllow
+}
+
+// find returns key's entry, making one if an entry of its pair can be
+// taken, or nil.
+func (l *limiter) find(key *clientKey, idx uint64, now int64) *clientEntry {
+	a, b := &l.entries[idx], &l.entries[idx^limiterShards&l.mask]
+	for _, e := range [2]*clientEntry{a, b} {
+		if e.used && e.key == *key {
+			return e
+		}
+	}
+	for _, e := range [2]*clientEntry{a, b} {
+		if !e.used || e.tat <= now {
+			*e = clientEntry{key: *key, tat: now, lastKoD: math.MinInt64 / 2, used: true}
+			return e
+		}
+	}
+	return nil
 }

@@ -58,6 +58,52 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestLimiterKeepsLimitedClients: a flood of new addresses, many more than
+// the table holds (a busy public server), must not evict a client that is
+// being limited and so hand it a fresh burst; the new addresses are all
+// answered, and once the limited client has paid off its debt its place
+// can be taken again.
+func TestLimiterKeepsLimitedClients(t *testing.T) {
+	hot := clientKey{15: 1}
+	for _, tc := range []struct {
+		name    string
+		clients int
+	}{{"smallest table", 256}, {"pairs of entries", 1024}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimiter(RateLimit{Interval: time.Second, Burst: 3, KoDInterval: time.Hour, Clients: tc.clients})
+			for range 3 {
+				l.check(&hot, 0)
+			}
+			if v := l.check(&hot, 0); v != verdictKoD {
+				t.Fatalf("hot client over its burst: verdict %d, want KoD", v)
+			}
+			var k clientKey
+			for i := range 100 * tc.clients {
+				k[0], k[1], k[2] = 10, byte(i>>8), byte(i)
+				k[3] = byte(i >> 16)
+				if v := l.check(&k, int64(i)); v != verdictAllow {
+					t.Fatalf("new client %d: verdict %d, want allow", i, v)
+				}
+				if i%(tc.clients/2) == 0 {
+					if v := l.check(&hot, int64(i)); v != verdictDrop {
+						t.Fatalf("hot client after %d new clients: verdict %d, want drop", i, v)
+					}
+				}
+			}
+			// Paid off: new addresses may take its place again, and it
+			// starts over with a full burst either way.
+			later := int64(10 * time.Second)
+			for i := range 10 * tc.clients {
+				k[0], k[1], k[2], k[3] = 11, byte(i>>8), byte(i), 0
+				l.check(&k, later)
+			}
+			if v := l.check(&hot, later); v != verdictAllow {
+				t.Fatalf("hot client after paying off: verdict %d, want allow", v)
+			}
+		})
+	}
+}
+
 func TestLimiterDisabled(t *testing.T) {
 	if l := newLimiter(RateLimit{}); l != nil {
 		t.Errorf("zero RateLimit built a limiter: %+v", l)
