@@ -39,7 +39,7 @@ func TestPortMatrix(t *testing.T) {
 	l := newLab(t, segments)
 	l.serve(l.node(), nodeTCP, nodeUDP)
 	other := segments[3]
-	l.serve(l.ns(other.role), []int{80, 5696, 8200}, []int{53, 123})
+	l.serve(l.ns(other.role), []int{80, 5696, 8200}, []int{53, 123, 2002})
 	t.Logf("lab up in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("control: open without the ruleset", func(t *testing.T) {
@@ -108,9 +108,11 @@ func TestPortMatrix(t *testing.T) {
 
 	t.Run("egress", func(t *testing.T) {
 		target := other.clientAddr()
-		echoes := l.udpEchoes(t, l.node(), target, []int{53, 123})
-		if !echoes[123] {
-			t.Errorf("udp/123 from node to %s: no reply, want one", target)
+		echoes := l.udpEchoes(t, l.node(), target, []int{53, 123, 2002})
+		for _, p := range []int{123, 2002} { // NTP peers, Roughtime witnesses
+			if !echoes[p] {
+				t.Errorf("udp/%d from node to %s: no reply, want one", p, target)
+			}
 		}
 		if echoes[53] {
 			t.Errorf("udp/53 from node to %s: reply, want none (no DNS servers configured)", target)
