@@ -57,6 +57,16 @@ func TestParseConfig(t *testing.T) {
 			}
 		}, false},
 		{"lock threshold zero", []string{"--lock-threshold", "0s"}, nil, nil, true},
+		{"NTS cookie keys kept in the state directory", []string{"--state-dir", "/var/lib/tn"}, nil, func(t *testing.T, c *config) {
+			if c.ntsKeyFile != "/var/lib/tn/nts-cookie-keys" {
+				t.Errorf("NTS key file %q", c.ntsKeyFile)
+			}
+		}, false},
+		{"NTS cookie keys in memory only", []string{"--nts-cookie-keys", "-"}, nil, func(t *testing.T, c *config) {
+			if c.ntsKeyFile != "" {
+				t.Errorf("NTS key file %q, want none", c.ntsKeyFile)
+			}
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

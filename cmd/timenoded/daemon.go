@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 		// The node's TLS identity, as rotated by reload; NTS-KE asks no
 		// client certificate (its clients are NTP clients).
-		ke, err = nts.NewKEServer(nts.Config{Addr: cfg.ntsAddr, Log: log.With("component", "nts-ke"),
+		ke, err = nts.NewKEServer(nts.Config{Addr: cfg.ntsAddr, KeyFile: cfg.ntsKeyFile, Log: log.With("component", "nts-ke"),
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				c := tlsMgr.Material().Cert
 				return &c, nil

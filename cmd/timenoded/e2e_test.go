@@ -734,3 +734,18 @@ func exitCode(err error) int {
 	}
 	return 0
 }
+
+// TestNTSCookieKeysKept: the daemon keeps the NTS cookie master keys in
+// its state directory by default, owner-only, so a restart does not
+// invalidate clients' cookies (netsvc/nts tests the restart itself).
+func TestNTSCookieKeysKept(t *testing.T) {
+	d := startSim(t, simOptions{})
+	p := filepath.Join(d.endpoints["state_dir"], "nts-cookie-keys")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatalf("no cookie key file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
+	}
+}

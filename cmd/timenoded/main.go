@@ -38,6 +38,7 @@ type config struct {
 	ntpAddr         string // "" = no NTP server
 	roughtimeAddr   string // "" = no Roughtime server
 	ntsAddr         string // "" = no NTS-KE server (NTS on the NTP port)
+	ntsKeyFile      string // NTS cookie master keys; "" = memory only
 	roughtimeKey    string // the Roughtime long-term key file
 	agentAddr       string // HAProxy agent-check TCP address; "" = off
 	stateDir        string
@@ -108,6 +109,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.agentAddr, "agent-check", "", "HAProxy agent-check TCP address (answers up N%/drain/down); empty: off")
 	fs.StringVar(&c.ntpAddr, "ntp", ":123", "NTP server UDP address (empty: off; 127.0.0.1:11123 in simulation)")
 	fs.StringVar(&c.ntsAddr, "nts-ke", "", "NTS-KE TCP address (TLS 1.3 with the node's certificate); NTS then authenticates NTP on --ntp (empty: off; the appliance serves :4460)")
+	fs.StringVar(&c.ntsKeyFile, "nts-cookie-keys", "", "NTS cookie master key file, kept across restarts so clients' cookies stay valid (mode 0600, rewritten atomically on every rotation; default STATE/nts-cookie-keys; \"-\": memory only)")
 	fs.StringVar(&c.roughtimeAddr, "roughtime", "", "Roughtime server UDP address (empty: off; the appliance serves :2002)")
 	fs.StringVar(&c.roughtimeKey, "roughtime-key", "", "Roughtime long-term Ed25519 key (PKCS#8 PEM; default KEYDIR/"+signer.RoughtimeKeyFile+"; made on the fly in simulation)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default $STATE_DIRECTORY, else /var/lib/timenode)")
@@ -195,6 +197,12 @@ func (c *config) finish(fs *flag.FlagSet, allow string, verbose bool, getenv fun
 	}
 	if c.stateDir == "" {
 		c.stateDir = "/var/lib/timenode"
+	}
+	switch c.ntsKeyFile {
+	case "":
+		c.ntsKeyFile = filepath.Join(c.stateDir, "nts-cookie-keys")
+	case "-":
+		c.ntsKeyFile = ""
 	}
 	if c.keyDir == "" {
 		c.keyDir = filepath.Join(c.stateDir, "keys")
