@@ -100,16 +100,8 @@ func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
 }
 
 // recv is the RawConn.Read callback; false means "wait for readability".
-//
-// recv and send use RawSyscall: with MSG_DONTWAIT they never block, and
-// the ordinary Syscall's entersyscall/exitsyscall lets the runtime's
-// sysmon hand the P to another thread whenever a call (a loopback
-// sendmmsg of a whole batch) runs over 20 µs, which on a server pinned to
-// one CPU costs a futex wake-up and a thread switch per batch, more than
-// the call itself. A raw call only delays a stop-the-world by its own
-// bounded duration.
 func (w *worker) recv(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])),
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rmsg[0])),
 		uintptr(w.batch), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
@@ -120,7 +112,7 @@ func (w *worker) recv(fd uintptr) bool {
 
 // send is the RawConn.Write callback.
 func (w *worker) send(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendOff])),
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendOff])),
 		uintptr(w.nsend-w.sendOff), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
