@@ -212,3 +212,50 @@ func TestEarlySpike(t *testing.T) {
 		})
 	}
 }
+
+// TestBankHoldsAndSwitches: the bank keeps its filter while no other is
+// clearly more likely, however noisy the timestamps, changes when the
+// oscillator's wander does, and ends within two decades of the true noise
+// ratio (the yardstick: 29 % of seconds at 50 µs noise were
+// steered by a filter further off).
+func TestBankHoldsAndSwitches(t *testing.T) {
+	tests := []struct {
+		name         string
+		sigma        float64 // timestamp noise (ns)
+		rwBefore     float64 // random-walk FM (ppb/√s) in the first half
+		rwAfter      float64 // and in the second
+		minSw, maxSw int
+	}{
+		{"50 µs noise, steady TCXO: holds", 50e3, 0.005, 0.005, 0, 6},
+		{"1 µs noise, steady TCXO: holds", 1e3, 0.005, 0.005, 0, 6},
+		{"1 µs noise, wander grows: switches", 1e3, 0.005, 2, 1, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 8000
+			k := servo.NewKalman(servo.DefaultKalmanConfig())
+			s := servo.New(servo.DefaultConfig(), k, 0)
+			c := &clock{rng: rand.New(rand.NewPCG(21, 4)), sigma: tt.sigma}
+			wr := rand.New(rand.NewPCG(5, 8))
+			y := 2e3
+			c.run(s, n, func(i int) float64 {
+				rw := tt.rwBefore
+				if i >= n/2 {
+					rw = tt.rwAfter
+				}
+				y += rw * wr.NormFloat64()
+				return y
+			}, nil)
+			sw := k.Switches()
+			ratio := tt.rwAfter * tt.rwAfter / (tt.sigma * tt.sigma)
+			off := math.Abs(math.Log10(k.Bandwidth() / ratio))
+			t.Logf("%d switches, bandwidth %.3g, true ratio %.3g", sw, k.Bandwidth(), ratio)
+			if sw < tt.minSw || sw > tt.maxSw {
+				t.Errorf("%d filter switches, want %d…%d", sw, tt.minSw, tt.maxSw)
+			}
+			if off > 2 {
+				t.Errorf("selected ratio %.3g, %.1f decades from the true %.3g; want within 2", k.Bandwidth(), off, ratio)
+			}
+		})
+	}
+}
