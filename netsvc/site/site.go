@@ -167,6 +167,8 @@ var BoardFlags = map[string]bool{
 	"serial": true, "baud": true, "pps": true, "pps-gpio": true, "led-gpio": true, "reset-gpio": true,
 	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true, "lock-threshold": true,
 	"require-client-cert": true, "agent-check": true, "v": true,
+	// GNSS integrity: the site's antenna, witnesses and whether to enforce.
+	"integrity": true, "antenna-position": true, "witness-roughtime": true, "witness-interval": true,
 }
 
 // ParseEnv reads site.env: KEY=VALUE lines as systemd's EnvironmentFile=

@@ -220,6 +220,7 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
+	step("GNSS integrity as shipped (monitor): %s", integrityState(t, hc, https))
 	checkNTP(t, v, p)
 	step("chronyd -Q: stratum 1")
 	step("chronyd -Q over NTS (tcp/4460, site server CA, authselectmode require): %s", checkNTS(t, v, p, serverCA))
@@ -782,6 +783,31 @@ func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string)
 		t.Fatalf("timenodectl roughtime query (%s): %v\n%s", version, err, out)
 	}
 	return strings.Join(strings.Fields(out), " ")
+}
+
+// integrityState reports the integrity judgement /health carries: the
+// appliance ships --integrity monitor, so it must be there, not enforced,
+// and following GNSS whatever the detectors found; what they found under
+// the emulated PPS is logged for the calibration docs/INTEGRITY.md wants.
+func integrityState(t *testing.T, hc *http.Client, https string) string {
+	t.Helper()
+	resp, err := hc.Get(https + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h netsvc.Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	in := h.Integrity
+	if in == nil {
+		t.Fatal("/health has no integrity object")
+	}
+	if in.Enforced || !in.FollowingGNSS {
+		t.Errorf("integrity %+v: the appliance ships monitor mode, so it must neither enforce nor stop following GNSS", *in)
+	}
+	return fmt.Sprintf("%s since %s, enforced %t, reasons %v", in.State, in.Since, in.Enforced, in.Reasons)
 }
 
 // keyIDs lists the key ids the node publishes.
