@@ -68,7 +68,7 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := startSim(t, simOptions{})
+			d := startSim(t, simOptions{args: []string{"--integrity", "enforce"}})
 			d.waitHealthy(t, 60*time.Second)
 			// A clean run first: nothing may be suspected.
 			time.Sleep(testbin.Wait(8 * time.Second))

@@ -66,7 +66,7 @@ func TestEndToEndIntegrityWitnesses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w1, w2 := startWitness(t, 1, tt.off), startWitness(t, 2, tt.off)
-			d := startSim(t, simOptions{args: []string{"--witness-roughtime", w1, "--witness-roughtime", w2, "--witness-interval", "1s"}})
+			d := startSim(t, simOptions{args: []string{"--integrity", "enforce", "--witness-roughtime", w1, "--witness-roughtime", w2, "--witness-interval", "1s"}})
 			d.waitHealthy(t, 60*time.Second)
 			series := fmt.Sprintf(`timenode_integrity_witness_offset_seconds{witness="%s"}`, strings.SplitN(w1, "=", 2)[0])
 			deadline := time.Now().Add(testbin.Wait(20 * time.Second))

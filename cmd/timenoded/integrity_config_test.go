@@ -15,12 +15,16 @@ func TestParseIntegrityFlags(t *testing.T) {
 		check   func(t *testing.T, c *config)
 		wantErr bool
 	}{
-		{"defaults: enforce, survey, no witnesses", nil, func(t *testing.T, c *config) {
-			if c.integrityMode != integrityEnforce || c.antenna != nil || len(c.witnesses) != 0 {
+		{"defaults: monitor, survey, no witnesses", nil, func(t *testing.T, c *config) {
+			if c.integrityMode != integrityMonitor || c.antenna != nil || len(c.witnesses) != 0 {
 				t.Errorf("mode %q antenna %v witnesses %d", c.integrityMode, c.antenna, len(c.witnesses))
 			}
 		}, false},
-		{"monitor", []string{"--integrity", "monitor"}, nil, false},
+		{"enforce", []string{"--integrity", "enforce"}, func(t *testing.T, c *config) {
+			if c.integrityMode != integrityEnforce {
+				t.Errorf("mode %q", c.integrityMode)
+			}
+		}, false},
 		{"unknown mode", []string{"--integrity", "strict"}, nil, true},
 		{"antenna", []string{"--antenna-position", "41.0151, 28.9795,40"}, func(t *testing.T, c *config) {
 			if a := c.antenna; a == nil || a.LatDeg != 41.0151 || a.LonDeg != 28.9795 || a.AltM != 40 || !a.Valid {
