@@ -50,6 +50,13 @@ func (d *simDaemon) waitIntegrity(t *testing.T, within time.Duration, what strin
 // discipline holds over), suspect widens every published bound. Before the
 // attack the clean simulation must raise nothing.
 func TestEndToEndIntegrityAttacks(t *testing.T) {
+	if testbin.Emulated() {
+		// The environment, not the date: the PPS check's noise model is
+		// fixed (docs/INTEGRITY.md), and on an emulated CPU the simulated
+		// pulses' user-space timestamps jitter by milliseconds, which it
+		// rightly calls implausible for a TCXO.
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model; enforcement is tested on the host")
+	}
 	tests := []struct {
 		name    string
 		attack  string

@@ -53,6 +53,13 @@ func startWitness(t *testing.T, seed byte, off time.Duration) string {
 // node's (what a drag too slow for the local checks ends up as) makes it
 // untrusted, and it stops following GNSS.
 func TestEndToEndIntegrityWitnesses(t *testing.T) {
+	if testbin.Emulated() {
+		// The environment, not the date: the PPS check's noise model is
+		// fixed (docs/INTEGRITY.md), and on an emulated CPU the simulated
+		// pulses' user-space timestamps jitter by milliseconds, which it
+		// rightly calls implausible for a TCXO.
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model; enforcement is tested on the host")
+	}
 	tests := []struct {
 		name   string
 		off    time.Duration

@@ -26,3 +26,11 @@ func Wait(d time.Duration) time.Duration {
 	}
 	return d * time.Duration(n)
 }
+
+// Emulated reports whether the tests run on an emulated CPU (the guest
+// sets a wait factor above 1): there timestamps taken in user space jitter
+// by milliseconds, which a test whose subject is timing noise must know.
+func Emulated() bool {
+	n, err := strconv.Atoi(os.Getenv(ScaleEnv))
+	return err == nil && n > 1 && n <= 100
+}

@@ -22,3 +22,12 @@ func TestWaitScale(t *testing.T) {
 		}
 	}
 }
+
+func TestEmulated(t *testing.T) {
+	for env, want := range map[string]bool{"": false, "1": false, "5": true, "101": false, "x": false} {
+		t.Setenv(ScaleEnv, env)
+		if got := Emulated(); got != want {
+			t.Errorf("%s=%q: Emulated() = %v, want %v", ScaleEnv, env, got, want)
+		}
+	}
+}
