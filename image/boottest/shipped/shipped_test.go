@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,7 +222,16 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
 	step("GNSS integrity as shipped (monitor): %s", integrityState(t, hc, https))
-	checkNTP(t, v, p)
+	// Under TCG the guest's kernel PPS can turn lossy for a while (a CI run
+	// saw 58 % of a minute's pulses rejected); the node then rightly goes
+	// UNSYNCHRONIZED and chrony rightly refuses it. The claim checked is
+	// that a serving node is a stratum-1 source, so a refusal is retried
+	// once the node serves again; the first one is logged.
+	if err := tryNTP(t, v, p); err != nil {
+		t.Logf("chronyd -Q, first try: %v", err)
+		waitServing(t, v, hc, https+"/health", 15*time.Minute)
+		checkNTP(t, v, p)
+	}
 	step("chronyd -Q: stratum 1")
 	step("chronyd -Q over NTS (tcp/4460, site server CA, authselectmode require): %s", checkNTS(t, v, p, serverCA))
 	cert, ckey := op.clientFiles(t, dir)
@@ -573,7 +583,7 @@ func chronyStratum(addr string) *regexp.Regexp {
 
 // checkNTP: chronyd in query mode (never steering the host) gets the
 // node's time at stratum 1.
-func checkNTP(t *testing.T, v *vm, p ports) {
+func checkNTP(t testing.TB, v *vm, p ports) {
 	t.Helper()
 	if hdr, err := ntpQuery(p.client, p.host, p.ntp); err != nil {
 		t.Errorf("one NTP query from the host: %v\n%s", err, ntpDiagnostics(v))
@@ -681,6 +691,45 @@ func checkNTS(t *testing.T, v *vm, p ports, serverCA string) string {
 	t.Logf("chronyd -Q over NTS, measurements:\n%s", log)
 	return strings.TrimSpace(string(m[0]))
 }
+
+// tryNTP is checkNTP that returns its failure instead of failing the test.
+func tryNTP(t *testing.T, v *vm, p ports) (err error) {
+	t.Helper()
+	ft := &failRecorder{T: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		checkNTP(ft, v, p)
+	}()
+	<-done
+	return ft.err
+}
+
+// failRecorder runs a check whose failures are kept instead of failing
+// the test: Fatalf ends only the check's goroutine.
+type failRecorder struct {
+	*testing.T
+	err error
+}
+
+// Errorf keeps the first failure.
+func (f *failRecorder) Errorf(format string, args ...any) {
+	if f.err == nil {
+		f.err = fmt.Errorf(format, args...)
+	}
+}
+
+// Fatalf keeps the failure and ends the check.
+func (f *failRecorder) Fatalf(format string, args ...any) {
+	f.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+// Error keeps the first failure.
+func (f *failRecorder) Error(args ...any) { f.Errorf("%s", fmt.Sprint(args...)) }
+
+// Fatal keeps the failure and ends the check.
+func (f *failRecorder) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
 
 // ntpQuery sends one client-mode NTPv4 request and describes the reply's
 // header, so a chronyd failure can be told apart from no answer at all.
