@@ -802,12 +802,8 @@ func peerLeaf(t *testing.T, hc *http.Client, u string) *x509.Certificate {
 	return resp.TLS.PeerCertificates[0]
 }
 
-// checkRoughtime queries the node's Roughtime server from inside the guest
-// with the shipped timenodectl, configured with the public key /health
-// names, and returns what it printed. The unit's --roughtime, the key
-// made at first boot and the daemon's time are what it proves; the
-// firewall's udp/2002 is the port matrix test's.
-func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string) string {
+// nodeHealth reads the node's /health document over mTLS.
+func nodeHealth(t *testing.T, hc *http.Client, https string) netsvc.Health {
 	t.Helper()
 	resp, err := hc.Get(https + "/health")
 	if err != nil {
@@ -818,6 +814,17 @@ func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string)
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// checkRoughtime queries the node's Roughtime server from inside the guest
+// with the shipped timenodectl, configured with the public key /health
+// names, and returns what it printed. The unit's --roughtime, the key
+// made at first boot and the daemon's time are what it proves; the
+// firewall's udp/2002 is the port matrix test's.
+func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string) string {
+	t.Helper()
+	h := nodeHealth(t, hc, https)
 	pub := ""
 	for _, svc := range h.Services {
 		if svc.Name == "roughtime" && svc.Serving {
@@ -840,15 +847,7 @@ func checkRoughtime(t *testing.T, v *vm, hc *http.Client, https, version string)
 // the emulated PPS is logged for the calibration docs/INTEGRITY.md wants.
 func integrityState(t *testing.T, hc *http.Client, https string) string {
 	t.Helper()
-	resp, err := hc.Get(https + "/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h netsvc.Health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
+	h := nodeHealth(t, hc, https)
 	in := h.Integrity
 	if in == nil {
 		t.Fatal("/health has no integrity object")
