@@ -24,8 +24,9 @@
 // for the metrics.
 //
 // The package is pure apart from RoughtimeWitness, which does network I/O
-// through netsvc/roughtime: every function takes the current time as an
-// argument, nothing reads the wall clock, nothing logs. docs/INTEGRITY.md
+// through netsvc/roughtime, and NTSWitness, which asks an NTPQuerier (the
+// daemon's adapter of netsvc/nts/ntsclient): every function takes the
+// current time as an argument, nothing reads the wall clock, nothing logs. docs/INTEGRITY.md
 // has the threat model, the intended wiring into the daemon and the bench
 // figures (make bench-integrity).
 package integrity
