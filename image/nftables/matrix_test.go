@@ -39,7 +39,7 @@ func TestPortMatrix(t *testing.T) {
 	l := newLab(t, segments)
 	l.serve(l.node(), nodeTCP, nodeUDP)
 	other := segments[3]
-	l.serve(l.ns(other.role), []int{80, 5696, 8200}, []int{53, 123, 2002})
+	l.serve(l.ns(other.role), []int{80, 4460, 5696, 8200}, []int{53, 123, 2002})
 	t.Logf("lab up in %v", time.Since(start).Round(time.Millisecond))
 
 	t.Run("control: open without the ruleset", func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestPortMatrix(t *testing.T) {
 		for _, c := range []struct {
 			port int
 			want int
-		}{{80, 0}, {8200, 1}, {5696, 1}} {
+		}{{80, 0}, {4460, 1}, {8200, 1}, {5696, 1}} { // NTS-KE witnesses, Vault, KMIP
 			if got := l.tcpConnects(t, l.node(), target, c.port, 1); got != c.want {
 				t.Errorf("tcp/%d from node to %s: %d connected, want %d", c.port, target, got, c.want)
 			}
