@@ -8,7 +8,7 @@
 #   - the ESP holds the removable-media loader for ARCH, the kernel and initrd,
 #     and a loader entry whose command line enables AppArmor;
 #   - the root holds timenoded, timenodectl, systemd and apparmor_parser built
-#     for ARCH (ELF e_machine), the units (timenoded.service and .path
+#     for ARCH (ELF e_machine), the units (timenoded.service
 #     enabled), both AppArmor profiles, the
 #     nftables ruleset and an fstab mounting / read-only;
 #   - the root's timenoded runs: `timenoded -h` under qemu-user for a foreign

@@ -13,8 +13,9 @@ import (
 // clock; every steering method of Kernel therefore refuses to run unless the
 // process has opted in:
 //
-//   - SteerEnv=appliance: the timenode daemon on the appliance (set by its
-//     systemd unit, nowhere else);
+//   - SteerEnv=appliance: the timenode daemon on the appliance (set in the
+//     image's /etc/timenode/appliance.env, which its unit reads and which
+//     exists nowhere else);
 //   - SteerEnv=guest: the qemu guest test (hw/clock/qemutest). Accepted only
 //     when the process is PID 1 and the running kernel was booted with
 //     GuestCmdlineFlag on its command line, which no host kernel has.

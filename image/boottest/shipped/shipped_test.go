@@ -65,19 +65,47 @@ TIMENODED_OPTS="--serial /dev/ttyS1 --baud 9600 --pps /dev/pps0 --lock-threshold
 	authority = "time.boottest.example"
 )
 
-// shippedUnits are the repository files that must be byte-identical in
-// the running guest: the test boots what ships, nothing swapped in.
-var shippedUnits = map[string]string{
-	"systemd/timenoded.service":               "/usr/lib/systemd/system/timenoded.service",
-	"systemd/timenode-firstboot.service":      "/usr/lib/systemd/system/timenode-firstboot.service",
-	"systemd/timenode-pps-modules.service":    "/usr/lib/systemd/system/timenode-pps-modules.service",
-	"systemd/timenode-media@.service":         "/usr/lib/systemd/system/timenode-media@.service",
-	"systemd/timenode-sshd-keygen.service":    "/usr/lib/systemd/system/timenode-sshd-keygen.service",
-	"systemd/ssh.service.d/timenode.conf":     "/usr/lib/systemd/system/ssh.service.d/timenode.conf",
-	"apparmor/usr.sbin.timenoded":             "/etc/apparmor.d/usr.sbin.timenoded",
-	"image/nftables/timenode.nft":             "/etc/nftables.conf",
-	"image/rootfs/etc/timenode/appliance.env": "/etc/timenode/appliance.env",
+// shippedFiles maps every file image/build.sh installs from this
+// repository (units, drop-ins, udev rules, AppArmor profiles, the ruleset
+// and the image's own configuration) to where it lands in the image; each
+// must be byte-identical in the running guest: the test boots what ships,
+// nothing swapped in.
+func shippedFiles(t *testing.T, root string) map[string]string {
+	t.Helper()
+	files := map[string]string{
+		"systemd/ssh.service.d/timenode.conf":                    "/usr/lib/systemd/system/ssh.service.d/timenode.conf",
+		"systemd/nftables.service.d/timenode.conf":               "/usr/lib/systemd/system/nftables.service.d/timenode.conf",
+		"systemd/systemd-time-wait-sync.service.d/timenode.conf": "/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf",
+		"systemd/60-timenode.rules":                              "/usr/lib/udev/rules.d/60-timenode.rules",
+		"systemd/61-timenode-media.rules":                        "/usr/lib/udev/rules.d/61-timenode-media.rules",
+		"apparmor/usr.sbin.timenoded":                            "/etc/apparmor.d/usr.sbin.timenoded",
+		"apparmor/timenode-refresh":                              "/etc/apparmor.d/timenode-refresh",
+		"image/nftables/timenode.nft":                            "/etc/nftables.conf",
+	}
+	for _, pat := range []string{"systemd/*.service", "systemd/*.timer"} {
+		units, _ := filepath.Glob(filepath.Join(root, pat))
+		for _, u := range units {
+			files["systemd/"+filepath.Base(u)] = "/usr/lib/systemd/system/" + filepath.Base(u)
+		}
+	}
+	// image/rootfs is copied over the root as it is.
+	rootfs := filepath.Join(root, "image/rootfs")
+	err := filepath.WalkDir(rootfs, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(rootfs, path)
+		files["image/rootfs/"+rel] = "/" + rel
+		return nil
+	})
+	if err != nil || len(files) < 20 {
+		t.Fatalf("listing the shipped files: %d found, %v", len(files), err)
+	}
+	return files
 }
+
+// debianDropIns are Debian's units that timenode changes with a drop-in.
+var debianDropIns = []string{"ssh.service", "nftables.service", "systemd-time-wait-sync.service"}
 
 func needTools(t *testing.T, tools map[string]string) {
 	t.Helper()
@@ -366,24 +394,39 @@ func run(t *testing.T, name string, args ...string) string {
 func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return l }
 
 // checkUnitsAsShipped fails if any unit, profile or rule in the guest
-// differs from the repository's, or if any drop-in changes timenoded.
+// differs from the repository's, if a drop-in changes one of our units,
+// or if one of Debian's units runs without the drop-in we ship for it.
 func checkUnitsAsShipped(t *testing.T, v *vm, root string) {
 	t.Helper()
-	for src, dst := range shippedUnits {
+	files := shippedFiles(t, root)
+	for src, dst := range files {
 		want, err := os.ReadFile(filepath.Join(root, src))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(want)
-		got := strings.Fields(v.must("sha256sum " + dst))
+		// sudo: sudoers.d is readable by root only.
+		got := strings.Fields(v.must("sudo sha256sum " + dst))
 		if len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
 			t.Errorf("%s in the guest differs from %s", dst, src)
 		}
 	}
-	// systemctl cat lists every fragment and drop-in in effect.
-	frags := v.must("systemctl show -P DropInPaths timenoded.service")
-	if strings.TrimSpace(frags) != "" {
-		t.Errorf("timenoded.service has drop-ins in the guest: %s", frags)
+	// Our units run exactly as shipped: no drop-in anywhere changes them.
+	for src := range files {
+		if !strings.HasPrefix(src, "systemd/") || strings.Count(src, "/") != 1 || !(strings.HasSuffix(src, ".service") || strings.HasSuffix(src, ".timer")) || strings.Contains(src, "@") {
+			continue
+		}
+		unit := filepath.Base(src)
+		if frags := strings.TrimSpace(v.must("systemctl show -P DropInPaths " + unit)); frags != "" {
+			t.Errorf("%s has drop-ins in the guest: %s", unit, frags)
+		}
+	}
+	// Debian's units that we change carry our drop-in.
+	for _, unit := range debianDropIns {
+		want := "/usr/lib/systemd/system/" + unit + ".d/timenode.conf"
+		if frags := v.must("systemctl show -P DropInPaths " + unit); !strings.Contains(frags, want) {
+			t.Errorf("%s in the guest runs without %s (drop-ins: %q)", unit, want, strings.TrimSpace(frags))
+		}
 	}
 }
 
