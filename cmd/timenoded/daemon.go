@@ -108,7 +108,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if cfg.integrityMode != integrityOff {
 		grd = newGuard(integrityConfig(cfg, hw, tcfg.Leap), steer, disc, rx.Sky, hw.clk.Now(), log)
 		ts = guardedTiming{disc, grd}
-		log.Info("GNSS integrity checks", "mode", cfg.integrityMode, "witnesses", len(cfg.witnesses), "antenna_known", grd.cfg.Position.Known != nil)
+		log.Info("GNSS integrity checks", "mode", cfg.integrityMode, "witnesses", len(cfg.witnesses)+len(cfg.ntsWitnesses), "antenna_known", grd.cfg.Position.Known != nil)
 	}
 
 	for _, w := range mat.tls.Warnings {
@@ -298,10 +298,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if grd != nil {
 		rawPulses, rawFixes = make(chan pps.Pulse, 4), make(chan gnss.Fix, 4)
 		measured := make(chan integrity.Measurement, 4)
-		ws := make([]integrity.Witness, len(cfg.witnesses))
-		for i, w := range cfg.witnesses {
+		ws := make([]integrity.Witness, 0, len(cfg.witnesses)+len(cfg.ntsWitnesses))
+		for _, w := range cfg.witnesses {
 			w.Now = hw.clk.Now // the clock being checked
-			ws[i] = w
+			ws = append(ws, w)
+		}
+		for _, addr := range cfg.ntsWitnesses {
+			w, err := newNTSWitness(addr, cfg.ntsWitnessRoots, hw.clk.Now)
+			if err != nil {
+				return fmt.Errorf("--witness-nts %q: %w", addr, err)
+			}
+			ws = append(ws, w)
 		}
 		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
 		judge := time.NewTicker(time.Second)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,18 @@ func (c *config) finishIntegrity() error {
 			return fmt.Errorf("--witness-roughtime %q: %w", spec, err)
 		}
 		c.witnesses = append(c.witnesses, w)
+	}
+	for _, addr := range c.ntsWitnesses {
+		if err := checkNTSWitness(addr); err != nil {
+			return fmt.Errorf("--witness-nts %q: %w", addr, err)
+		}
+	}
+	if c.ntsWitnessCA != "" {
+		roots, err := loadCAPool(c.ntsWitnessCA)
+		if err != nil {
+			return fmt.Errorf("--witness-nts-ca: %w", err)
+		}
+		c.ntsWitnessRoots = roots
 	}
 	if c.witnessInterval < time.Second {
 		return fmt.Errorf("--witness-interval %v: want at least 1s", c.witnessInterval)
@@ -100,6 +114,36 @@ func parseRoughtimeWitness(spec string) (*integrity.RoughtimeWitness, error) {
 		return nil, fmt.Errorf("unknown option %q: want google or nothing", opt)
 	}
 	return w, nil
+}
+
+// checkNTSWitness checks an NTS-KE address: HOST:PORT with a host and a
+// numeric port.
+func checkNTSWitness(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT (the NTS-KE address, usually port 4460): %v", err)
+	}
+	if host == "" {
+		return fmt.Errorf("want HOST:PORT: no host")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("want HOST:PORT: port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// loadCAPool reads a PEM file of CA certificates; it must hold at least
+// one.
+func loadCAPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // Oscillator models for the PPS check, in bound.Noise's notation. The

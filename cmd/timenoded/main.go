@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -74,6 +75,9 @@ type config struct {
 	antenna         *integrity.Fix
 	witnessFlags    repeated // --witness-roughtime as given
 	witnesses       []*integrity.RoughtimeWitness
+	ntsWitnesses    repeated       // --witness-nts: NTS-KE addresses, HOST:PORT
+	ntsWitnessCA    string         // --witness-nts-ca as given; "": system roots
+	ntsWitnessRoots *x509.CertPool // read from ntsWitnessCA; nil: system roots
 	witnessInterval time.Duration
 	notify          *notifier
 	devTLS          *mtls.Files // simulation's development TLS files, made once at start
@@ -137,6 +141,8 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.integrityMode, "integrity", integrityMonitor, "GNSS integrity checks (docs/INTEGRITY.md): enforce (an untrusted GNSS is not followed, a suspect one widens the published bound), monitor (judge, log, export and alert only), off")
 	fs.StringVar(&c.antennaFlag, "antenna-position", "", "surveyed antenna position LAT,LON,ALT (degrees, degrees, metres) the position check holds; empty: survey it in over the first hour (in simulation: the simulated antenna)")
 	fs.Var(&c.witnessFlags, "witness-roughtime", "Roughtime server witnessing the node's time from outside the GNSS path, HOST:PORT=BASE64KEY[,google] (repeatable; a quorum of 2 is needed to distrust GNSS)")
+	fs.Var(&c.ntsWitnesses, "witness-nts", "NTS-secured NTP server witnessing the node's time from outside the GNSS path, by its NTS-KE address HOST:PORT (usually port 4460; repeatable, counts towards the same quorum as --witness-roughtime)")
+	fs.StringVar(&c.ntsWitnessCA, "witness-nts-ca", "", "PEM file of the CA certificates that vouch for the --witness-nts servers (empty: the system roots)")
 	fs.DurationVar(&c.witnessInterval, "witness-interval", 64*time.Second, "how often each witness is asked")
 	verbose = fs.Bool("v", false, "debug logging")
 	return allow, verbose
