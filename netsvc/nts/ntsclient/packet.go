@@ -81,9 +81,9 @@ type Reply struct {
 }
 
 // VerifyReply checks pkt as the reply to req: an NTPv4 server-mode packet
-// whose origin timestamp is req.Tx, whose first extension field is
-// req.UniqueID's Unique Identifier, followed by an NTS Authenticator that
-// verifies under s2c over everything before it; the decrypted fields must
+// whose origin timestamp is req.Tx, with an NTS Authenticator that
+// verifies under s2c over everything before it, req.UniqueID's Unique
+// Identifier (once) among the fields it covers; the decrypted fields must
 // be well formed, and their NTS Cookies are returned (at most MaxCookies,
 // each at most MaxCookieLen bytes). Fields after the authenticator are
 // not covered by it and are ignored. An NTS NAK echoing the identifier
@@ -101,7 +101,26 @@ func VerifyReply(pkt []byte, req *Request, s2c *siv.AEAD) (*Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotReply, err)
 	}
-	if len(efs) == 0 || efs[0].Type != ntp.ExtUniqueIdentifier || !bytes.Equal(trimUID(efs[0].Body, len(req.UniqueID)), req.UniqueID) {
+	// The fields the authenticator covers are those before it; the
+	// identifier must be among them, once.
+	covered := efs
+	var auth *ntp.ExtField
+	for i := range efs {
+		if efs[i].Type == ntp.ExtNTSAuthenticator {
+			covered, auth = efs[:i], &efs[i]
+			break
+		}
+	}
+	uids := 0
+	for _, ef := range covered {
+		if ef.Type != ntp.ExtUniqueIdentifier {
+			continue
+		}
+		if uids++; !bytes.Equal(trimUID(ef.Body, len(req.UniqueID)), req.UniqueID) {
+			return nil, ErrUniqueID
+		}
+	}
+	if uids != 1 {
 		return nil, ErrUniqueID
 	}
 	if h.Stratum == 0 && h.RefID == ntp.KissNTSN {
@@ -109,10 +128,9 @@ func VerifyReply(pkt []byte, req *Request, s2c *siv.AEAD) (*Reply, error) {
 		// identifier is what ties it to our request.
 		return nil, ErrNAK
 	}
-	if len(efs) < 2 || efs[1].Type != ntp.ExtNTSAuthenticator {
-		return nil, fmt.Errorf("%w: no authenticator after the unique identifier", ErrAuthentication)
+	if auth == nil {
+		return nil, fmt.Errorf("%w: no authenticator", ErrAuthentication)
 	}
-	auth := efs[1]
 	nonce, ct, ok := parseAuthenticator(auth.Body)
 	if !ok {
 		return nil, fmt.Errorf("%w: malformed authenticator", ErrAuthentication)
