@@ -15,9 +15,12 @@ import (
 //
 // Its JSON form depends on Version: from version 2 on, timestamp_unix_ns
 // is a decimal string (it is beyond 2^53, which I-JSON readers round);
-// version 1 carried a number. MarshalJSON and UnmarshalJSON follow the
-// document's version, so a version 1 document decoded and re-encoded
-// stays a version 1 document.
+// version 1 carried a number. Version 3 always has "integrity" (an object,
+// or null when the node runs no integrity checks); versions 1 and 2 have
+// none (an attestation of theirs that has one is refused: its signatures
+// cannot cover it). MarshalJSON and UnmarshalJSON follow the document's
+// version, so a version 1 document decoded and re-encoded stays a
+// version 1 document.
 type Attestation struct {
 	Version         int        `json:"version"`
 	AuthorityID     string     `json:"authority_id"`
@@ -28,7 +31,8 @@ type Attestation struct {
 	ClockState      string     `json:"clock_state"`
 	Leap            string     `json:"leap"`
 	Sequence        uint64     `json:"sequence"`
-	Nonce           string     `json:"nonce"` // hex, as sent by the client; "" if none
+	Integrity       *Integrity `json:"integrity"` // version 3 on; nil: no integrity checks
+	Nonce           string     `json:"nonce"`     // hex, as sent by the client; "" if none
 	KeyID           string     `json:"key_id"`
 	Development     bool       `json:"development"`
 	Merkle          Proof      `json:"merkle"`
@@ -37,13 +41,37 @@ type Attestation struct {
 	enc *batchJSON // the batch's shared fields, encoded; see AppendJSON
 }
 
-// attestationV2 is Attestation without its JSON methods: encoding/json
-// then follows the struct tags, the current (version 2) form.
-type attestationV2 Attestation
+// attestationV3 is Attestation without its JSON methods: encoding/json
+// then follows the struct tags, the current (version 3) form.
+type attestationV3 Attestation
 
-// attestationV1 is Attestation in the version 1 form: timestamp_unix_ns a
-// JSON number. Its fields must stay exactly Attestation's (the conversion
-// in MarshalJSON does not compile otherwise); only that tag differs.
+// attestationV2 is Attestation in the version 2 form: no integrity field
+// (one set anyway is written, so that what is encoded is what a verifier
+// refuses, never silently dropped). Its fields must stay exactly
+// Attestation's (the conversion in MarshalJSON does not compile
+// otherwise); only the tags differ.
+type attestationV2 struct {
+	Version         int        `json:"version"`
+	AuthorityID     string     `json:"authority_id"`
+	Stratum         int        `json:"stratum"`
+	Timestamp       string     `json:"timestamp"`
+	TimestampUnixNs int64      `json:"timestamp_unix_ns,string"`
+	ErrorBoundNs    int64      `json:"error_bound_ns"`
+	ClockState      string     `json:"clock_state"`
+	Leap            string     `json:"leap"`
+	Sequence        uint64     `json:"sequence"`
+	Integrity       *Integrity `json:"integrity,omitempty"`
+	Nonce           string     `json:"nonce"`
+	KeyID           string     `json:"key_id"`
+	Development     bool       `json:"development"`
+	Merkle          Proof      `json:"merkle"`
+	Signatures      Signatures `json:"signatures"`
+
+	enc *batchJSON
+}
+
+// attestationV1 is the version 1 form: as version 2, but timestamp_unix_ns
+// a JSON number.
 type attestationV1 struct {
 	Version         int        `json:"version"`
 	AuthorityID     string     `json:"authority_id"`
@@ -54,6 +82,7 @@ type attestationV1 struct {
 	ClockState      string     `json:"clock_state"`
 	Leap            string     `json:"leap"`
 	Sequence        uint64     `json:"sequence"`
+	Integrity       *Integrity `json:"integrity,omitempty"`
 	Nonce           string     `json:"nonce"`
 	KeyID           string     `json:"key_id"`
 	Development     bool       `json:"development"`
@@ -65,24 +94,28 @@ type attestationV1 struct {
 
 // MarshalJSON encodes the document in the form of its version.
 func (a Attestation) MarshalJSON() ([]byte, error) {
-	if a.Version == 1 {
+	switch {
+	case a.Version == 1:
 		return json.Marshal(attestationV1(a))
+	case a.Version == 2:
+		return json.Marshal(attestationV2(a))
 	}
-	return json.Marshal(attestationV2(a))
+	return json.Marshal(attestationV3(a))
 }
 
-// UnmarshalJSON decodes a document of either version. The form of
+// UnmarshalJSON decodes a document of any version. The form of
 // timestamp_unix_ns must be its version's: a number in version 1, a
-// canonical decimal string in version 2 (other versions are left to the
-// verifier to refuse).
+// canonical decimal string from version 2 on (unknown versions are left
+// to the verifier to refuse). An integrity field is decoded in every
+// version; the verifier refuses one before version 3.
 func (a *Attestation) UnmarshalJSON(b []byte) error {
 	var doc struct {
-		*attestationV2
+		*attestationV3
 		// Shadows the embedded field: decoded below once the version
 		// is known.
 		TimestampUnixNs json.RawMessage `json:"timestamp_unix_ns"`
 	}
-	doc.attestationV2 = (*attestationV2)(a)
+	doc.attestationV3 = (*attestationV3)(a)
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return err
 	}
@@ -91,7 +124,7 @@ func (a *Attestation) UnmarshalJSON(b []byte) error {
 		return nil // absent: 0, which the timestamp check refuses
 	}
 	quoted := raw[0] == '"'
-	if (a.Version == 1 && quoted) || (a.Version == 2 && !quoted) {
+	if (a.Version == 1 && quoted) || (a.Version >= 2 && !quoted) {
 		want := "a decimal string"
 		if a.Version == 1 {
 			want = "a number"
@@ -143,6 +176,12 @@ func (a *Attestation) claims() (*Claims, error) {
 	if a.Version >= 2 && (a.ErrorBoundNs > MaxJSONInt || a.Sequence > MaxJSONInt || a.Merkle.Index > MaxJSONInt) {
 		return nil, fmt.Errorf("%w: error_bound_ns, sequence or merkle.index beyond 2^53-1", ErrMalformed)
 	}
+	if a.Version < IntegrityVersion && a.Integrity != nil {
+		return nil, fmt.Errorf("%w: integrity field in a version %d document, whose signatures cannot cover it", ErrMalformed, a.Version)
+	}
+	if err := a.Integrity.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	if a.Stratum < 0 || a.Stratum > 255 {
 		return nil, fmt.Errorf("%w: stratum %d", ErrMalformed, a.Stratum)
 	}
@@ -177,5 +216,6 @@ func (a *Attestation) claims() (*Claims, error) {
 		KeyID:           a.KeyID,
 		Development:     a.Development,
 		MerkleRoot:      RootFromPath(LeafHash(nonce), a.Merkle.Index, path),
+		Integrity:       a.Integrity,
 	}, nil
 }

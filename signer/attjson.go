@@ -19,6 +19,8 @@ type sharedFields struct {
 	ClockState      string `json:"clock_state"`
 	Leap            string `json:"leap"`
 	Sequence        uint64 `json:"sequence"`
+	// Integrity is compared by value (sameShared), not by ==.
+	Integrity *Integrity `json:"integrity"`
 	// After the nonce in the document:
 	KeyID       string     `json:"-"`
 	Development bool       `json:"-"`
@@ -27,7 +29,17 @@ type sharedFields struct {
 
 func (a *Attestation) shared() sharedFields {
 	return sharedFields{a.Version, a.AuthorityID, a.Stratum, a.Timestamp, a.TimestampUnixNs, a.ErrorBoundNs,
-		a.ClockState, a.Leap, a.Sequence, a.KeyID, a.Development, a.Signatures}
+		a.ClockState, a.Leap, a.Sequence, a.Integrity, a.KeyID, a.Development, a.Signatures}
+}
+
+// sameShared reports whether a still has the fields f encodes.
+func (a *Attestation) sameShared(f sharedFields) bool {
+	s := a.shared()
+	if !s.Integrity.Equal(f.Integrity) {
+		return false
+	}
+	s.Integrity, f.Integrity = nil, nil
+	return s == f
 }
 
 // batchJSON is the JSON of a batch's shared fields, encoded once per
@@ -71,7 +83,7 @@ func newBatchJSON(f sharedFields) (*batchJSON, error) {
 // a client, or changed since) is marshalled in full.
 func (a *Attestation) AppendJSON(dst []byte) ([]byte, error) {
 	e := a.enc
-	if e == nil || !a.spliceable() || a.shared() != e.fields {
+	if e == nil || !a.spliceable() || !a.sameShared(e.fields) {
 		b, err := json.Marshal(a)
 		return append(dst, b...), err
 	}

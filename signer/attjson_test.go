@@ -29,7 +29,15 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		{"sequence changed", func(a *Attestation) { a.Sequence = 1 << 63 }},
 		{"index changed", func(a *Attestation) { a.Merkle.Index = 99 }},
 		{"version 1 form", func(a *Attestation) { a.Version = 1 }},
-		{"unknown version", func(a *Attestation) { a.Version = 3 }},
+		{"version 2 form", func(a *Attestation) { a.Version = 2 }},
+		{"version 2 form without integrity", func(a *Attestation) { a.Version, a.Integrity = 2, nil }},
+		{"unknown version", func(a *Attestation) { a.Version = FormatVersion + 1 }},
+		{"integrity state changed", func(a *Attestation) { a.Integrity = a.Integrity.Clone(); a.Integrity.State = IntegrityTrusted }},
+		{"integrity reasons changed", func(a *Attestation) {
+			a.Integrity = a.Integrity.Clone()
+			a.Integrity.Reasons = append(a.Integrity.Reasons, "pps/phase_step")
+		}},
+		{"integrity removed", func(a *Attestation) { a.Integrity = nil }},
 	}
 	for _, authority := range []string{"ntp.prod.aunsorm", `<node & "1">`, "nœud-ünïcode\u2028"} {
 		for _, n := range []int{0, 1, 2, 5} {

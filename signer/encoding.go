@@ -17,8 +17,13 @@ const Domain = "TIMENODE-ATTESTATION-V1\x00"
 // carries timestamp_unix_ns as a JSON string (I-JSON, RFC 7493: about
 // 1.8e18, it is beyond 2^53, where JavaScript and jq 1.6 round numbers)
 // and keeps every JSON number within ±(2^53-1). Version 1 carried it as a
-// number; verifiers still accept it (MinFormatVersion).
-const FormatVersion = 2
+// number; verifiers still accept it (MinFormatVersion). Version 3 adds
+// the signed integrity field (Integrity); versions 1 and 2 have none, and
+// a document of theirs that carries one is malformed.
+const FormatVersion = 3
+
+// IntegrityVersion is the first format version with the integrity field.
+const IntegrityVersion = 3
 
 // MinFormatVersion is the oldest format a verifier accepts.
 const MinFormatVersion = 1
@@ -44,6 +49,10 @@ type Claims struct {
 	KeyID           string
 	Development     bool
 	MerkleRoot      [32]byte
+	// Integrity is the node's GNSS integrity state (format version 3
+	// on); nil when the node runs no integrity checks. Older versions
+	// cannot carry it.
+	Integrity *Integrity
 }
 
 // ErrEncoding is returned for claims that cannot be encoded (a string
@@ -66,8 +75,17 @@ var ErrEncoding = errors.New("signer: claims not encodable")
 //	u8  Development          (0 or 1)
 //	32  MerkleRoot
 //
+// and from version 3 on the integrity block (appendIntegrity):
+//
+//	u8  present              (0: Integrity nil, nothing follows; 1)
+//	str Integrity.State
+//	u8  Integrity.Enforced   (0 or 1)
+//	u8  len(Integrity.Reasons)
+//	str each reason
+//
 // From version 2 on, ErrorBoundNs and Sequence must not exceed MaxJSONInt:
-// the document carries them as JSON numbers.
+// the document carries them as JSON numbers. Before version 3 Integrity
+// must be nil.
 func (c *Claims) SignedBytes() ([]byte, error) {
 	if c.ErrorBoundNs < 0 {
 		return nil, fmt.Errorf("%w: negative error bound", ErrEncoding)
@@ -82,7 +100,10 @@ func (c *Claims) SignedBytes() ([]byte, error) {
 	if version >= 2 && (c.ErrorBoundNs > MaxJSONInt || c.Sequence > MaxJSONInt) {
 		return nil, fmt.Errorf("%w: error bound %d ns or sequence %d beyond 2^53-1", ErrEncoding, c.ErrorBoundNs, c.Sequence)
 	}
-	b := make([]byte, 0, 160+len(c.AuthorityID)+len(c.KeyID))
+	if version < IntegrityVersion && c.Integrity != nil {
+		return nil, fmt.Errorf("%w: integrity in format version %d", ErrEncoding, version)
+	}
+	b := make([]byte, 0, 200+len(c.AuthorityID)+len(c.KeyID))
 	b = append(b, Domain...)
 	b = append(b, version)
 	var err error
@@ -106,7 +127,11 @@ func (c *Claims) SignedBytes() ([]byte, error) {
 		dev = 1
 	}
 	b = append(b, dev)
-	return append(b, c.MerkleRoot[:]...), nil
+	b = append(b, c.MerkleRoot[:]...)
+	if version < IntegrityVersion {
+		return b, nil
+	}
+	return appendIntegrity(b, c.Integrity)
 }
 
 func appendString(b []byte, s string) ([]byte, error) {

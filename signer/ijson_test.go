@@ -165,7 +165,10 @@ func TestVersion2BoundsNumbers(t *testing.T) {
 	for _, c := range []Claims{
 		{ErrorBoundNs: MaxJSONInt + 1},
 		{Sequence: MaxJSONInt + 1},
-		{Version: 3},
+		{Version: FormatVersion + 1},
+		{Version: 2, Integrity: &Integrity{State: IntegrityTrusted}},
+		{Integrity: &Integrity{State: "fine"}},
+		{Integrity: &Integrity{State: IntegritySuspect, Reasons: []string{"Receiver/CN0"}}},
 	} {
 		if _, err := c.SignedBytes(); !errors.Is(err, ErrEncoding) {
 			t.Errorf("%+v: %v, want ErrEncoding", c, err)

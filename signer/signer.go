@@ -165,7 +165,7 @@ func (s *Signer) Reload(cfg LoadConfig) error {
 func (s *Signer) Close() error { return s.Swap(nil) }
 
 // Attest signs one batch: c (whose Version, KeyID, Development, Sequence
-// and MerkleRoot are filled in here) over a Merkle tree of the nonces, and
+// and MerkleRoot are filled in here; its Integrity is signed as given) over a Merkle tree of the nonces, and
 // returns one attestation per nonce, in order. A nil or empty nonce is a
 // request without one. The signing key is the one active at c's time.
 func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
@@ -188,6 +188,7 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 		return nil, ErrNoKeyValid(time.Unix(0, c.TimestampUnixNs))
 	}
 	c.Version, c.Sequence = FormatVersion, s.nextSeq()
+	c.Integrity = c.Integrity.Clone() // what is signed is what is served, whatever the caller does next
 	c.KeyID, c.Development, c.MerkleRoot = key.pub.ID, key.pub.Development, root
 	msg, err := c.SignedBytes()
 	if err != nil {
@@ -200,7 +201,7 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 	sigs := Signatures{Ed25519: base64.StdEncoding.EncodeToString(edSig), MLDSA65: base64.StdEncoding.EncodeToString(mlSig)}
 	ts := time.Unix(0, c.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
 	shared := sharedFields{FormatVersion, c.AuthorityID, int(c.Stratum), ts, c.TimestampUnixNs, c.ErrorBoundNs,
-		c.ClockState, c.Leap, c.Sequence, c.KeyID, c.Development, sigs}
+		c.ClockState, c.Leap, c.Sequence, c.Integrity.Clone(), c.KeyID, c.Development, sigs}
 	enc, err := newBatchJSON(shared)
 	if err != nil {
 		return nil, err
@@ -215,7 +216,9 @@ func (s *Signer) Attest(c Claims, nonces [][]byte) ([]*Attestation, error) {
 			Version: FormatVersion, AuthorityID: c.AuthorityID, Stratum: int(c.Stratum),
 			Timestamp: ts, TimestampUnixNs: c.TimestampUnixNs, ErrorBoundNs: c.ErrorBoundNs,
 			ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
-			Nonce: hex.EncodeToString(n), KeyID: c.KeyID, Development: c.Development,
+			// Each its own copy, so that AppendJSON notices a change.
+			Integrity: c.Integrity.Clone(),
+			Nonce:     hex.EncodeToString(n), KeyID: c.KeyID, Development: c.Development,
 			Merkle: Proof{Index: uint64(i), Path: path}, Signatures: sigs,
 			enc: enc,
 		}

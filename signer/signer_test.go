@@ -24,7 +24,8 @@ func testSigner(t testing.TB) *Signer {
 
 func claims() Claims {
 	return Claims{AuthorityID: "ntp.prod.aunsorm", Stratum: 1, TimestampUnixNs: t0.UnixNano(),
-		ErrorBoundNs: 4200, ClockState: "LOCKED", Leap: "none"}
+		ErrorBoundNs: 4200, ClockState: "LOCKED", Leap: "none",
+		Integrity: &Integrity{State: IntegritySuspect, Enforced: true, Reasons: []string{"receiver/cn0_uniform"}}}
 }
 
 func TestAttestVerifyBatch(t *testing.T) {
@@ -93,12 +94,24 @@ func TestTamperedFieldsFail(t *testing.T) {
 		{"ed25519 signature", func(a *Attestation) { a.Signatures.Ed25519 = flipB64(a.Signatures.Ed25519) }, ErrSignature},
 		{"ml-dsa-65 signature", func(a *Attestation) { a.Signatures.MLDSA65 = flipB64(a.Signatures.MLDSA65) }, ErrSignature},
 		{"ml-dsa-65 missing", func(a *Attestation) { a.Signatures.MLDSA65 = "" }, ErrSignature},
-		{"version", func(a *Attestation) { a.Version = 3 }, ErrMalformed},
-		{"version 1 relabelled", func(a *Attestation) { a.Version = 1 }, ErrSignature}, // the version byte is signed
+		{"version", func(a *Attestation) { a.Version = FormatVersion + 1 }, ErrMalformed},
+		// The version byte is signed.
+		{"version 1 relabelled", func(a *Attestation) { a.Version, a.Integrity = 1, nil }, ErrSignature},
+		{"version 2 relabelled", func(a *Attestation) { a.Version, a.Integrity = 2, nil }, ErrSignature},
+		// An old version cannot carry the integrity field at all.
+		{"version 2 relabelled with integrity", func(a *Attestation) { a.Version = 2 }, ErrMalformed},
+		{"integrity state suspect -> trusted", func(a *Attestation) { a.Integrity.State = IntegrityTrusted }, ErrSignature},
+		{"integrity state suspect -> untrusted", func(a *Attestation) { a.Integrity.State = IntegrityUntrusted }, ErrSignature},
+		{"integrity reasons dropped", func(a *Attestation) { a.Integrity.Reasons = nil }, ErrSignature},
+		{"integrity reason added", func(a *Attestation) { a.Integrity.Reasons = append(a.Integrity.Reasons, "pps/phase_step") }, ErrSignature},
+		{"integrity not enforced", func(a *Attestation) { a.Integrity.Enforced = false }, ErrSignature},
+		{"integrity removed", func(a *Attestation) { a.Integrity = nil }, ErrSignature},
+		{"integrity state unknown", func(a *Attestation) { a.Integrity.State = "ok" }, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := *good
+			a.Integrity = good.Integrity.Clone()
 			tc.mut(&a)
 			err := v.Verify(&a, t0, []byte("nonce-1"))
 			if !errors.Is(err, tc.want) {
@@ -108,6 +121,50 @@ func TestTamperedFieldsFail(t *testing.T) {
 	}
 	if err := v.Verify(good, t0, []byte("nonce-1")); err != nil {
 		t.Fatalf("untampered: %v", err)
+	}
+}
+
+// TestRequireTrusted checks the relying party's integrity policy: off, a
+// valid attestation is accepted whatever its signed integrity state; on,
+// only a signed "trusted" is.
+func TestRequireTrusted(t *testing.T) {
+	s := testSigner(t)
+	for _, tc := range []struct {
+		name      string
+		integrity *Integrity
+		trusted   bool
+	}{
+		{"trusted", &Integrity{State: IntegrityTrusted, Enforced: true}, true},
+		{"trusted, monitored", &Integrity{State: IntegrityTrusted}, true},
+		{"suspect", &Integrity{State: IntegritySuspect, Enforced: true, Reasons: []string{"receiver/cn0_uniform"}}, false},
+		{"untrusted", &Integrity{State: IntegrityUntrusted, Enforced: true, Reasons: []string{"pps/phase_step"}}, false},
+		{"no integrity checks", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := claims()
+			c.Integrity = tc.integrity
+			atts, err := s.Attest(c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := NewVerifier(s.Keys())
+			if err := v.Verify(atts[0], t0, nil); err != nil {
+				t.Fatalf("default policy: %v", err)
+			}
+			v.RequireTrusted = true
+			err = v.Verify(atts[0], t0, nil)
+			if tc.trusted && err != nil {
+				t.Fatalf("RequireTrusted: %v", err)
+			}
+			if !tc.trusted && !errors.Is(err, ErrIntegrityNotTrusted) {
+				t.Fatalf("RequireTrusted: %v, want ErrIntegrityNotTrusted", err)
+			}
+			// A stale attestation is refused as stale first.
+			var stale *StaleAttestation
+			if err := v.Verify(atts[0], t0.Add(time.Minute), nil); !errors.As(err, &stale) {
+				t.Fatalf("stale with RequireTrusted: %v", err)
+			}
+		})
 	}
 }
 
@@ -188,10 +245,23 @@ func TestSignedBytesLayout(t *testing.T) {
 	want = append(want, 0, 1, 'L', 0, 0)
 	want = append(want, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 'k', 1)
 	want = append(want, make([]byte, 32)...)
+	want = append(want, 0) // no integrity checks
 	if !bytes.Equal(got, want) {
 		t.Fatalf("signed bytes\n got %x\nwant %x", got, want)
 	}
-	// A version 1 document's bytes differ in the version byte only.
+	c.Integrity = &Integrity{State: "suspect", Enforced: true, Reasons: []string{"a/b", "c"}}
+	withIntegrity := append(bytes.Clone(want[:len(want)-1]), 1, 0, 7, 's', 'u', 's', 'p', 'e', 'c', 't', 1, 2, 0, 3, 'a', '/', 'b', 0, 1, 'c')
+	if got, err := c.SignedBytes(); err != nil || !bytes.Equal(got, withIntegrity) {
+		t.Fatalf("signed bytes with integrity\n got %x\nwant %x (%v)", got, withIntegrity, err)
+	}
+	// Versions 1 and 2 have no integrity block; their bytes differ from
+	// each other in the version byte only.
+	c.Integrity = nil
+	want = want[:len(want)-1]
+	c.Version, want[len(Domain)] = 2, 2
+	if got, err := c.SignedBytes(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("version 2 signed bytes\n got %x\nwant %x (%v)", got, want, err)
+	}
 	c.Version = 1
 	want[len(Domain)] = 1
 	if got, err := c.SignedBytes(); err != nil || !bytes.Equal(got, want) {

@@ -93,6 +93,32 @@ func decodeSignedBytes(msg []byte) (signer.Claims, []span, error) {
 		return fail(err)
 	}
 	copy(c.MerkleRoot[:], b)
+	if c.Version >= signer.IntegrityVersion {
+		if b, err = take("integrity.present", 1); err != nil || b[0] > 1 {
+			return fail(fmt.Errorf("integrity.present byte %v", b))
+		}
+		if b[0] == 1 {
+			in := &signer.Integrity{Reasons: []string{}}
+			if in.State, err = str("integrity.state"); err != nil {
+				return fail(err)
+			}
+			if b, err = take("integrity.enforced", 1); err != nil || b[0] > 1 {
+				return fail(fmt.Errorf("integrity.enforced byte %v", b))
+			}
+			in.Enforced = b[0] == 1
+			if b, err = take("integrity.reasons.count", 1); err != nil {
+				return fail(err)
+			}
+			for i := range int(b[0]) {
+				r, err := str(fmt.Sprintf("integrity.reasons[%d]", i))
+				if err != nil {
+					return fail(err)
+				}
+				in.Reasons = append(in.Reasons, r)
+			}
+			c.Integrity = in
+		}
+	}
 	if len(rest) != 0 {
 		return fail(fmt.Errorf("%d trailing bytes", len(rest)))
 	}
@@ -103,7 +129,7 @@ func claimsOf(t *testing.T, c vectors.Claims) signer.Claims {
 	t.Helper()
 	out := signer.Claims{Version: c.Version, AuthorityID: c.AuthorityID, Stratum: c.Stratum, TimestampUnixNs: c.TimestampUnixNs,
 		ErrorBoundNs: c.ErrorBoundNs, ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
-		KeyID: c.KeyID, Development: c.Development}
+		KeyID: c.KeyID, Development: c.Development, Integrity: c.Integrity}
 	if n, err := hex.Decode(out.MerkleRoot[:], []byte(c.MerkleRoot)); err != nil || n != 32 {
 		t.Fatalf("merkle root %q", c.MerkleRoot)
 	}
@@ -174,6 +200,7 @@ func TestSignedBytesBitFlips(t *testing.T) {
 					a.TimestampUnixNs = c.TimestampUnixNs
 					a.Timestamp = time.Unix(0, c.TimestampUnixNs).UTC().Format(time.RFC3339Nano)
 					a.ErrorBoundNs, a.Sequence, a.KeyID, a.Development = c.ErrorBoundNs, c.Sequence, c.KeyID, c.Development
+					a.Integrity = c.Integrity
 					k := key
 					k.ID, k.Development = c.KeyID, c.Development
 					v := signer.NewVerifier([]signer.PublicKey{k})
@@ -181,8 +208,11 @@ func TestSignedBytesBitFlips(t *testing.T) {
 					err = v.Verify(&a, now, nil)
 					// A flip past 2^53-1 makes a document version 2 does not allow.
 					beyond := c.Version >= 2 && (c.ErrorBoundNs > signer.MaxJSONInt || c.Sequence > signer.MaxJSONInt)
+					// A flip in the integrity state or a reason may make a value
+					// the format does not allow.
+					invalid := beyond || c.Integrity.Validate() != nil
 					if !errors.Is(err, signer.ErrSignature) && !(c.ErrorBoundNs < 0 && errors.Is(err, signer.ErrEncoding)) &&
-						!(beyond && errors.Is(err, signer.ErrMalformed)) {
+						!(invalid && errors.Is(err, signer.ErrMalformed)) {
 						t.Fatalf("%s: verifier: %v, want ErrSignature", where, err)
 					}
 				}

@@ -44,6 +44,12 @@ type Verifier struct {
 	Ed25519Only bool
 	// MaxAge is the oldest attestation accepted (30 s if zero).
 	MaxAge time.Duration
+	// RequireTrusted refuses, with ErrIntegrityNotTrusted, an attestation
+	// that is valid but whose signed integrity state is not "trusted":
+	// suspect, untrusted, or none (a node without integrity checks, or a
+	// document older than format version 3). Off, a suspect node's
+	// attestation is accepted: its bound already carries the widening.
+	RequireTrusted bool
 }
 
 // NewVerifier trusts the given keys.
@@ -103,6 +109,24 @@ func (v *Verifier) Verify(a *Attestation, now time.Time, wantNonce []byte) error
 	}
 	if -age > maxAge {
 		return fmt.Errorf("%w: %v ahead", ErrFuture, -age)
+	}
+	if v.RequireTrusted {
+		return RequireTrusted(a)
+	}
+	return nil
+}
+
+// RequireTrusted returns nil if a (already verified) carries a signed
+// integrity state of "trusted", else ErrIntegrityNotTrusted saying what
+// it carries.
+func RequireTrusted(a *Attestation) error {
+	switch {
+	case a.Version < IntegrityVersion:
+		return fmt.Errorf("%w: a version %d attestation carries no integrity state", ErrIntegrityNotTrusted, a.Version)
+	case a.Integrity == nil:
+		return fmt.Errorf("%w: the node runs no integrity checks", ErrIntegrityNotTrusted)
+	case a.Integrity.State != IntegrityTrusted:
+		return fmt.Errorf("%w: %s", ErrIntegrityNotTrusted, a.Integrity)
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 	derive := func(name, desc string, base Vector, want string, mut func(a *signer.Attestation, v *Verify)) {
 		a := base.Attestation
 		a.Merkle.Path = slices.Clone(a.Merkle.Path)
+		a.Integrity = a.Integrity.Clone()
 		v := base.Verify
 		v.TrustedKeys = slices.Clone(v.TrustedKeys)
 		mut(&a, &v)
@@ -60,7 +61,39 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 		func(a *signer.Attestation, _ *Verify) { a.ClockState = "HOLDOVER" })
 	derive("leap", "leap none -> delete", single, ErrSignature, func(a *signer.Attestation, _ *Verify) { a.Leap = "delete" })
 	derive("sequence", "sequence +1", single, ErrSignature, func(a *signer.Attestation, _ *Verify) { a.Sequence++ })
-	derive("version-downgrade", "relabelled version 1 (timestamp_unix_ns a number): the version byte is signed", single, ErrSignature,
+	derive("version-downgrade", "relabelled version 2 without its integrity field: the version byte is signed", single, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Version, a.Integrity = 2, nil })
+	derive("version-downgrade-1", "relabelled version 1 (timestamp_unix_ns a number) without its integrity field: the version byte is signed", single, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Version, a.Integrity = 1, nil })
+
+	// The integrity field changed, removed or added: signed from version 3
+	// on, and never accepted in an older document.
+	sus, off := find(pos.Vectors, "integrity-suspect"), find(pos.Vectors, "integrity-off")
+	derive("integrity-state", "integrity.state suspect -> trusted", sus, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Integrity.State = signer.IntegrityTrusted })
+	derive("integrity-state-and-reasons", "integrity.state suspect -> trusted, reasons emptied", sus, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) {
+			a.Integrity.State, a.Integrity.Reasons = signer.IntegrityTrusted, []string{}
+		})
+	derive("integrity-reason", "integrity.reasons[0] replaced by another detector's reason", sus, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) {
+			a.Integrity.Reasons = []string{"witness/witnesses_insufficient"}
+		})
+	derive("integrity-enforced", "integrity.enforced true -> false", sus, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Integrity.Enforced = false })
+	derive("integrity-removed", "integrity null (as a node without checks says)", sus, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) { a.Integrity = nil })
+	derive("integrity-added", "integrity {trusted, enforced} added to a node without checks", off, ErrSignature,
+		func(a *signer.Attestation, _ *Verify) {
+			a.Integrity = &signer.Integrity{State: signer.IntegrityTrusted, Enforced: true, Reasons: []string{}}
+		})
+	derive("integrity-unknown-state", "integrity.state \"fine\"", sus, ErrMalformed,
+		func(a *signer.Attestation, _ *Verify) { a.Integrity.State = "fine" })
+	derive("integrity-reason-not-printable", "integrity.reasons[0] with a space and a newline", sus, ErrMalformed,
+		func(a *signer.Attestation, _ *Verify) { a.Integrity.Reasons = []string{"receiver/cn0 uniform\n"} })
+	derive("integrity-in-version-2", "relabelled version 2 keeping its integrity field, which version 2 cannot sign", single, ErrMalformed,
+		func(a *signer.Attestation, _ *Verify) { a.Version = 2 })
+	derive("integrity-in-version-1", "relabelled version 1 keeping its integrity field, which version 1 cannot sign", single, ErrMalformed,
 		func(a *signer.Attestation, _ *Verify) { a.Version = 1 })
 	derive("key-id-substituted", "key_id replaced by B's (also trusted): B's keys do not verify A's signatures", single, ErrSignature,
 		func(a *signer.Attestation, _ *Verify) { a.KeyID = idB })
@@ -105,10 +138,10 @@ func (k *keys) negatives(pos PositiveFile, batch BatchFile) (NegativeFile, error
 		func(a *signer.Attestation, _ *Verify) { a.Signatures = noNonce.Attestation.Signatures })
 
 	// Malformed documents.
-	derive("version", "version 3", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Version = 3 })
-	derive("sequence-beyond-2^53", "sequence 2^53: version 2 keeps JSON numbers within 2^53-1", single, ErrMalformed,
+	derive("version", "version 4", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Version = 4 })
+	derive("sequence-beyond-2^53", "sequence 2^53: version 2 on keeps JSON numbers within 2^53-1", single, ErrMalformed,
 		func(a *signer.Attestation, _ *Verify) { a.Sequence = signer.MaxJSONInt + 1 })
-	derive("error-bound-beyond-2^53", "error_bound_ns 2^53: version 2 keeps JSON numbers within 2^53-1", single, ErrMalformed,
+	derive("error-bound-beyond-2^53", "error_bound_ns 2^53: version 2 on keeps JSON numbers within 2^53-1", single, ErrMalformed,
 		func(a *signer.Attestation, _ *Verify) { a.ErrorBoundNs = signer.MaxJSONInt + 1 })
 	derive("stratum-out-of-range", "stratum 256", single, ErrMalformed, func(a *signer.Attestation, _ *Verify) { a.Stratum = 256 })
 	derive("timestamp-text-mismatch", "timestamp text 1 s later than timestamp_unix_ns", single, ErrMalformed,

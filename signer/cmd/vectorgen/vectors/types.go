@@ -73,8 +73,8 @@ type Verify struct {
 }
 
 // Claims are the signed fields, as the verifier rebuilds them. Like the
-// attestation (format version 2), they carry timestamp_unix_ns as a
-// string.
+// attestation (format version 2 on), they carry timestamp_unix_ns as a
+// string; integrity is null when the node runs no integrity checks.
 type Claims struct {
 	Version         uint8  `json:"version"`
 	AuthorityID     string `json:"authority_id"`
@@ -87,6 +87,8 @@ type Claims struct {
 	KeyID           string `json:"key_id"`
 	Development     bool   `json:"development"`
 	MerkleRoot      string `json:"merkle_root_hex"`
+	// Integrity is the signed integrity field (format version 3).
+	Integrity *signer.Integrity `json:"integrity"`
 }
 
 // Field is one field of the signed bytes, in order.

@@ -78,9 +78,12 @@ func verifyAt(t time.Time, nonce []byte, production bool, keys ...string) Verify
 	return v
 }
 
+// baseClaims are a locked node's claims at at, its GNSS judged trusted
+// by enforced integrity checks.
 func baseClaims(at time.Time) signer.Claims {
 	return signer.Claims{AuthorityID: authority, Stratum: 1, TimestampUnixNs: at.UnixNano(),
-		ErrorBoundNs: 250_000, ClockState: "LOCKED", Leap: "none"}
+		ErrorBoundNs: 250_000, ClockState: "LOCKED", Leap: "none",
+		Integrity: &signer.Integrity{State: signer.IntegrityTrusted, Enforced: true, Reasons: []string{}}}
 }
 
 // describe fills a vector's intermediate values from the attestation as
@@ -99,7 +102,8 @@ func describe(name, desc string, a *signer.Attestation, v Verify) (Vector, error
 	leaf := signer.LeafHash(nonce)
 	c := signer.Claims{Version: uint8(a.Version), AuthorityID: a.AuthorityID, Stratum: uint8(a.Stratum), TimestampUnixNs: a.TimestampUnixNs,
 		ErrorBoundNs: a.ErrorBoundNs, ClockState: a.ClockState, Leap: a.Leap, Sequence: a.Sequence,
-		KeyID: a.KeyID, Development: a.Development, MerkleRoot: signer.RootFromPath(leaf, a.Merkle.Index, path)}
+		KeyID: a.KeyID, Development: a.Development, MerkleRoot: signer.RootFromPath(leaf, a.Merkle.Index, path),
+		Integrity: a.Integrity}
 	msg, err := c.SignedBytes()
 	if err != nil {
 		return Vector{}, err
@@ -111,17 +115,19 @@ func describe(name, desc string, a *signer.Attestation, v Verify) (Vector, error
 	return Vector{Name: name, Description: desc, Verify: v, MerkleLeaf: hex.EncodeToString(leaf[:]),
 		Claims: Claims{Version: c.Version, AuthorityID: c.AuthorityID, Stratum: c.Stratum, TimestampUnixNs: c.TimestampUnixNs,
 			ErrorBoundNs: c.ErrorBoundNs, ClockState: c.ClockState, Leap: c.Leap, Sequence: c.Sequence,
-			KeyID: c.KeyID, Development: c.Development, MerkleRoot: hex.EncodeToString(c.MerkleRoot[:])},
+			KeyID: c.KeyID, Development: c.Development, MerkleRoot: hex.EncodeToString(c.MerkleRoot[:]),
+			Integrity: c.Integrity},
 		SignedBytes: hex.EncodeToString(msg), Fields: fields, Attestation: *a}, nil
 }
 
 // splitFields labels the signed bytes field by field, by the lengths
 // docs/ATTESTATION.md gives, and checks they add up to the whole.
 func splitFields(c signer.Claims, msg []byte) ([]Field, error) {
-	sizes := []struct {
+	type size struct {
 		name string
 		n    int
-	}{
+	}
+	sizes := []size{
 		{"domain", len(signer.Domain)}, {"version", 1},
 		{"authority_id.length", 2}, {"authority_id", len(c.AuthorityID)},
 		{"stratum", 1}, {"timestamp_unix_ns", 8}, {"error_bound_ns", 8},
@@ -129,6 +135,17 @@ func splitFields(c signer.Claims, msg []byte) ([]Field, error) {
 		{"leap.length", 2}, {"leap", len(c.Leap)},
 		{"sequence", 8}, {"key_id.length", 2}, {"key_id", len(c.KeyID)},
 		{"development", 1}, {"merkle_root", 32},
+	}
+	if c.Version >= signer.IntegrityVersion {
+		sizes = append(sizes, size{"integrity.present", 1})
+	}
+	if in := c.Integrity; in != nil {
+		sizes = append(sizes, size{"integrity.state.length", 2}, size{"integrity.state", len(in.State)},
+			size{"integrity.enforced", 1}, size{"integrity.reasons.count", 1})
+		for i, r := range in.Reasons {
+			sizes = append(sizes, size{fmt.Sprintf("integrity.reasons[%d].length", i), 2},
+				size{fmt.Sprintf("integrity.reasons[%d]", i), len(r)})
+		}
 	}
 	var out []Field
 	off := 0
@@ -209,6 +226,31 @@ func (k *keys) positives() (PositiveFile, BatchFile, error) {
 	if err := add("ed25519-only", "single-nonce without its ML-DSA-65 signature, accepted only in Ed25519-only mode",
 		&edOnly, v); err != nil {
 		return pos, BatchFile{}, err
+	}
+
+	// The integrity field in each of its forms (key A).
+	for _, iv := range []struct {
+		name, desc string
+		at         time.Duration // after atT
+		bound      int64
+		integrity  *signer.Integrity
+	}{
+		{"integrity-suspect", "GNSS judged suspect (uniform CN0), enforced: the bound carries the 250 µs widening", 20 * time.Second, 500_000,
+			&signer.Integrity{State: signer.IntegritySuspect, Enforced: true, Reasons: []string{"receiver/cn0_uniform"}}},
+		{"integrity-untrusted-monitored", "GNSS judged untrusted by two detectors, monitored only (--integrity=monitor): still LOCKED, bound not widened", 21 * time.Second, 250_000,
+			&signer.Integrity{State: signer.IntegrityUntrusted, Enforced: false, Reasons: []string{"pps/phase_step", "position/position_jump"}}},
+		{"integrity-off", "a node without integrity checks (--integrity=off): integrity null, present byte 0", 22 * time.Second, 250_000, nil},
+	} {
+		at := atT.Add(iv.at)
+		c := baseClaims(at)
+		c.ErrorBoundNs, c.Integrity = iv.bound, iv.integrity
+		n := nonceOf(iv.name, 32)
+		if atts, err = prod.Attest(c, [][]byte{n}); err != nil {
+			return pos, BatchFile{}, err
+		}
+		if err := add(iv.name, iv.desc, atts[0], verifyAt(at.Add(time.Second), n, true, idA, idB)); err != nil {
+			return pos, BatchFile{}, err
+		}
 	}
 	return pos, batch, nil
 }
