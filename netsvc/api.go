@@ -51,21 +51,25 @@ type API struct {
 // ErrNotServable is returned by Claims while the clock may not be served.
 var ErrNotServable = errors.New("netsvc: clock not servable")
 
-// Claims reads the clock and the discipline once for a batch about to be
-// signed: the attested time is taken as late as possible.
+// Claims reads the clock, the discipline and the integrity status once
+// for a batch about to be signed: the attested time is taken as late as
+// possible, and the signed integrity field comes from the same snapshot
+// as the bound it widened.
 func (a *API) Claims() (signer.Claims, error) {
 	now := a.Clock.Now()
 	st := a.Timing.Status()
-	if !servable(a.Timing, st, now) {
+	is := integrityOf(a.Timing)
+	if !servableWith(is, st, now) {
 		return signer.Claims{}, fmt.Errorf("%w: %s: %s", ErrNotServable, st.State, st.Reason)
 	}
 	return signer.Claims{
 		AuthorityID:     a.AuthorityID,
 		Stratum:         st.Stratum,
 		TimestampUnixNs: now.UnixNano(),
-		ErrorBoundNs:    int64(publishedBound(a.Timing, st, now)),
+		ErrorBoundNs:    int64(is.Bound(st.BoundAt(now))),
 		ClockState:      st.State.String(),
 		Leap:            st.Leap.String(),
+		Integrity:       AttestedIntegrity(is),
 	}, nil
 }
 

@@ -2,8 +2,10 @@ package netsvc
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/integrity"
 )
@@ -35,10 +37,45 @@ func publishedBound(ts TimingSource, st *timing.Status, now time.Time) time.Dura
 // servable is Status.Servable with the published bound: in HOLDOVER the
 // widened bound must be within policy too.
 func servable(ts TimingSource, st *timing.Status, now time.Time) bool {
+	return servableWith(integrityOf(ts), st, now)
+}
+
+// servableWith is servable with the integrity status is (nil: none)
+// already read, so that a caller's bound, state and verdict come from one
+// snapshot.
+func servableWith(is *integrity.Status, st *timing.Status, now time.Time) bool {
 	if !st.Servable(now) {
 		return false
 	}
-	return st.State != timing.Holdover || st.MaxBound <= 0 || publishedBound(ts, st, now) <= st.MaxBound
+	return st.State != timing.Holdover || st.MaxBound <= 0 || is.Bound(st.BoundAt(now)) <= st.MaxBound
+}
+
+// AttestedIntegrity is the signed integrity field for s: nil when the
+// node runs no integrity checks (s nil, --integrity=off). Its reasons are
+// the suspect- and untrusted-level evidence active in s, as
+// "detector/reason", strongest first; when none is active but the state
+// is not trusted (the policy waits out its hold-off), the evidence of
+// the latest transition, which caused the state. Info-level evidence
+// (no pulses, too few witnesses) changes no state and is left to /health.
+// At most signer.MaxIntegrityReasons are kept.
+func AttestedIntegrity(s *integrity.Status) *signer.Integrity {
+	if s == nil {
+		return nil
+	}
+	in := &signer.Integrity{State: s.State.String(), Enforced: s.Enforced, Reasons: []string{}}
+	add := func(evs []integrity.Evidence) {
+		for _, e := range evs {
+			r := e.Detector + "/" + e.Reason
+			if e.Level >= integrity.LevelSuspect && len(in.Reasons) < signer.MaxIntegrityReasons && !slices.Contains(in.Reasons, r) {
+				in.Reasons = append(in.Reasons, r)
+			}
+		}
+	}
+	add(s.Active)
+	if len(in.Reasons) == 0 && s.State != integrity.StateTrusted && s.Last != nil {
+		add(s.Last.Evidence)
+	}
+	return in
 }
 
 // HealthIntegrity is the GNSS integrity state in /health.

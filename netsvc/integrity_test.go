@@ -2,6 +2,7 @@ package netsvc
 
 import (
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -42,17 +43,20 @@ func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
 		wantServable bool
 		wantState    string // /health integrity.state, "" for none
 		wantWarning  string
+		wantSigned   string // the signed integrity field, as Integrity.String
 	}{
-		{"no integrity source", locked, nil, 2 * time.Microsecond, true, "", ""},
-		{"trusted", locked, &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, 2 * time.Microsecond, true, "trusted", ""},
+		{"no integrity source", locked, nil, 2 * time.Microsecond, true, "", "", "off"},
+		{"trusted", locked, &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, 2 * time.Microsecond, true, "trusted", "",
+			"trusted (enforced)"},
 		{"suspect widens", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond,
-			Active: []integrity.Evidence{cn0}}, 252 * time.Microsecond, true, "suspect", "GNSS integrity suspect: error bound widened by 250µs"},
+			Active: []integrity.Evidence{cn0}}, 252 * time.Microsecond, true, "suspect", "GNSS integrity suspect: error bound widened by 250µs",
+			"suspect (enforced): receiver/cn0_uniform"},
 		{"suspect monitored only", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Active: []integrity.Evidence{cn0}},
-			2 * time.Microsecond, true, "suspect", ""},
+			2 * time.Microsecond, true, "suspect", "", "suspect (monitored, not enforced): receiver/cn0_uniform"},
 		{"suspect in holdover past policy", holdover, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond},
-			1150 * time.Microsecond, false, "suspect", "GNSS integrity suspect"},
+			1150 * time.Microsecond, false, "suspect", "GNSS integrity suspect", ""},
 		{"untrusted", holdover, &integrity.Status{State: integrity.StateUntrusted, Since: t0, Enforced: true, Active: []integrity.Evidence{step}},
-			900 * time.Microsecond, true, "untrusted", "GNSS integrity untrusted"},
+			900 * time.Microsecond, true, "untrusted", "GNSS integrity untrusted", "untrusted (enforced): pps/phase_step"},
 	}
 	key, err := signer.GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 48*time.Hour)
 	if err != nil {
@@ -81,6 +85,19 @@ func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
 			}
 			if err == nil && claims.ErrorBoundNs != int64(tt.wantBound) {
 				t.Errorf("attested bound %d ns, want %d", claims.ErrorBoundNs, int64(tt.wantBound))
+			}
+			if err == nil {
+				// Signed and verified, the field says what the bound was widened for.
+				atts, err := sig.Attest(claims, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := signer.NewVerifier(sig.Keys()).Verify(atts[0], clk.Now(), nil); err != nil {
+					t.Fatal(err)
+				}
+				if got := atts[0].Integrity.String(); got != tt.wantSigned {
+					t.Errorf("signed integrity %q, want %q", got, tt.wantSigned)
+				}
 			}
 			h, ok := api.CheckHealth()
 			if ok != tt.wantServable || h.Clock.ErrorBoundNs != int64(tt.wantBound) {
@@ -164,5 +181,51 @@ timenode_integrity_witness_age_seconds{witness="rt1"} 30
 	}
 	if got != 2 {
 		t.Errorf("receiver/cn0_uniform evidence = %v, want 2", got)
+	}
+}
+
+// TestAttestedIntegrity checks which reasons the signed field carries:
+// suspect- and untrusted-level evidence only, once each, strongest first;
+// the causing transition's while the state outlasts its evidence; at
+// most signer.MaxIntegrityReasons.
+func TestAttestedIntegrity(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	ev := func(det, reason string, l integrity.Level) integrity.Evidence {
+		return integrity.Evidence{At: t0, Detector: det, Reason: reason, Level: l}
+	}
+	step := ev(integrity.DetectorPPS, integrity.ReasonPhaseStep, integrity.LevelUntrusted)
+	cn0 := ev(integrity.DetectorReceiver, integrity.ReasonCN0Uniform, integrity.LevelSuspect)
+	info := ev(integrity.DetectorWitness, integrity.ReasonWitnessesInsufficient, integrity.LevelInfo)
+	many := make([]integrity.Evidence, 40)
+	for i := range many {
+		many[i] = ev("pps", fmt.Sprintf("r%d", i), integrity.LevelSuspect)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *integrity.Status
+		want string
+	}{
+		{"off", nil, "off"},
+		{"trusted, info only", &integrity.Status{State: integrity.StateTrusted, Enforced: true, Active: []integrity.Evidence{info}}, "trusted (enforced)"},
+		{"untrusted", &integrity.Status{State: integrity.StateUntrusted, Enforced: true, Active: []integrity.Evidence{step, cn0, step, info}},
+			"untrusted (enforced): pps/phase_step, receiver/cn0_uniform"},
+		{"suspect after the evidence expired", &integrity.Status{State: integrity.StateSuspect, Enforced: true, Active: []integrity.Evidence{info},
+			Last: &integrity.Transition{From: integrity.StateUntrusted, To: integrity.StateSuspect, Evidence: []integrity.Evidence{step}}},
+			"suspect (enforced): pps/phase_step"},
+		{"monitored", &integrity.Status{State: integrity.StateSuspect, Active: []integrity.Evidence{cn0}}, "suspect (monitored, not enforced): receiver/cn0_uniform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := AttestedIntegrity(tc.s)
+			if got.String() != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			if err := got.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	got := AttestedIntegrity(&integrity.Status{State: integrity.StateSuspect, Enforced: true, Active: many})
+	if len(got.Reasons) != signer.MaxIntegrityReasons || got.Validate() != nil {
+		t.Fatalf("%d reasons kept of 40 (%v), want %d", len(got.Reasons), got.Validate(), signer.MaxIntegrityReasons)
 	}
 }
