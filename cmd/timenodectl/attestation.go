@@ -28,7 +28,13 @@ func init() {
 		summary: "fetch an attestation from a node (https URL) or read a saved one (FILE) and verify it",
 		help: `Exit 0 when it verified, 1 when not. With --production (what a client of a
 production node must use) only keys certified by --attestation-ca and
-pinned by --pin, or endorsed by such a key, are trusted.`,
+pinned by --pin, or endorsed by such a key, are trusted.
+
+The signed GNSS integrity state (format version 3) is printed: trusted,
+suspect (the error bound is widened), untrusted (the node holds over), or
+off (the node runs no integrity checks). A suspect or untrusted
+attestation verifies; --require-trusted refuses anything but a signed
+"trusted".`,
 		flags: attestationVerify})
 }
 
@@ -43,6 +49,7 @@ func attestationVerify(fs *flag.FlagSet) runFunc {
 	var pins multiFlag
 	fs.Var(&pins, "pin", "trusted SHA-256 `fingerprint` of an attestation certificate (AUNSORM_CALIBRATION_FINGERPRINT); repeatable")
 	edOnly := fs.Bool("ed25519-only", false, "accept without checking the ML-DSA-65 signature (old clients)")
+	requireTrusted := fs.Bool("require-trusted", false, "refuse an attestation whose signed GNSS integrity state is not trusted (suspect, untrusted, or none reported)")
 	timeout := fs.Duration("timeout", 10*time.Second, "network timeout")
 	return func(args []string, stdout, stderr io.Writer) int {
 		const prog = "timenodectl attestation verify"
@@ -54,7 +61,7 @@ func attestationVerify(fs *flag.FlagSet) runFunc {
 			// comes from the production CA and the pinned fingerprint, checked
 			// by the same client library the sidecar uses.
 			c := anchoredConfig{cacert: *cacert, cert: *certFile, key: *keyFile, keys: *keysFrom,
-				attCA: *attCA, pins: pins, production: *production, edOnly: *edOnly, maxAge: *maxAge}
+				attCA: *attCA, pins: pins, production: *production, edOnly: *edOnly, maxAge: *maxAge, requireTrusted: *requireTrusted}
 			att, err := verifyAnchored(ctx, target, c)
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: FAILED: %v\n", prog, err)
@@ -72,7 +79,7 @@ func attestationVerify(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return fail(stderr, prog, err)
 		}
-		v := &verification{client: client, maxAge: *maxAge, production: *production, edOnly: *edOnly}
+		v := &verification{client: client, maxAge: *maxAge, production: *production, edOnly: *edOnly, requireTrusted: *requireTrusted}
 		if err := v.run(ctx, target, *keysFrom, stdout); err != nil {
 			return fail(stderr, prog, fmt.Errorf("FAILED: %w", err))
 		}
@@ -138,9 +145,10 @@ func pinHint(ctx context.Context, target string, c anchoredConfig, err error) st
 }
 
 type verification struct {
-	client             *http.Client
-	maxAge             time.Duration
-	production, edOnly bool
+	client                             *http.Client
+	maxAge                             time.Duration
+	production, edOnly, requireTrusted bool
+	now                                func() time.Time // time.Now if nil
 }
 
 func (v *verification) run(ctx context.Context, target, keysFrom string, stdout io.Writer) error {
@@ -189,15 +197,26 @@ func (v *verification) run(ctx context.Context, target, keysFrom string, stdout 
 	}
 	ver := signer.NewVerifier(keys)
 	ver.MaxAge, ver.Production, ver.Ed25519Only = v.maxAge, v.production, v.edOnly
-	if err := ver.Verify(&att, time.Now(), nonce); err != nil {
+	ver.RequireTrusted = v.requireTrusted
+	now := time.Now
+	if v.now != nil {
+		now = v.now
+	}
+	at := now()
+	if err := ver.Verify(&att, at, nonce); err != nil {
 		return err
 	}
-	printAttestation(stdout, &att, v.edOnly)
+	printAttestationAt(stdout, &att, v.edOnly, at)
 	return nil
 }
 
 // printAttestation reports a verified attestation.
 func printAttestation(stdout io.Writer, att *signer.Attestation, edOnly bool) {
+	printAttestationAt(stdout, att, edOnly, time.Now())
+}
+
+// printAttestationAt reports a verified attestation, its age taken at now.
+func printAttestationAt(stdout io.Writer, att *signer.Attestation, edOnly bool, now time.Time) {
 	sigs := "ed25519+ml-dsa-65"
 	if edOnly {
 		sigs = "ed25519"
@@ -209,12 +228,13 @@ func printAttestation(stdout io.Writer, att *signer.Attestation, edOnly bool) {
 		{"error_bound", att.ErrorBound().String()},
 		{"stratum", fmt.Sprint(att.Stratum)},
 		{"clock_state", att.ClockState},
+		{"integrity", client.IntegrityOf(att)},
 		{"leap", att.Leap},
 		{"sequence", fmt.Sprint(att.Sequence)},
 		{"key_id", att.KeyID},
 		{"development", fmt.Sprint(att.Development)},
 		{"nonce", att.Nonce},
-		{"age", time.Since(att.Time()).Round(time.Microsecond).String()},
+		{"age", now.Sub(att.Time()).Round(time.Microsecond).String()},
 	} {
 		fmt.Fprintf(stdout, "  %-13s %s\n", kv[0], kv[1])
 	}
@@ -231,6 +251,7 @@ type anchoredConfig struct {
 	cacert, cert, key, keys, attCA string
 	pins                           []string
 	production, edOnly             bool
+	requireTrusted                 bool
 	maxAge                         time.Duration
 }
 
@@ -245,7 +266,7 @@ func verifyAnchored(ctx context.Context, target string, c anchoredConfig) (*sign
 		return nil, errors.New("--production needs the trust anchor: --attestation-ca FILE (the production CA) and --pin SHA256 (the attestation certificate's fingerprint, `openssl x509 -noout -fingerprint -sha256`)")
 	}
 	cfg := client.Config{URL: target, KeysURL: c.keys, Pins: c.pins, TLSCAFile: c.cacert, TLSCertFile: c.cert, TLSKeyFile: c.key,
-		Production: c.production, Ed25519Only: c.edOnly, MaxAge: c.maxAge}
+		Production: c.production, Ed25519Only: c.edOnly, MaxAge: c.maxAge, RequireTrusted: c.requireTrusted}
 	if c.attCA != "" {
 		pem, err := os.ReadFile(c.attCA)
 		if err != nil {

@@ -2,8 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/cmd/vectorgen/vectors"
 )
 
 // TestProductionVerifyNeedsATrustAnchor: --production trusted whatever
@@ -31,4 +41,134 @@ func TestProductionVerifyNeedsATrustAnchor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyPrintsIntegrity verifies the committed test vectors from
+// files as `attestation verify FILE --keys FILE` does, at each vector's
+// own time: the signed integrity state is printed, a suspect or a
+// checks-off attestation verifies by default, and --require-trusted
+// refuses all but a trusted one.
+func TestVerifyPrintsIntegrity(t *testing.T) {
+	dir := t.TempDir()
+	var kf vectors.KeysFile
+	readTestJSON(t, "../../testdata/attestation/keys.json", &kf)
+	doc := signer.KeysDocument{AuthorityID: "ntp.prod.aunsorm"}
+	for _, k := range kf.Keys {
+		doc.Keys = append(doc.Keys, k.Public)
+	}
+	keysFile := writeTestJSON(t, dir, "keys.json", doc)
+	var pos vectors.PositiveFile
+	readTestJSON(t, "../../testdata/attestation/positive.json", &pos)
+	vecs := map[string]vectors.Vector{}
+	for _, v := range pos.Vectors {
+		vecs[v.Name] = v
+	}
+	for _, tc := range []struct {
+		vector, want string
+		refusal      string // what --require-trusted's error names; "" accepted
+	}{
+		{"single-nonce", "trusted (enforced)", ""},
+		{"integrity-suspect", "suspect (enforced): receiver/cn0_uniform", "suspect (enforced): receiver/cn0_uniform"},
+		{"integrity-untrusted-monitored", "untrusted (monitored, not enforced): pps/phase_step, position/position_jump", "untrusted"},
+		{"integrity-off", "off", "no integrity checks"},
+	} {
+		vec, ok := vecs[tc.vector]
+		if !ok {
+			t.Fatalf("no vector %s", tc.vector)
+		}
+		now, err := time.Parse(time.RFC3339Nano, vec.Verify.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := writeTestJSON(t, dir, tc.vector+".json", &vec.Attestation)
+		for _, require := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/require-trusted=%v", tc.vector, require), func(t *testing.T) {
+				v := &verification{maxAge: 30 * time.Second, requireTrusted: require, now: func() time.Time { return now }}
+				var out bytes.Buffer
+				err := v.run(context.Background(), file, keysFile, &out)
+				if require && tc.refusal != "" {
+					if !errors.Is(err, signer.ErrIntegrityNotTrusted) || !strings.Contains(err.Error(), tc.refusal) {
+						t.Fatalf("--require-trusted: %v, want ErrIntegrityNotTrusted naming %q", err, tc.refusal)
+					}
+					if strings.Contains(out.String(), "verified") {
+						t.Fatalf("refused, yet printed %q", out.String())
+					}
+					if hintFor(err) == "" {
+						t.Error("no hint for a refused integrity state")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if line := "  integrity     " + tc.want + "\n"; !strings.Contains(out.String(), line) {
+					t.Fatalf("output\n%s\nwant the line %q", out.String(), line)
+				}
+			})
+		}
+	}
+}
+
+// TestVerifyOldFormatShowsNoIntegrity: a frozen version 2 attestation
+// still verifies, printed as carrying no integrity state, and
+// --require-trusted refuses it.
+func TestVerifyOldFormatShowsNoIntegrity(t *testing.T) {
+	dir := t.TempDir()
+	var kf vectors.KeysFile
+	readTestJSON(t, "../../testdata/attestation-v2/keys.json", &kf)
+	doc := signer.KeysDocument{AuthorityID: "ntp.prod.aunsorm"}
+	for _, k := range kf.Keys {
+		doc.Keys = append(doc.Keys, k.Public)
+	}
+	keysFile := writeTestJSON(t, dir, "keys.json", doc)
+	var pos struct {
+		Vectors []struct {
+			Name        string          `json:"name"`
+			Verify      vectors.Verify  `json:"verify"`
+			Attestation json.RawMessage `json:"attestation"`
+		} `json:"vectors"`
+	}
+	readTestJSON(t, "../../testdata/attestation-v2/positive.json", &pos)
+	vec := pos.Vectors[0]
+	now, _ := time.Parse(time.RFC3339Nano, vec.Verify.Now)
+	file := filepath.Join(dir, "v2.json")
+	if err := os.WriteFile(file, vec.Attestation, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	v := &verification{maxAge: 30 * time.Second, now: func() time.Time { return now }}
+	if err := v.run(context.Background(), file, keysFile, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "integrity     not reported (format version 2)") {
+		t.Fatalf("output\n%s\nwant integrity not reported", out.String())
+	}
+	v.requireTrusted = true
+	if err := v.run(context.Background(), file, keysFile, &out); !errors.Is(err, signer.ErrIntegrityNotTrusted) {
+		t.Fatalf("--require-trusted on a version 2 attestation: %v", err)
+	}
+}
+
+func readTestJSON(t *testing.T, path string, dst any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func writeTestJSON(t *testing.T, dir, name string, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

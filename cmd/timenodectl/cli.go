@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"syscall"
+
+	"github.com/aunsorm/timenode/signer"
 )
 
 // leaf is one runnable command with a flag set of its own, so "-h" lists
@@ -187,6 +189,8 @@ func hintFor(err error) string {
 		return "no answer in time: check the address, and the node's firewall (the client must be in the site's client set)"
 	case errors.Is(err, fs.ErrPermission):
 		return "the file belongs to the daemon's user: run with sudo"
+	case errors.Is(err, signer.ErrIntegrityNotTrusted):
+		return "the node signed that it does not trust its GNSS fully (its /health integrity object says why, docs/INTEGRITY.md what each reason means); without --require-trusted a suspect node's attestation is accepted with its widened bound"
 	}
 	return ""
 }

@@ -47,6 +47,13 @@ type Config struct {
 	Production bool
 	// Ed25519Only skips ML-DSA-65 for clients that cannot yet.
 	Ed25519Only bool
+	// RequireTrusted refuses an attestation whose signed GNSS integrity
+	// state is not "trusted" (suspect, untrusted, or none: a node
+	// without integrity checks, or a format older than version 3); the
+	// previous attestation stays current until it is too old. Off (the
+	// default), a suspect node's attestation is accepted, its bound
+	// already widened, and its state is logged and in Health.
+	RequireTrusted bool
 	// MaxAge (AUNSORM_CLOCK_MAX_AGE_SECS, 30 s) and Interval
 	// (AUNSORM_CLOCK_REFRESH_INTERVAL_SECS, 15 s).
 	MaxAge, Interval time.Duration
@@ -229,6 +236,7 @@ func (c *Client) Refresh(ctx context.Context) (*signer.Attestation, error) {
 	}
 	c.mu.Unlock()
 	v.Production, v.Ed25519Only, v.MaxAge = c.cfg.Production, c.cfg.Ed25519Only, c.cfg.MaxAge
+	v.RequireTrusted = c.cfg.RequireTrusted
 	if err := v.Verify(&att, c.cfg.Now(), nonce); err != nil {
 		sigBad := errors.Is(err, signer.ErrSignature) || errors.Is(err, signer.ErrUnknownKey) || errors.Is(err, signer.ErrDevelopmentKey)
 		return nil, c.fail(fmt.Errorf("client: verify attestation from %s: %w", c.attU, err), sigBad)
@@ -238,8 +246,20 @@ func (c *Client) Refresh(ctx context.Context) (*signer.Attestation, error) {
 	c.mu.Unlock()
 	c.log.Info("Clock attestation validated", "authority_id", att.AuthorityID, "key_id", att.KeyID,
 		"sequence", att.Sequence, "stratum", att.Stratum, "clock_state", att.ClockState,
+		"error_bound_ns", att.ErrorBoundNs, "integrity", IntegrityOf(&att),
 		"age_ms", c.cfg.Now().Sub(att.Time()).Milliseconds(), "round_trip_ms", rtt.Milliseconds())
 	return &att, nil
+}
+
+// IntegrityOf describes a verified attestation's signed GNSS integrity
+// field in one line: "suspect (enforced): receiver/cn0_uniform", "off"
+// (a node without integrity checks), or "not reported (format version 2)"
+// for a document older than the field.
+func IntegrityOf(a *signer.Attestation) string {
+	if a.Version < signer.IntegrityVersion {
+		return fmt.Sprintf("not reported (format version %d)", a.Version)
+	}
+	return a.Integrity.String()
 }
 
 func (c *Client) fail(err error, sigInvalid bool) error {

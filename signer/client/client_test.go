@@ -65,6 +65,8 @@ type server struct {
 	sig  atomic.Pointer[signer.Signer]
 	ts   *httptest.Server
 	down atomic.Bool
+	// integrity is the signed integrity field (nil: no checks).
+	integrity atomic.Pointer[signer.Integrity]
 }
 
 func newServer(t *testing.T, set *signer.KeySet) *server {
@@ -78,7 +80,8 @@ func newServer(t *testing.T, set *signer.KeySet) *server {
 		}
 		n, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
 		atts, err := s.sig.Load().Attest(signer.Claims{AuthorityID: "ntp.test.aunsorm", Stratum: 1,
-			TimestampUnixNs: time.Now().UnixNano(), ErrorBoundNs: 1000, ClockState: "LOCKED", Leap: "none"}, [][]byte{n})
+			TimestampUnixNs: time.Now().UnixNano(), ErrorBoundNs: 1000, ClockState: "LOCKED", Leap: "none",
+			Integrity: s.integrity.Load()}, [][]byte{n})
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -206,6 +209,49 @@ func TestConfigAndStaleness(t *testing.T) {
 	}
 	if h, ok := cl.Health(); ok || h.Clock.Status == "ok" || !h.Clock.Stale {
 		t.Fatalf("stale health %+v", h)
+	}
+}
+
+// TestRequireTrusted: by default the client accepts a suspect node's
+// attestation and shows its signed state; with RequireTrusted it refuses
+// it (and a node without integrity checks) and keeps the last trusted
+// one until that is too old.
+func TestRequireTrusted(t *testing.T) {
+	k, _ := signer.GenerateDevelopment(rand.Reader, time.Now().Add(-time.Minute), time.Hour)
+	set, _ := signer.NewKeySet(k, nil)
+	srv := newServer(t, set)
+	trusted := &signer.Integrity{State: signer.IntegrityTrusted, Enforced: true}
+	suspect := &signer.Integrity{State: signer.IntegritySuspect, Enforced: true, Reasons: []string{"receiver/cn0_uniform"}}
+	ca := srv.tlsCAFile(t)
+	for _, require := range []bool{false, true} {
+		cl, err := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: ca, RequireTrusted: require})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.integrity.Store(trusted)
+		if _, err := cl.Refresh(context.Background()); err != nil {
+			t.Fatalf("require %v, trusted: %v", require, err)
+		}
+		for _, in := range []*signer.Integrity{suspect, nil} {
+			srv.integrity.Store(in)
+			att, err := cl.Refresh(context.Background())
+			switch {
+			case require && !errors.Is(err, signer.ErrIntegrityNotTrusted):
+				t.Fatalf("RequireTrusted, %s: %v, want ErrIntegrityNotTrusted", in, err)
+			case !require && (err != nil || IntegrityOf(att) != in.String()):
+				t.Fatalf("default, %s: %v, integrity %q", in, err, IntegrityOf(att))
+			}
+		}
+		h, ok := cl.Health()
+		if !ok {
+			t.Fatalf("require %v: health %+v", require, h)
+		}
+		if want := (*signer.Integrity)(nil); !require && h.Clock.Integrity != want {
+			t.Errorf("default: health integrity %s, want the last one's (off)", h.Clock.Integrity)
+		}
+		if require && !h.Clock.Integrity.Equal(trusted) {
+			t.Errorf("RequireTrusted: health integrity %s, want the last trusted one's", h.Clock.Integrity)
+		}
 	}
 }
 

@@ -78,8 +78,12 @@ type HealthClock struct {
 	SourceState  string `json:"sourceState,omitempty"`
 	ErrorBoundNs int64  `json:"errorBoundNs,omitempty"`
 	Leap         string `json:"leap,omitempty"`
-	Error        string `json:"error,omitempty"`
-	Stale        bool   `json:"stale,omitempty"`
+	// Integrity is the node's signed GNSS integrity field in the last
+	// verified attestation; absent when the node runs no integrity
+	// checks or its format predates the field.
+	Integrity *signer.Integrity `json:"integrity,omitempty"`
+	Error     string            `json:"error,omitempty"`
+	Stale     bool              `json:"stale,omitempty"`
 }
 
 // Health reports whether a fresh verified attestation is held.
@@ -95,6 +99,7 @@ func (c *Client) Health() (Health, bool) {
 	h.Status, h.Clock.Status = "ok", "ok"
 	h.Clock.AuthorityID, h.Clock.KeyID, h.Clock.Stratum = att.AuthorityID, att.KeyID, att.Stratum
 	h.Clock.SourceState, h.Clock.ErrorBoundNs, h.Clock.Leap = att.ClockState, att.ErrorBoundNs, att.Leap
+	h.Clock.Integrity = att.Integrity
 	h.Clock.AgeMs = c.cfg.Now().Sub(att.Time()).Milliseconds()
 	return h, true
 }
