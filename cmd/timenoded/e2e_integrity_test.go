@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +85,10 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 			if h := d.health(t); h.Integrity == nil || h.Integrity.State != "trusted" || !h.Integrity.Enforced || len(h.Integrity.Reasons) != 0 {
 				t.Fatalf("clean simulation: integrity %+v, want trusted with no evidence", h.Integrity)
 			}
+			// ... and the attestations sign it.
+			if att := d.verifiedAttestation(t); att.Version != signer.FormatVersion || att.Integrity.String() != "trusted (enforced)" {
+				t.Fatalf("clean simulation: version %d, signed integrity %s, want %d, trusted (enforced)", att.Version, att.Integrity, signer.FormatVersion)
+			}
 			simControl(t, d, tt.attack)
 			h := d.waitIntegrity(t, tt.within, "integrity "+tt.state, func(h netsvc.Health) bool { return h.Integrity.State == tt.state })
 			if !hasReason(h.Integrity.Reasons, tt.reason) {
@@ -112,6 +119,13 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 				if got := d.metric(t, "timenode_integrity_following_gnss"); got != 0 {
 					t.Errorf("timenode_integrity_following_gnss = %v, want 0", got)
 				}
+				// Still served in holdover, and signed as untrusted, with the
+				// evidence in force (the attack's, or, once that expired,
+				// what caused the state).
+				att := d.verifiedAttestation(t)
+				if in := att.Integrity; in == nil || in.State != signer.IntegrityUntrusted || !in.Enforced || len(in.Reasons) == 0 {
+					t.Errorf("signed integrity %s, want untrusted (enforced) with its reasons", in)
+				}
 				return
 			}
 			// Suspect: still locked on GNSS, every published bound widened.
@@ -119,16 +133,115 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 				t.Errorf("suspect: clock %s bound %d ns, widening %d ns; want LOCKED with the bound widened by 250 µs",
 					h.Clock.State, h.Clock.ErrorBoundNs, h.Integrity.BoundWideningNs)
 			}
-			code, body := d.get(t, "/attestation?nonce=0011223344556677")
-			var att signer.Attestation
-			if err := json.Unmarshal(body, &att); code != http.StatusOK || err != nil {
-				t.Fatalf("/attestation: %d %s", code, body)
-			}
+			att := d.verifiedAttestation(t)
 			if att.ErrorBound() < 250*time.Microsecond {
 				t.Errorf("attested bound %v while suspect, want at least the 250 µs widening", att.ErrorBound())
 			}
+			if in := att.Integrity; in == nil || in.State != signer.IntegritySuspect || !in.Enforced || !hasReason(in.Reasons, tt.reason) {
+				t.Errorf("signed integrity %s, want suspect (enforced) with %s", in, tt.reason)
+			}
+			// timenodectl shows it, accepts it by default and refuses it
+			// with --require-trusted.
+			out, code := d.ctlVerify(t)
+			if want := "integrity     suspect (enforced): " + tt.reason; code != 0 || !strings.Contains(out, want) {
+				t.Errorf("timenodectl attestation verify: exit %d, want 0 and %q:\n%s", code, want, out)
+			}
+			out, code = d.ctlVerify(t, "--require-trusted")
+			if code != 1 || !strings.Contains(out, "GNSS integrity not trusted: suspect") || strings.Contains(out, "attestation verified") {
+				t.Errorf("timenodectl attestation verify --require-trusted: exit %d, want 1 refusing the suspect state:\n%s", code, out)
+			}
 		})
 	}
+}
+
+// TestEndToEndIntegritySignedModes: with --integrity off the attestation
+// says so (integrity null, /health without an integrity object); in
+// monitor mode an attack is signed as judged but not enforced, the bound
+// not widened.
+func TestEndToEndIntegritySignedModes(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		d := startSim(t, simOptions{args: []string{"--integrity", "off"}})
+		d.waitHealthy(t, 60*time.Second)
+		att := d.verifiedAttestation(t)
+		if att.Version != signer.FormatVersion || att.Integrity != nil {
+			t.Fatalf("version %d, signed integrity %s, want %d with none", att.Version, att.Integrity, signer.FormatVersion)
+		}
+		if h := d.health(t); h.Integrity != nil {
+			t.Errorf("/health integrity %+v with the checks off", h.Integrity)
+		}
+		out, code := d.ctlVerify(t)
+		if code != 0 || !strings.Contains(out, "integrity     off") {
+			t.Errorf("timenodectl: exit %d, want 0 and integrity off:\n%s", code, out)
+		}
+		if _, code := d.ctlVerify(t, "--require-trusted"); code != 1 {
+			t.Errorf("--require-trusted accepted a node without integrity checks")
+		}
+	})
+	t.Run("monitor", func(t *testing.T) {
+		if testbin.Emulated() {
+			t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model")
+		}
+		t.Parallel()
+		d := startSim(t, simOptions{args: []string{"--integrity", "monitor"}})
+		d.waitHealthy(t, 60*time.Second)
+		simControl(t, d, "/sim/cn0?uniform=true")
+		d.waitIntegrity(t, 20*time.Second, "integrity suspect", func(h netsvc.Health) bool { return h.Integrity.State == "suspect" })
+		att := d.verifiedAttestation(t)
+		if in := att.Integrity; in == nil || in.State != signer.IntegritySuspect || in.Enforced || !hasReason(in.Reasons, "receiver/cn0_uniform") {
+			t.Errorf("signed integrity %s, want suspect (monitored, not enforced) with receiver/cn0_uniform", in)
+		}
+		if h := d.health(t); h.Integrity.BoundWideningNs != 0 {
+			t.Errorf("monitor mode widened the bound by %d ns", h.Integrity.BoundWideningNs)
+		}
+	})
+}
+
+// verifiedAttestation fetches /keys and an attestation for a fresh nonce
+// over mTLS and verifies it (both signatures), as a relying party would.
+func (d *simDaemon) verifiedAttestation(t *testing.T) *signer.Attestation {
+	t.Helper()
+	code, body := d.get(t, "/keys")
+	if code != http.StatusOK {
+		t.Fatalf("/keys: %d %s", code, body)
+	}
+	var doc signer.KeysDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := doc.PublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte{0x1e, 0x57, 0x0f, 0x1a, 0x7e, 0x57, 0xed, 0x20}
+	code, body = d.get(t, "/attestation?nonce="+hex.EncodeToString(nonce))
+	var att signer.Attestation
+	if err := json.Unmarshal(body, &att); code != http.StatusOK || err != nil {
+		t.Fatalf("/attestation: %d %s", code, body)
+	}
+	if err := signer.NewVerifier(keys).Verify(&att, time.Now(), nonce); err != nil {
+		t.Fatalf("verify: %v\n%s", err, body)
+	}
+	return &att
+}
+
+// ctlVerify runs `timenodectl attestation verify` against the node with
+// extra arguments, and returns its output and exit code.
+func (d *simDaemon) ctlVerify(t *testing.T, extra ...string) (string, int) {
+	t.Helper()
+	_, ctl := buildBinaries(t)
+	args := []string{"attestation", "verify", "https://" + d.endpoints["https"] + "/attestation",
+		"--cacert", d.endpoints["ca"], "--cert", d.endpoints["client_cert"], "--key", d.endpoints["client_key"]}
+	out, err := exec.Command(ctl, append(args, extra...)...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("timenodectl: %v", err)
+	return "", -1
 }
 
 func hasReason(reasons []string, prefix string) bool {
