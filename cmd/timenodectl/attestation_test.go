@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/cmd/vectorgen/vectors"
+	"github.com/aunsorm/timenode/signer/signertest"
 )
 
 // TestProductionVerifyNeedsATrustAnchor: --production trusted whatever
@@ -171,4 +173,60 @@ func writeTestJSON(t *testing.T, dir, name string, v any) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestProductionVerifyRefusesKeysTheAnchorDoesNotVouchFor replays the red
+// team's finding (issue 16, item 2) with the right anchor given: a live
+// node whose keys a rogue CA certified, and one serving a key the tester
+// made (development, no production certificate), are both refused by
+// `attestation verify --production --attestation-ca CA --pin FP`; the
+// node with the genuine certified key verifies under the same flags.
+func TestProductionVerifyRefusesKeysTheAnchorDoesNotVouchFor(t *testing.T) {
+	now := time.Now()
+	prod, err := signer.NewCA("production", false, now.Add(-time.Hour), 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := signer.NewCA("production", false, now.Add(-time.Hour), 48*time.Hour) // same name, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := signertest.CertifiedKey(t, prod, now.Add(-time.Hour), now.Add(time.Hour))
+	pin := signer.Fingerprint(genuine.Public().Chain[0])
+	forged, _ := signertest.CertifiedKey(t, rogue, now.Add(-time.Hour), now.Add(time.Hour))
+	testers, err := signer.GenerateDevelopment(rand.Reader, now.Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "attestation-ca.pem")
+	if err := os.WriteFile(caFile, signer.EncodeCerts(prod.Cert.Raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  *signer.KeyPair
+		ok   bool
+	}{
+		{"genuine key certified by the production CA", genuine, true},
+		{"keys certified by a rogue CA", forged, false},
+		{"a key the tester made", testers, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := signer.NewKeySet(tc.key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := signertest.NewNode(t, set)
+			var out, errOut bytes.Buffer
+			code := dispatch([]string{"attestation", "verify", n.TS.URL + "/attestation", "--cacert", n.TLSCAFile(t),
+				"--production", "--attestation-ca", caFile, "--pin", pin}, &out, &errOut)
+			verified := code == 0 && strings.Contains(out.String(), "attestation verified")
+			if verified != tc.ok {
+				t.Fatalf("exit %d, verified %v, want %v\nstdout:\n%s\nstderr:\n%s", code, verified, tc.ok, out.String(), errOut.String())
+			}
+			if !tc.ok && (code != 1 || strings.Contains(out.String(), "verified")) {
+				t.Fatalf("a refusal must exit 1 and print no verdict: exit %d\n%s", code, out.String())
+			}
+		})
+	}
 }

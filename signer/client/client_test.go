@@ -4,55 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aunsorm/timenode/signer"
+	"github.com/aunsorm/timenode/signer/signertest"
 )
 
 // node is a test key pair certified by ca for [nb, na].
 func node(t *testing.T, ca *signer.CA, nb, na time.Time) *signer.KeyPair {
 	t.Helper()
-	seeds := make([]byte, 64)
-	rand.Read(seeds)
-	tmp, err := signer.NewKeyPair(seeds[:32], seeds[32:], signer.KeyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := signer.CreateCSR(tmp, "ntp.test.aunsorm")
-	tmp.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ca.Issue(csr, nb, na)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := signer.ParseNodeChain([][]byte{der, ca.Cert.Raw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := signer.KeyOptions{Development: n.Development, NotBefore: n.Cert.NotBefore, NotAfter: n.Cert.NotAfter, Chain: n.Chain}
-	kp, err := signer.NewKeyPair(seeds[:32], seeds[32:], opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copies[kp.ID()] = func() *signer.KeyPair {
-		c, err := signer.NewKeyPair(seeds[:32], seeds[32:], opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	kp, cp := signertest.CertifiedKey(t, ca, nb, na)
+	copies[kp.ID()] = cp
 	return kp
 }
 
@@ -60,47 +25,8 @@ func node(t *testing.T, ca *signer.CA, nb, na time.Time) *signer.KeyPair {
 // wipes its keys).
 var copies = map[string]func() *signer.KeyPair{}
 
-// server serves /attestation and /keys from a swappable signer.
-type server struct {
-	sig  atomic.Pointer[signer.Signer]
-	ts   *httptest.Server
-	down atomic.Bool
-	// integrity is the signed integrity field (nil: no checks).
-	integrity atomic.Pointer[signer.Integrity]
-}
-
-func newServer(t *testing.T, set *signer.KeySet) *server {
-	s := &server{}
-	s.sig.Store(signer.NewSignerSet(set, time.Now))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/attestation", func(w http.ResponseWriter, r *http.Request) {
-		if s.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		n, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
-		atts, err := s.sig.Load().Attest(signer.Claims{AuthorityID: "ntp.test.aunsorm", Stratum: 1,
-			TimestampUnixNs: time.Now().UnixNano(), ErrorBoundNs: 1000, ClockState: "LOCKED", Leap: "none",
-			Integrity: s.integrity.Load()}, [][]byte{n})
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		json.NewEncoder(w).Encode(atts[0])
-	})
-	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(signer.NewKeysDocument("ntp.test.aunsorm", s.sig.Load().Keys()))
-	})
-	s.ts = httptest.NewTLSServer(mux)
-	t.Cleanup(s.ts.Close)
-	return s
-}
-
-func (s *server) tlsCAFile(t *testing.T) string {
-	p := filepath.Join(t.TempDir(), "tls-ca.pem")
-	os.WriteFile(p, signer.EncodeCerts(s.ts.Certificate().Raw), 0o644)
-	return p
-}
+// newServer serves /attestation and /keys from set, as a node does.
+func newServer(t *testing.T, set *signer.KeySet) *signertest.Node { return signertest.NewNode(t, set) }
 
 func pool(ca *signer.CA) *x509.CertPool {
 	p := x509.NewCertPool()
@@ -116,7 +42,7 @@ func TestFollowEndorsedRotation(t *testing.T) {
 	set, _ := signer.NewKeySet(a, nil)
 	srv := newServer(t, set)
 	var followed []string
-	cl, err := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true,
+	cl, err := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Production: true,
 		Roots: pool(ca), Pins: []string{signer.Fingerprint(a.Public().Chain[0])}, KeysTTL: time.Nanosecond,
 		OnFollow: func(fp string) { followed = append(followed, fp) }})
 	if err != nil {
@@ -131,7 +57,7 @@ func TestFollowEndorsedRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.sig.Load().Swap(set2)
+	srv.Signer.Load().Swap(set2)
 	if _, err := cl.Refresh(ctx); err != nil {
 		t.Fatalf("during the overlap: %v", err)
 	}
@@ -140,7 +66,7 @@ func TestFollowEndorsedRotation(t *testing.T) {
 	}
 	// Promotion: only B, no endorsement any more; the client follows.
 	set3, _ := signer.NewKeySet(reload(t, b), nil)
-	srv.sig.Load().Swap(set3)
+	srv.Signer.Load().Swap(set3)
 	att, err := cl.Refresh(ctx)
 	if err != nil {
 		t.Fatalf("after the rotation: %v", err)
@@ -150,7 +76,7 @@ func TestFollowEndorsedRotation(t *testing.T) {
 	}
 
 	// A fresh client pinned to A only, arriving after A retired: no trust.
-	late, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true,
+	late, _ := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Production: true,
 		Roots: pool(ca), Pins: []string{signer.Fingerprint(a.Public().Chain[0])}})
 	if _, err := late.Refresh(ctx); !errors.Is(err, signer.ErrUnknownKey) {
 		t.Fatalf("client pinned to a retired key: %v, want ErrUnknownKey", err)
@@ -166,11 +92,11 @@ func TestDevelopmentRejectedInProduction(t *testing.T) {
 	set, _ := signer.NewKeySet(k, nil)
 	srv := newServer(t, set)
 	fp := signer.Fingerprint(k.Public().Chain[0])
-	prod, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Production: true, Roots: pool(dev), Pins: []string{fp}})
+	prod, _ := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Production: true, Roots: pool(dev), Pins: []string{fp}})
 	if _, err := prod.Refresh(context.Background()); !errors.Is(err, signer.ErrUnknownKey) {
 		t.Fatalf("production client, development CA: %v, want rejection", err)
 	}
-	devc, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), Roots: pool(dev), Pins: []string{fp}})
+	devc, _ := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Roots: pool(dev), Pins: []string{fp}})
 	if _, err := devc.Refresh(context.Background()); err != nil {
 		t.Fatalf("development client: %v", err)
 	}
@@ -187,7 +113,7 @@ func TestConfigAndStaleness(t *testing.T) {
 	set, _ := signer.NewKeySet(k, nil)
 	srv := newServer(t, set)
 	clock := time.Now()
-	cl, _ := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: srv.tlsCAFile(t), MaxAge: 30 * time.Second,
+	cl, _ := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), MaxAge: 30 * time.Second,
 		Now: func() time.Time { return clock }})
 	var cu *ClockUnavailable
 	if _, err := cl.Current(); !errors.As(err, &cu) {
@@ -222,18 +148,18 @@ func TestRequireTrusted(t *testing.T) {
 	srv := newServer(t, set)
 	trusted := &signer.Integrity{State: signer.IntegrityTrusted, Enforced: true}
 	suspect := &signer.Integrity{State: signer.IntegritySuspect, Enforced: true, Reasons: []string{"receiver/cn0_uniform"}}
-	ca := srv.tlsCAFile(t)
+	ca := srv.TLSCAFile(t)
 	for _, require := range []bool{false, true} {
-		cl, err := New(Config{URL: srv.ts.URL + "/attestation", TLSCAFile: ca, RequireTrusted: require})
+		cl, err := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: ca, RequireTrusted: require})
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.integrity.Store(trusted)
+		srv.Integrity.Store(trusted)
 		if _, err := cl.Refresh(context.Background()); err != nil {
 			t.Fatalf("require %v, trusted: %v", require, err)
 		}
 		for _, in := range []*signer.Integrity{suspect, nil} {
-			srv.integrity.Store(in)
+			srv.Integrity.Store(in)
 			att, err := cl.Refresh(context.Background())
 			switch {
 			case require && !errors.Is(err, signer.ErrIntegrityNotTrusted):
