@@ -29,7 +29,7 @@ at instead of now, FILE the nftables ruleset site.nft is checked after
 // provisionSub describes one subcommand: which flags it takes and how
 // many arguments.
 type provisionSub struct {
-	flags   []string // of "state", "root", "now", "ruleset", "force", "new-pin"
+	flags   []string // of "state", "root", "now", "ruleset", "force", "new-pin", "leap-seconds"
 	args    int
 	argv    string // the argument's name, for usage errors
 	summary string
@@ -38,9 +38,9 @@ type provisionSub struct {
 }
 
 var provisionSubs = map[string]provisionSub{
-	"check": {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR",
+	"check": {[]string{"state", "root", "now", "ruleset", "new-pin", "leap-seconds"}, 1, "BUNDLE_DIR",
 		"validate a bundle against this node and change nothing; exit 1 lists every problem", "", provisionCheck},
-	"install": {[]string{"state", "root", "now", "ruleset", "new-pin"}, 1, "BUNDLE_DIR",
+	"install": {[]string{"state", "root", "now", "ruleset", "new-pin", "leap-seconds"}, 1, "BUNDLE_DIR",
 		"check, then make the bundle the node's site material",
 		`A new generation S/.site/GEN is swapped in atomically, files for root
 services go into R. A bundle without attestation-cert.pem keeps the
@@ -82,6 +82,8 @@ func (sub provisionSub) leaf() leaf {
 					fs.StringVar(&c.Ruleset, "ruleset", provision.DefaultRuleset, "`FILE`: the nftables ruleset site.nft is checked after")
 				case "force":
 					fs.BoolVar(&force, "force", false, "roll back even to a generation the node would refuse")
+				case "leap-seconds":
+					fs.StringVar(&c.LeapSeconds, "leap-seconds", site.DefaultLeapSeconds, "`FILE`: the image's leap-seconds.list (the daemon's --leap-seconds, used when the site has none); a bundle's list must not expire before it")
 				case "new-pin":
 					fs.BoolVar(&c.NewPin, "new-pin", false, "accept a new attestation certificate for the signing key: clients must be given its fingerprint first")
 				}

@@ -14,6 +14,11 @@
 //	S/site -> .site/GEN      the operator's validated bundle, swapped as one
 //	    tls.crt server-ca.pem client-ca.pem attestation-ca.pem
 //	    attestation-cert.pem [next-attestation-cert.pem] allow.txt site.env
+//	    [metrics-ca.pem] [leap-seconds.list]
+//
+// An optional leap-seconds.list (the IETF/IERS format, with its #h hash)
+// replaces the image's tzdata list (DefaultLeapSeconds) for the daemon:
+// the image is read-only, so a fresh list travels with the site material.
 //
 // Files consumed by root-owned services (sshd, nftables, module loading)
 // live in RootDir instead, outside the daemon's private directory.
@@ -53,10 +58,15 @@ const (
 	AttestationCA       = "attestation-ca.pem"   // production CA of the signing keys
 	AttestationCert     = "attestation-cert.pem" // certifies keys/signing-*
 	NextAttestationCert = "next-attestation-cert.pem"
-	AllowList           = "allow.txt"      // client identities allowed on HTTPS
-	MetricsCA           = "metrics-ca.pem" // CA(s) of the Prometheus scrapers; optional: /metrics is mTLS when present
-	Env                 = "site.env"       // authority id and site settings
+	AllowList           = "allow.txt"         // client identities allowed on HTTPS
+	MetricsCA           = "metrics-ca.pem"    // CA(s) of the Prometheus scrapers; optional: /metrics is mTLS when present
+	Env                 = "site.env"          // authority id and site settings
+	LeapSeconds         = "leap-seconds.list" // optional: replaces DefaultLeapSeconds
 )
+
+// DefaultLeapSeconds is the image's leap-seconds.list (Debian's tzdata),
+// used when the current generation carries none.
+const DefaultLeapSeconds = "/usr/share/zoneinfo/leap-seconds.list"
 
 // Files in RootDir, read by root-owned services.
 const (

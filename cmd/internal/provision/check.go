@@ -27,10 +27,10 @@ import (
 
 // siteFiles are the daemon's files of a generation, in report order.
 var siteFiles = []string{site.TLSCert, site.ServerCA, site.ClientCA, site.AttestationCA,
-	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.MetricsCA, site.Env}
+	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.MetricsCA, site.Env, site.LeapSeconds}
 
 // optionalFiles may be left out of a bundle.
-var optionalFiles = map[string]bool{site.NextAttestationCert: true, site.MetricsCA: true}
+var optionalFiles = map[string]bool{site.NextAttestationCert: true, site.MetricsCA: true, site.LeapSeconds: true}
 
 // roles say what each file is, for "missing" and "unknown" messages.
 var roles = map[string]string{
@@ -43,6 +43,7 @@ var roles = map[string]string{
 	site.AllowList:           "the client identities allowed on HTTPS, one per line",
 	site.MetricsCA:           "the CA(s) of the Prometheus scrapers' client certificates (optional: /metrics is then served over mTLS)",
 	site.Env:                 "NTP_AUTHORITY_ID=... and the site's settings",
+	site.LeapSeconds:         "the IETF leap-seconds.list (optional: replaces the image's tzdata list)",
 	BundleAuthorizedKeys:     "the administrators' SSH public keys",
 	BundleNftables:           "the site's network segments (nft statements)",
 	BundleModules:            "the board's PPS kernel modules",
@@ -71,6 +72,7 @@ func Check(c Config, dir string) (*Report, error) {
 		return nil, err
 	}
 	keepPinned(c, files, r)
+	keepLeap(c, files, r)
 	checkSite(c, files, r)
 	checkRoot(c, files, r)
 	return r, nil
@@ -179,6 +181,7 @@ func checkSite(c Config, files map[string][]byte, r *Report) {
 	checkClientCA(c, site.ClientCA, "client", files, stage, clean, r)
 	checkClientCA(c, site.MetricsCA, "scraper", files, stage, clean, r)
 	checkAttestation(c, files, stage, uid, clean, r)
+	checkLeap(c, files, r)
 	if b, ok := files[site.AllowList]; ok {
 		if ids, err := site.ParseAllowList(site.AllowList, b); err != nil {
 			r.problem(site.AllowList, "%v", err)

@@ -37,8 +37,21 @@ type node struct {
 func newNode(t *testing.T) *node {
 	t.Helper()
 	n := &node{Node: sitetest.NewNode(t, t0), att: map[string][]byte{}}
-	n.cfg = Config{State: n.State, Root: filepath.Join(t.TempDir(), "timenode-site"), Now: t0, Ruleset: ruleset(t), Nft: nftCommand(t)}
+	n.cfg = Config{State: n.State, Root: filepath.Join(t.TempDir(), "timenode-site"), Now: t0, Ruleset: ruleset(t), Nft: nftCommand(t),
+		LeapSeconds: imageLeapList(t)}
 	return n
+}
+
+// imageLeapList writes the image's leap-seconds.list as the appliance's
+// tzdata has it at t0: expired five months before (as Debian's expired on
+// 2026-06-28), never the host's own file.
+func imageLeapList(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "leap-seconds.list")
+	if err := os.WriteFile(p, sitetest.LeapList(t0.Add(-340*day), t0.Add(-158*day)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // ruleset is the image's ruleset, as /etc/nftables.conf on the appliance.

@@ -40,6 +40,7 @@ func Install(c Config, dir string) (*Result, error) {
 		return nil, err
 	}
 	keepPinned(c, files, r)
+	keepLeap(c, files, r)
 	checkSite(c, files, r)
 	checkRoot(c, files, r)
 	res := &Result{Report: r}

@@ -55,6 +55,10 @@ type Config struct {
 	// Nft is the command that runs nft, "-c -f FILE" appended; the nft
 	// found in $PATH or /usr/sbin if empty.
 	Nft []string
+	// LeapSeconds is the image's leap-seconds.list, which the daemon uses
+	// when the site material carries none; site.DefaultLeapSeconds if
+	// empty. A bundle's list must not expire before it.
+	LeapSeconds string
 	// NewPin lets a bundle replace the installed attestation certificate
 	// with a different one, which changes the fingerprint clients pin.
 	NewPin bool
@@ -77,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Ruleset == "" {
 		c.Ruleset = DefaultRuleset
+	}
+	if c.LeapSeconds == "" {
+		c.LeapSeconds = site.DefaultLeapSeconds
 	}
 	return c
 }
