@@ -100,6 +100,7 @@ type Discipline struct {
 	stepNs int64
 
 	status   atomic.Pointer[Status]
+	leap     atomic.Pointer[leap.Schedule] // cfg.Leap until SetLeap replaces it
 	rejected [8]atomic.Uint64
 	beat     atomic.Int64 // Unix ns of the last tick handled by Run
 
@@ -153,6 +154,7 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 		log:     log.With("component", "timing"),
 		offsets: newWindow(16),
 	}
+	d.leap.Store(cfg.Leap)
 	d.cur = Status{State: Freerun, Stratum: 16, FrequencyPPB: f, MaxBound: cfg.MaxHoldoverBound, Reason: "waiting for GNSS"}
 	d.publish()
 	return d

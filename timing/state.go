@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/timing/leap"
 )
 
 // Tick re-evaluates holdover and the holdover bound at the clock's now.
@@ -96,6 +97,14 @@ func (d *Discipline) setReason(r string) {
 	}
 }
 
+// SetLeap replaces the leap second schedule (a reload with a fresh
+// leap-seconds.list); nil means none. Safe for concurrent use: the next
+// published status (at the latest the next Tick) reflects it.
+func (d *Discipline) SetLeap(s *leap.Schedule) { d.leap.Store(s) }
+
+// Leap returns the leap second schedule in use, nil if none.
+func (d *Discipline) Leap() *leap.Schedule { return d.leap.Load() }
+
 // publish freezes a copy of the current status for readers.
 func (d *Discipline) publish() {
 	now := d.clk.Now()
@@ -113,9 +122,11 @@ func (d *Discipline) publish() {
 			d.cur.BoundGrowthPPB = math.MaxFloat64
 		}
 	}
-	if d.cfg.Leap != nil {
-		ls := d.cfg.Leap.Status(now)
+	if sched := d.leap.Load(); sched != nil {
+		ls := sched.Status(now)
 		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = ls.Leap, ls.TAIOffset, ls.Expired
+	} else {
+		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = clock.LeapNone, 0, false
 	}
 	d.cur.NMEADelay, d.cur.NMEADelaySigma = time.Duration(d.delay.mean), d.delay.sigma()
 	s := d.cur
