@@ -275,7 +275,7 @@ func (a *API) CheckHealth() (Health, bool) {
 		h.Receiver = NewHealthReceiver(a.Receiver.Stats(), a.Receiver.Sky())
 	}
 	if st.LeapListExpired {
-		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: update tzdata")
+		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: install a current leap-seconds.list (docs/runbooks/LeapListExpired.md)")
 	}
 	if is := integrityOf(a.Timing); is != nil {
 		h.Integrity = NewHealthIntegrity(is)

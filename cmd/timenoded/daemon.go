@@ -34,7 +34,6 @@ import (
 	"github.com/aunsorm/timenode/signer/lockedmem"
 	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/integrity"
-	"github.com/aunsorm/timenode/timing/leap"
 )
 
 // hardware is the concrete clock, receiver line and PPS the daemon runs on.
@@ -95,18 +94,21 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	tcfg.MaxHoldoverBound = cfg.maxHoldover
 	tcfg.LockThreshold, tcfg.UnlockThreshold = cfg.lockThreshold, 10*cfg.lockThreshold
 	tcfg.NMEAOnlyStratum, tcfg.NMEAOnlyMaxBound = uint8(cfg.nmeaOnlyStratum), cfg.nmeaOnlyBound
-	tcfg.Leap = loadLeapList(cfg.leapFile, hw.clk.Now(), log)
+	lp := &leapInUse{site: mat.site != ""}
+	lp.use(mat.leapPath, mat.leap, hw.clk.Now(), log)
+	tcfg.Leap = mat.leap
 	// The discipline steers through a log of its steering, from which
 	// the integrity check recovers the free-running oscillator's phase.
 	steer := newSteerLog(hw.clk)
 	disc := timing.New(tcfg, steer, log)
+	lp.disc = disc
 	rx := gnss.NewReceiver(gnss.Config{Device: hw.serial, Baud: cfg.baud}, hw.clk, log)
 	// ts is the discipline as the servers see it: with the integrity
 	// state when it is judged, so every published bound is widened.
 	var ts netsvc.TimingSource = disc
 	var grd *guard
 	if cfg.integrityMode != integrityOff {
-		grd = newGuard(integrityConfig(cfg, hw, tcfg.Leap), steer, disc, rx.Sky, hw.clk.Now(), log)
+		grd = newGuard(integrityConfig(cfg, hw, lp), steer, disc, rx.Sky, hw.clk.Now(), log)
 		ts = guardedTiming{disc, grd}
 		log.Info("GNSS integrity checks", "mode", cfg.integrityMode, "witnesses", len(cfg.witnesses)+len(cfg.ntsWitnesses), "antenna_known", grd.cfg.Position.Known != nil)
 	}
@@ -325,7 +327,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr}, hw.clk, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr, lp}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -333,25 +335,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	err = netsvc.Serve(ctx, listeners, 10*time.Second)
 	_ = cfg.notify.send("STOPPING=1")
 	return err
-}
-
-// loadLeapList reads the leap second list. Without one (or with one past
-// its expiry) the node still serves, says so in the log, /health and
-// metrics, and announces no leap it does not know of.
-func loadLeapList(path string, now time.Time, log *slog.Logger) *leap.Schedule {
-	if path == "" {
-		log.Warn("no leap second list configured: leap seconds will not be announced")
-		return nil
-	}
-	sched, err := leap.Load(path)
-	if err != nil {
-		log.Warn("leap second list unusable: leap seconds will not be announced", "path", path, "err", err)
-		return nil
-	}
-	if sched.Expired(now) {
-		log.Warn("leap second list has expired: update tzdata", "path", path, "expired", sched.Expires.Format(time.DateOnly))
-	}
-	return sched
 }
 
 // signingKeys says where the signing keys come from. In simulation they
@@ -458,17 +441,18 @@ type reloadable struct {
 	// metrics is /metrics' TLS, nil when it serves plain HTTP: the mode is
 	// chosen at start, the certificate and the scrapers' CA rotate.
 	metrics *mtls.Manager
+	leap    *leapInUse // nil: the leap second list is not reloaded
 }
 
 // metricsPolicy admits any scraper whose certificate the metrics CA
 // issued, and asks every one for it.
 var metricsPolicy = mtls.Policy{RequireClientCert: true}
 
-// handleReloads reloads TLS material, client policy and signing keys on
-// SIGHUP (systemctl reload) as one transaction: all of it is read from the
-// same site generation and validated first, then swapped together; if any
-// part is refused nothing changes, the current set keeps serving, and the
-// failure is logged and counted. systemd hears RELOADING=1, then READY=1
+// handleReloads reloads TLS material, client policy, signing keys and
+// the leap second list on SIGHUP (systemctl reload) as one transaction:
+// all of it is read from the same site generation and validated first,
+// then swapped together; if any part is refused nothing changes, the
+// current set keeps serving, and the failure is logged and counted. systemd hears RELOADING=1, then READY=1
 // with the outcome.
 func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clock, m *netsvc.Metrics, log *slog.Logger) {
 	// One buffered signal coalesces the SIGHUPs that arrive during a
@@ -528,6 +512,9 @@ func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *sl
 	}
 	if mat.site != "" {
 		log.Info("site material loaded", "generation", filepath.Base(mat.site), "allowed_clients", len(mat.policy.Allowed))
+	}
+	if r.leap != nil {
+		r.leap.use(mat.leapPath, mat.leap, now, log)
 	}
 	if r.nts != nil {
 		// A reload is when an operator expects keys to turn over: new
@@ -630,8 +617,9 @@ func (t guardedTiming) Integrity() *integrity.Status { return t.g.Status() }
 var _ netsvc.IntegritySource = guardedTiming{}
 
 // integrityConfig picks the oscillator model and the antenna: the
-// simulation's own, or the appliance's TCXO and the surveyed position.
-func integrityConfig(cfg *config, hw *hardware, sched *leap.Schedule) guardConfig {
+// simulation's own, or the appliance's TCXO and the surveyed position;
+// the receiver's GPS−UTC is checked against leapTable.
+func integrityConfig(cfg *config, hw *hardware, leapTable integrity.LeapTable) guardConfig {
 	model, q, antenna := tcxoModel, pps.QualityKernel, cfg.antenna
 	if cfg.ppsGPIO != "" {
 		q = pps.QualityGPIO
@@ -642,5 +630,7 @@ func integrityConfig(cfg *config, hw *hardware, sched *leap.Schedule) guardConfi
 			antenna = &integrity.Fix{LatDeg: simAntenna.Lat, LonDeg: simAntenna.Lon, AltM: simAntenna.Alt, Valid: true}
 		}
 	}
-	return guardConfigFor(cfg, model, q, antenna, sched)
+	gc := guardConfigFor(cfg, model, q, antenna, nil)
+	gc.Receiver.Leap = leapTable // the list in use, which a reload replaces
+	return gc
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/aunsorm/timenode/cmd/internal/version"
 	"github.com/aunsorm/timenode/netsvc/mtls"
 	"github.com/aunsorm/timenode/netsvc/ntp"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/timing/integrity"
 )
@@ -65,7 +66,7 @@ type config struct {
 	attestationCA   string        // production CA that certifies signing keys
 	seedFile        string        // extra entropy mixed into generated keys
 	refresh         time.Duration // REFRESH_INTERVAL_SECS: snapshot re-sign interval
-	leapFile        string        // IETF leap-seconds.list
+	leapFile        string        // IETF leap-seconds.list, unless the site generation has one
 	textfileDir     string        // Prometheus textfiles exported on /metrics
 	metricsClientCA string        // scrapers' CA: /metrics over mTLS
 	nmeaOnlyStratum uint          // stratum to serve NMEA-only time at when PPS is lost; 0: never
@@ -131,7 +132,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.attestationCA, "attestation-ca", "", "production CA certificate(s) (PEM) that must certify the signing keys")
 	fs.UintVar(&c.nmeaOnlyStratum, "nmea-only-stratum", 0, "when the PPS is lost but the fix is valid, serve NMEA-only time (millisecond bound) at this stratum; 0: go unsynchronized instead")
 	fs.DurationVar(&c.nmeaOnlyBound, "nmea-only-max-bound", 50*time.Millisecond, "NMEA-only error bound past which the node stops serving")
-	fs.StringVar(&c.leapFile, "leap-seconds", "/usr/share/zoneinfo/leap-seconds.list", "IETF leap-seconds.list (Debian tzdata); empty: none")
+	fs.StringVar(&c.leapFile, "leap-seconds", site.DefaultLeapSeconds, "IETF leap-seconds.list (Debian tzdata); on the appliance the site generation's "+site.LeapSeconds+" replaces it when the bundle carried one (read at start and on reload); empty: none")
 	fs.DurationVar(&c.maxHoldover, "max-holdover-bound", time.Millisecond, "error bound past which the node stops serving and claims no stratum")
 	fs.DurationVar(&c.lockThreshold, "lock-threshold", 20*time.Microsecond, "offset within which consecutive pulses lock the clock (10x it unlocks): raise it for a PPS with user-space or virtualised timestamps")
 	fs.StringVar(&c.textfileDir, "textfile-dir", "", "directory of Prometheus textfiles (*.prom) whose mtls_app_armor_* metrics /metrics exports (the appliance's AppArmor denial count); empty: off")

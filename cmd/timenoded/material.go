@@ -12,10 +12,11 @@ import (
 	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/keyfile"
+	"github.com/aunsorm/timenode/timing/leap"
 )
 
 // material is one consistent set of what the daemon serves with: TLS
-// identity and client policy, and the signing keys. Start and every
+// identity and client policy, the signing keys, and the leap second list. Start and every
 // reload build a whole set; it is installed only when all of it is valid.
 type material struct {
 	tlsFiles mtls.Files
@@ -27,6 +28,10 @@ type material struct {
 	// metrics is the TLS material of /metrics: the node's certificate with
 	// the scrapers' CA as its client CA; nil serves plain HTTP.
 	metrics *mtls.Material
+	// leap is the leap second list (nil: none usable), read from
+	// leapPath: the generation's leap-seconds.list, else --leap-seconds.
+	leap     *leap.Schedule
+	leapPath string
 }
 
 // metricsCA is the CA file of the Prometheus scrapers: --metrics-client-ca,
@@ -91,6 +96,9 @@ func loadMaterial(cfg *config, now time.Time, log *slog.Logger) (*material, erro
 		if m.metrics, err = mtls.Load(f, now); err != nil {
 			return nil, fmt.Errorf("metrics client CA: %w", err)
 		}
+	}
+	if m.leapPath, m.leap, err = leapList(cfg, m.site, log); err != nil {
+		return nil, err
 	}
 	if m.keys, err = signer.LoadKeySet(m.keyCfg); err != nil {
 		return nil, err
