@@ -93,6 +93,7 @@ type Discipline struct {
 	clk   clock.Steerable
 	servo *servo.Servo
 	est   *bound.Estimator
+	preds []bound.Prediction // the servo's, for est (reused)
 	log   *slog.Logger
 	// stepNs is the sum of the steps applied: subtracted from local
 	// timestamps it gives the servo and the estimator a timebase that

@@ -81,6 +81,8 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		return
 	}
 	d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
+	d.preds = d.servo.Predictions(d.preds[:0])
+	d.est.SetPredictions(d.preds)
 	d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))
 	d.offsets.add(float64(offset))
 	d.cur.Samples++

@@ -79,6 +79,11 @@ type Estimator struct {
 	freq    float64 // correction in effect since ctlAtNs (ppb)
 
 	nis float64 // running mean of normalised innovation squared
+
+	sampleCtl float64      // ctl at the last sample
+	preds     []Prediction // the servo's models of the clock (SetPredictions)
+	predNs    int64        // the sample they were made at
+	predCtl   float64      // ctl at that sample
 }
 
 // NewEstimator returns an estimator with the given configuration.
@@ -122,6 +127,15 @@ func (e *Estimator) SetFrequency(localNs int64, freqPPB float64) {
 func (e *Estimator) Step(localNs int64, stepNs float64) {
 	e.advance(localNs)
 	e.ctl += stepNs
+	e.preds = e.preds[:0]
+}
+
+// ctlAt returns the control phase (ns) steered in up to localNs.
+func (e *Estimator) ctlAt(localNs int64) float64 {
+	if localNs > e.ctlAtNs {
+		return e.ctl + e.freq*float64(localNs-e.ctlAtNs)/1e9
+	}
+	return e.ctl
 }
 
 // AddSample records an accepted offset measurement (local − reference, ns)
@@ -134,6 +148,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 		e.filter.Init(offsetNs-e.ctl, math.Sqrt(e.noise.R), 0, e.cfg.InitialFreqSigma)
 		e.lastNs, e.samples = localNs, 1
 		e.allan.Add(0, offsetNs-e.ctl)
+		e.sampleCtl = e.ctl
 		return
 	}
 	e.advance(localNs)
@@ -168,7 +183,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 			e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw
 		}
 	}
-	e.lastNs = localNs
+	e.lastNs, e.sampleCtl = localNs, e.ctl
 	e.freq = freqPPB
 }
 
@@ -180,12 +195,8 @@ func (e *Estimator) Offset(atLocalNs int64) (offsetNs, sigmaNs float64, ok bool)
 		return 0, 0, false
 	}
 	dt := math.Max(0, float64(atLocalNs-e.lastNs)/1e9)
-	ctl := e.ctl
-	if atLocalNs > e.ctlAtNs {
-		ctl += e.freq * float64(atLocalNs-e.ctlAtNs) / 1e9
-	}
 	f := e.filter
-	x := f.X + f.Y*dt + ctl
+	x := f.X + f.Y*dt + e.ctlAt(atLocalNs)
 	v := (f.Pxx + 2*dt*f.Pxy + dt*dt*f.Pyy) * math.Max(1, e.nis)
 	v += dt * dt * e.oscAVAR(dt)
 	return x, math.Sqrt(v), true
@@ -193,13 +204,19 @@ func (e *Estimator) Offset(atLocalNs int64) (offsetNs, sigmaNs float64, ok bool)
 
 // Bound returns the error bound at local time atLocalNs: valid while
 // locked and in holdover, and the wider the longer since the last sample.
-// Before the first sample it returns the largest Duration.
+// It is |x̂| + K·σ of the estimator's own filter or, if smaller, the bound
+// the servo's predictions imply (SetPredictions). Before the first sample
+// it returns the largest Duration.
 func (e *Estimator) Bound(atLocalNs int64) time.Duration {
 	x, sigma, ok := e.Offset(atLocalNs)
 	if !ok {
 		return time.Duration(math.MaxInt64)
 	}
-	b := math.Ceil(math.Abs(x) + e.cfg.K*sigma)
+	b := math.Abs(x) + e.cfg.K*sigma
+	if pb, ok := e.predBound(atLocalNs); ok {
+		b = math.Min(b, pb)
+	}
+	b = math.Ceil(b)
 	if b >= math.MaxInt64 || math.IsNaN(b) {
 		return time.Duration(math.MaxInt64)
 	}

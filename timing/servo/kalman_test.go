@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/aunsorm/timenode/timing/bound"
@@ -255,6 +256,62 @@ func TestBankHoldsAndSwitches(t *testing.T) {
 			}
 			if off > 2 {
 				t.Errorf("selected ratio %.3g, %.1f decades from the true %.3g; want within 2", k.Bandwidth(), off, ratio)
+			}
+		})
+	}
+}
+
+// TestKalmanPredictions: what the servo tells the bound estimator. None
+// while it starts; afterwards the models its data cannot exclude, whose
+// worst |mean| + 4σ one second on covers the true offset at the next
+// pulse, and not loosely (measured from 10000 s on, of 20000 s).
+func TestKalmanPredictions(t *testing.T) {
+	for _, sigma := range []float64{1e3, 10e3, 50e3} {
+		t.Run(fmt.Sprintf("%.0f µs noise", sigma/1e3), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 5))
+			s := servo.New(servo.DefaultConfig(), servo.NewKalman(servo.DefaultKalmanConfig()), 0)
+			x, y := 20e3, 3e3
+			var ratios []float64
+			in, n := 0, 0
+			var ps []bound.Prediction
+			for k := range 20000 {
+				if k > 0 && len(ps) > 0 && k > 10000 {
+					b := 0.0
+					for _, p := range ps {
+						v := p.Pxx + 2*p.Pxy + p.Pyy + p.Qrw/3
+						b = math.Max(b, math.Abs(p.PhaseNs+p.FreqPPB+s.Frequency())+4*math.Sqrt(v))
+					}
+					n++
+					if math.Abs(x) <= b {
+						in++
+					}
+					ratios = append(ratios, b/math.Abs(x))
+				}
+				out := s.Sample(x+sigma*rng.NormFloat64(), int64(k)*1e9)
+				if out.State == servo.Jump {
+					x += out.StepNs
+				}
+				ps = s.Predictions(ps[:0])
+				if k < servo.DefaultConfig().StartSamples && len(ps) > 0 {
+					t.Fatalf("%d predictions at sample %d, during the start", len(ps), k)
+				}
+				x += y + out.FreqPPB
+				y += 0.01 * rng.NormFloat64()
+			}
+			if n == 0 {
+				t.Fatal("no predictions")
+			}
+			slices.Sort(ratios)
+			cov, med := float64(in)/float64(n), ratios[len(ratios)/2]
+			t.Logf("coverage %.4f %%, median bound/error %.1f", 100*cov, med)
+			if cov < 0.999 {
+				t.Errorf("coverage %.4f %%, want ≥ 99.9 %%", 100*cov)
+			}
+			// 4σ of the right model alone gives about 6; the models
+			// the data cannot exclude, a decade of wander either side
+			// at this length of data, cost up to 1.7 times that.
+			if med < 3 || med > 11 {
+				t.Errorf("median bound/error %.1f, want within [3, 11]", med)
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package servo
 import (
 	"math"
 	"slices"
+
+	"github.com/aunsorm/timenode/timing/bound"
 )
 
 // State is the servo's view of its own convergence, as in linuxptp.
@@ -66,6 +68,15 @@ type TempModel interface {
 	// TemperatureTerm is the part of the oscillator's free-running
 	// frequency (ppb) the model puts down to the temperature now.
 	TemperatureTerm() float64
+}
+
+// Predictor is implemented by algorithms that keep a covariance: they
+// tell the bound estimator what they predict of the clock, under every
+// model of it their data cannot exclude.
+type Predictor interface {
+	// Predictions appends the predictions made with the last sample to
+	// dst and returns it.
+	Predictions(dst []bound.Prediction) []bound.Prediction
 }
 
 // Output is the servo's answer to one sample.
@@ -300,6 +311,16 @@ func (s *Servo) TemperatureTerm() float64 {
 		return m.TemperatureTerm()
 	}
 	return 0
+}
+
+// Predictions appends the algorithm's predictions of the clock after the
+// last sample (see Predictor) to dst; none while the servo starts or if
+// the algorithm keeps no covariance.
+func (s *Servo) Predictions(dst []bound.Prediction) []bound.Prediction {
+	if p, ok := s.alg.(Predictor); ok && s.started {
+		return p.Predictions(dst)
+	}
+	return dst
 }
 
 // Frequency is the last frequency correction returned.

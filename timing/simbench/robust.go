@@ -204,7 +204,7 @@ func WriteRobustness(w io.Writer, scs []Scenario, seeds, workers int) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "### Bound: every scenario over the same %d seeds\n\n", seeds)
-	fmt.Fprintln(w, "Coverage: share of seconds with |true offset| ≤ the published bound, worst seed; bound/err: median over seconds, median over seeds; while the discipline says LOCKED and while in HOLDOVER (the 1 h outage). The bound comes from the discipline's estimator whatever the servo.")
+	fmt.Fprintln(w, "Coverage: share of seconds with |true offset| ≤ the published bound, worst seed; bound/err: median over seconds, median over seeds; while the discipline says LOCKED and while in HOLDOVER (the 1 h outage). The bound is the discipline's: its estimator's own or, with the Kalman servo, the smaller bound the servo's plausible models imply (the oracle's excepted).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| scenario | servo | coverage locked, worst | bound/err locked, median | coverage holdover, worst | bound/err holdover, median |")
 	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: |")
