@@ -149,17 +149,20 @@ func TestEndToEndNTSWitness(t *testing.T) {
 	time.Sleep(testbin.Wait(3 * time.Second))
 	off := d.metric(t, series)
 	unc := d.metric(t, fmt.Sprintf(`timenode_integrity_witness_uncertainty_seconds{witness="%s"}`, addr))
+	nodeBound := d.metric(t, "timenode_clock_error_bound_seconds")
 	st := ke.Stats()
-	t.Logf("witness offset %v s ± %v s; witness server: %+v", off, unc, st)
-	// On an emulated CPU the simulated pulses' timestamps and the
-	// loopback round trip jitter by milliseconds: the bound widens there,
-	// the check stays.
+	t.Logf("witness offset %v s ± %v s, node bound %v s; witness server: %+v", off, unc, nodeBound, st)
+	// Both are honest claims: true time lies within off ± unc of the node's
+	// clock, and the node's clock within its bound of true time. So the
+	// witness may disagree by at most the sum; a loaded machine widens
+	// both (a CI run saw 1.8 ms ± 1.9 ms), never the check.
+	if nodeBound < 0 || off < -(unc+nodeBound) || off > unc+nodeBound {
+		t.Errorf("witness offset %v s ± %v s is outside the node's bound %v s: one of them is not honest", off, unc, nodeBound)
+	}
+	// The witness's own uncertainty is a loopback round trip plus its 10 µs.
 	bound := 0.001
 	if testbin.Emulated() {
 		bound = 0.02
-	}
-	if off < -bound || off > bound {
-		t.Errorf("witness offset %v s, want within %v s of a locked node", off, bound)
 	}
 	if unc <= 0 || unc > 10*bound {
 		t.Errorf("witness uncertainty %v s, want a loopback round trip and the witness's 10 µs", unc)
