@@ -249,6 +249,7 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
+	step("published bound: %s", waitBoundUnder(hc, https, time.Second, 10*time.Minute))
 	step("GNSS integrity as shipped (monitor): %s", integrityState(t, hc, https))
 	// Under TCG the guest's kernel PPS can turn lossy for a while (a CI run
 	// saw 58 % of a minute's pulses rejected); the node then rightly goes
@@ -322,6 +323,36 @@ func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *htt
 		t.Errorf("reload under load: %d verified, %d failed (first: %v); the clients logged:\n%s", ok, failed, load.firstErr(), load.clientLog())
 	}
 	return keysAfter
+}
+
+// waitBoundUnder waits until the node publishes an error bound under
+// limit and says how long that took. Right after lock the bound can be
+// seconds (seen: 10-14 s while chrony measured under 1 ms; issue 17), and
+// NTP clients refuse a root distance that large (chrony's maxdistance is
+// 3 s): the NTP and NTS checks judge the serving node they are meant for,
+// not its first seconds. If the bound stays above limit the checks run
+// anyway and say why they fail.
+func waitBoundUnder(hc *http.Client, https string, limit, within time.Duration) string {
+	start := time.Now()
+	first := time.Duration(-1)
+	for {
+		var h netsvc.Health
+		if resp, err := hc.Get(https + "/health"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+		}
+		b := time.Duration(h.Clock.ErrorBoundNs)
+		if first < 0 && b > 0 {
+			first = b
+		}
+		if b > 0 && b < limit {
+			return fmt.Sprintf("%v after %v (first seen %v)", b, time.Since(start).Round(time.Second), first)
+		}
+		if time.Since(start) > within {
+			return fmt.Sprintf("still %v after %v (first seen %v): the checks below run anyway", b, within, first)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }
 
 // metricRE reads one sample of the daemon's exposition.
