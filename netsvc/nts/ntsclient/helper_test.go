@@ -1,18 +1,10 @@
 package ntsclient
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+	"github.com/aunsorm/timenode/netsvc/mtls/mtlstest"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/netsvc/nts"
 )
@@ -30,64 +23,17 @@ import (
 type testCA struct {
 	roots           *x509.CertPool
 	server          tls.Certificate
-	certPEM, keyPEM string // the server's chain and key, PEM files
-	caPEM           string // the CA certificate, PEM file
+	certPEM, keyPEM string // the server's certificate and key, PEM files
 }
 
 func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &testCA{
-		roots:   x509.NewCertPool(),
-		server:  tls.Certificate{Certificate: [][]byte{srvDER}, PrivateKey: srvKey},
-		certPEM: filepath.Join(dir, "server.crt"), keyPEM: filepath.Join(dir, "server.key"), caPEM: filepath.Join(dir, "ca.crt"),
-	}
-	c.roots.AddCert(ca)
-	for path, blk := range map[string]*pem.Block{
-		c.certPEM: {Type: "CERTIFICATE", Bytes: srvDER},
-		c.keyPEM:  {Type: "PRIVATE KEY", Bytes: keyDER},
-		c.caPEM:   {Type: "CERTIFICATE", Bytes: caDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pki := mtlstest.New(t)
+	ca := pki.CA(name+" test CA", now.Add(-time.Hour), now.Add(24*time.Hour))
+	srv := pki.Leaf("localhost", []string{"localhost", "127.0.0.1"}, ca, x509.ExtKeyUsageServerAuth, now.Add(-time.Hour), now.Add(24*time.Hour))
+	c := &testCA{roots: mtlstest.Pool(ca), server: srv.TLS()}
+	c.certPEM, c.keyPEM = pki.Write("server", srv)
 	return c
 }
 
