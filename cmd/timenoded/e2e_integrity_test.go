@@ -201,20 +201,9 @@ func TestEndToEndIntegritySignedModes(t *testing.T) {
 // over mTLS and verifies it (both signatures), as a relying party would.
 func (d *simDaemon) verifiedAttestation(t *testing.T) *signer.Attestation {
 	t.Helper()
-	code, body := d.get(t, "/keys")
-	if code != http.StatusOK {
-		t.Fatalf("/keys: %d %s", code, body)
-	}
-	var doc signer.KeysDocument
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := doc.PublicKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := d.publicKeys(t)
 	nonce := []byte{0x1e, 0x57, 0x0f, 0x1a, 0x7e, 0x57, 0xed, 0x20}
-	code, body = d.get(t, "/attestation?nonce="+hex.EncodeToString(nonce))
+	code, body := d.get(t, "/attestation?nonce="+hex.EncodeToString(nonce))
 	var att signer.Attestation
 	if err := json.Unmarshal(body, &att); code != http.StatusOK || err != nil {
 		t.Fatalf("/attestation: %d %s", code, body)

@@ -253,18 +253,11 @@ func TestEndToEndSimulation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	code, body := d.get(t, "/keys")
-	if code != http.StatusOK {
-		t.Fatalf("/keys: %d %s", code, body)
-	}
-	var doc signer.KeysDocument
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := doc.PublicKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := d.publicKeys(t)
+	var (
+		code int
+		body []byte
+	)
 	if len(keys) != 1 || !keys[0].Development || !strings.HasPrefix(keys[0].ID, signer.DevKeyPrefix) {
 		t.Fatalf("simulation keys %+v, want one development key", keys)
 	}
@@ -748,4 +741,22 @@ func TestNTSCookieKeysKept(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
 	}
+}
+
+// publicKeys fetches /keys over mTLS and parses the published keys.
+func (d *simDaemon) publicKeys(t *testing.T) []signer.PublicKey {
+	t.Helper()
+	code, body := d.get(t, "/keys")
+	if code != http.StatusOK {
+		t.Fatalf("/keys: %d %s", code, body)
+	}
+	var doc signer.KeysDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := doc.PublicKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
