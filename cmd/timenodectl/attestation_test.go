@@ -52,13 +52,7 @@ func TestProductionVerifyNeedsATrustAnchor(t *testing.T) {
 // refuses all but a trusted one.
 func TestVerifyPrintsIntegrity(t *testing.T) {
 	dir := t.TempDir()
-	var kf vectors.KeysFile
-	readTestJSON(t, "../../testdata/attestation/keys.json", &kf)
-	doc := signer.KeysDocument{AuthorityID: "ntp.prod.aunsorm"}
-	for _, k := range kf.Keys {
-		doc.Keys = append(doc.Keys, k.Public)
-	}
-	keysFile := writeTestJSON(t, dir, "keys.json", doc)
+	keysFile := vectorKeys(t, dir, "../../testdata/attestation/keys.json")
 	var pos vectors.PositiveFile
 	readTestJSON(t, "../../testdata/attestation/positive.json", &pos)
 	vecs := map[string]vectors.Vector{}
@@ -116,13 +110,7 @@ func TestVerifyPrintsIntegrity(t *testing.T) {
 // --require-trusted refuses it.
 func TestVerifyOldFormatShowsNoIntegrity(t *testing.T) {
 	dir := t.TempDir()
-	var kf vectors.KeysFile
-	readTestJSON(t, "../../testdata/attestation-v2/keys.json", &kf)
-	doc := signer.KeysDocument{AuthorityID: "ntp.prod.aunsorm"}
-	for _, k := range kf.Keys {
-		doc.Keys = append(doc.Keys, k.Public)
-	}
-	keysFile := writeTestJSON(t, dir, "keys.json", doc)
+	keysFile := vectorKeys(t, dir, "../../testdata/attestation-v2/keys.json")
 	var pos struct {
 		Vectors []struct {
 			Name        string          `json:"name"`
@@ -149,6 +137,19 @@ func TestVerifyOldFormatShowsNoIntegrity(t *testing.T) {
 	if err := v.run(context.Background(), file, keysFile, &out); !errors.Is(err, signer.ErrIntegrityNotTrusted) {
 		t.Fatalf("--require-trusted on a version 2 attestation: %v", err)
 	}
+}
+
+// vectorKeys writes the public keys of a committed vector set as the
+// /keys document `attestation verify --keys FILE` reads.
+func vectorKeys(t *testing.T, dir, path string) string {
+	t.Helper()
+	var kf vectors.KeysFile
+	readTestJSON(t, path, &kf)
+	doc := signer.KeysDocument{AuthorityID: "ntp.prod.aunsorm"}
+	for _, k := range kf.Keys {
+		doc.Keys = append(doc.Keys, k.Public)
+	}
+	return writeTestJSON(t, dir, "keys.json", doc)
 }
 
 func readTestJSON(t *testing.T, path string, dst any) {
