@@ -201,7 +201,7 @@ func TestEndToEndIntegritySignedModes(t *testing.T) {
 // over mTLS and verifies it (both signatures), as a relying party would.
 func (d *simDaemon) verifiedAttestation(t *testing.T) *signer.Attestation {
 	t.Helper()
-	keys := d.publicKeys(t)
+	keys := fetchKeys(t, d)
 	nonce := []byte{0x1e, 0x57, 0x0f, 0x1a, 0x7e, 0x57, 0xed, 0x20}
 	code, body := d.get(t, "/attestation?nonce="+hex.EncodeToString(nonce))
 	var att signer.Attestation

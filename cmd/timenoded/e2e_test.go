@@ -253,7 +253,7 @@ func TestEndToEndSimulation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	keys := d.publicKeys(t)
+	keys := fetchKeys(t, d)
 	var (
 		code int
 		body []byte
@@ -741,22 +741,4 @@ func TestNTSCookieKeysKept(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
 	}
-}
-
-// publicKeys fetches /keys over mTLS and parses the published keys.
-func (d *simDaemon) publicKeys(t *testing.T) []signer.PublicKey {
-	t.Helper()
-	code, body := d.get(t, "/keys")
-	if code != http.StatusOK {
-		t.Fatalf("/keys: %d %s", code, body)
-	}
-	var doc signer.KeysDocument
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := doc.PublicKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }
