@@ -39,7 +39,7 @@ func TestPanelPinsThatDoNotExist(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
 			if tc.cfg.ppsGPIO != "" {
-				_, err = openPPS(&tc.cfg, hostClock{})
+				_, err = openPPS(&tc.cfg, simTruth)
 			} else {
 				err = runPanel(context.Background(), &tc.cfg, nil, nil, log)
 			}

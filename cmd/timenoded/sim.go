@@ -15,10 +15,10 @@ import (
 	"github.com/aunsorm/timenode/hw/sim"
 )
 
-// hostClock is true time in simulation: the host clock, only ever read.
-type hostClock struct{}
-
-func (hostClock) Now() time.Time { return time.Now() }
+// simTruth is true time in simulation: the host clock, only ever read,
+// and advanced by the monotonic clock so that a step of the host's clock
+// under a running simulation is not a step of its GNSS reference.
+var simTruth = clocktest.NewSteady()
 
 // simWander is the simulated oscillator's random-walk frequency noise,
 // ppb/√s; the integrity check's model of it (simModel) follows.
@@ -58,7 +58,7 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 	if r.IntN(2) == 0 {
 		ppb = -ppb
 	}
-	osc := clocktest.NewOscillator(hostClock{}, clocktest.OscillatorConfig{
+	osc := clocktest.NewOscillator(simTruth, clocktest.OscillatorConfig{
 		InitialOffset: off, FrequencyErrorPPB: ppb, WanderPPB: simWander, Seed: r.Uint64()})
 	master, slave, err := pty.Open()
 	if err != nil {
@@ -66,10 +66,10 @@ func openHardware(ctx context.Context, cfg *config, log *slog.Logger) (*hardware
 	}
 	w := &simWorld{
 		osc: osc,
-		rx: sim.NewReceiver(master, hostClock{}, sim.ReceiverConfig{
+		rx: sim.NewReceiver(master, simTruth, sim.ReceiverConfig{
 			Delay: 250 * time.Millisecond, Jitter: 100 * time.Millisecond,
 			Position: simAntenna, Seed: r.Uint64()}),
-		pps: sim.NewPPS(hostClock{}, osc, sim.PPSConfig{Noise: time.Microsecond, Seed: r.Uint64()}),
+		pps: sim.NewPPS(simTruth, osc, sim.PPSConfig{Noise: time.Microsecond, Seed: r.Uint64()}),
 	}
 	go func() {
 		defer master.Close()

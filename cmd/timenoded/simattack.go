@@ -86,6 +86,6 @@ func (w *simWorld) attackRoutes(mux *http.ServeMux) {
 		f := w.rx.Faults()
 		rw.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(rw, "{\"gnss_time_error_ns\": %d, \"uniform_cn0\": %t, \"week_rollover\": %t}\n",
-			int64(w.pps.Phase(hostClock{}.Now())), f.UniformCN0, f.WeekRollover)
+			int64(w.pps.Phase(simTruth.Now())), f.UniformCN0, f.WeekRollover)
 	})
 }

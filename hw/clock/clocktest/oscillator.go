@@ -42,7 +42,7 @@ type Oscillator struct {
 
 // NewOscillator starts a simulated oscillator against the reference clock.
 func NewOscillator(ref clock.Clock, cfg OscillatorConfig) *Oscillator {
-	now := ref.Now()
+	now := ref.Now().Round(0)
 	return &Oscillator{
 		ref:        ref,
 		anchorTrue: now,
@@ -56,7 +56,13 @@ func NewOscillator(ref clock.Clock, cfg OscillatorConfig) *Oscillator {
 // advance moves the anchor to true time t (t may be slightly in the past
 // of the anchor, in which case the reading is extrapolated backwards and
 // the anchor is left alone). Callers hold mu.
+//
+// Only the wall part of t counts: the reference's readings arrive both with
+// a monotonic part (Now) and without (an edge time made by Truncate), and
+// Go's Sub takes the monotonic difference when both have one, so mixing
+// them made the local clock slip by any step of the host's wall clock.
 func (o *Oscillator) advance(t time.Time) int64 {
+	t = t.Round(0)
 	dt := t.Sub(o.anchorTrue)
 	y := (o.intrinsic + o.wander + o.corr) * 1e-9
 	loc := o.anchorLoc + int64(math.Round(float64(dt)*(1+y)))
