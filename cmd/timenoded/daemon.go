@@ -619,6 +619,11 @@ var _ netsvc.IntegritySource = guardedTiming{}
 // integrityConfig picks the oscillator model and the antenna: the
 // simulation's own, or the appliance's TCXO and the surveyed position;
 // the receiver's GPS−UTC is checked against leapTable.
+// integrityMemoryFile, in the state directory, keeps the integrity state
+// and the surveyed antenna across restarts; removing it (and restarting)
+// is how an operator clears a remembered distrust.
+const integrityMemoryFile = "integrity.json"
+
 func integrityConfig(cfg *config, hw *hardware, leapTable integrity.LeapTable) guardConfig {
 	model, q, antenna := tcxoModel, pps.QualityKernel, cfg.antenna
 	if cfg.ppsGPIO != "" {
@@ -632,5 +637,6 @@ func integrityConfig(cfg *config, hw *hardware, leapTable integrity.LeapTable) g
 	}
 	gc := guardConfigFor(cfg, model, q, antenna, nil)
 	gc.Receiver.Leap = leapTable // the list in use, which a reload replaces
+	gc.MemoryPath = filepath.Join(cfg.stateDir, integrityMemoryFile)
 	return gc
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -240,4 +242,61 @@ func hasReason(reasons []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// TestEndToEndIntegrityRemembersDistrust restarts a node that an attack
+// made untrusted: the restarted node must come up untrusted, not following
+// GNSS, with the remembered evidence on /health, because an attacker who
+// can provoke a restart must not buy a fresh trust with it. A memory file
+// that does not parse starts the node untrusted too, saying where.
+func TestEndToEndIntegrityRemembersDistrust(t *testing.T) {
+	if testbin.Emulated() {
+		// As in TestEndToEndIntegrityAttacks: the PPS check may rightly
+		// distrust an emulated CPU's pulses first, and then the cause
+		// remembered is not the attack this test makes.
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model")
+	}
+	state := t.TempDir()
+	args := []string{"--integrity", "enforce"}
+	d := startSim(t, simOptions{stateDir: state, args: args})
+	// The antenna of the simulation is configured, so the position check
+	// is armed from the first fix: no lock is needed for this attack.
+	simControl(t, d, "/sim/position?north_m=2000")
+	d.waitIntegrity(t, 30*time.Second, "integrity untrusted", func(h netsvc.Health) bool { return h.Integrity.State == "untrusted" })
+	d.stop()
+	b, err := os.ReadFile(filepath.Join(state, integrityMemoryFile))
+	if err != nil || !strings.Contains(string(b), `"state": "untrusted"`) || !strings.Contains(string(b), "position_jump") {
+		t.Fatalf("integrity memory after the attack: %v\n%s", err, b)
+	}
+
+	d = startSim(t, simOptions{stateDir: state, args: args})
+	h := d.health(t)
+	if h.Integrity == nil || h.Integrity.State != "untrusted" || h.Integrity.FollowingGNSS || !h.Integrity.Enforced {
+		t.Fatalf("restarted node: integrity %+v, want untrusted, enforced, not following GNSS", h.Integrity)
+	}
+	if tr := h.Integrity.LastTransition; tr == nil || tr.To != "untrusted" || !strings.HasPrefix(tr.Why, "restored after a restart") ||
+		!hasReason(tr.Evidence, "position/position_jump") {
+		t.Errorf("restarted node: last transition %+v, want the restored state with the position evidence", tr)
+	}
+	if !strings.Contains(d.log.String(), `msg="integrity state restored: the hold-off starts again now" component=integrity state=untrusted`) {
+		t.Errorf("no restore line in the log:\n%s", d.log.String())
+	}
+	// The attack is gone (a new simulation), yet the node keeps its
+	// distrust for the hold-off: it never locks on the GNSS it distrusts.
+	time.Sleep(testbin.Wait(5 * time.Second))
+	if h := d.health(t); h.Integrity.State != "untrusted" || h.Clock.State == "LOCKED" {
+		t.Errorf("5 s after the restart: integrity %s, clock %s; want untrusted and not locked", h.Integrity.State, h.Clock.State)
+	}
+	d.stop()
+
+	if err := os.WriteFile(filepath.Join(state, integrityMemoryFile), []byte("{\"version\": 1, \"sta"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = startSim(t, simOptions{stateDir: state, args: args})
+	if h := d.health(t); h.Integrity.State != "untrusted" || h.Integrity.FollowingGNSS {
+		t.Errorf("broken memory: integrity %+v, want untrusted", h.Integrity)
+	}
+	if want := `msg="integrity memory unreadable: starting untrusted; check the node, then remove the file and restart" component=integrity path=` + filepath.Join(state, integrityMemoryFile); !strings.Contains(d.log.String(), want) {
+		t.Errorf("log does not say %q:\n%s", want, d.log.String())
+	}
 }

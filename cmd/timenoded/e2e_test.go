@@ -95,6 +95,7 @@ type simDaemon struct {
 	anon      *http.Client // presents none
 	log       *lockedBuffer
 	proc      *os.Process
+	stop      func() // interrupts the daemon and waits for it; idempotent
 }
 
 // simOptions adjusts a simulated daemon: extra environment and flags, and
@@ -103,6 +104,9 @@ type simDaemon struct {
 type simOptions struct {
 	env, args             []string
 	clientCert, clientKey string
+	// stateDir is the daemon's state directory, to start a second
+	// daemon on what the first left (default: a new one).
+	stateDir string
 }
 
 // caFile is the CA the clients trust: the --client-ca given to the daemon
@@ -119,7 +123,15 @@ func (o simOptions) caFile() string {
 func startSim(t *testing.T, o simOptions) *simDaemon {
 	t.Helper()
 	daemon, _ := buildBinaries(t)
-	state := t.TempDir()
+	state := o.stateDir
+	if state == "" {
+		state = t.TempDir()
+	}
+	// The endpoints a previous daemon on this directory wrote are not
+	// this one's.
+	if err := os.Remove(filepath.Join(state, "endpoints.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, daemon, append([]string{"--sim", "--state-dir", state,
 		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0", "--agent-check", "127.0.0.1:0", "--roughtime", "127.0.0.1:0", "--nts-ke", "127.0.0.1:0"}, o.args...)...)
@@ -131,17 +143,23 @@ func startSim(t *testing.T, o simOptions) *simDaemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			_ = cmd.Wait() // reports the cancellation itself; judge the exit status
+			if ps := cmd.ProcessState; ps == nil || !ps.Success() {
+				t.Errorf("daemon did not exit cleanly on SIGINT: %v", ps)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait() // reports the cancellation itself; judge the exit status
-		if ps := cmd.ProcessState; ps == nil || !ps.Success() {
-			t.Errorf("daemon did not exit cleanly on SIGINT: %v", ps)
-		}
+		stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
-	d := &simDaemon{log: logs, proc: cmd.Process}
+	d := &simDaemon{log: logs, proc: cmd.Process, stop: stop}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(state, "endpoints.json"))

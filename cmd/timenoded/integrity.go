@@ -38,6 +38,9 @@ type guardConfig struct {
 	Receiver integrity.ReceiverConfig
 	Policy   integrity.PolicyConfig
 	Witness  integrity.WitnessConfig
+	// MemoryPath is where the policy's state and the surveyed antenna
+	// are kept across restarts (integrity.Memory); empty keeps nothing.
+	MemoryPath string
 }
 
 // guard owns the integrity detectors and the policy (one goroutine: run),
@@ -78,12 +81,25 @@ type guard struct {
 	witnessMu  sync.Mutex
 	witnesses  map[string]integrity.Measurement
 	witnessGen uint64 // step generation the measurements belong to
+
+	// The antenna position was configured (not surveyed, not remembered);
+	// the surveyed one has been written to the memory file.
+	antennaConfigured, antennaSaved bool
 }
 
 // newGuard returns a guard in the trusted state at now.
 func newGuard(cfg guardConfig, steer *steerLog, disc interface{ Status() *timing.Status }, sky func() gnss.SkyView, now time.Time, log *slog.Logger) *guard {
+	log = log.With("component", "integrity")
+	mem, haveMem := recall(cfg.MemoryPath, now, log)
+	configured := cfg.Position.Known != nil
+	if haveMem && mem.Antenna != nil && !configured {
+		cfg.Position.Known = mem.Antenna
+		log.Info("antenna position restored from the survey", "path", cfg.MemoryPath,
+			"lat_deg", mem.Antenna.LatDeg, "lon_deg", mem.Antenna.LonDeg, "alt_m", mem.Antenna.AltM)
+	}
 	g := &guard{
-		cfg: cfg, steer: steer, disc: disc, sky: sky, log: log.With("component", "integrity"),
+		cfg: cfg, steer: steer, disc: disc, sky: sky, log: log,
+		antennaConfigured: configured, antennaSaved: cfg.Position.Known != nil && !configured,
 		pps:       integrity.NewPPSDetector(cfg.PPS),
 		early:     []earlyPulse{},
 		pos:       integrity.NewPositionDetector(cfg.Position),
@@ -92,8 +108,56 @@ func newGuard(cfg guardConfig, steer *steerLog, disc interface{ Status() *timing
 		counter:   integrity.NewCounter(integrity.AllKeys()...),
 		witnesses: map[string]integrity.Measurement{},
 	}
+	if haveMem {
+		if st, err := g.policy.Restore(mem, now); err != nil {
+			log.Error("integrity state not restored", "path", cfg.MemoryPath, "err", err)
+		} else if st != integrity.StateTrusted {
+			// /health and the metrics show the restored state as the
+			// last transition, with the evidence that caused it.
+			g.last = &integrity.Transition{At: now, From: integrity.StateTrusted, To: st,
+				Why: "restored after a restart: " + mem.Why, Evidence: mem.Evidence}
+			g.log.Warn("integrity state restored: the hold-off starts again now",
+				"state", st.String(), "since", mem.Since, "why", mem.Why, "evidence", evidenceString(mem.Evidence),
+				"path", cfg.MemoryPath, "enforced", cfg.Mode == integrityEnforce)
+		}
+	}
 	g.publish(now)
 	return g
+}
+
+// recall reads the integrity memory. A file that cannot be read is not
+// taken as "trusted": the node starts untrusted and says why, because
+// the file is only ever written whole (renamed into place), so a broken
+// one is not an accident of the daemon's own.
+func recall(path string, now time.Time, log *slog.Logger) (integrity.Memory, bool) {
+	if path == "" {
+		return integrity.Memory{}, false
+	}
+	m, ok, err := integrity.LoadMemory(path)
+	if err == nil {
+		return m, ok
+	}
+	log.Error("integrity memory unreadable: starting untrusted; check the node, then remove the file and restart", "path", path, "err", err)
+	return integrity.Memory{Version: integrity.MemoryVersion, State: integrity.StateUntrusted.String(), Since: now,
+		Why: "integrity memory unreadable", Evidence: []integrity.Evidence{{
+			At: now, Detector: "memory", Reason: "memory_unreadable", Level: integrity.LevelUntrusted}}}, true
+}
+
+// remember writes the policy's state and the surveyed antenna to the
+// memory file (on every transition and when the survey completes).
+func (g *guard) remember(now time.Time) {
+	if g.cfg.MemoryPath == "" {
+		return
+	}
+	m := g.policy.Memory(now)
+	if f, ok := g.pos.Held(); ok && !g.antennaConfigured {
+		m.Antenna = &f
+	}
+	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
+		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
+		return
+	}
+	g.antennaSaved = m.Antenna != nil
 }
 
 // Status is the latest published status; safe for concurrent use.
@@ -232,6 +296,10 @@ func (g *guard) observeFix(now time.Time, f gnss.Fix) {
 	g.record(g.rcv.Observe(receiverSnapshot(now, f, sky, ppsTime)))
 	if f.Valid && (f.Latitude != 0 || f.Longitude != 0 || f.Altitude != 0) {
 		g.record(g.pos.Observe(now, integrity.Fix{LatDeg: f.Latitude, LonDeg: f.Longitude, AltM: f.Altitude, Valid: true}))
+		if _, held := g.pos.Held(); held && !g.antennaSaved && !g.antennaConfigured {
+			g.log.Info("antenna survey complete; position held", "path", g.cfg.MemoryPath)
+			g.remember(now)
+		}
 	}
 }
 
@@ -295,6 +363,7 @@ func (g *guard) evaluate(now time.Time) {
 	if tr, ok := g.policy.Evaluate(now); ok {
 		g.last = &tr
 		g.logTransition(tr)
+		g.remember(now)
 	}
 	g.publish(now)
 }
@@ -310,16 +379,21 @@ func (g *guard) publish(now time.Time) {
 // logTransition logs one line per transition with its evidence: the
 // message is stable for log-based alerting.
 func (g *guard) logTransition(tr integrity.Transition) {
-	evs := make([]string, len(tr.Evidence))
-	for i, e := range tr.Evidence {
-		evs[i] = e.String()
-	}
 	level := slog.LevelWarn
 	if tr.To < tr.From {
 		level = slog.LevelInfo
 	}
 	g.log.Log(context.Background(), level, "integrity state changed", "from", tr.From.String(), "to", tr.To.String(),
-		"why", tr.Why, "enforced", g.cfg.Mode == integrityEnforce, "evidence", strings.Join(evs, "; "))
+		"why", tr.Why, "enforced", g.cfg.Mode == integrityEnforce, "evidence", evidenceString(tr.Evidence))
+}
+
+// evidenceString is evidence as the transition lines log it.
+func evidenceString(evs []integrity.Evidence) string {
+	s := make([]string, len(evs))
+	for i, e := range evs {
+		s[i] = e.String()
+	}
+	return strings.Join(s, "; ")
 }
 
 // run judges pulses and fixes on their way to the discipline and passes

@@ -98,6 +98,7 @@ type Policy struct {
 	lastUp  time.Time // last time untrusted-level conditions held
 	lastSus time.Time // last time suspect-or-worse conditions held
 	cause   []Evidence
+	why     string // of the last transition up
 }
 
 // NewPolicy returns a policy in StateTrusted since now.
@@ -204,7 +205,7 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		tr := Transition{At: now, From: p.state, To: to, Why: why, Evidence: evs}
 		p.state, p.since = to, now
 		if to > tr.From {
-			p.cause = evs
+			p.cause, p.why = evs, why
 		}
 		return tr, true
 	}

@@ -1,0 +1,140 @@
+package integrity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// MemoryVersion is the version of the Memory file format.
+const MemoryVersion = 1
+
+// Memory is what the integrity check keeps across a restart: the policy's
+// state with the evidence that put it there, and the antenna position the
+// survey learnt. Without it a restart, which an attacker may provoke,
+// would forget an untrusted GNSS and re-survey the antenna where the
+// spoofer puts it.
+type Memory struct {
+	Version  int        `json:"version"`
+	State    string     `json:"state"`
+	Since    time.Time  `json:"since"`
+	Why      string     `json:"why,omitempty"`
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// Antenna is the surveyed position, absent while the survey runs or
+	// when the position is configured.
+	Antenna *Fix      `json:"antenna,omitempty"`
+	Saved   time.Time `json:"saved"`
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, error) {
+	for st := StateTrusted; st <= StateUntrusted; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown integrity state %q", s)
+}
+
+// Memory returns the policy's state for a Memory (the antenna is the
+// caller's to add).
+func (p *Policy) Memory(now time.Time) Memory {
+	m := Memory{Version: MemoryVersion, State: p.state.String(), Since: p.since, Saved: now}
+	if p.state != StateTrusted {
+		m.Why = p.why
+		m.Evidence = append([]Evidence(nil), p.cause...)
+	}
+	return m
+}
+
+// Restore puts the policy back in the remembered state at now. The clocks
+// that let it fall back start again at now: a node restarted while
+// untrusted stays untrusted for the full HoldOff, however long the
+// restart took, because the attack may have lasted through it. It returns
+// the state restored.
+func (p *Policy) Restore(m Memory, now time.Time) (State, error) {
+	st, err := ParseState(m.State)
+	if err != nil {
+		return p.state, err
+	}
+	p.state, p.since, p.why = st, m.Since, m.Why
+	if p.since.IsZero() || p.since.After(now) {
+		p.since = now
+	}
+	p.cause = append([]Evidence(nil), m.Evidence...)
+	if st == StateUntrusted {
+		p.lastUp = now
+	}
+	if st >= StateSuspect {
+		p.lastSus = now
+	}
+	return st, nil
+}
+
+// LoadMemory reads a Memory file. A missing file is no memory (ok false,
+// no error); a file that cannot be read or parsed is an error.
+func LoadMemory(path string) (m Memory, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Memory{}, false, nil
+	}
+	if err != nil {
+		return Memory{}, false, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Memory{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Version != MemoryVersion {
+		return Memory{}, false, fmt.Errorf("%s: version %d, want %d", path, m.Version, MemoryVersion)
+	}
+	if _, err := ParseState(m.State); err != nil {
+		return Memory{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if a := m.Antenna; a != nil && (!a.Valid || a.LatDeg < -90 || a.LatDeg > 90 || a.LonDeg < -180 || a.LonDeg > 180) {
+		return Memory{}, false, fmt.Errorf("%s: antenna position %+v is not a valid fix", path, *a)
+	}
+	return m, true, nil
+}
+
+// SaveMemory writes m to path atomically (a synced temporary file renamed
+// over it, then the directory synced), readable by the owner only.
+func SaveMemory(path string, m Memory) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".integrity-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
