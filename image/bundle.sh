@@ -21,17 +21,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 die() { echo "image/bundle.sh: $*" >&2; exit 1; }
-BUILD=${1:?usage: image/bundle.sh BUILD_DIR}
-[ -d "$BUILD" ] || die "$BUILD: no such directory"
-BUILD=$(cd "$BUILD" && pwd)
-command -v rauc >/dev/null || die "rauc not found (apt-get install rauc squashfs-tools)"
-command -v mksquashfs >/dev/null || die "mksquashfs not found (apt-get install squashfs-tools)"
-[ -s "$BUILD/root.ext4" ] || die "$BUILD/root.ext4 missing: build the image first (make image)"
-[ -s "$BUILD/version" ] || die "$BUILD/version missing: build the image first (make image)"
-# shellcheck disable=SC1091
-. "$BUILD/version"
-[ -n "${VERSION:-}" ] && [ -n "${ARCH:-}" ] || die "$BUILD/version lacks VERSION or ARCH"
-
 dev_keys() {
 	local d=$repo/build/update-keys
 	if [ ! -s "$d/signer.pem" ]; then
@@ -48,6 +37,25 @@ dev_keys() {
 	fi
 	UPDATE_CERT=$d/signer.pem UPDATE_KEY=$d/signer.key UPDATE_CA=$d/ca.pem
 }
+
+# --dev-ca: make the development update CA and signer if missing and print
+# the CA's path (image/build.sh installs it when no UPDATE_CA is given).
+if [ "${1:-}" = --dev-ca ]; then
+	dev_keys
+	echo "$UPDATE_CA"
+	exit 0
+fi
+BUILD=${1:?usage: image/bundle.sh BUILD_DIR | --dev-ca}
+[ -d "$BUILD" ] || die "$BUILD: no such directory"
+BUILD=$(cd "$BUILD" && pwd)
+command -v rauc >/dev/null || die "rauc not found (apt-get install rauc squashfs-tools)"
+command -v mksquashfs >/dev/null || die "mksquashfs not found (apt-get install squashfs-tools)"
+[ -s "$BUILD/root.ext4" ] || die "$BUILD/root.ext4 missing: build the image first (make image)"
+[ -s "$BUILD/version" ] || die "$BUILD/version missing: build the image first (make image)"
+# shellcheck disable=SC1091
+. "$BUILD/version"
+[ -n "${VERSION:-}" ] && [ -n "${ARCH:-}" ] || die "$BUILD/version lacks VERSION or ARCH"
+
 if [ -z "${UPDATE_CERT:-}" ]; then dev_keys; fi
 [ -s "${UPDATE_KEY:-}" ] && [ -s "${UPDATE_CA:-}" ] || die "UPDATE_CERT is set: UPDATE_KEY and UPDATE_CA must be too"
 
