@@ -60,7 +60,7 @@ need_tools() {
 # Partition sizes (MiB). The root file system is sized from its content;
 # each root slot is ROOT_SLOT_MIB, room for the releases that will follow.
 ESP_MIB=128
-STATE_MIB=${STATE_MIB:-256}
+STATE_MIB=${STATE_MIB:-1024}
 ROOT_SLACK_MIB=48
 ROOT_SLOT_MIB=${ROOT_SLOT_MIB:-1024}
 
