@@ -340,7 +340,7 @@ rm -f "$R"/etc/ssh/ssh_host_*
 in_chroot visudo -c -q -f /etc/sudoers.d/timenode-admin || die "sudoers.d/timenode-admin does not parse"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
-units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service timenode-update-gate.service
+units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service timenode-update-gate.service timenode-factory-reset.service
 	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service
 	timenode-apparmor-denials.timer"
 # shellcheck disable=SC2086
@@ -380,6 +380,10 @@ mkdir -p "$T/esp"
 mv "$R" "$T/root"; R=$T/root
 mv "$R/var" "$T/var"; install -d -m 0755 "$R/var"
 chmod 0755 "$T/var"
+# The pristine /var, kept in the root: a factory reset makes the state
+# partition anew from it (timenode-factory-reset.service).
+install -d -m 0755 "$R/usr/lib/timenode/factory"
+cp -a "$T/var" "$R/usr/lib/timenode/factory/var"
 
 # Fixed per build: the loader entry and fstab name partitions by PARTUUID.
 cat >"$BUILD/partuuids" <<EOF

@@ -103,7 +103,9 @@ done
 rootcat /etc/fstab | grep -Eq '^PARTLABEL=tn-state +/var ' || fail "fstab does not mount the state partition by its name (an update's root must find it)"
 for f in /etc/rauc/system.conf /etc/rauc/update-ca.pem /usr/lib/timenode/rauc-bootloader /usr/bin/rauc \
 	/usr/lib/timenode/boot/vmlinuz /usr/lib/timenode/boot/initrd.img /usr/lib/timenode/boot/cmdline \
-	/etc/systemd/system/multi-user.target.wants/timenode-update-gate.service; do
+	/etc/systemd/system/multi-user.target.wants/timenode-update-gate.service \
+	/etc/systemd/system/local-fs.target.wants/timenode-factory-reset.service \
+	/usr/lib/timenode/factory/var/lib/dpkg/status; do
 	exists "$f" || fail "root has no $f (A/B updates)"
 done
 rootcat /etc/rauc/system.conf | grep -qx "compatible=timenode-$ARCH" || fail "RAUC's compatible is not timenode-$ARCH"

@@ -250,6 +250,8 @@ func TestShippedImage(t *testing.T) {
 	// A/B updates: refused bundles, v2 committed, v3 rolled back.
 	v = checkUpdates(t, v, upd, dir, root, disk, vars, medium, key, p, hc, https, keys, step)
 	checkNoDenials(t, v, 6)
+	v = checkFactoryReset(t, v, dir, disk, vars, medium, key, p, upd.v2, step)
+	checkNoDenials(t, v, 9)
 }
 
 // serve runs the serving phase and returns the keys published after the

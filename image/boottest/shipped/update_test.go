@@ -251,6 +251,42 @@ func checkUpdates(t *testing.T, v *vm, b bundles, dir, root, disk, vars, medium,
 	return v
 }
 
+// checkFactoryReset wipes /var through the documented command and proves
+// the node is back at its first boot: timenoded skipped (not provisioned),
+// new keys and CSRs made, the update records gone, the software kept.
+func checkFactoryReset(t *testing.T, v *vm, dir, disk, vars, medium, key string, p ports, version string, step func(string, ...any)) *vm {
+	t.Helper()
+	oldCSR := v.must("sudo timenodectl provision csr attestation")
+	v.ssh("sudo timenodectl factory-reset --yes")
+	if err := v.waitExit(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v = boot(t, dir, disk, vars, medium, key, p, 9)
+	v.waitSSH(10 * time.Minute)
+	j := v.must("sudo journalctl -b -u timenode-factory-reset --no-pager -o cat")
+	if !strings.Contains(j, "factory reset: done") {
+		t.Fatalf("the factory reset did not run:\n%s", j)
+	}
+	if _, ver := bootedSlot(t, v); ver != version {
+		t.Errorf("after the reset the node runs %s, want %s (the software stays)", ver, version)
+	}
+	if !strings.Contains(v.must("sudo systemctl show -P ConditionResult timenoded.service"), "no") {
+		t.Error("timenoded started after the factory reset: the node should be unprovisioned")
+	}
+	if out, _ := v.ssh("sudo test -e /var/lib/timenode/site && echo provisioned"); strings.Contains(out, "provisioned") {
+		t.Error("the site material survived the factory reset")
+	}
+	waitFor(t, 5*time.Minute, "new CSRs from the first-boot unit", func() bool {
+		out, err := v.ssh("sudo timenodectl provision csr attestation")
+		return err == nil && strings.Contains(out, "CERTIFICATE REQUEST") && out != oldCSR
+	})
+	if st := slotStatus(t, v); !strings.Contains(st, "rollbacks: 0") {
+		t.Errorf("the update records survived the factory reset:\n%s", st)
+	}
+	step("factory reset: /var made anew, timenoded waits for provisioning, new keys and CSRs, software %s kept", version)
+	return v
+}
+
 // bundleSizes reports the bundles' sizes.
 func bundleSizes(b bundles) string {
 	var parts []string
