@@ -71,10 +71,24 @@ func makeBundles(t *testing.T, root, buildDir, dir string) bundles {
 	os.WriteFile(broken, []byte("#!/bin/sh\necho 'timenoded: v3 of the update test exits at once' >&2\nexit 1\n"), 0o755)
 	v3 := variant("v3", b.v3, func(img string) { debugfsWrite(t, img, broken, "/usr/sbin/timenoded", "0100755") })
 	b.broken = bundle(v3, b.v3, "amd64", signed...)
-	// Refused ones.
+	// Refused ones. RAUC refuses them on the signature or the compatible,
+	// before it reads the payload, so a small root image stands in for the
+	// real one (two fewer 500 MB squashfs runs).
+	small := func(name string) string {
+		d := filepath.Join(dir, name)
+		tree := filepath.Join(d, "tree")
+		os.MkdirAll(tree, 0o755)
+		junk := make([]byte, 1<<20)
+		for i := range junk {
+			junk[i] = byte(i*7919 + i>>8*31)
+		}
+		os.WriteFile(filepath.Join(tree, "junk"), junk, 0o644)
+		run(t, "mkfs.ext4", "-q", "-F", "-d", tree, filepath.Join(d, "root.ext4"), "8M")
+		return d
+	}
 	oca, ocert, okey := pki(t, filepath.Join(dir, "other-pki"))
-	b.otherCA = bundle(variant("otherca", b.v2, nil), b.v2, "amd64", "UPDATE_CA="+oca, "UPDATE_CERT="+ocert, "UPDATE_KEY="+okey)
-	b.otherArch = bundle(variant("arm64", b.v2, nil), b.v2, "arm64", signed...)
+	b.otherCA = bundle(small("otherca"), b.v2, "amd64", "UPDATE_CA="+oca, "UPDATE_CERT="+ocert, "UPDATE_KEY="+okey)
+	b.otherArch = bundle(small("arm64"), b.v2, "arm64", signed...)
 	whole, err := os.ReadFile(b.good)
 	if err != nil {
 		t.Fatal(err)
