@@ -305,6 +305,7 @@ var runner = func(ctx context.Context, stdout, stderr io.Writer, name string, ar
 
 func updateInstall(fs *flag.FlagSet) runFunc {
 	keyring := fs.String("keyring", "/etc/rauc/update-ca.pem", "the update CA the bundle's signature must chain to")
+	sysConf := fs.String("system-conf", "/etc/rauc/system.conf", "RAUC's system configuration, whose compatible= the bundle must match")
 	return func(args []string, stdout, stderr io.Writer) int {
 		const prog = "timenodectl update install"
 		bundle := args[0]
@@ -317,15 +318,69 @@ func updateInstall(fs *flag.FlagSet) runFunc {
 		}
 		ctx := context.Background()
 		fmt.Fprintf(stdout, "checking %s (%d MiB)\n", bundle, fi.Size()>>20)
-		if err := runner(ctx, stdout, stderr, "rauc", "info", "--keyring", *keyring, bundle); err != nil {
+		var info bytes.Buffer
+		if err := runner(ctx, &info, stderr, "rauc", "info", "--output-format=shell", "--keyring", *keyring, bundle); err != nil {
 			return fail(stderr, prog, fmt.Errorf("%s refused: its signature, format or content did not verify against %s (%v); nothing was changed", bundle, *keyring, err))
 		}
+		manifest := parseShellVars(info.String())
+		want, err := raucCompatible(*sysConf)
+		if err != nil {
+			return fail(stderr, prog, err)
+		}
+		// RAUC refuses it too, but only after its own checks and with a
+		// message that names neither side; say it before anything runs.
+		if got := manifest["RAUC_MF_COMPATIBLE"]; got != want {
+			return fail(stderr, prog, fmt.Errorf("%s refused: it is for %q, this appliance is %q (%s); nothing was changed", bundle, got, want, *sysConf))
+		}
+		fmt.Fprintf(stdout, "bundle %s for %s, signature verified against %s\n", manifest["RAUC_MF_VERSION"], want, *keyring)
 		if err := runner(ctx, stdout, stderr, "rauc", "install", bundle); err != nil {
 			return fail(stderr, prog, fmt.Errorf("rauc install %s: %v; the running slot is unchanged", bundle, err))
 		}
 		fmt.Fprintln(stdout, "installed: the next boot tries the new slot (sudo systemctl reboot); it is committed once timenoded serves, else the running slot boots again")
 		return 0
 	}
+}
+
+// parseShellVars reads the NAME='value' lines of rauc info
+// --output-format=shell (values single-quoted, a quote inside written the
+// shell's way: close, backslash-quote, reopen); other lines are ignored.
+func parseShellVars(out string) map[string]string {
+	vars := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		name, val, ok := strings.Cut(line, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			continue
+		}
+		if len(val) >= 2 && val[0] == '\'' && val[len(val)-1] == '\'' {
+			val = strings.ReplaceAll(val[1:len(val)-1], `'\''`, "'")
+		}
+		vars[name] = val
+	}
+	return vars
+}
+
+// raucCompatible returns the compatible= of RAUC's system configuration:
+// the one string a bundle's manifest must carry to be installed here.
+func raucCompatible(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("RAUC system configuration: %w", err)
+	}
+	section := ""
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			section = line
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && section == "[system]" && strings.TrimSpace(k) == "compatible" {
+			if v = strings.TrimSpace(v); v != "" {
+				return v, nil
+			}
+			return "", fmt.Errorf("%s:%d: compatible= is empty", path, n+1)
+		}
+	}
+	return "", fmt.Errorf("%s: no compatible= in its [system] section", path)
 }
 
 // trialRecord is what the gate keeps of the last trial: why it failed,

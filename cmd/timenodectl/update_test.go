@@ -322,3 +322,82 @@ func TestUnitFailedReadsSystemd(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateInstallChecksTheBundleFirst runs update install against a fake
+// rauc: a bundle whose signature does not verify, or that is for another
+// architecture, is refused before rauc install runs, naming both sides; a
+// good one is installed.
+func TestUpdateInstallChecksTheBundleFirst(t *testing.T) {
+	defer func(r func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = r }(runner)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "system.conf")
+	if err := os.WriteFile(conf, []byte("[system]\ncompatible=timenode-amd64\nbootloader=custom\n\n[slot.rootfs.0]\ncompatible=wrong-section\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "v2.raucb")
+	if err := os.WriteFile(bundle, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := func(compatible string) string {
+		return "RAUC_MF_COMPATIBLE='" + compatible + "'\nRAUC_MF_VERSION='0.3.0+abc'\nRAUC_IMAGE_NAME_0='root.ext4'\n"
+	}
+	tests := []struct {
+		name      string
+		info      string
+		infoErr   error
+		code      int
+		installed bool
+		want      string
+	}{
+		{"good", manifest("timenode-amd64"), nil, 0, true, "bundle 0.3.0+abc for timenode-amd64, signature verified"},
+		{"bad signature", "", errors.New("exit status 1"), 1, false, "did not verify against"},
+		{"other architecture", manifest("timenode-arm64"), nil, 1, false, `it is for "timenode-arm64", this appliance is "timenode-amd64"`},
+		{"no manifest", "rauc-Message: nothing\n", nil, 1, false, `it is for "", this appliance is "timenode-amd64"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			installed := false
+			runner = func(_ context.Context, stdout, _ io.Writer, name string, args ...string) error {
+				switch {
+				case name == "rauc" && args[0] == "info":
+					io.WriteString(stdout, tc.info)
+					return tc.infoErr
+				case name == "rauc" && args[0] == "install":
+					installed = true
+					return nil
+				}
+				return fmt.Errorf("unexpected %s %v", name, args)
+			}
+			code, out, errOut := run("update", "install", "--system-conf", conf, "--keyring", "/dev/null", bundle)
+			if code != tc.code || installed != tc.installed || !strings.Contains(out+errOut, tc.want) {
+				t.Fatalf("exit %d, installed %v, want %d, %v and %q:\n%s%s", code, installed, tc.code, tc.installed, tc.want, out, errOut)
+			}
+			if !tc.installed && !strings.Contains(errOut, "nothing was changed") {
+				t.Errorf("refusal does not say nothing was changed: %s", errOut)
+			}
+		})
+	}
+}
+
+func TestRaucCompatible(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ body, want, err string }{
+		{"[system]\ncompatible = timenode-arm64 \n", "timenode-arm64", ""},
+		{"[system]\nbootloader=custom\n", "", "no compatible="},
+		{"[slot.rootfs.0]\ncompatible=x\n", "", "no compatible="},
+		{"[system]\ncompatible=\n", "", ":2: compatible= is empty"},
+	}
+	for i, tc := range tests {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.WriteFile(p, []byte(tc.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := raucCompatible(p)
+		if got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: %q, %v; want %q, %q", tc.body, got, err, tc.want, tc.err)
+		}
+	}
+	if vars := parseShellVars("A='it'\\''s'\nB=plain\nnot a var\n"); vars["A"] != "it's" || vars["B"] != "plain" || len(vars) != 2 {
+		t.Errorf("parseShellVars: %q", vars)
+	}
+}

@@ -162,7 +162,7 @@ func checkUpdates(t *testing.T, v *vm, b bundles, dir, root, disk, vars, medium,
 	for _, bad := range []struct{ name, file, want string }{
 		{"signed under another CA", b.otherCA, "signature verification failed"},
 		{"truncated", b.cut, "refused"},
-		{"for arm64", b.otherArch, "ompatible"},
+		{"for arm64", b.otherArch, `it is for "timenode-arm64", this appliance is "timenode-amd64"`},
 	} {
 		v.scp("/var/lib/ntp-admin/bad.raucb", bad.file)
 		out, err := v.ssh("sudo timenodectl update install /var/lib/ntp-admin/bad.raucb 2>&1")
