@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aunsorm/timenode/image/slots"
 )
@@ -113,6 +114,12 @@ func applyReset(ctx context.Context, e slots.ESP, device, factory string, log io
 	if err != nil {
 		return false, err
 	}
+	// The rollbacks the gate recorded went with /var; the firmware's
+	// marks on the entries stay. List them so the gate does not report
+	// them again as news.
+	if err := writeKnownRollbacks(e); err != nil {
+		fmt.Fprintf(log, "factory reset: the rollbacks already seen could not be listed (%v): the next boot reports them again\n", err)
+	}
 	rerr := os.Remove(path)
 	if err := done(); rerr == nil {
 		rerr = err
@@ -122,4 +129,20 @@ func applyReset(ctx context.Context, e slots.ESP, device, factory string, log io
 	}
 	fmt.Fprintln(log, "factory reset: done; the node starts as on its first boot")
 	return true, nil
+}
+
+// writeKnownRollbacks writes rollbacksKnownFile: every entry the firmware
+// has marked bad after its tries, as rollbackKey names it.
+func writeKnownRollbacks(e slots.ESP) error {
+	es, err := e.Entries()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, ent := range es {
+		if ent.Bad() && ent.Done > 0 {
+			b.WriteString(rollbackKey(ent) + "\n")
+		}
+	}
+	return writeFileSync(filepath.Join(e.Dir, rollbacksKnownFile), []byte(b.String()))
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -506,12 +508,14 @@ func (g gateEnv) noteRollback(booted string) error {
 		return err
 	}
 	last := g.lastTrial()
+	known := knownRollbacks(g.esp)
 	for _, e := range es {
 		if e.Slot == booted || !e.Bad() || e.Done == 0 {
 			continue
 		}
-		seen := filepath.Join(g.recordDir, "rollback-"+e.Name)
-		if _, err := os.Stat(seen); err == nil {
+		key := rollbackKey(e)
+		seen := filepath.Join(g.recordDir, "rollback-"+key)
+		if _, err := os.Stat(seen); err == nil || known[key] {
 			continue
 		}
 		why := "its trial boots ran out"
@@ -530,6 +534,37 @@ func (g gateEnv) noteRollback(booted string) error {
 		}
 	}
 	return nil
+}
+
+// rollbackKey names one rolled-back install: the entry's file name with
+// its boot counter, and its content, which differs for every install
+// (the title carries the software's version, the version line the order
+// it was made primary in). The name alone is the same for every failed
+// trial of a slot, and a second rollback of it went unrecorded.
+func rollbackKey(e slots.Entry) string {
+	sum := sha256.Sum256(e.Body)
+	return e.Name + "-" + hex.EncodeToString(sum[:6])
+}
+
+// rollbacksKnownFile, on the ESP, lists the rollbacks a factory reset
+// found already there (one rollbackKey per line): the reset wipes the
+// gate's records in /var, and without the list the first boot after it
+// reported every old rollback again as new.
+const rollbacksKnownFile = "timenode/rollbacks-known"
+
+// knownRollbacks reads rollbacksKnownFile (empty when absent).
+func knownRollbacks(e slots.ESP) map[string]bool {
+	known := map[string]bool{}
+	b, err := os.ReadFile(filepath.Join(e.Dir, rollbacksKnownFile))
+	if err != nil {
+		return known
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			known[line] = true
+		}
+	}
+	return known
 }
 
 func (g gateEnv) lastTrial() trialRecord {

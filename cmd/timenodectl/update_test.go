@@ -401,3 +401,76 @@ func TestRaucCompatible(t *testing.T) {
 		t.Errorf("parseShellVars: %q", vars)
 	}
 }
+
+// TestRollbackRecordedOncePerInstall: a failed trial of b is recorded once
+// as a rollback; a factory reset (which wipes the gate's records in /var)
+// does not make the next boot report it again; a later install of b that
+// fails as well is a new rollback, although its entry file has the same
+// name as the first one's.
+func TestRollbackRecordedOncePerInstall(t *testing.T) {
+	never := func(int) (bool, string, error) { return false, "/health 503", nil }
+	r := newGateRig(t, "b", never)
+	failTrial := func(title string) {
+		t.Helper()
+		e := slots.ESP{Dir: r.esp}
+		if err := e.Install("b", entryFor("b", title, "bbbb", "ro")); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetPrimary("b", slots.DefaultTries); err != nil {
+			t.Fatal(err)
+		}
+		r.env.cmdline = "root=PARTUUID=x ro rauc.slot=b"
+		for i := 0; i < slots.DefaultTries; i++ {
+			if got := r.firmwareBoot(t); got != "b" {
+				t.Fatalf("trial boot %d went to %s", i+1, got)
+			}
+			if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); !errors.Is(err, errTrialFailed) {
+				t.Fatalf("trial %d: %v", i+1, err)
+			}
+		}
+		if got := r.firmwareBoot(t); got != "a" {
+			t.Fatalf("after the tries the firmware booted %s", got)
+		}
+		r.env.cmdline = "root=PARTUUID=x ro rauc.slot=a"
+	}
+	boots := func() int {
+		t.Helper()
+		r.log.Reset()
+		for i := 0; i < 2; i++ {
+			if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return strings.Count(r.log.String(), "update rolled back: slot b")
+	}
+
+	failTrial("timenode 0.3.0")
+	if n := boots(); n != 1 {
+		t.Fatalf("first failed install: %d rollback lines over two boots, want 1:\n%s", n, r.log.String())
+	}
+
+	// Factory reset: the request applied, then /var made anew.
+	defer func(f func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = f }(runner)
+	runner = func(context.Context, io.Writer, io.Writer, string, ...string) error { return nil }
+	if err := requestReset(espOf(r.esp)); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if done, err := applyReset(context.Background(), espOf(r.esp), "/dev/fake", t.TempDir(), &log); !done || err != nil {
+		t.Fatalf("reset: %v %v\n%s", done, err, log.String())
+	}
+	if err := os.RemoveAll(r.env.recordDir); err != nil {
+		t.Fatal(err)
+	}
+	if n := boots(); n != 0 {
+		t.Fatalf("after a factory reset the old rollback was reported %d times:\n%s", n, r.log.String())
+	}
+	if g := (gateEnv{recordDir: r.env.recordDir}); g.counter("rollbacks") != 0 {
+		t.Errorf("rollbacks after the reset: %d, want 0", g.counter("rollbacks"))
+	}
+
+	failTrial("timenode 0.4.0")
+	if n := boots(); n != 1 {
+		t.Fatalf("second failed install of the same slot: %d rollback lines, want 1:\n%s", n, r.log.String())
+	}
+}
