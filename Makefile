@@ -9,7 +9,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 
 .PHONY: all build run test vet fmt-check mod-check cross bench bench-timing bench-ntp bench-gnss test-confinement \
 	qemu-clock-test test-future abi-test fuzz-gnss fuzz-ntp fuzz-apparmor golden-timing bench-serve image image-test image-arm64 clean \
-	redteam sidecar-image bench-integrity k8s-test
+	redteam sidecar-image bench-integrity k8s-test update-bundle
 
 all: build
 
@@ -133,6 +133,12 @@ IMAGE_DIR ?= build/image
 image:
 	image/build.sh $(IMAGE_DIR)
 	image/check.sh $(IMAGE_DIR) amd64
+
+# A signed RAUC update bundle of the image just built (image/bundle.sh):
+# UPDATE_CERT/UPDATE_KEY/UPDATE_CA sign it, else the development update CA
+# in build/update-keys (which `make image` then trusts).
+update-bundle:
+	image/bundle.sh $(IMAGE_DIR)
 
 image-test: image
 	TIMENODE_IMAGE_TEST=1 TIMENODE_IMAGE_DIR=$(abspath $(IMAGE_DIR)) $(GO) test -count=1 -timeout 60m -v -run '^TestShippedImage$$' ./image/boottest/shipped

@@ -17,15 +17,22 @@
 #   3. kernel modules trimmed to what an appliance can use, zstd initramfs;
 #   4. the timenode binaries, units, udev rule, AppArmor profiles, nftables
 #      ruleset (and $SITE_NFT as /etc/timenode/nftables.d/site.nft, if set);
-#   5. a GPT disk: ESP (systemd-boot + kernel + initrd), read-only ext4 root,
-#      ext4 state partition mounted on /var (DynamicUser state lives in
+#   5. a GPT disk: ESP (systemd-boot + each slot's kernel + initrd), two
+#      root slots tn-root-a and tn-root-b (A/B updates with RAUC: a holds
+#      the read-only ext4 root, b is empty until the first update), an ext4
+#      state partition mounted on /var (DynamicUser state lives in
 #      /var/lib/private/timenode, journal is volatile).
 # No loop devices and no mounts except proc/sys/dev(/pts) bind mounts into the
 # chroot, always undone by an EXIT trap.
 #
 # Outputs: BUILD_DIR/timenode-$ARCH.img (raw, dd it to the appliance's disk),
+# BUILD_DIR/root.ext4 (the root slot's file system, what image/bundle.sh
+# signs into an update bundle), BUILD_DIR/version (VERSION, ARCH),
 # BUILD_DIR/vmlinuz, BUILD_DIR/initrd.img, BUILD_DIR/cmdline (the kernel command
 # line the loader entry uses), BUILD_DIR/partuuids, BUILD_DIR/build-report.txt.
+#
+# The update CA the appliance trusts for bundles: $UPDATE_CA (PEM), else the
+# development CA image/bundle.sh keeps in build/update-keys/.
 #
 # Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools, and Go;
 # for arm64 also qemu-user-static and binfmt-support.
@@ -50,10 +57,12 @@ need_tools() {
 	done
 }
 
-# Partition sizes (MiB). The root partition is sized from its content.
-ESP_MIB=96
-STATE_MIB=${STATE_MIB:-256}
+# Partition sizes (MiB). The root file system is sized from its content;
+# each root slot is ROOT_SLOT_MIB, room for the releases that will follow.
+ESP_MIB=128
+STATE_MIB=${STATE_MIB:-1024}
 ROOT_SLACK_MIB=48
+ROOT_SLOT_MIB=${ROOT_SLOT_MIB:-1024}
 
 # ---------------------------------------------------------------------------
 # Disk assembly.
@@ -74,8 +83,9 @@ assemble_disk() {
 
 	# Root: read-only at run time, so no journal; fixed UUIDs and a fixed
 	# hash seed keep the image reproducible apart from file timestamps.
+	[ "$root_mib" -le "$ROOT_SLOT_MIB" ] || die "the root file system needs $root_mib MiB, a slot has $ROOT_SLOT_MIB (ROOT_SLOT_MIB)"
 	mkfs.ext4 -q -F -L tn-root -U "$ROOT_FSUUID" -O ^has_journal -m 0 \
-		-E hash_seed="$ROOT_FSUUID" -d "$rootdir" "$work/root.ext4" "${root_mib}M" >/dev/null
+		-E hash_seed="$ROOT_FSUUID" -d "$rootdir" "$BUILD/root.ext4" "${root_mib}M" >/dev/null
 	mkfs.ext4 -q -F -L tn-state -U "$STATE_FSUUID" -m 1 \
 		-E hash_seed="$STATE_FSUUID" -d "$vardir" "$work/state.ext4" "${STATE_MIB}M" >/dev/null
 	mkfs.vfat -n TN-ESP -i "${ESP_VOLID}" -C "$work/esp.vfat" $(( ESP_MIB * 1024 )) >/dev/null
@@ -85,20 +95,21 @@ assemble_disk() {
 		mcopy -i "$work/esp.vfat" "$f" "::$f"; done)
 
 	# GPT: 1 MiB alignment, 1 MiB spare at the end for the backup table.
-	local total=$(( 1 + ESP_MIB + root_mib + STATE_MIB + 1 ))
+	local total=$(( 1 + ESP_MIB + 2 * ROOT_SLOT_MIB + STATE_MIB + 1 ))
 	rm -f "$out"
 	truncate -s "${total}M" "$out"
 	sfdisk --quiet --label gpt "$out" <<-EOF
 	label-id: $DISK_GUID
 	start=1MiB, size=${ESP_MIB}MiB, type=uefi, uuid=$ESP_PARTUUID, name=esp
-	size=${root_mib}MiB, type=$ROOT_PARTTYPE, uuid=$ROOT_PARTUUID, name=tn-root
+	size=${ROOT_SLOT_MIB}MiB, type=$ROOT_PARTTYPE, uuid=$ROOT_PARTUUID, name=tn-root-a
+	size=${ROOT_SLOT_MIB}MiB, type=$ROOT_PARTTYPE, uuid=$ROOT_B_PARTUUID, name=tn-root-b
 	size=${STATE_MIB}MiB, type=linux, uuid=$STATE_PARTUUID, name=tn-state
 	EOF
 	dd if="$work/esp.vfat" of="$out" bs=1M seek=1 conv=notrunc,sparse status=none
-	dd if="$work/root.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB )) conv=notrunc,sparse status=none
-	dd if="$work/state.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB + root_mib )) conv=notrunc,sparse status=none
+	dd if="$BUILD/root.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB )) conv=notrunc,sparse status=none
+	dd if="$work/state.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB + 2 * ROOT_SLOT_MIB )) conv=notrunc,sparse status=none
 	rm -rf "$work"
-	echo "root_mib=$root_mib state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
+	echo "root_mib=$root_mib root_slot_mib=$ROOT_SLOT_MIB state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
 }
 
 # ---------------------------------------------------------------------------
@@ -240,7 +251,7 @@ in_chroot apt-get -y -q -o Dpkg::Use-Pty=0 dist-upgrade >>"$BUILD/apt.log" 2>&1 
 in_chroot INITRD=No apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
 	"$KERNEL_PKG" initramfs-tools zstd e2fsprogs \
 	systemd systemd-sysv udev dbus libnss-systemd \
-	apparmor nftables systemd-boot-efi openssh-server sudo \
+	apparmor nftables systemd-boot-efi openssh-server sudo rauc rauc-service \
 	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
 log "apt-get done in $(( $(date +%s) - t_apt ))s"
 
@@ -299,6 +310,17 @@ cp -a "$here/rootfs/." "$R/"
 chown -R root:root "$R/etc/ssh/sshd_config.d" "$R/etc/sudoers.d" "$R/etc/timenode"
 chmod 0440 "$R/etc/sudoers.d/timenode-admin"
 chmod 0644 "$R/etc/timenode/appliance.env" "$R/etc/ssh/sshd_config.d/10-timenode.conf"
+# A/B updates: RAUC with the two root slots, systemd-boot's boot counting
+# as its bootloader (timenodectl update bootloader), and only the verifying
+# update CA on the appliance.
+if [ -z "${UPDATE_CA:-}" ]; then
+	UPDATE_CA=$("$here/bundle.sh" --dev-ca) || die "making the development update CA failed"
+fi
+[ -s "$UPDATE_CA" ] || die "UPDATE_CA=$UPDATE_CA: no such file"
+! grep -q "PRIVATE KEY" "$UPDATE_CA" || die "UPDATE_CA=$UPDATE_CA holds a private key: give the CA certificate only"
+install -D -m 0644 "$UPDATE_CA" "$R/etc/rauc/update-ca.pem"
+sed "s/@ARCH@/$ARCH/" "$here/rauc/system.conf" >"$R/etc/rauc/system.conf"
+install -D -m 0755 "$here/rauc/rauc-bootloader" "$R/usr/lib/timenode/rauc-bootloader"
 # Management access: one administrator, SSH keys only (installed into
 # /var/lib/timenode-site by the provisioning medium or bundle), no password
 # at all ("*" is not a hash of anything; "!" would make sshd treat the
@@ -318,7 +340,7 @@ rm -f "$R"/etc/ssh/ssh_host_*
 in_chroot visudo -c -q -f /etc/sudoers.d/timenode-admin || die "sudoers.d/timenode-admin does not parse"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
-units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service
+units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service timenode-update-gate.service timenode-factory-reset.service
 	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service
 	timenode-apparmor-denials.timer"
 # shellcheck disable=SC2086
@@ -358,12 +380,17 @@ mkdir -p "$T/esp"
 mv "$R" "$T/root"; R=$T/root
 mv "$R/var" "$T/var"; install -d -m 0755 "$R/var"
 chmod 0755 "$T/var"
+# The pristine /var, kept in the root: a factory reset makes the state
+# partition anew from it (timenode-factory-reset.service).
+install -d -m 0755 "$R/usr/lib/timenode/factory"
+cp -a "$T/var" "$R/usr/lib/timenode/factory/var"
 
 # Fixed per build: the loader entry and fstab name partitions by PARTUUID.
 cat >"$BUILD/partuuids" <<EOF
 DISK_GUID=$(cat /proc/sys/kernel/random/uuid)
 ESP_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
 ROOT_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
+ROOT_B_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
 STATE_PARTUUID=$(cat /proc/sys/kernel/random/uuid)
 ROOT_FSUUID=$(cat /proc/sys/kernel/random/uuid)
 STATE_FSUUID=$(cat /proc/sys/kernel/random/uuid)
@@ -372,38 +399,50 @@ EOF
 # shellcheck disable=SC1091
 . "$BUILD/partuuids"
 
+# By partition name, not UUID: an update's root slot comes from another
+# build and must mount this appliance's state and ESP. The root itself is
+# the slot the loader entry names (root=PARTUUID=..., mounted read-only).
 cat >"$R/etc/fstab" <<EOF
-# timenode appliance: read-only root, state on its own partition.
-PARTUUID=$ROOT_PARTUUID  /     ext4   ro,noatime                        0 0
-PARTUUID=$STATE_PARTUUID /var  ext4   rw,noatime,nodev,nosuid,errors=remount-ro  0 2
-PARTUUID=$ESP_PARTUUID   /boot/efi vfat ro,noauto,x-systemd.automount,umask=0077  0 0
-tmpfs                    /tmp  tmpfs  rw,nodev,nosuid,mode=1777,size=64M  0 0
+# timenode appliance: read-only root (the booted slot), state on its own partition.
+PARTLABEL=tn-state /var  ext4   rw,noatime,nodev,nosuid,errors=remount-ro  0 2
+PARTLABEL=esp      /boot/efi vfat ro,noauto,x-systemd.automount,umask=0077  0 0
+tmpfs              /tmp  tmpfs  rw,nodev,nosuid,mode=1777,size=64M  0 0
 EOF
 install -d -m 0755 "$R/boot/efi"
 # ConditionNeedsUpdate= (ldconfig, hwdb, sysusers) would fire on every boot
 # of a read-only root whose /usr is newer than the stamps: the build did it.
 touch -r "$R/usr" "$R/etc/.updated" "$T/var/.updated"
 
-cmdline="root=PARTUUID=$ROOT_PARTUUID ro rootfstype=ext4 rootwait console=tty0 console=$SERIAL,115200n8 apparmor=1 security=apparmor panic=10"
+# The slot's own command line (without root= and rauc.slot=, which name the
+# slot): an update writes it into the new slot's loader entry.
+slotcmdline="ro rootfstype=ext4 rootwait console=tty0 console=$SERIAL,115200n8 apparmor=1 security=apparmor panic=10"
+cmdline="root=PARTUUID=$ROOT_PARTUUID $slotcmdline rauc.slot=a"
 echo "$cmdline" >"$BUILD/cmdline"
+printf 'VERSION=%s\nARCH=%s\n' "$VERSION" "$ARCH" >"$BUILD/version"
 
 cp "$R/boot/vmlinuz-$kver" "$BUILD/vmlinuz"
 cp "$R/boot/initrd.img-$kver" "$BUILD/initrd.img"
-# The ESP: systemd-boot as the removable-media loader, one entry.
+# The slot carries its kernel, initrd and command line, so an update bundle
+# brings its own (timenodectl update install-entry copies them to the ESP).
+install -D -m 0644 "$BUILD/vmlinuz" "$R/usr/lib/timenode/boot/vmlinuz"
+install -D -m 0644 "$BUILD/initrd.img" "$R/usr/lib/timenode/boot/initrd.img"
+echo "$slotcmdline" >"$R/usr/lib/timenode/boot/cmdline"
+# The ESP: systemd-boot as the removable-media loader, slot a's entry.
 install -D -m 0644 "$R/usr/lib/systemd/boot/efi/$EFI_LOADER" "$T/esp/EFI/BOOT/$EFI_REMOVABLE"
-install -D -m 0644 "$BUILD/vmlinuz" "$T/esp/timenode/vmlinuz"
-install -D -m 0644 "$BUILD/initrd.img" "$T/esp/timenode/initrd.img"
+install -D -m 0644 "$BUILD/vmlinuz" "$T/esp/timenode/a/vmlinuz"
+install -D -m 0644 "$BUILD/initrd.img" "$T/esp/timenode/a/initrd.img"
 install -D -m 0644 /dev/null "$T/esp/loader/loader.conf"
 # No menu entries but the appliance's own, and no editor: a key on any
 # console (a GNSS receiver on a UART the firmware listens to sends NMEA
 # from power-on: seen selecting "Reboot Into Firmware Interface" in the
 # boot test) can only boot timenode, and nobody at the console can edit the
 # kernel command line (init=/bin/sh).
-printf 'default timenode.conf\ntimeout 0\nconsole-mode keep\neditor no\nauto-entries no\nauto-firmware no\n' >"$T/esp/loader/loader.conf"
-install -D -m 0644 /dev/null "$T/esp/loader/entries/timenode.conf"
-printf 'title timenode\nlinux /timenode/vmlinuz\ninitrd /timenode/initrd.img\noptions %s\n' "$cmdline" \
-	>"$T/esp/loader/entries/timenode.conf"
-# The root keeps no second copy of kernel and initrd.
+# The default is a pattern: the first entry in systemd-boot's order, so a
+# slot whose trial boots ran out (sorted last) is passed over (image/slots).
+printf 'default timenode-*\ntimeout 0\nconsole-mode keep\neditor no\nauto-entries no\nauto-firmware no\n' >"$T/esp/loader/loader.conf"
+install -D -m 0644 /dev/null "$T/esp/loader/entries/timenode-a.conf"
+printf 'title timenode %s (slot a)\nsort-key timenode\nversion 1\nlinux /timenode/a/vmlinuz\ninitrd /timenode/a/initrd.img\noptions %s\n' "$VERSION" "$cmdline" \
+	>"$T/esp/loader/entries/timenode-a.conf"
 rm -f "$R"/boot/vmlinuz* "$R"/boot/initrd.img* "$R"/vmlinuz* "$R"/initrd.img*
 
 log "assembling disk"

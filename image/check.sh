@@ -47,21 +47,24 @@ part() {
 	dd if="$img" of="$2" bs=512 skip="$start" count="$size" status=none
 }
 part esp "$W/esp"
-part tn-root "$W/root"
+part tn-root-a "$W/root"
+partline tn-root-b >/dev/null # empty until the first update
 partline tn-state >/dev/null # made empty by the build: only its presence is checked
-echo "check: partitions esp, tn-root, tn-state"
+echo "check: partitions esp, tn-root-a, tn-root-b, tn-state"
 
 # ESP.
 mdir -i "$W/esp" "::/EFI/BOOT/$loader" >/dev/null 2>&1 || fail "ESP has no /EFI/BOOT/$loader"
-for f in /timenode/vmlinuz /timenode/initrd.img; do
+for f in /timenode/a/vmlinuz /timenode/a/initrd.img; do
 	mdir -i "$W/esp" "::$f" >/dev/null 2>&1 || fail "ESP has no $f"
 done
-entry=$(mtype -i "$W/esp" ::/loader/entries/timenode.conf) || fail "ESP has no loader entry"
+entry=$(mtype -i "$W/esp" ::/loader/entries/timenode-a.conf) || fail "ESP has no loader entry for slot a"
 loaderconf=$(mtype -i "$W/esp" ::/loader/loader.conf) || fail "ESP has no loader.conf"
 for w in "editor no" "auto-firmware no" "auto-entries no"; do
 	grep -qx "$w" <<<"$loaderconf" || fail "loader.conf lacks \"$w\": a key on a console could edit the kernel command line or leave the appliance's entry"
 done
 grep -q 'apparmor=1 security=apparmor' <<<"$entry" || fail "loader entry does not enable AppArmor: $entry"
+grep -Eq '^options root=PARTUUID=[^ ]+ ro .* rauc\.slot=a$' <<<"$entry" || fail "slot a's entry does not boot its root read-only as RAUC's slot a: $entry"
+grep -qx 'default timenode-\*' <<<"$loaderconf" || fail "loader.conf's default is not the pattern timenode-*: a slot whose trial ran out would still boot"
 echo "check: ESP has $loader, kernel, initrd, AppArmor on the command line"
 
 # Root file system.
@@ -96,7 +99,17 @@ for f in /usr/lib/systemd/system/timenoded.service /usr/lib/systemd/system/timen
 	/usr/lib/systemd/system/systemd-time-wait-sync.service.d/timenode.conf; do
 	exists "$f" || fail "root has no $f"
 done
-rootcat /etc/fstab | grep -Eq '^PARTUUID=[^ ]+ +/ +ext4 +ro,' || fail "fstab does not mount / read-only"
+! rootcat /etc/fstab | grep -Eq '^[^#]+ +/ ' || fail "fstab mounts /: the root is the slot the loader entry names, read-only"
+rootcat /etc/fstab | grep -Eq '^PARTLABEL=tn-state +/var ' || fail "fstab does not mount the state partition by its name (an update's root must find it)"
+for f in /etc/rauc/system.conf /etc/rauc/update-ca.pem /usr/lib/timenode/rauc-bootloader /usr/bin/rauc \
+	/usr/lib/timenode/boot/vmlinuz /usr/lib/timenode/boot/initrd.img /usr/lib/timenode/boot/cmdline \
+	/etc/systemd/system/multi-user.target.wants/timenode-update-gate.service \
+	/etc/systemd/system/local-fs.target.wants/timenode-factory-reset.service \
+	/usr/lib/timenode/factory/var/lib/dpkg/status; do
+	exists "$f" || fail "root has no $f (A/B updates)"
+done
+rootcat /etc/rauc/system.conf | grep -qx "compatible=timenode-$ARCH" || fail "RAUC's compatible is not timenode-$ARCH"
+! rootcat /etc/rauc/update-ca.pem | grep -q "PRIVATE KEY" || fail "the update CA file holds a private key"
 for k in ssh_host_ed25519_key ssh_host_rsa_key ssh_host_ecdsa_key; do
 	! exists "/etc/ssh/$k" || fail "the image ships /etc/ssh/$k: every appliance must make its own host key"
 done
@@ -104,7 +117,7 @@ rootcat /etc/shadow | grep -q '^ntp-admin:\*:' || fail "ntp-admin must have no p
 rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
 rootcat /etc/group | grep -Eq '^systemd-journal:.*[:,]timenode-denials(,|$)' || fail "timenode-denials (the AppArmor denial counter) is not in systemd-journal"
 rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
-echo "check: units (timenoded, sshd and the wait for lock enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, read-only root in fstab"
+echo "check: units (timenoded, sshd, the wait for lock and the update gate enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, A/B slots with RAUC and the update CA only"
 
 # The image's own daemon runs.
 rootcat /usr/sbin/timenoded >"$W/timenoded"

@@ -147,6 +147,7 @@ func TestExposureBelowChrony(t *testing.T) {
 		{name: "ssh host key generation", unit: "timenode-sshd-keygen.service", wantBelow: true},
 		{name: "PPS module loading", unit: "timenode-pps-modules.service", wantBelow: true},
 		{name: "provisioning medium", unit: "timenode-media@.service", wantBelow: true},
+		{name: "update gate", unit: "timenode-update-gate.service", wantBelow: true},
 		{name: "control: bare unit", unit: "testdata/bare.service", wantBelow: false},
 	}
 	for _, tt := range tests {

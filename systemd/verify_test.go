@@ -142,6 +142,8 @@ func TestVerifyClean(t *testing.T) {
 		{name: "apparmor denial timer", unit: "timenode-apparmor-denials.timer"},
 		{name: "ssh host key generation", unit: "timenode-sshd-keygen.service"},
 		{name: "PPS module loading", unit: "timenode-pps-modules.service"},
+		{name: "update gate", unit: "timenode-update-gate.service"},
+		{name: "factory reset", unit: "timenode-factory-reset.service"},
 		{name: "control: broken unit", unit: "testdata/broken.service", wantFindings: true},
 	}
 	for _, tt := range tests {

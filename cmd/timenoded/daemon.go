@@ -131,8 +131,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	build := version.Get()
 	metrics.RegisterBuildInfo(build.Version(), build.Commit, build.GoVersion)
 	if cfg.textfileDir != "" {
-		// Only the denial counter's names: a file cannot forge ours.
-		metrics.Registry().MustRegister(textfile.New(cfg.textfileDir, "mtls_app_armor_"))
+		// Only the denial counter's and the update gate's names: a file
+		// cannot forge ours.
+		metrics.Registry().MustRegister(textfile.New(cfg.textfileDir, "mtls_app_armor_", "timenode_update_"))
 	}
 	log.Info("timenoded starting", "version", build.Version(), "commit", build.Commit)
 	api := &netsvc.API{Clock: hw.clk, Timing: ts, Signer: sig, AuthorityID: cfg.authorityID,

@@ -148,6 +148,10 @@ func TestShippedImage(t *testing.T) {
 		t.Logf("[%4.0fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
+	// The update bundles (issue 18), made first: a failure here is quick.
+	upd := makeBundles(t, root, buildDir, filepath.Join(dir, "update"))
+	step("update bundles: %s", bundleSizes(upd))
+
 	// The administrator's key and the provisioning medium.
 	key := filepath.Join(dir, "admin")
 	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "boottest admin", "-f", key)
@@ -241,6 +245,13 @@ func TestShippedImage(t *testing.T) {
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("second boot: timenoded back with keys %v", keys)
 	checkNoDenials(t, v, 2)
+	pps.stop()
+
+	// A/B updates: refused bundles, v2 committed, v3 rolled back.
+	v = checkUpdates(t, v, upd, dir, root, disk, vars, medium, key, p, hc, https, keys, step)
+	checkNoDenials(t, v, 6)
+	v = checkFactoryReset(t, v, dir, disk, vars, medium, key, p, upd.v2, step)
+	checkNoDenials(t, v, 9)
 }
 
 // serve runs the serving phase and returns the keys published after the
