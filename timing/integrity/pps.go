@@ -48,8 +48,14 @@ type PPSConfig struct {
 	// (default 5 s).
 	MissingAfter time.Duration
 	// UnstableFraction of the last 64 s missing or duplicated reports
-	// pps_unstable (default 0.25).
+	// pps_unstable (default 0.25), when they come from at least
+	// UnstableRuns separate events (gaps or duplicates; default 3): a
+	// connector that bounces.
+	// One long gap is a cut cable, which pps_missing reports and the
+	// discipline's holdover handles; counting its seconds as instability
+	// kept a node suspect for ten minutes after every long cut.
 	UnstableFraction float64
+	UnstableRuns     int
 	// ClearAfter is how long the phase must agree again with the held
 	// oscillator before an alarm clears (default 60 s).
 	ClearAfter int
@@ -73,6 +79,9 @@ func (c PPSConfig) withDefaults() PPSConfig {
 	}
 	if c.UnstableFraction <= 0 {
 		c.UnstableFraction = 0.25
+	}
+	if c.UnstableRuns <= 0 {
+		c.UnstableRuns = 3
 	}
 	if c.ClearAfter <= 0 {
 		c.ClearAfter = 60
@@ -115,8 +124,9 @@ type PPSDetector struct {
 	lastSec int64
 	started bool
 	lastAt  time.Time
-	// Missing or duplicate pulses: the seconds they concern.
-	bad []int64
+	// Missing or duplicate pulses: the seconds they concern, and one
+	// entry per event (a gap of any length, or a duplicate) at its second.
+	bad, badEvents []int64
 
 	// Median output: prefix sums of the phase (relative to a reference
 	// line) and of presence, in a ring indexed by second.
@@ -187,12 +197,14 @@ func (d *PPSDetector) Observe(now time.Time, sec int64, phaseNs float64) []Evide
 	var evs []Evidence
 	if d.started && sec <= d.lastSec {
 		d.bad = append(d.bad, sec) // duplicate or out of order
+		d.badEvents = append(d.badEvents, sec)
 		return d.unstable(now, sec, evs)
 	}
-	if d.started {
-		for s := d.lastSec + 1; s < sec && s > sec-unstableSpan; s++ {
+	if d.started && sec > d.lastSec+1 {
+		for s := max(d.lastSec+1, sec-unstableSpan+1); s < sec; s++ {
 			d.bad = append(d.bad, s)
 		}
+		d.badEvents = append(d.badEvents, sec-1) // one gap, however long
 	}
 	d.started, d.lastSec, d.lastAt = true, sec, now
 	d.raw = append(d.raw, rawPulse{sec, phaseNs})
@@ -220,9 +232,18 @@ func (d *PPSDetector) unstable(now time.Time, sec int64, evs []Evidence) []Evide
 		i++
 	}
 	d.bad = d.bad[i:]
-	if frac := float64(len(d.bad)) / unstableSpan; frac > d.cfg.UnstableFraction {
+	i = 0
+	for i < len(d.badEvents) && d.badEvents[i] <= sec-unstableSpan {
+		i++
+	}
+	d.badEvents = d.badEvents[i:]
+	frac := float64(len(d.bad)) / unstableSpan
+	if frac <= d.cfg.UnstableFraction {
+		return evs
+	}
+	if n := len(d.badEvents); n >= d.cfg.UnstableRuns {
 		evs = append(evs, Evidence{At: now, Detector: DetectorPPS, Reason: ReasonPPSUnstable, Level: LevelSuspect,
-			Values: map[string]float64{"bad_fraction": frac, "window_s": unstableSpan}})
+			Values: map[string]float64{"bad_fraction": frac, "bad_events": float64(n), "window_s": unstableSpan}})
 	}
 	return evs
 }

@@ -3,6 +3,7 @@ package integrity
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -181,5 +182,54 @@ func TestPPSMissingAndUnstable(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("bouncing pulses not reported unstable")
+	}
+}
+
+// TestPPSCutIsNotInstability: a cable cut for five minutes, then pulses
+// again, is one gap, reported as pps_missing while it lasts and never as
+// pps_unstable (which made the node suspect, and kept it so for the
+// policy's ten-minute clearing time, after every long cut). Two cuts in a
+// minute are not a bouncing connector either; a third is.
+func TestPPSCutIsNotInstability(t *testing.T) {
+	tests := []struct {
+		name     string
+		gaps     [][2]int64 // [from, to) seconds without a pulse
+		unstable bool
+	}{
+		{"one 5 min cut", [][2]int64{{100, 400}}, false},
+		{"one 30 s cut", [][2]int64{{100, 130}}, false},
+		{"two cuts", [][2]int64{{100, 115}, {120, 135}}, false},
+		{"three cuts", [][2]int64{{100, 110}, {115, 125}, {130, 140}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewPPSDetector(PPSConfig{Model: tcxo})
+			missing := func(k int64) bool {
+				for _, g := range tt.gaps {
+					if k >= g[0] && k < g[1] {
+						return true
+					}
+				}
+				return false
+			}
+			var reasons []string
+			for k := int64(0); k < 600; k++ {
+				now := t0.Add(time.Duration(k) * time.Second)
+				if !missing(k) {
+					for _, e := range d.Observe(now, k, 0) {
+						reasons = append(reasons, e.Reason)
+					}
+				}
+				for _, e := range d.Tick(now) {
+					reasons = append(reasons, e.Reason)
+				}
+			}
+			if got := slices.Contains(reasons, ReasonPPSUnstable); got != tt.unstable {
+				t.Errorf("pps_unstable reported %v, want %v (reasons %v)", got, tt.unstable, slices.Compact(reasons))
+			}
+			if !slices.Contains(reasons, ReasonPPSMissing) && tt.gaps[0][1]-tt.gaps[0][0] >= 5 {
+				t.Errorf("a cut of %d s was never reported missing", tt.gaps[0][1]-tt.gaps[0][0])
+			}
+		})
 	}
 }
