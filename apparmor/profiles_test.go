@@ -11,21 +11,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-)
 
-// needParser skips the test when apparmor_parser is missing, naming the
-// Debian package, and fails it instead when CI=true.
-func needParser(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("apparmor_parser"); err == nil {
-		return
-	}
-	msg := `apparmor_parser not found: install the Debian package "apparmor"`
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+)
 
 // parser runs apparmor_parser with args and returns stdout, stderr and
 // whether it exited 0.
@@ -67,7 +55,7 @@ func compileErrors(t *testing.T, profile string) []string {
 // TestProfilesCompile compiles every profile we ship, and three broken ones
 // as controls that prove a syntax or semantic error fails the check.
 func TestProfilesCompile(t *testing.T) {
-	needParser(t)
+	testbin.NeedTool(t, "apparmor_parser", "apparmor")
 	tests := []struct {
 		name       string
 		profile    string
@@ -173,7 +161,7 @@ const baseline = "abi <abi/3.0>,\ninclude <tunables/global>\nprofile baseline {\
 // list (state directory, sd_notify socket, GNSS, pty and PPS devices). The
 // control profile compiles but writes to /etc/timenode and must be caught.
 func TestProfilePolicy(t *testing.T) {
-	needParser(t)
+	testbin.NeedTool(t, "apparmor_parser", "apparmor")
 	base := filepath.Join(t.TempDir(), "baseline")
 	if err := os.WriteFile(base, []byte(baseline), 0o644); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // ourUnits are the unit files this package ships.
@@ -28,23 +29,6 @@ var ourUnits = []string{
 
 // chronyUnit is Debian's unit for the daemon a customer would otherwise run.
 const chronyUnit = "/usr/lib/systemd/system/chrony.service"
-
-// needTool skips the test when path is missing, naming the Debian package,
-// and fails it instead when CI=true so that CI never skips silently.
-func needTool(t *testing.T, path, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(path); err == nil {
-		return
-	}
-	if _, err := os.Stat(path); err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s not found: install the Debian package %q", path, pkg)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // analyze runs systemd-analyze with args and returns stdout, stderr and the
 // exit status (-1 when it could not run at all).
@@ -131,8 +115,8 @@ func checks(t *testing.T, unit string) map[string]check {
 // same run and requires ours to be strictly lower (better). The bare unit is
 // the control: an unhardened service must not pass.
 func TestExposureBelowChrony(t *testing.T) {
-	needTool(t, "systemd-analyze", "systemd")
-	needTool(t, chronyUnit, "chrony")
+	testbin.NeedTool(t, "systemd-analyze", "systemd")
+	testbin.NeedTool(t, chronyUnit, "chrony")
 	chrony := exposure(t, chronyUnit)
 	t.Logf("exposure %-28s %.1f", "chrony.service (Debian)", chrony)
 	tests := []struct {
@@ -192,7 +176,7 @@ func clockBlockers(c map[string]check) []string {
 // filtered (the ~@privileged trap), ProtectClock is off and CAP_SYS_TIME is in
 // the bounding set. The trap unit is the control.
 func TestClockStaysReachable(t *testing.T) {
-	needTool(t, "systemd-analyze", "systemd")
+	testbin.NeedTool(t, "systemd-analyze", "systemd")
 	tests := []struct {
 		name        string
 		unit        string
@@ -220,8 +204,8 @@ const debianSSHUnit = "/usr/lib/systemd/system/ssh.service"
 // start login sessions as any user, so it cannot score like the daemon;
 // the drop-in must still take a clear bite out of the stock exposure.
 func TestSSHDropInLowersExposure(t *testing.T) {
-	needTool(t, "systemd-analyze", "systemd")
-	needTool(t, debianSSHUnit, "openssh-server")
+	testbin.NeedTool(t, "systemd-analyze", "systemd")
+	testbin.NeedTool(t, debianSSHUnit, "openssh-server")
 	stock, err := os.ReadFile(debianSSHUnit)
 	if err != nil {
 		t.Fatal(err)

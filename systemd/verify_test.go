@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // systemUnitDir is where Debian keeps the units ours depend on.
@@ -129,7 +131,7 @@ func verifyFindings(t *testing.T, units ...string) []string {
 // about each of our units; the broken unit is the control that proves a
 // warning on stderr is caught even though verify exits 0.
 func TestVerifyClean(t *testing.T) {
-	needTool(t, "systemd-analyze", "systemd")
+	testbin.NeedTool(t, "systemd-analyze", "systemd")
 	tests := []struct {
 		name         string
 		unit         string
@@ -191,7 +193,7 @@ func TestTimeSyncTargetWaitsForLock(t *testing.T) {
 		t.Error("timenoded.service pulls time-sync.target in as if started meant synchronized")
 	}
 
-	needTool(t, "systemd-analyze", "systemd")
+	testbin.NeedTool(t, "systemd-analyze", "systemd")
 	const waitUnit = systemUnitDir + "/systemd-time-wait-sync.service"
 	if _, err := os.Stat(waitUnit); err != nil {
 		t.Fatalf("Debian's %s: %v", waitUnit, err)

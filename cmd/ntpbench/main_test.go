@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/netsvc/nts"
 )
@@ -50,12 +50,7 @@ func TestBenchRuns(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.needChron {
-				if _, err := exec.LookPath("chronyd"); err != nil {
-					if os.Getenv("CI") == "true" {
-						t.Fatal("chronyd not found: install the Debian package chrony")
-					}
-					t.Skip("chronyd not found: install the Debian package chrony")
-				}
+				testbin.NeedTool(t, "chronyd", "chrony")
 			}
 			var out bytes.Buffer
 			if code := run(tc.args, &out); code != 0 {

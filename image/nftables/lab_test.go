@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // segment is one client network wired straight to the node: a namespace
@@ -69,7 +71,7 @@ func newLab(t *testing.T, segs []segment) *lab {
 // buildTool compiles internal/nstool into a temporary directory.
 func buildTool(t *testing.T) string {
 	t.Helper()
-	needTool(t, "go", "golang-go")
+	testbin.NeedTool(t, "go", "golang-go")
 	out := filepath.Join(t.TempDir(), "nstool")
 	cmd := exec.Command("go", "build", "-o", out, "./internal/nstool")
 	if b, err := cmd.CombinedOutput(); err != nil {

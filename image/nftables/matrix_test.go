@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // The node's fixture listens on every port of the matrix and on ports that
@@ -33,7 +35,7 @@ var segments = []segment{
 func TestPortMatrix(t *testing.T) {
 	needRoot(t)
 	for _, tool := range [][2]string{{"ip", "iproute2"}, {"nft", "nftables"}, {"nmap", "nmap"}} {
-		needTool(t, tool[0], tool[1])
+		testbin.NeedTool(t, tool[0], tool[1])
 	}
 	start := time.Now()
 	l := newLab(t, segments)

@@ -6,21 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// needTool skips the test when a program is missing, naming the Debian
-// package, and fails it instead when CI=true.
-func needTool(t *testing.T, prog, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(prog); err == nil {
-		return
-	}
-	msg := prog + ` not found: install the Debian package "` + pkg + `"`
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+)
 
 // abs returns the absolute path of a file in this package's directory.
 func abs(t *testing.T, name string) string {
@@ -37,8 +25,8 @@ func abs(t *testing.T, name string) string {
 // (unshare -rn), so the host's own ruleset is never consulted or changed.
 // The broken ruleset is the control.
 func TestRulesetSyntax(t *testing.T) {
-	needTool(t, "nft", "nftables")
-	needTool(t, "unshare", "util-linux")
+	testbin.NeedTool(t, "nft", "nftables")
+	testbin.NeedTool(t, "unshare", "util-linux")
 	withSite := filepath.Join(t.TempDir(), "with-site.nft")
 	combined := `include "` + abs(t, "timenode.nft") + `"` + "\n" +
 		`include "` + abs(t, "site.example.nft") + `"` + "\n"

@@ -6,21 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // promtool returns the promtool binary, or skips (fails under CI=true)
 // naming the Debian package that provides it.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		msg := "promtool not found: install the Debian package prometheus (apt-get install -y --no-install-recommends prometheus)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testbin.NeedTool(t, "promtool", "prometheus")
 }
 
 func runPromtool(t *testing.T, bin, dir string, args ...string) (string, error) {

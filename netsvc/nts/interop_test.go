@@ -14,23 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
-
-// requireChronyd returns chronyd's path. Without it the test skips,
-// naming the Debian package, except under CI=true where it fails.
-func requireChronyd(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("chronyd")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("chronyd not found: install the Debian package chrony")
-	}
-	t.Skipf("chronyd not found: install the Debian package chrony")
-	return ""
-}
 
 var wrongBy = regexp.MustCompile(`System clock wrong by (-?[0-9.]+) seconds`)
 
@@ -108,7 +94,7 @@ func runChronySource(t *testing.T, chronyd, ca, source string, timeout int) (str
 // is the host clock (so the offset is near zero); with a wrong CA it must
 // fail the NTS-KE and report nothing.
 func TestChronyInterop(t *testing.T) {
-	chronyd := requireChronyd(t)
+	chronyd := testbin.NeedTool(t, "chronyd", "chrony")
 	if testing.Short() {
 		t.Skip("runs chronyd for about 10 s")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/hw/clock/internal/guest"
 	"github.com/aunsorm/timenode/hw/clock/internal/initramfs"
 )
@@ -25,17 +26,6 @@ var futureDates = []string{"2031-06-01T00:00:00Z", "2036-02-08T00:00:00Z"}
 // power-off.
 const bootTimeout = 35 * time.Minute
 
-// needTool finds a host tool or fails naming the Debian package: the test
-// runs only when asked for, so a missing tool is an error.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", name, pkg)
-	}
-	return p
-}
-
 func TestFutureDates(t *testing.T) {
 	if os.Getpid() == 1 {
 		t.Skip("host side of the future-date test")
@@ -43,8 +33,8 @@ func TestFutureDates(t *testing.T) {
 	if os.Getenv("TIMENODE_FUTURE_TEST") != "1" {
 		t.Skip("boots qemu guests for many minutes under TCG: run `make test-future` or set TIMENODE_FUTURE_TEST=1")
 	}
-	qemu := needTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	goTool := needTool(t, "go", "golang (or a Go toolchain on PATH)")
+	qemu := testbin.NeedTool(t, "qemu-system-x86_64", "qemu-system-x86")
+	goTool := testbin.NeedTool(t, "go", "golang (or a Go toolchain on PATH)")
 	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)

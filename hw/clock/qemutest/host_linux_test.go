@@ -5,7 +5,6 @@ package qemutest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 	"github.com/aunsorm/timenode/hw/clock/internal/guest"
 	"github.com/aunsorm/timenode/hw/clock/internal/initramfs"
 )
@@ -22,22 +22,6 @@ import (
 // minute and the guest tests take about half a minute of guest time.
 const bootTimeout = 8 * time.Minute
 
-// needTool finds a host tool or skips (fails when CI=true) naming the Debian
-// package that provides it.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found: install the Debian package %s", name, pkg)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 func TestQEMUClockSteering(t *testing.T) {
 	if inGuest {
 		t.Skip("host side of the qemu test")
@@ -45,8 +29,8 @@ func TestQEMUClockSteering(t *testing.T) {
 	if os.Getenv("CI") != "true" && os.Getenv("TIMENODE_QEMU_TEST") != "1" {
 		t.Skip("boots a qemu guest for minutes under TCG: run `make qemu-clock-test` or set TIMENODE_QEMU_TEST=1")
 	}
-	qemu := needTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	goTool := needTool(t, "go", "golang (or a Go toolchain on PATH)")
+	qemu := testbin.NeedTool(t, "qemu-system-x86_64", "qemu-system-x86")
+	goTool := testbin.NeedTool(t, "go", "golang (or a Go toolchain on PATH)")
 
 	kernel := guestKernel(t)
 	work := t.TempDir()
@@ -98,8 +82,8 @@ func guestKernel(t *testing.T) string {
 	}
 	if os.Getenv("TIMENODE_QEMU_KERNEL") == "" {
 		if _, err := os.Stat(filepath.Join(cache, "vmlinuz")); err != nil {
-			needTool(t, "apt-get", "apt")
-			needTool(t, "dpkg-deb", "dpkg")
+			testbin.NeedTool(t, "apt-get", "apt")
+			testbin.NeedTool(t, "dpkg-deb", "dpkg")
 		}
 	}
 	kernel, out, err := guest.Kernel(cache, "./fetch-kernel.sh")

@@ -17,24 +17,6 @@ import (
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
-// requireChronyd returns chronyd's path. Without it the test skips,
-// naming the Debian package, except under CI=true where it fails.
-func requireChronyd(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("chronyd")
-	if err != nil {
-		p, err = exec.LookPath("/usr/sbin/chronyd")
-	}
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("chronyd not found: install the Debian package chrony")
-	}
-	t.Skipf("chronyd not found: install the Debian package chrony")
-	return ""
-}
-
 // freePort returns a loopback port that was free for network (tcp or
 // udp) a moment ago.
 func freePort(t *testing.T, network string) int {
@@ -68,7 +50,7 @@ type chronyServer struct {
 // directory. The test's cleanup stops it by its pid.
 func startChrony(t *testing.T) *chronyServer {
 	t.Helper()
-	chronyd := requireChronyd(t)
+	chronyd := testbin.NeedTool(t, "chronyd", "chrony")
 	ca := newTestCA(t, "chrony")
 	// chronyd drops root privileges to _chrony unless told otherwise;
 	// the test's files are private to the test's user.
