@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
 // pki makes an update CA and a signer it certifies, with openssl, in dir.
@@ -33,11 +35,16 @@ func pki(t *testing.T, dir, name string) (ca, cert, key string) {
 // its compatible and version; another CA's keyring and a truncated copy
 // are refused.
 func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
-	for _, tool := range []string{"rauc", "mksquashfs", "mkfs.ext4", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: apt-get install rauc squashfs-tools e2fsprogs openssl (.ci/run does)", tool)
-		}
+	tools := map[string]string{}
+	for _, tool := range [][2]string{{"rauc", "rauc"}, {"mksquashfs", "squashfs-tools"}, {"mkfs.ext4", "e2fsprogs"}, {"openssl", "openssl"}} {
+		tools[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
 	}
+	// bundle.sh runs them by name: give it where they were found.
+	var dirs []string
+	for _, p := range tools {
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	path := "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
 	dir := t.TempDir()
 	build := filepath.Join(dir, "build")
 	os.MkdirAll(filepath.Join(build, "tree/usr/lib/timenode/boot"), 0o755)
@@ -48,7 +55,7 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 		junk[i] = byte(i*7919 + i>>8*31)
 	}
 	os.WriteFile(filepath.Join(build, "tree/usr/lib/timenode/boot/vmlinuz"), junk, 0o644)
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
+	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	os.WriteFile(filepath.Join(build, "version"), []byte("VERSION=0.3.0+test\nARCH=amd64\n"), 0o644)
@@ -56,13 +63,13 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 	other, _, _ := pki(t, dir, "other")
 
 	cmd := exec.Command("../bundle.sh", build)
-	cmd.Env = append(os.Environ(), "UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key)
+	cmd.Env = append(os.Environ(), path, "UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bundle.sh: %v\n%s", err, out)
 	}
 	bundle := filepath.Join(build, "timenode-amd64-0.3.0+test.raucb")
 	info := func(keyring, file string) (string, error) {
-		out, err := exec.Command("rauc", "info", "--keyring", keyring, file).CombinedOutput()
+		out, err := exec.Command(tools["rauc"], "info", "--keyring", keyring, file).CombinedOutput()
 		return string(out), err
 	}
 	out, err := info(ca, bundle)
