@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
 // MemoryVersion is the version of the Memory file format.
@@ -99,42 +100,12 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 	return m, true, nil
 }
 
-// SaveMemory writes m to path atomically (a synced temporary file renamed
-// over it, then the directory synced), readable by the owner only.
+// SaveMemory writes m to path atomically, readable by the owner only
+// (keyfile.WriteAtomic: synced, renamed into place, directory synced).
 func SaveMemory(path string, m Memory) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".integrity-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return keyfile.WriteAtomic(path, append(b, '\n'), 0o600)
 }
