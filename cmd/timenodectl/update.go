@@ -206,18 +206,14 @@ func partUUIDOf(byPartUUID, device string) (string, error) {
 	return "", fmt.Errorf("no partition UUID for %s in %s", device, byPartUUID)
 }
 
-// osReleaseField reads one field of an os-release file ("" if absent).
+// osReleaseField reads one field of an os-release file ("" if absent):
+// shell-style assignments, the format rauc info's shell output has too.
 func osReleaseField(path, key string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+"="); ok {
-			return strings.Trim(v, `"'`)
-		}
-	}
-	return ""
+	return parseShellVars(string(b))[key]
 }
 
 func updateInstallEntry(fs *flag.FlagSet) runFunc {
@@ -343,9 +339,10 @@ func updateInstall(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// parseShellVars reads the NAME='value' lines of rauc info
-// --output-format=shell (values single-quoted, a quote inside written the
-// shell's way: close, backslash-quote, reopen); other lines are ignored.
+// parseShellVars reads NAME=value lines as rauc info --output-format=shell
+// and os-release write them: a value bare, in double quotes, or in single
+// quotes with a quote inside written the shell's way (close,
+// backslash-quote, reopen); other lines are ignored.
 func parseShellVars(out string) map[string]string {
 	vars := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
@@ -353,8 +350,11 @@ func parseShellVars(out string) map[string]string {
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			continue
 		}
-		if len(val) >= 2 && val[0] == '\'' && val[len(val)-1] == '\'' {
+		switch {
+		case len(val) >= 2 && val[0] == '\'' && val[len(val)-1] == '\'':
 			val = strings.ReplaceAll(val[1:len(val)-1], `'\''`, "'")
+		case len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"':
+			val = val[1 : len(val)-1]
 		}
 		vars[name] = val
 	}

@@ -397,7 +397,7 @@ func TestRaucCompatible(t *testing.T) {
 			t.Errorf("%q: %q, %v; want %q, %q", tc.body, got, err, tc.want, tc.err)
 		}
 	}
-	if vars := parseShellVars("A='it'\\''s'\nB=plain\nnot a var\n"); vars["A"] != "it's" || vars["B"] != "plain" || len(vars) != 2 {
+	if vars := parseShellVars("A='it'\\''s'\nB=plain\nC=\"double\"\nnot a var\n"); vars["A"] != "it's" || vars["B"] != "plain" || vars["C"] != "double" || len(vars) != 3 {
 		t.Errorf("parseShellVars: %q", vars)
 	}
 }
