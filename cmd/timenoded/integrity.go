@@ -83,7 +83,8 @@ type guard struct {
 	witnessGen uint64 // step generation the measurements belong to
 
 	// The antenna position was configured (not surveyed, not remembered);
-	// the surveyed one has been written to the memory file.
+	// the end of the survey has been handled (written to the memory file,
+	// or logged as not written: a later transition writes it again).
 	antennaConfigured, antennaSaved bool
 }
 
@@ -155,9 +156,7 @@ func (g *guard) remember(now time.Time) {
 	}
 	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
 		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
-		return
 	}
-	g.antennaSaved = m.Antenna != nil
 }
 
 // Status is the latest published status; safe for concurrent use.
@@ -297,6 +296,9 @@ func (g *guard) observeFix(now time.Time, f gnss.Fix) {
 	if f.Valid && (f.Latitude != 0 || f.Longitude != 0 || f.Altitude != 0) {
 		g.record(g.pos.Observe(now, integrity.Fix{LatDeg: f.Latitude, LonDeg: f.Longitude, AltM: f.Altitude, Valid: true}))
 		if _, held := g.pos.Held(); held && !g.antennaSaved && !g.antennaConfigured {
+			// Once: a file that cannot be written must not cost an
+			// error line on every fix.
+			g.antennaSaved = true
 			g.log.Info("antenna survey complete; position held", "path", g.cfg.MemoryPath)
 			g.remember(now)
 		}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -199,4 +201,46 @@ func hasEvidence(evs []integrity.Evidence, reason string) bool {
 		}
 	}
 	return false
+}
+
+// TestGuardRemembersTheSurvey: a guard without a configured antenna
+// surveys it, writes it to the memory file when the survey ends, and a
+// guard started later on the same file holds that position from the start
+// (so a restart does not survey again where a spoofer may be); a
+// configured antenna is never written there.
+func TestGuardRemembersTheSurvey(t *testing.T) {
+	t0 := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sky := func() gnss.SkyView { return gnss.SkyView{} }
+	mem := filepath.Join(t.TempDir(), integrityMemoryFile)
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
+		Position: integrity.PositionConfig{SurveyFixes: 5}, MemoryPath: mem}
+
+	g := newGuard(cfg, newSteerLog(clocktest.NewOscillator(clocktest.NewManual(t0), clocktest.OscillatorConfig{})), lockedDisc{}, sky, t0, quiet)
+	for k := range 5 {
+		if _, err := os.Stat(mem); err == nil {
+			t.Fatalf("memory written after %d of 5 survey fixes", k)
+		}
+		g.observeFix(t0.Add(time.Duration(k)*time.Second), gnss.Fix{Valid: true, Latitude: 41.0151, Longitude: 28.9795, Altitude: 40})
+	}
+	m, ok, err := integrity.LoadMemory(mem)
+	if err != nil || !ok || m.Antenna == nil || math.Abs(m.Antenna.LatDeg-41.0151) > 1e-6 || m.State != "trusted" {
+		t.Fatalf("memory after the survey: %+v %v %v", m, ok, err)
+	}
+
+	h := newGuard(cfg, newSteerLog(clocktest.NewOscillator(clocktest.NewManual(t0), clocktest.OscillatorConfig{})), lockedDisc{}, sky, t0.Add(time.Hour), quiet)
+	if f, held := h.pos.Held(); !held || math.Abs(f.LonDeg-28.9795) > 1e-6 {
+		t.Fatalf("restarted guard holds %+v (%v), want the surveyed antenna", f, held)
+	}
+
+	// A configured antenna stays out of the file.
+	os.Remove(mem)
+	known := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
+	cfg.Position.Known = &known
+	c := newGuard(cfg, newSteerLog(clocktest.NewOscillator(clocktest.NewManual(t0), clocktest.OscillatorConfig{})), lockedDisc{}, sky, t0, quiet)
+	c.policy.Observe(integrity.Evidence{At: t0, Detector: integrity.DetectorPosition, Reason: "position_jump", Level: integrity.LevelUntrusted})
+	c.evaluate(t0)
+	if m, ok, err := integrity.LoadMemory(mem); err != nil || !ok || m.State != "untrusted" || m.Antenna != nil {
+		t.Fatalf("memory with a configured antenna: %+v %v %v, want untrusted and no antenna", m, ok, err)
+	}
 }
