@@ -303,8 +303,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		measured := make(chan integrity.Measurement, 4)
 		ws := make([]integrity.Witness, 0, len(cfg.witnesses)+len(cfg.ntsWitnesses))
 		for _, w := range cfg.witnesses {
-			w.Now = hw.clk.Now // the clock being checked
-			ws = append(ws, w)
+			ws = append(ws, newRoughtimeWitness(w, hw.clk.Now)) // the clock being checked
 		}
 		for _, addr := range cfg.ntsWitnesses {
 			w, err := newNTSWitness(addr, cfg.ntsWitnessRoots, hw.clk.Now)

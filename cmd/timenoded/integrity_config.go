@@ -92,26 +92,26 @@ func parseAntenna(s string) (integrity.Fix, error) {
 // parseRoughtimeWitness reads HOST:PORT=BASE64KEY[,google]: the server,
 // its long-term Ed25519 public key, and the protocol (IETF draft 11 by
 // default; Google's carries microseconds, which a drag check needs).
-func parseRoughtimeWitness(spec string) (*integrity.RoughtimeWitness, error) {
+func parseRoughtimeWitness(spec string) (roughtimeWitness, error) {
 	addr, rest, ok := strings.Cut(spec, "=")
 	if !ok {
-		return nil, fmt.Errorf("want HOST:PORT=BASE64KEY[,google]")
+		return roughtimeWitness{}, fmt.Errorf("want HOST:PORT=BASE64KEY[,google]")
 	}
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-		return nil, fmt.Errorf("want HOST:PORT before '=': %v", err)
+		return roughtimeWitness{}, fmt.Errorf("want HOST:PORT before '=': %v", err)
 	}
 	keyText, opt, _ := strings.Cut(rest, ",")
 	key, err := base64.StdEncoding.DecodeString(keyText)
 	if err != nil || len(key) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("want the server's Ed25519 public key in base64 (32 bytes)")
+		return roughtimeWitness{}, fmt.Errorf("want the server's Ed25519 public key in base64 (32 bytes)")
 	}
-	w := &integrity.RoughtimeWitness{Addr: addr, PublicKey: ed25519.PublicKey(key), Version: roughtime.VersionDraft11}
+	w := roughtimeWitness{Addr: addr, PublicKey: ed25519.PublicKey(key), Version: roughtime.VersionDraft11}
 	switch opt {
 	case "":
 	case "google":
 		w.Version = roughtime.VersionGoogle
 	default:
-		return nil, fmt.Errorf("unknown option %q: want google or nothing", opt)
+		return roughtimeWitness{}, fmt.Errorf("unknown option %q: want google or nothing", opt)
 	}
 	return w, nil
 }

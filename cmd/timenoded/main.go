@@ -75,7 +75,7 @@ type config struct {
 	antennaFlag     string        // --antenna-position as given
 	antenna         *integrity.Fix
 	witnessFlags    repeated // --witness-roughtime as given
-	witnesses       []*integrity.RoughtimeWitness
+	witnesses       []roughtimeWitness
 	ntsWitnesses    repeated       // --witness-nts: NTS-KE addresses, HOST:PORT
 	ntsWitnessCA    string         // --witness-nts-ca as given; "": system roots
 	ntsWitnessRoots *x509.CertPool // read from ntsWitnessCA; nil: system roots

@@ -23,9 +23,10 @@
 // evidence that caused it. Counter counts evidence per detector and reason
 // for the metrics.
 //
-// The package is pure apart from RoughtimeWitness, which does network I/O
-// through netsvc/roughtime, and NTSWitness, which asks an NTPQuerier (the
-// daemon's adapter of netsvc/nts/ntsclient): every function takes the
+// The witnesses ask a RoughtimeQuerier or an NTPQuerier, which the daemon
+// adapts from netsvc/roughtime's and netsvc/nts/ntsclient's clients, so
+// nothing here does network I/O or imports netsvc (the only I/O is the
+// memory file, LoadMemory and SaveMemory); every function takes the
 // current time as an argument, nothing reads the wall clock, nothing logs. docs/INTEGRITY.md
 // has the threat model, the intended wiring into the daemon and the bench
 // figures (make bench-integrity).
