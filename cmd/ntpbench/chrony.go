@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aunsorm/timenode/cmd/internal/child"
+	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 )
 
 // chronyServer is a reference chronyd serving NTP on loopback. It runs with
@@ -105,7 +106,7 @@ func startChrony(path string, o chronyOptions, cpu int) (*chronyServer, error) {
 	}
 	defer log.Close()
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := startPinned(cmd, cpu); err != nil {
+	if err := proccpu.StartPinned(cmd, cpu); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("ntpbench: start %s: %w", path, err)
 	}

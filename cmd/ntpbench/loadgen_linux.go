@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aunsorm/timenode/cmd/internal/latency"
+	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
 
@@ -103,7 +104,7 @@ func (r loadResult) rate() float64 {
 }
 
 // cpuSeconds is the server's CPU time over the measurement.
-func (r loadResult) cpuSeconds() float64 { return float64(r.cpuTicks) / clockTicks }
+func (r loadResult) cpuSeconds() float64 { return float64(r.cpuTicks) / proccpu.ClockTicks }
 
 // perCPUSecond is replies per second of server CPU time: the efficiency
 // figure, which does not depend on how much CPU the server managed to get.
@@ -214,18 +215,18 @@ func (t *tracker) tick(now time.Time, start time.Time) (done bool, err error) {
 		t.measuring = true
 		t.res = loadResult{rtts: t.res.rtts[:0]}
 		t.measureAt = now
-		t.genStart = threadCPU()
+		t.genStart = proccpu.ThreadCPU()
 		if t.cfg.serverPID > 0 {
-			if t.cpuStart, err = cpuTicks(t.cfg.serverPID); err != nil {
+			if t.cpuStart, err = proccpu.Ticks(t.cfg.serverPID); err != nil {
 				return true, err
 			}
 		}
 	}
 	if t.measuring && now.Sub(t.measureAt) >= t.cfg.duration {
 		t.res.elapsed = now.Sub(t.measureAt)
-		t.res.genCPU = threadCPU() - t.genStart
+		t.res.genCPU = proccpu.ThreadCPU() - t.genStart
 		if t.cfg.serverPID > 0 {
-			end, err := cpuTicks(t.cfg.serverPID)
+			end, err := proccpu.Ticks(t.cfg.serverPID)
 			if err != nil {
 				return true, err
 			}
@@ -235,16 +236,6 @@ func (t *tracker) tick(now time.Time, start time.Time) (done bool, err error) {
 		return true, nil
 	}
 	return false, nil
-}
-
-// threadCPU is the calling thread's CPU time (user+system); the generator
-// runs on one locked thread, so this is the generator's cost.
-func threadCPU() time.Duration {
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sent records that slot id went out at ns.
@@ -331,7 +322,7 @@ func (t *tracker) sweep(now time.Time) {
 func runLoad(cfg loadConfig) (loadResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	restore, err := pinThread(cfg.cpu)
+	restore, err := proccpu.PinThread(cfg.cpu)
 	if err != nil {
 		return loadResult{}, err
 	}

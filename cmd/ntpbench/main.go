@@ -42,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 )
 
 func main() {
@@ -209,7 +211,7 @@ func benchOne(ctx context.Context, o options, m benchMode, chronyPath string, pk
 		return res, err
 	}
 	defer ours.stop()
-	res.oursCPUs = allowedCPUs(ours.pid())
+	res.oursCPUs = proccpu.AllowedCPUs(ours.pid())
 	var chrony *chronyServer
 	if chronyPath != "" {
 		if chrony, err = startChrony(chronyPath, copts, o.serverCPU); err != nil {
@@ -226,7 +228,7 @@ func benchOne(ctx context.Context, o options, m benchMode, chronyPath string, pk
 			}
 		}()
 		res.haveChrony = true
-		res.chronyCPUs = allowedCPUs(chrony.pid())
+		res.chronyCPUs = proccpu.AllowedCPUs(chrony.pid())
 	}
 	lc := func(addr netip.AddrPort, pid int, keAddr string) (loadConfig, error) {
 		c := loadConfig{addr: addr, mode: m.mode, proto: plainNTP{}, inflight: m.inflight, batch: o.batch,

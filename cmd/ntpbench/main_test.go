@@ -110,37 +110,6 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-func TestParseStatTicks(t *testing.T) {
-	tests := []struct {
-		name string
-		stat string
-		want uint64
-		ok   bool
-	}{
-		{"plain", "42 (chronyd) S 1 42 42 0 -1 4194560 300 0 0 0 120 35 0 0 20 0 1 0 100 1000 10", 155, true},
-		{"name with spaces and parens", "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 1 1 1", 11, true},
-		{"no name", "7 a R 1", 0, false},
-		{"short", "7 (x) R 1 2 3", 0, false},
-		{"not numbers", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 u s 0", 0, false},
-	}
-	for _, tc := range tests {
-		got, err := parseStatTicks([]byte(tc.stat))
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("%s: %d, %v; want %d, ok %v", tc.name, got, err, tc.want, tc.ok)
-		}
-	}
-	// Our own process: the figure moves with work done.
-	before, err := cpuTicks(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
-	}
-	if after, _ := cpuTicks(os.Getpid()); after <= before {
-		t.Errorf("50 ms of spinning did not add CPU ticks: %d -> %d", before, after)
-	}
-}
-
 func TestServeSpec(t *testing.T) {
 	for _, s := range []serveSpec{{workers: 1, batch: 32}, {workers: 2, batch: 1, rateLimit: true, cert: "/a/c.pem", key: "/a/k.pem"}} {
 		got, err := parseServeSpec(s.String())

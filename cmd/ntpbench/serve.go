@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/netsvc/nts"
 )
@@ -163,7 +164,7 @@ func startOurs(spec serveSpec, cpu int) (*ourServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ntpbench: server stdout: %w", err)
 	}
-	if err := startPinned(cmd, cpu); err != nil {
+	if err := proccpu.StartPinned(cmd, cpu); err != nil {
 		return nil, fmt.Errorf("ntpbench: start server: %w", err)
 	}
 	o := &ourServer{cmd: cmd, stdin: stdin}

@@ -1,4 +1,9 @@
-package main
+// Package proccpu is what the serving benchmarks (cmd/ntpbench,
+// cmd/roughtimebench) need from Linux to measure a server's CPU time and
+// keep the server and the load generator on separate cores: the process's
+// utime+stime from /proc, the calling thread's own CPU time, and CPU
+// pinning that a child process inherits.
+package proccpu
 
 import (
 	"bytes"
@@ -8,18 +13,19 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
+// ClockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
 // is 100 on every Linux architecture Go supports.
-const clockTicks = 100
+const ClockTicks = 100
 
-// cpuTicks returns the user plus system time, in clock ticks, of pid and of
+// Ticks returns the user plus system time, in clock ticks, of pid and of
 // its children still running (chronyd's NTS-KE helper processes), read
 // from /proc/PID/stat. Threads are included: the kernel sums them.
-func cpuTicks(pid int) (uint64, error) {
+func Ticks(pid int) (uint64, error) {
 	total, err := procTicks(pid)
 	if err != nil {
 		return 0, err
@@ -41,59 +47,69 @@ func cpuTicks(pid int) (uint64, error) {
 func procTicks(pid int) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("ntpbench: cpu time: %w", err)
+		return 0, fmt.Errorf("cpu time: %w", err)
 	}
-	return parseStatTicks(b)
+	return ParseStatTicks(b)
 }
 
-// parseStatTicks returns utime+stime from the contents of /proc/PID/stat.
+// ParseStatTicks returns utime+stime from the contents of /proc/PID/stat.
 // The command name (field 2) may hold spaces and parentheses, so the
 // fields are counted from the last ')'.
-func parseStatTicks(b []byte) (uint64, error) {
+func ParseStatTicks(b []byte) (uint64, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("ntpbench: /proc stat %.40q: no command name", b)
+		return 0, fmt.Errorf("/proc stat %.40q: no command name", b)
 	}
 	// After ")": state is field 3, utime field 14, stime field 15.
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("ntpbench: /proc stat: %d fields after the name", len(f))
+		return 0, fmt.Errorf("/proc stat: %d fields after the name", len(f))
 	}
 	u, err1 := strconv.ParseUint(f[11], 10, 64)
 	s, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("ntpbench: /proc stat: utime %q stime %q", f[11], f[12])
+		return 0, fmt.Errorf("/proc stat: utime %q stime %q", f[11], f[12])
 	}
 	return u + s, nil
 }
 
-// pinThread binds the calling OS thread (locked by the caller) to cpu; a
+// ThreadCPU returns the calling thread's CPU time (user plus system). A
+// load generator that runs on one locked thread reads its own cost so.
+func ThreadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// PinThread binds the calling OS thread (locked by the caller) to cpu; a
 // negative cpu leaves it alone. It returns a function that restores the
 // thread's previous set.
-func pinThread(cpu int) (restore func(), err error) {
+func PinThread(cpu int) (restore func(), err error) {
 	if cpu < 0 {
 		return func() {}, nil
 	}
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		return nil, fmt.Errorf("ntpbench: sched_getaffinity: %w", err)
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
 	}
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return nil, fmt.Errorf("ntpbench: pin to cpu %d: %w", cpu, err)
+		return nil, fmt.Errorf("pin to cpu %d: %w", cpu, err)
 	}
 	return func() { _ = unix.SchedSetaffinity(0, &old) }, nil
 }
 
-// startPinned starts cmd on cpu alone (cpu < 0: anywhere). The child
+// StartPinned starts cmd on cpu alone (cpu < 0: anywhere). The child
 // inherits the affinity of the thread that forks it, so the thread is
 // pinned for the fork and restored after: every thread the child ever
 // makes (Go's runtime threads included) stays on cpu, which a
 // sched_setaffinity on the child's pid after the start could not promise.
-func startPinned(cmd *exec.Cmd, cpu int) error {
+func StartPinned(cmd *exec.Cmd, cpu int) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	restore, err := pinThread(cpu)
+	restore, err := PinThread(cpu)
 	if err != nil {
 		return err
 	}
@@ -101,9 +117,9 @@ func startPinned(cmd *exec.Cmd, cpu int) error {
 	return cmd.Start()
 }
 
-// allowedCPUs returns the Cpus_allowed_list of pid, to print what the
-// pinning achieved.
-func allowedCPUs(pid int) string {
+// AllowedCPUs returns the Cpus_allowed_list of pid, to print what the
+// pinning achieved ("?" when it cannot be read).
+func AllowedCPUs(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return "?"
