@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/aunsorm/timenode/cmd/internal/latency"
+	"github.com/aunsorm/timenode/cmd/internal/benchrun"
 	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 )
@@ -61,63 +61,28 @@ type loadConfig struct {
 	serverPID int           // process whose CPU time is measured; 0: none
 }
 
-// loadResult is what one run measured after the warm-up.
+// loadResult is what one run measured after the warm-up: Replies are
+// answers received (slot replies, KoDs and hot answers), Lost slot
+// requests unanswered within the timeout, Bad replies that failed the
+// protocol's checks (the NTS authenticator), Stray replies matching no
+// outstanding request; and what only NTP has.
 type loadResult struct {
-	replies   uint64        // answers received: slot replies, KoDs and hot answers
-	lost      uint64        // slot requests unanswered within the timeout
-	kod       uint64        // KoD replies (rate limiting), included in replies
-	nak       uint64        // NTS NAKs, not counted as replies
-	bad       uint64        // replies that failed the protocol's checks (NTS authenticator)
-	stray     uint64        // replies matching no outstanding request
-	hotSent   uint64        // requests from hot addresses
-	hotAnswer uint64        // of them answered (KoD or not), included in replies
-	noKernTS  uint64        // replies without a kernel receive timestamp
-	cpuTicks  uint64        // server CPU time (user+system), clock ticks
-	genCPU    time.Duration // the generator thread's own CPU time
-	elapsed   time.Duration
-	rtts      []time.Duration // sorted
+	benchrun.Sample
+	kod       uint64 // KoD replies (rate limiting), included in Replies
+	nak       uint64 // NTS NAKs, not counted as replies
+	hotSent   uint64 // requests from hot addresses
+	hotAnswer uint64 // of them answered (KoD or not), included in Replies
+	noKernTS  uint64 // replies without a kernel receive timestamp
 }
 
-// merge pools another round's measurements into r, keeping rtts sorted.
+// merge pools another round's measurements into r, keeping RTTs sorted.
 func (r *loadResult) merge(o loadResult) {
-	r.replies += o.replies
-	r.lost += o.lost
+	r.Sample.Merge(o.Sample)
 	r.kod += o.kod
 	r.nak += o.nak
-	r.bad += o.bad
-	r.stray += o.stray
 	r.hotSent += o.hotSent
 	r.hotAnswer += o.hotAnswer
 	r.noKernTS += o.noKernTS
-	r.cpuTicks += o.cpuTicks
-	r.genCPU += o.genCPU
-	r.elapsed += o.elapsed
-	r.rtts = append(r.rtts, o.rtts...)
-	slices.Sort(r.rtts)
-}
-
-func (r loadResult) rate() float64 {
-	if r.elapsed <= 0 {
-		return 0
-	}
-	return float64(r.replies) / r.elapsed.Seconds()
-}
-
-// cpuSeconds is the server's CPU time over the measurement.
-func (r loadResult) cpuSeconds() float64 { return float64(r.cpuTicks) / proccpu.ClockTicks }
-
-// perCPUSecond is replies per second of server CPU time: the efficiency
-// figure, which does not depend on how much CPU the server managed to get.
-func (r loadResult) perCPUSecond() float64 {
-	if r.cpuTicks == 0 {
-		return 0
-	}
-	return float64(r.replies) / r.cpuSeconds()
-}
-
-// percentile returns the p-th percentile (0..100) of the sorted round trips.
-func (r loadResult) percentile(p float64) time.Duration {
-	return latency.Percentile(r.rtts, p)
 }
 
 const (
@@ -202,7 +167,7 @@ func newTracker(cfg loadConfig) *tracker {
 		t.queue = append(t.queue, i)
 		t.slots[i].queued = true
 	}
-	t.res.rtts = make([]time.Duration, 0, 1<<20)
+	t.res.RTTs = make([]time.Duration, 0, 1<<20)
 	return t
 }
 
@@ -213,7 +178,7 @@ func (t *tracker) tx(id int) uint64 { return uint64(t.slots[id].seq)<<32 | uint6
 func (t *tracker) tick(now time.Time, start time.Time) (done bool, err error) {
 	if !t.measuring && now.Sub(start) >= t.cfg.warmup {
 		t.measuring = true
-		t.res = loadResult{rtts: t.res.rtts[:0]}
+		t.res = loadResult{Sample: benchrun.Sample{RTTs: t.res.RTTs[:0]}}
 		t.measureAt = now
 		t.genStart = proccpu.ThreadCPU()
 		if t.cfg.serverPID > 0 {
@@ -223,16 +188,16 @@ func (t *tracker) tick(now time.Time, start time.Time) (done bool, err error) {
 		}
 	}
 	if t.measuring && now.Sub(t.measureAt) >= t.cfg.duration {
-		t.res.elapsed = now.Sub(t.measureAt)
-		t.res.genCPU = proccpu.ThreadCPU() - t.genStart
+		t.res.Elapsed = now.Sub(t.measureAt)
+		t.res.GenCPU = proccpu.ThreadCPU() - t.genStart
 		if t.cfg.serverPID > 0 {
 			end, err := proccpu.Ticks(t.cfg.serverPID)
 			if err != nil {
 				return true, err
 			}
-			t.res.cpuTicks = end - t.cpuStart
+			t.res.CPUTicks = end - t.cpuStart
 		}
-		slices.Sort(t.res.rtts)
+		slices.Sort(t.res.RTTs)
 		return true, nil
 	}
 	return false, nil
@@ -260,7 +225,7 @@ func (t *tracker) received(pkt []byte, rxNs int64, kernTS bool) {
 			if kind == replyNAK {
 				t.res.nak++
 			} else {
-				t.res.bad++
+				t.res.Bad++
 			}
 		}
 		// The slot, if any, is freed by the timeout sweep: a NAK or a
@@ -270,7 +235,7 @@ func (t *tracker) received(pkt []byte, rxNs int64, kernTS bool) {
 	id, seq := int(uint32(org)), uint32(org>>32)
 	if id == hotID {
 		if m {
-			t.res.replies++
+			t.res.Replies++
 			t.res.hotAnswer++
 			if kind == replyKoD {
 				t.res.kod++
@@ -280,7 +245,7 @@ func (t *tracker) received(pkt []byte, rxNs int64, kernTS bool) {
 	}
 	if id >= len(t.slots) || t.slots[id].seq != seq || t.slots[id].queued {
 		if m {
-			t.res.stray++
+			t.res.Stray++
 		}
 		return
 	}
@@ -288,11 +253,11 @@ func (t *tracker) received(pkt []byte, rxNs int64, kernTS bool) {
 		if !kernTS {
 			t.res.noKernTS++
 		}
-		t.res.replies++
+		t.res.Replies++
 		if kind == replyKoD {
 			t.res.kod++
 		}
-		t.res.rtts = append(t.res.rtts, time.Duration(rxNs-t.slots[id].sentNs))
+		t.res.RTTs = append(t.res.RTTs, time.Duration(rxNs-t.slots[id].sentNs))
 	}
 	t.requeue(id)
 }
@@ -309,7 +274,7 @@ func (t *tracker) sweep(now time.Time) {
 	for id := range t.slots {
 		if !t.slots[id].queued && t.slots[id].sentNs < cut {
 			if t.measuring {
-				t.res.lost++
+				t.res.Lost++
 			}
 			t.requeue(id)
 		}

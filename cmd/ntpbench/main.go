@@ -303,8 +303,8 @@ func printTable(out io.Writer, results []modeResult) {
 		}
 		printRow(out, r.mode.name, "chronyd", r.chrony)
 		fmt.Fprintf(out, "%-13s ratio timenode/chronyd: replies/s %.2fx, replies/CPU-s %.2fx, p50 %.2fx, p99 %.2fx\n", "",
-			ratio(r.ours.rate(), r.chrony.rate()), ratio(r.ours.perCPUSecond(), r.chrony.perCPUSecond()),
-			ratioDur(r.ours.percentile(50), r.chrony.percentile(50)), ratioDur(r.ours.percentile(99), r.chrony.percentile(99)))
+			ratio(r.ours.Rate(), r.chrony.Rate()), ratio(r.ours.PerCPUSecond(), r.chrony.PerCPUSecond()),
+			ratioDur(r.ours.Percentile(50), r.chrony.Percentile(50)), ratioDur(r.ours.Percentile(99), r.chrony.Percentile(99)))
 	}
 	for _, r := range results {
 		if r.mode.mode == modeMix {
@@ -325,10 +325,10 @@ func share(a, b uint64) string {
 }
 
 func printRow(out io.Writer, mode, name string, r loadResult) {
-	fmt.Fprintf(out, rowFormat, mode, name, fmt.Sprintf("%.0f", r.rate()), fmt.Sprintf("%.2f", r.cpuSeconds()/r.elapsed.Seconds()),
-		fmt.Sprintf("%.0f", r.perCPUSecond()), fmt.Sprintf("%.2f", r.genCPU.Seconds()/r.elapsed.Seconds()), r.percentile(50).Round(100*time.Nanosecond).String(),
-		r.percentile(99).Round(100*time.Nanosecond).String(), strconv.FormatUint(r.lost, 10),
-		strconv.FormatUint(r.kod, 10), strconv.FormatUint(r.nak, 10), strconv.FormatUint(r.bad, 10))
+	fmt.Fprintf(out, rowFormat, mode, name, fmt.Sprintf("%.0f", r.Rate()), fmt.Sprintf("%.2f", r.CPUSeconds()/r.Elapsed.Seconds()),
+		fmt.Sprintf("%.0f", r.PerCPUSecond()), fmt.Sprintf("%.2f", r.GenCPU.Seconds()/r.Elapsed.Seconds()), r.Percentile(50).Round(100*time.Nanosecond).String(),
+		r.Percentile(99).Round(100*time.Nanosecond).String(), strconv.FormatUint(r.Lost, 10),
+		strconv.FormatUint(r.kod, 10), strconv.FormatUint(r.nak, 10), strconv.FormatUint(r.Bad, 10))
 }
 
 // checkTargets prints issue 19's targets against the figures and, with
@@ -345,9 +345,9 @@ func checkTargets(out io.Writer, o options, results []modeResult) error {
 	var short []string
 	for i := range results {
 		r := &results[i]
-		if r.ours.nak+r.ours.bad > 0 || r.chrony.nak+r.chrony.bad > 0 {
+		if r.ours.nak+r.ours.Bad > 0 || r.chrony.nak+r.chrony.Bad > 0 {
 			return fmt.Errorf("ntpbench: %s: NAKs or unauthentic replies (timenode %d/%d, chronyd %d/%d)",
-				r.mode.name, r.ours.nak, r.ours.bad, r.chrony.nak, r.chrony.bad)
+				r.mode.name, r.ours.nak, r.ours.Bad, r.chrony.nak, r.chrony.Bad)
 		}
 		if r.mode.mode == modeBatch && !r.mode.nts {
 			plain = r
@@ -355,7 +355,7 @@ func checkTargets(out io.Writer, o options, results []modeResult) error {
 		if !r.haveChrony || r.mode.nts {
 			continue
 		}
-		q := ratio(r.ours.perCPUSecond(), r.chrony.perCPUSecond())
+		q := ratio(r.ours.PerCPUSecond(), r.chrony.PerCPUSecond())
 		fmt.Fprintf(out, "target %-11s timenode/chronyd replies per CPU-second >= 1.5x: %.2fx %s\n", r.mode.name, q, verdict(q >= 1.5))
 		if o.minRatio > 0 && q < o.minRatio {
 			short = append(short, fmt.Sprintf("%s %.2fx < %.2fx", r.mode.name, q, o.minRatio))
@@ -366,14 +366,14 @@ func checkTargets(out io.Writer, o options, results []modeResult) error {
 			continue
 		}
 		if plain != nil {
-			q := ratio(r.ours.rate(), plain.ours.rate())
+			q := ratio(r.ours.Rate(), plain.ours.Rate())
 			fmt.Fprintf(out, "target %-11s NTS/plain replies/s >= 0.8x: %.2fx %s (per CPU-second %.2fx)\n", r.mode.name, q, verdict(q >= 0.8),
-				ratio(r.ours.perCPUSecond(), plain.ours.perCPUSecond()))
+				ratio(r.ours.PerCPUSecond(), plain.ours.PerCPUSecond()))
 		}
 		if r.haveChrony {
-			q := ratio(r.ours.rate(), r.chrony.rate())
+			q := ratio(r.ours.Rate(), r.chrony.Rate())
 			fmt.Fprintf(out, "target %-11s timenode/chronyd NTS replies/s >= 1x: %.2fx %s (per CPU-second %.2fx)\n", r.mode.name, q, verdict(q >= 1),
-				ratio(r.ours.perCPUSecond(), r.chrony.perCPUSecond()))
+				ratio(r.ours.PerCPUSecond(), r.chrony.PerCPUSecond()))
 		}
 	}
 	if len(short) > 0 {

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/aunsorm/timenode/cmd/internal/latency"
+	"github.com/aunsorm/timenode/cmd/internal/benchrun"
 	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 )
@@ -37,57 +37,25 @@ type loadConfig struct {
 	serverPID   int           // process whose CPU time is measured
 }
 
-// loadResult is what one or more rounds measured after the warm-up;
-// verified, bad and firstBad cover the warm-up too.
+// loadResult is what one or more rounds measured after the warm-up:
+// Replies are replies to an outstanding request no larger than it, Lost
+// requests unanswered within the timeout, Stray replies to no outstanding
+// request (late ones), Bad replies larger than their request or failing
+// verification. verified, Bad and firstBad cover the warm-up too.
 type loadResult struct {
-	replies  uint64        // replies to an outstanding request, no larger than it
-	lost     uint64        // requests unanswered within the timeout
-	stray    uint64        // replies to no outstanding request (late ones)
-	verified uint64        // replies verified in full, and passed
-	bad      uint64        // replies larger than their request, or failing verification
-	firstBad string        // the first failure, to print
-	cpuTicks uint64        // server CPU time (user+system), clock ticks
-	genCPU   time.Duration // the generator thread's CPU time
-	elapsed  time.Duration
-	rtts     []time.Duration // sorted
+	benchrun.Sample
+	verified uint64 // replies verified in full, and passed
+	firstBad string // the first failure, to print
 }
 
 // merge pools another round into r.
 func (r *loadResult) merge(o loadResult) {
-	r.replies += o.replies
-	r.lost += o.lost
-	r.stray += o.stray
+	r.Sample.Merge(o.Sample)
 	r.verified += o.verified
-	r.bad += o.bad
 	if r.firstBad == "" {
 		r.firstBad = o.firstBad
 	}
-	r.cpuTicks += o.cpuTicks
-	r.genCPU += o.genCPU
-	r.elapsed += o.elapsed
-	r.rtts = append(r.rtts, o.rtts...)
-	slices.Sort(r.rtts)
 }
-
-func (r loadResult) rate() float64 {
-	if r.elapsed <= 0 {
-		return 0
-	}
-	return float64(r.replies) / r.elapsed.Seconds()
-}
-
-func (r loadResult) cpuSeconds() float64 { return float64(r.cpuTicks) / proccpu.ClockTicks }
-
-// perCPUSecond is replies per second of server CPU time: the efficiency
-// figure, which does not depend on how much CPU the server managed to get.
-func (r loadResult) perCPUSecond() float64 {
-	if r.cpuTicks == 0 {
-		return 0
-	}
-	return float64(r.replies) / r.cpuSeconds()
-}
-
-func (r loadResult) percentile(p float64) time.Duration { return latency.Percentile(r.rtts, p) }
 
 const (
 	maxInflight = 1024
@@ -192,7 +160,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (res loadResult, err error) {
 			}
 		}
 		if err != nil {
-			res.bad++
+			res.Bad++
 			if res.firstBad == "" {
 				res.firstBad = fmt.Sprintf("%s: %v", versionName(s.tmpl.version), err)
 			}
@@ -214,21 +182,21 @@ func runLoad(ctx context.Context, cfg loadConfig) (res loadResult, err error) {
 		}
 		if !measuring && now.Sub(start) >= cfg.warmup {
 			measuring = true
-			res = loadResult{verified: res.verified, bad: res.bad, firstBad: res.firstBad, rtts: make([]time.Duration, 0, 1<<16)}
+			res = loadResult{Sample: benchrun.Sample{Bad: res.Bad, RTTs: make([]time.Duration, 0, 1<<16)}, verified: res.verified, firstBad: res.firstBad}
 			measureAt, genStart = now, proccpu.ThreadCPU()
 			if cpuStart, err = proccpu.Ticks(cfg.serverPID); err != nil {
 				return res, err
 			}
 		}
 		if measuring && now.Sub(measureAt) >= cfg.duration {
-			res.elapsed = now.Sub(measureAt)
-			res.genCPU = proccpu.ThreadCPU() - genStart
+			res.Elapsed = now.Sub(measureAt)
+			res.GenCPU = proccpu.ThreadCPU() - genStart
 			end, err := proccpu.Ticks(cfg.serverPID)
 			if err != nil {
 				return res, err
 			}
-			res.cpuTicks = end - cpuStart
-			slices.Sort(res.rtts)
+			res.CPUTicks = end - cpuStart
+			slices.Sort(res.RTTs)
 			return res, nil
 		}
 		// Send everything queued, cfg.mmsg at a time, each with a new nonce.
@@ -267,7 +235,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (res loadResult, err error) {
 			id, seq, mine := slotOf(to)
 			if !mine || id >= len(slots) || slots[id].seq%seqSpan != seq || slots[id].queued {
 				if measuring {
-					res.stray++
+					res.Stray++
 				}
 				continue
 			}
@@ -276,8 +244,8 @@ func runLoad(ctx context.Context, cfg loadConfig) (res loadResult, err error) {
 			}
 			s := &slots[id]
 			if check(s, rbuf[i*rbufLen:i*rbufLen+int(rmsg[i].Len)]) && measuring {
-				res.replies++
-				res.rtts = append(res.rtts, time.Duration(rxNs-s.sentNs))
+				res.Replies++
+				res.RTTs = append(res.RTTs, time.Duration(rxNs-s.sentNs))
 			}
 			requeue(id)
 		}
@@ -287,7 +255,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (res loadResult, err error) {
 			for id := range slots {
 				if !slots[id].queued && slots[id].sentNs < cut {
 					if measuring {
-						res.lost++
+						res.Lost++
 					}
 					requeue(id)
 				}

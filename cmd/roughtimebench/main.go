@@ -212,8 +212,8 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	printTable(out, results)
 	var bad []string
 	for _, r := range results {
-		if r.load.bad > 0 {
-			bad = append(bad, fmt.Sprintf("%s: %d (first: %s)", r.name, r.load.bad, r.load.firstBad))
+		if r.load.Bad > 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d (first: %s)", r.name, r.load.Bad, r.load.firstBad))
 		}
 	}
 	if len(bad) > 0 {
@@ -235,10 +235,10 @@ func printTable(out io.Writer, results []result) {
 	fmt.Fprintf(out, rowFormat, "server", "replies/s", "CPU s/s", "replies/CPU-s", "gen CPU", "p50", "p99", "lost", "stray", "verified", "bad")
 	for _, r := range results {
 		l := r.load
-		fmt.Fprintf(out, rowFormat, r.name, fmt.Sprintf("%.0f", l.rate()), fmt.Sprintf("%.2f", l.cpuSeconds()/l.elapsed.Seconds()),
-			fmt.Sprintf("%.0f", l.perCPUSecond()), fmt.Sprintf("%.2f", l.genCPU.Seconds()/l.elapsed.Seconds()),
-			l.percentile(50).Round(time.Microsecond).String(), l.percentile(99).Round(time.Microsecond).String(),
-			strconv.FormatUint(l.lost, 10), strconv.FormatUint(l.stray, 10), strconv.FormatUint(l.verified, 10), strconv.FormatUint(l.bad, 10))
+		fmt.Fprintf(out, rowFormat, r.name, fmt.Sprintf("%.0f", l.Rate()), fmt.Sprintf("%.2f", l.CPUSeconds()/l.Elapsed.Seconds()),
+			fmt.Sprintf("%.0f", l.PerCPUSecond()), fmt.Sprintf("%.2f", l.GenCPU.Seconds()/l.Elapsed.Seconds()),
+			l.Percentile(50).Round(time.Microsecond).String(), l.Percentile(99).Round(time.Microsecond).String(),
+			strconv.FormatUint(l.Lost, 10), strconv.FormatUint(l.Stray, 10), strconv.FormatUint(l.verified, 10), strconv.FormatUint(l.Bad, 10))
 	}
 	var ts *result
 	for i := range results {
@@ -251,13 +251,13 @@ func printTable(out io.Writer, results []result) {
 			continue
 		}
 		fmt.Fprintf(out, "ratio %s/testserver: replies/s %.2fx, replies/CPU-s %.2fx, p50 %.2fx, p99 %.2fx\n", r.name,
-			ratio(r.load.rate(), ts.load.rate()), ratio(r.load.perCPUSecond(), ts.load.perCPUSecond()),
-			ratio(float64(r.load.percentile(50)), float64(ts.load.percentile(50))),
-			ratio(float64(r.load.percentile(99)), float64(ts.load.percentile(99))))
+			ratio(r.load.Rate(), ts.load.Rate()), ratio(r.load.PerCPUSecond(), ts.load.PerCPUSecond()),
+			ratio(float64(r.load.Percentile(50)), float64(ts.load.Percentile(50))),
+			ratio(float64(r.load.Percentile(99)), float64(ts.load.Percentile(99))))
 	}
 	if len(results) >= 2 {
 		fmt.Fprintf(out, "batching: %s/%s replies/s %.2fx, replies/CPU-s %.2fx\n", results[1].name, results[0].name,
-			ratio(results[1].load.rate(), results[0].load.rate()), ratio(results[1].load.perCPUSecond(), results[0].load.perCPUSecond()))
+			ratio(results[1].load.Rate(), results[0].load.Rate()), ratio(results[1].load.PerCPUSecond(), results[0].load.PerCPUSecond()))
 	}
 	for _, r := range results {
 		line := fmt.Sprintf("server %s: CPUs allowed %s", r.name, r.cpus)

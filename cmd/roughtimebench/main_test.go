@@ -192,8 +192,8 @@ func TestFailuresCounted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.bad == 0 || r.replies != 0 || r.verified != 0 || !strings.Contains(r.firstBad, "delegation signature invalid") {
-			t.Fatalf("bad %d, replies %d, verified %d, first %q", r.bad, r.replies, r.verified, r.firstBad)
+		if r.Bad == 0 || r.Replies != 0 || r.verified != 0 || !strings.Contains(r.firstBad, "delegation signature invalid") {
+			t.Fatalf("bad %d, replies %d, verified %d, first %q", r.Bad, r.Replies, r.verified, r.firstBad)
 		}
 	})
 
@@ -222,8 +222,8 @@ func TestFailuresCounted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.bad == 0 || r.replies != 0 || !strings.Contains(r.firstBad, "reply of 1028 bytes to a 1024-byte request") {
-			t.Fatalf("bad %d, replies %d, first %q", r.bad, r.replies, r.firstBad)
+		if r.Bad == 0 || r.Replies != 0 || !strings.Contains(r.firstBad, "reply of 1028 bytes to a 1024-byte request") {
+			t.Fatalf("bad %d, replies %d, first %q", r.Bad, r.Replies, r.firstBad)
 		}
 	})
 }
