@@ -31,12 +31,20 @@ func (o offsetTime) Now() (time.Time, time.Duration, bool) {
 // --witness-roughtime flag value.
 func startWitness(t *testing.T, seed byte, off time.Duration) string {
 	t.Helper()
+	addr, pub := startRoughtimeServer(t, seed, offsetTime{off})
+	return addr + "=" + base64.StdEncoding.EncodeToString(pub) + ",google"
+}
+
+// startRoughtimeServer runs netsvc/roughtime's server on loopback with a
+// long-term key from a fixed seed and returns its address and public key.
+func startRoughtimeServer(t *testing.T, seed byte, src roughtime.TimeSource) (string, ed25519.PublicKey) {
+	t.Helper()
 	s := make([]byte, ed25519.SeedSize)
 	for i := range s {
 		s[i] = seed
 	}
 	key := witnessKey{ed25519.NewKeyFromSeed(s)}
-	srv, err := roughtime.NewServer(roughtime.Config{Addr: "127.0.0.1:0", TimeSource: offsetTime{off}, LongTermKey: key})
+	srv, err := roughtime.NewServer(roughtime.Config{Addr: "127.0.0.1:0", TimeSource: src, LongTermKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +52,7 @@ func startWitness(t *testing.T, seed byte, off time.Duration) string {
 		t.Fatal(err)
 	}
 	testbin.Serve(t, "roughtime witness", srv.Serve)
-	return srv.Addr().String() + "=" + base64.StdEncoding.EncodeToString(key.Public()) + ",google"
+	return srv.Addr().String(), key.Public()
 }
 
 // TestEndToEndIntegrityWitnesses runs `timenoded --sim` with two Roughtime

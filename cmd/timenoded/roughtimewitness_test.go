@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"sync"
@@ -11,12 +12,6 @@ import (
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/timing/integrity"
 )
-
-// ltKey is a Roughtime long-term key from a fixed seed.
-type ltKey struct{ priv ed25519.PrivateKey }
-
-func (k ltKey) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-func (k ltKey) Public() ed25519.PublicKey       { return k.priv.Public().(ed25519.PublicKey) }
 
 // trueTime is the witness server's time source: a fixed instant with a
 // 5 µs bound, so nothing depends on the host's clock.
@@ -39,28 +34,6 @@ func (c *nodeClock) now() time.Time {
 	return t
 }
 
-func startWitnessServer(t *testing.T, seed byte, at time.Time) (string, ed25519.PublicKey) {
-	t.Helper()
-	key := ltKey{ed25519.NewKeyFromSeed(make32(seed))}
-	s, err := roughtime.NewServer(roughtime.Config{Addr: "127.0.0.1:0", TimeSource: trueTime{at}, LongTermKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	testbin.Serve(t, "roughtime", s.Serve)
-	return s.Addr().String(), key.Public()
-}
-
-func make32(b byte) []byte {
-	s := make([]byte, 32)
-	for i := range s {
-		s[i] = b
-	}
-	return s
-}
-
 // TestRoughtimeWitness queries two real Roughtime servers
 // (netsvc/roughtime's, on loopback) through the daemon's adapter from a
 // node whose clock is right, then 3 ms and 3 s off, and checks the
@@ -78,8 +51,8 @@ func TestRoughtimeWitness(t *testing.T) {
 		{"draft 11, node 3 ms ahead: within a second's radius", roughtime.VersionDraft11, 3 * time.Millisecond, integrity.WitnessAgree},
 		{"draft 11, node 3 s behind", roughtime.VersionDraft11, -3 * time.Second, integrity.WitnessDisagree},
 	}
-	a1, k1 := startWitnessServer(t, 1, truth)
-	a2, k2 := startWitnessServer(t, 2, truth)
+	a1, k1 := startRoughtimeServer(t, 1, trueTime{truth})
+	a2, k2 := startRoughtimeServer(t, 2, trueTime{truth})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var ms []integrity.Measurement
@@ -117,10 +90,10 @@ func TestRoughtimeWitness(t *testing.T) {
 
 func TestRoughtimeWitnessWrongKey(t *testing.T) {
 	truth := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
-	addr, _ := startWitnessServer(t, 3, truth)
-	other := ltKey{ed25519.NewKeyFromSeed(make32(4))}
+	addr, _ := startRoughtimeServer(t, 3, trueTime{truth})
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, ed25519.SeedSize))
 	clk := &nodeClock{next: truth}
-	w := &integrity.RoughtimeWitness{Addr: addr, Querier: roughtimeQuerier{w: roughtimeWitness{Addr: addr, PublicKey: other.Public(), Version: roughtime.VersionGoogle}, now: clk.now, attempts: 1}}
+	w := &integrity.RoughtimeWitness{Addr: addr, Querier: roughtimeQuerier{w: roughtimeWitness{Addr: addr, PublicKey: other.Public().(ed25519.PublicKey), Version: roughtime.VersionGoogle}, now: clk.now, attempts: 1}}
 	ctx, cancel := context.WithTimeout(context.Background(), testbin.Wait(10*time.Second))
 	defer cancel()
 	if _, err := w.Measure(ctx); err == nil {
