@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/child"
 	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/signer"
@@ -130,7 +131,6 @@ type server struct {
 	addr   netip.AddrPort
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser // ours: closing it stops the child
-	stdout *bufio.Reader  // ours: the final counters
 	logs   *strings.Builder
 	exited chan struct{} // closed when the process is gone
 	final  string        // ours: the counters printed at exit
@@ -154,20 +154,11 @@ func (s *server) stop() {
 	if s.cmd == nil {
 		return
 	}
+	ask := func() { _ = s.cmd.Process.Kill() }
 	if s.stdin != nil {
-		_ = s.stdin.Close()
-		if line, err := s.stdout.ReadString('\n'); err == nil {
-			s.final = strings.TrimSpace(line)
-		}
-	} else {
-		_ = s.cmd.Process.Kill()
+		ask = func() { _ = s.stdin.Close() }
 	}
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	child.Stop(s.cmd.Process, s.exited, ask, 5*time.Second)
 	s.cmd = nil
 }
 
@@ -177,12 +168,21 @@ func (s *server) start(cpu int) error {
 	if err := proccpu.StartPinned(s.cmd, cpu); err != nil {
 		return fmt.Errorf("roughtimebench: start %s: %w", s.name, err)
 	}
+	return nil
+}
+
+// watch waits for the child in the background: drain (if any) reads what
+// is left of its stdout, which must happen before Wait closes the pipe;
+// exited closes when it is gone.
+func (s *server) watch(drain func()) {
 	s.exited = make(chan struct{})
 	go func() {
+		if drain != nil {
+			drain()
+		}
 		_ = s.cmd.Wait()
 		close(s.exited)
 	}()
-	return nil
 }
 
 // startOurs starts our server with spec in a child process on cpu.
@@ -204,8 +204,13 @@ func startOurs(name string, spec serveSpec, cpu int) (*server, error) {
 	if err := s.start(cpu); err != nil {
 		return nil, err
 	}
-	s.stdout = bufio.NewReader(out)
-	line, err := s.stdout.ReadString('\n')
+	stdout := bufio.NewReader(out)
+	line, err := stdout.ReadString('\n')
+	// The rest of stdout is the counters it prints at exit.
+	s.watch(func() {
+		rest, _ := io.ReadAll(stdout)
+		s.final = strings.TrimSpace(string(rest))
+	})
 	if err == nil {
 		s.addr, err = netip.ParseAddrPort(strings.TrimSpace(line))
 	}
@@ -251,6 +256,7 @@ func startTestserver(ctx context.Context, bin string, cpu int) (*server, error) 
 	if err := s.start(cpu); err != nil {
 		return nil, err
 	}
+	s.watch(nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
