@@ -66,7 +66,7 @@ made, once. It writes the timenode_update_* metrics in either case.`,
 		summary: "RAUC's custom bootloader backend over systemd-boot's boot counting",
 		flags:   updateBootloader})
 	g.addLeaf("install-entry", leaf{args: noArgs,
-		summary: "RAUC's post-install hook: the new slot's kernel, initrd and loader entry onto the ESP",
+		summary: "RAUC's post-install hook: the new slot's kernel, initrd, signed dm-verity descriptor and loader entry onto the ESP",
 		flags:   updateInstallEntry})
 }
 
@@ -222,12 +222,13 @@ func updateInstallEntry(fs *flag.FlagSet) runFunc {
 	root := fs.String("root", os.Getenv("RAUC_SLOT_MOUNT_POINT"), "where the new slot is mounted (RAUC_SLOT_MOUNT_POINT)")
 	device := fs.String("device", os.Getenv("RAUC_SLOT_DEVICE"), "the slot's partition (RAUC_SLOT_DEVICE)")
 	byPartUUID := fs.String("by-partuuid", "/dev/disk/by-partuuid", "udev's partition UUID links")
+	verity := fs.String("verity", os.Getenv("RAUC_BUNDLE_MOUNT_POINT"), "the directory holding the slot's signed dm-verity descriptor, verity.env and verity.env.p7s (the bundle: RAUC_BUNDLE_MOUNT_POINT)")
 	return func(_ []string, stdout, stderr io.Writer) int {
 		const prog = "timenodectl update install-entry"
-		if !slots.ValidSlot(*slot) || *root == "" || *device == "" {
-			return usageErr(stderr, prog, "--slot, --root and --device are required (RAUC sets them for a post-install hook)")
+		if !slots.ValidSlot(*slot) || *root == "" || *device == "" || *verity == "" {
+			return usageErr(stderr, prog, "--slot, --root, --device and --verity are required (RAUC sets them for a post-install hook)")
 		}
-		err := installEntry(espOf(*esp), *slot, *root, *device, *byPartUUID)
+		err := installEntry(espOf(*esp), *slot, *root, *device, *byPartUUID, *verity)
 		if err != nil {
 			return fail(stderr, prog, err)
 		}
@@ -236,10 +237,24 @@ func updateInstallEntry(fs *flag.FlagSet) runFunc {
 	}
 }
 
-func installEntry(e slots.ESP, slot, root, device, byPartUUID string) error {
+// verityFiles are the slot's dm-verity descriptor and its signature, which
+// the initramfs reads from the slot's directory on the ESP.
+var verityFiles = []string{"verity.env", "verity.env.p7s"}
+
+// installEntry puts the new slot's kernel and initrd (from the slot), its
+// verity descriptor (from the bundle: the slot cannot carry its own root
+// hash) and a loader entry on the ESP.
+func installEntry(e slots.ESP, slot, root, device, byPartUUID, verity string) error {
 	uuid, err := partUUIDOf(byPartUUID, device)
 	if err != nil {
 		return err
+	}
+	for _, f := range verityFiles {
+		// Without them the slot could never boot: refuse before the ESP
+		// changes, so RAUC fails the install and keeps the old slot.
+		if fi, err := os.Stat(filepath.Join(verity, f)); err != nil || fi.Size() == 0 {
+			return fmt.Errorf("the bundle has no dm-verity descriptor %s in %s: a slot without one does not boot", f, verity)
+		}
 	}
 	cmdline, err := os.ReadFile(filepath.Join(root, bootDir, "cmdline"))
 	if err != nil {
@@ -255,6 +270,11 @@ func installEntry(e slots.ESP, slot, root, device, byPartUUID string) error {
 	for _, f := range []string{"vmlinuz", "initrd.img"} {
 		if copyErr == nil {
 			copyErr = copySync(filepath.Join(root, bootDir, f), filepath.Join(dst, f))
+		}
+	}
+	for _, f := range verityFiles {
+		if copyErr == nil {
+			copyErr = copySync(filepath.Join(verity, f), filepath.Join(dst, f))
 		}
 	}
 	if err := done(); copyErr == nil {

@@ -95,13 +95,27 @@ func TestInstallEntryCopiesTheNewSlotsKernel(t *testing.T) {
 	// RAUC names the slot by its by-partlabel link.
 	os.Symlink(filepath.Join(dev, "vda3"), filepath.Join(dev, "tn-root-b"))
 
+	// The bundle's signed verity descriptor.
+	bundle := t.TempDir()
+	os.WriteFile(filepath.Join(bundle, "verity.env"), []byte("ROOT_HASH=ab12\n"), 0o644)
 	var out, errb bytes.Buffer
+	// A bundle without the descriptor's signature changes nothing.
 	code := dispatch([]string{"update", "install-entry", "--esp", esp, "--slot", "b", "--root", root,
-		"--device", filepath.Join(dev, "tn-root-b"), "--by-partuuid", byUUID}, &out, &errb)
+		"--device", filepath.Join(dev, "tn-root-b"), "--by-partuuid", byUUID, "--verity", bundle}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "no dm-verity descriptor verity.env.p7s") {
+		t.Fatalf("install-entry without the descriptor's signature: %d %q", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(esp, "timenode/b")); !os.IsNotExist(err) {
+		t.Fatalf("a refused install-entry touched the ESP: %v", err)
+	}
+	os.WriteFile(filepath.Join(bundle, "verity.env.p7s"), []byte("signature"), 0o644)
+	errb.Reset()
+	code = dispatch([]string{"update", "install-entry", "--esp", esp, "--slot", "b", "--root", root,
+		"--device", filepath.Join(dev, "tn-root-b"), "--by-partuuid", byUUID, "--verity", bundle}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("install-entry: %d %s", code, errb.String())
 	}
-	for f, want := range map[string]string{"vmlinuz": "kernel v2", "initrd.img": "initrd v2"} {
+	for f, want := range map[string]string{"vmlinuz": "kernel v2", "initrd.img": "initrd v2", "verity.env": "ROOT_HASH=ab12\n", "verity.env.p7s": "signature"} {
 		if b, _ := os.ReadFile(filepath.Join(esp, "timenode/b", f)); string(b) != want {
 			t.Errorf("ESP timenode/b/%s = %q, want %q", f, b, want)
 		}
@@ -122,7 +136,7 @@ func TestInstallEntryCopiesTheNewSlotsKernel(t *testing.T) {
 	os.Remove(filepath.Join(byUUID, "2222-bbbb"))
 	errb.Reset()
 	code = dispatch([]string{"update", "install-entry", "--esp", esp, "--slot", "b", "--root", root,
-		"--device", filepath.Join(dev, "tn-root-b"), "--by-partuuid", byUUID}, &out, &errb)
+		"--device", filepath.Join(dev, "tn-root-b"), "--by-partuuid", byUUID, "--verity", bundle}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "no partition UUID") {
 		t.Fatalf("install-entry without a partition UUID: %d %q", code, errb.String())
 	}

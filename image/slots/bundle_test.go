@@ -1,9 +1,12 @@
 package slots_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,7 +58,7 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 		junk[i] = byte(i*7919 + i>>8*31)
 	}
 	os.WriteFile(filepath.Join(build, "tree/usr/lib/timenode/boot/vmlinuz"), junk, 0o644)
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
+	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	os.WriteFile(filepath.Join(build, "version"), []byte("VERSION=0.3.0+test\nARCH=amd64\n"), 0o644)
@@ -92,5 +95,104 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 	}
 	if strings.Contains(string(b), "PRIVATE KEY") {
 		t.Error("the bundle contains a private key")
+	}
+}
+
+// TestVeritySlot checks what image/bundle.sh --verity makes for a root
+// slot, with the tools the initramfs uses: the descriptor's signature
+// verifies against the update CA and not against another; the slot image
+// matches the signed root hash and, with one byte of its file system
+// flipped, does not; a CA given without its signer and a file system of
+// blocks smaller than the verity device's are refused.
+func TestVeritySlot(t *testing.T) {
+	tools := map[string]string{}
+	for _, tool := range [][2]string{{"veritysetup", "cryptsetup-bin"}, {"mkfs.ext4", "e2fsprogs"}, {"openssl", "openssl"}} {
+		tools[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
+	}
+	var dirs []string
+	for _, p := range tools {
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	path := "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	junk := make([]byte, 1<<20)
+	for i := range junk {
+		junk[i] = byte(i*7919 + i>>8*31)
+	}
+	os.WriteFile(filepath.Join(dir, "tree/junk"), junk, 0o644)
+	root := filepath.Join(dir, "root.ext4")
+	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", filepath.Join(dir, "tree"), root, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	ca, cert, key := pki(t, dir, "update")
+	other, _, _ := pki(t, dir, "other")
+	slot, desc := filepath.Join(dir, "slot.img"), filepath.Join(dir, "esp")
+	verity := func(env ...string) (string, error) {
+		cmd := exec.Command("../bundle.sh", "--verity", root, slot, desc)
+		cmd.Env = append(os.Environ(), append([]string{path}, env...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err != nil {
+		t.Fatalf("bundle.sh --verity: %v\n%s", err, out)
+	}
+	env, err := os.ReadFile(filepath.Join(desc, "verity.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`^ROOT_HASH=([0-9a-f]{64})\nHASH_OFFSET=([0-9]+)\nDATA_BLOCKS=([0-9]+)\n$`).FindStringSubmatch(string(env))
+	if m == nil {
+		t.Fatalf("verity.env:\n%s", env)
+	}
+	if m[2] != strconv.Itoa(8<<20) || m[3] != strconv.Itoa(8<<20/4096) {
+		t.Errorf("hash offset %s, data blocks %s: want the whole 8 MiB file system, then the tree", m[2], m[3])
+	}
+	signedBy := func(ca string) error {
+		out, err := exec.Command(tools["openssl"], "cms", "-verify", "-binary", "-inform", "DER", "-in", filepath.Join(desc, "verity.env.p7s"),
+			"-content", filepath.Join(desc, "verity.env"), "-CAfile", ca, "-purpose", "any", "-no_check_time", "-out", os.DevNull).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := signedBy(ca); err != nil {
+		t.Errorf("the descriptor does not verify against the update CA: %v", err)
+	}
+	if signedBy(other) == nil {
+		t.Error("the descriptor verifies against another CA")
+	}
+	matches := func() error {
+		out, err := exec.Command(tools["veritysetup"], "verify", slot, slot, m[1], "--hash-offset="+m[2]).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := matches(); err != nil {
+		t.Fatalf("the slot image does not match its root hash: %v", err)
+	}
+	f, err := os.OpenFile(slot, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	const at = 5<<20 + 77
+	f.ReadAt(b, at)
+	f.WriteAt([]byte{^b[0]}, at)
+	f.Close()
+	if matches() == nil {
+		t.Error("the slot image verifies with a flipped byte")
+	}
+	if out, err := verity("UPDATE_CA=" + ca); err == nil || !strings.Contains(out, "go together") {
+		t.Errorf("a CA without its signer: err %v\n%s", err, out)
+	}
+	// An ext4 of 1 KiB blocks (mke2fs's choice for small file systems)
+	// would not mount on the 4 KiB-block verity device.
+	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "1024", "-d", filepath.Join(dir, "tree"), root, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err == nil || !strings.Contains(out, "ext4 blocks of 1024 bytes") {
+		t.Errorf("a root of 1 KiB blocks: err %v\n%s", err, out)
 	}
 }
