@@ -147,7 +147,8 @@ image:
 
 # A signed RAUC update bundle of the image just built (image/bundle.sh):
 # UPDATE_CERT/UPDATE_KEY/UPDATE_CA sign it, else the development update CA
-# in build/update-keys (which `make image` then trusts).
+# in build/update-keys (which `make image` then trusts). `make image` takes
+# the same three: it signs slot a's dm-verity root hash.
 update-bundle:
 	image/bundle.sh $(IMAGE_DIR)
 

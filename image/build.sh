@@ -17,9 +17,10 @@
 #   3. kernel modules trimmed to what an appliance can use, zstd initramfs;
 #   4. the timenode binaries, units, udev rule, AppArmor profiles, nftables
 #      ruleset (and $SITE_NFT as /etc/timenode/nftables.d/site.nft, if set);
-#   5. a GPT disk: ESP (systemd-boot + each slot's kernel + initrd), two
-#      root slots tn-root-a and tn-root-b (A/B updates with RAUC: a holds
-#      the read-only ext4 root, b is empty until the first update), an ext4
+#   5. a GPT disk: ESP (systemd-boot + each slot's kernel + initrd + signed
+#      dm-verity descriptor), two root slots tn-root-a and tn-root-b (A/B
+#      updates with RAUC: a holds the read-only ext4 root with its dm-verity
+#      hash tree appended, b is empty until the first update), an ext4
 #      state partition mounted on /var (DynamicUser state lives in
 #      /var/lib/private/timenode, journal is volatile).
 # No loop devices and no mounts except proc/sys/dev(/pts) bind mounts into the
@@ -34,7 +35,8 @@
 # The update CA the appliance trusts for bundles: $UPDATE_CA (PEM), else the
 # development CA image/bundle.sh keeps in build/update-keys/.
 #
-# Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools, and Go;
+# Host packages (Debian): debootstrap fdisk e2fsprogs dosfstools mtools
+# cryptsetup-bin openssl, and Go;
 # for arm64 also qemu-user-static and binfmt-support.
 set -euo pipefail
 
@@ -84,8 +86,17 @@ assemble_disk() {
 	# Root: read-only at run time, so no journal; fixed UUIDs and a fixed
 	# hash seed keep the image reproducible apart from file timestamps.
 	[ "$root_mib" -le "$ROOT_SLOT_MIB" ] || die "the root file system needs $root_mib MiB, a slot has $ROOT_SLOT_MIB (ROOT_SLOT_MIB)"
-	mkfs.ext4 -q -F -L tn-root -U "$ROOT_FSUUID" -O ^has_journal -m 0 \
+	# 4 KiB blocks: the kernel mounts an ext4 only in blocks no smaller than
+	# its device's, and the dm-verity device's are 4 KiB (mke2fs would pick
+	# 1 KiB for a file system this small).
+	mkfs.ext4 -q -F -L tn-root -U "$ROOT_FSUUID" -O ^has_journal -m 0 -b 4096 \
 		-E hash_seed="$ROOT_FSUUID" -d "$rootdir" "$BUILD/root.ext4" "${root_mib}M" >/dev/null
+	# Slot a: the root with its dm-verity hash tree; the signed descriptor
+	# goes beside slot a's kernel on the ESP (as an update's hook puts it).
+	"$here/bundle.sh" --verity "$BUILD/root.ext4" "$work/slot.img" "$espdir/timenode/a" ||
+		die "making slot a's dm-verity hash tree failed"
+	local slot_bytes; slot_bytes=$(stat -c %s "$work/slot.img")
+	[ "$slot_bytes" -le $(( ROOT_SLOT_MIB << 20 )) ] || die "the root with its hash tree needs $slot_bytes bytes, a slot has $ROOT_SLOT_MIB MiB (ROOT_SLOT_MIB)"
 	mkfs.ext4 -q -F -L tn-state -U "$STATE_FSUUID" -m 1 \
 		-E hash_seed="$STATE_FSUUID" -d "$vardir" "$work/state.ext4" "${STATE_MIB}M" >/dev/null
 	mkfs.vfat -n TN-ESP -i "${ESP_VOLID}" -C "$work/esp.vfat" $(( ESP_MIB * 1024 )) >/dev/null
@@ -106,10 +117,10 @@ assemble_disk() {
 	size=${STATE_MIB}MiB, type=linux, uuid=$STATE_PARTUUID, name=tn-state
 	EOF
 	dd if="$work/esp.vfat" of="$out" bs=1M seek=1 conv=notrunc,sparse status=none
-	dd if="$BUILD/root.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB )) conv=notrunc,sparse status=none
+	dd if="$work/slot.img" of="$out" bs=1M seek=$(( 1 + ESP_MIB )) conv=notrunc,sparse status=none
 	dd if="$work/state.ext4" of="$out" bs=1M seek=$(( 1 + ESP_MIB + 2 * ROOT_SLOT_MIB )) conv=notrunc,sparse status=none
 	rm -rf "$work"
-	echo "root_mib=$root_mib root_slot_mib=$ROOT_SLOT_MIB state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
+	echo "root_mib=$root_mib verity_slot_bytes=$slot_bytes root_slot_mib=$ROOT_SLOT_MIB state_mib=$STATE_MIB esp_mib=$ESP_MIB total_mib=$total"
 }
 
 # ---------------------------------------------------------------------------
@@ -121,7 +132,7 @@ arm64) KERNEL_PKG=linux-image-arm64 EFI_LOADER=systemd-bootaa64.efi EFI_REMOVABL
 	ROOT_PARTTYPE=b921b045-1df0-41c3-af44-4c6f280d3fae ;;
 *) die "ARCH=$ARCH: images are built for amd64 and arm64" ;;
 esac
-need_tools debootstrap sfdisk mkfs.ext4 mkfs.vfat mmd mcopy go chroot
+need_tools debootstrap sfdisk mkfs.ext4 mkfs.vfat mmd mcopy go chroot veritysetup openssl
 # host_arch is what this machine runs natively; another ARCH runs its
 # maintainer scripts under qemu-user through binfmt_misc.
 host_arch=$(dpkg --print-architecture)
@@ -252,6 +263,7 @@ in_chroot INITRD=No apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recomm
 	"$KERNEL_PKG" initramfs-tools zstd e2fsprogs \
 	systemd systemd-sysv udev dbus libnss-systemd \
 	apparmor nftables systemd-boot-efi openssh-server sudo rauc rauc-service \
+	cryptsetup-bin openssl \
 	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
 log "apt-get done in $(( $(date +%s) - t_apt ))s"
 
@@ -277,9 +289,6 @@ for d in sound drivers/gpu drivers/media drivers/net/wireless drivers/infiniband
 	rm -rf "${kmods:?}/$d"
 done
 in_chroot depmod -a "$kver"
-rm -f "$R/boot/initrd.img-$kver"
-in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || die "update-initramfs failed"
-[ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
 after=$(du -sm "$R/lib/modules/$kver" | cut -f1)
 log "kernel $kver: modules trimmed from ${before} MiB to ${after} MiB"
 
@@ -321,6 +330,12 @@ fi
 install -D -m 0644 "$UPDATE_CA" "$R/etc/rauc/update-ca.pem"
 sed "s/@ARCH@/$ARCH/" "$here/rauc/system.conf" >"$R/etc/rauc/system.conf"
 install -D -m 0755 "$here/rauc/rauc-bootloader" "$R/usr/lib/timenode/rauc-bootloader"
+# The initramfs, made once the update CA is in place: it opens the root slot
+# through dm-verity after checking the slot's root hash against that CA
+# (etc/initramfs-tools/{hooks,scripts/local-top}/timenode-verity).
+rm -f "$R/boot/initrd.img-$kver"
+in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "update-initramfs failed"; }
+[ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
 # Management access: one administrator, SSH keys only (installed into
 # /var/lib/timenode-site by the provisioning medium or bundle), no password
 # at all ("*" is not a hash of anything; "!" would make sshd treat the

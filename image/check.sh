@@ -28,8 +28,8 @@ amd64) machine=3e00 loader=BOOTX64.EFI ;;
 arm64) machine=b700 loader=BOOTAA64.EFI ;;
 *) fail "ARCH=$ARCH: amd64 or arm64" ;;
 esac
-for t in sfdisk debugfs mdir mtype dd od; do
-	command -v "$t" >/dev/null 2>&1 || fail "$t not found (apt-get install fdisk e2fsprogs mtools)"
+for t in sfdisk debugfs mdir mtype dd od veritysetup openssl; do
+	command -v "$t" >/dev/null 2>&1 || fail "$t not found (apt-get install fdisk e2fsprogs mtools cryptsetup-bin openssl)"
 done
 
 W=$(mktemp -d)
@@ -118,6 +118,29 @@ rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
 rootcat /etc/group | grep -Eq '^systemd-journal:.*[:,]timenode-denials(,|$)' || fail "timenode-denials (the AppArmor denial counter) is not in systemd-journal"
 rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
 echo "check: units (timenoded, sshd, the wait for lock and the update gate enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, A/B slots with RAUC and the update CA only"
+
+# Verified root: slot a's descriptor on the ESP is signed under the update
+# CA the image holds (as its initramfs checks it), slot a matches its root
+# hash, and one flipped byte in it does not.
+for f in verity.env verity.env.p7s; do
+	mcopy -i "$W/esp" "::/timenode/a/$f" "$W/$f" 2>/dev/null || fail "ESP has no /timenode/a/$f (slot a's dm-verity descriptor)"
+done
+rootcat /etc/rauc/update-ca.pem >"$W/update-ca.pem"
+out=$(openssl cms -verify -binary -inform DER -in "$W/verity.env.p7s" -content "$W/verity.env" \
+	-CAfile "$W/update-ca.pem" -purpose any -no_check_time -out /dev/null 2>&1) ||
+	fail "slot a's verity descriptor is not signed under the image's update CA: $out"
+hash=$(sed -n 's/^ROOT_HASH=//p' "$W/verity.env") off=$(sed -n 's/^HASH_OFFSET=//p' "$W/verity.env")
+[[ $hash =~ ^[0-9a-f]{64}$ && $off =~ ^[0-9]+$ ]] || fail "slot a's verity descriptor is malformed: $(cat "$W/verity.env")"
+out=$(veritysetup verify "$W/root" "$W/root" "$hash" --hash-offset="$off" 2>&1) || fail "slot a does not match its signed root hash: $out"
+flip=$(( off / 2 / 4096 * 4096 + 123 ))
+byte=$(od -An -tu1 -j "$flip" -N1 "$W/root" | tr -d ' ')
+printf "\\$(printf %03o $(( 255 - byte )))" | dd of="$W/root" bs=1 seek="$flip" conv=notrunc status=none
+! veritysetup verify "$W/root" "$W/root" "$hash" --hash-offset="$off" >/dev/null 2>&1 || fail "slot a with byte $flip flipped still verifies"
+printf "\\$(printf %03o "$byte")" | dd of="$W/root" bs=1 seek="$flip" conv=notrunc status=none
+for f in /etc/initramfs-tools/hooks/timenode-verity /etc/initramfs-tools/scripts/local-top/timenode-verity /usr/sbin/veritysetup; do
+	exists "$f" || fail "root has no $f (the initramfs opens the root through dm-verity)"
+done
+echo "check: slot a matches its root hash ${hash:0:16}..., signed under the update CA; a flipped byte fails"
 
 # The image's own daemon runs.
 rootcat /usr/sbin/timenoded >"$W/timenoded"
