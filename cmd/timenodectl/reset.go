@@ -132,7 +132,8 @@ func applyReset(ctx context.Context, e slots.ESP, device, factory string, log io
 }
 
 // writeKnownRollbacks writes rollbacksKnownFile: every entry the firmware
-// has marked bad after its tries, as rollbackKey names it.
+// has marked bad after its tries, as rollbackKey names it, and every one
+// the initramfs refused, as refusalKey names it.
 func writeKnownRollbacks(e slots.ESP) error {
 	es, err := e.Entries()
 	if err != nil {
@@ -142,6 +143,9 @@ func writeKnownRollbacks(e slots.ESP) error {
 	for _, ent := range es {
 		if ent.Bad() && ent.Done > 0 {
 			b.WriteString(rollbackKey(ent) + "\n")
+		}
+		if why := refusal(e, ent.Slot); ent.Bad() && why != "" {
+			b.WriteString(refusalKey(ent, why) + "\n")
 		}
 	}
 	return writeFileSync(filepath.Join(e.Dir, rollbacksKnownFile), []byte(b.String()))

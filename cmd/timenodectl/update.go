@@ -277,6 +277,10 @@ func installEntry(e slots.ESP, slot, root, device, byPartUUID, verity string) er
 			copyErr = copySync(filepath.Join(verity, f), filepath.Join(dst, f))
 		}
 	}
+	// The old install's refusal is not this one's.
+	if err := os.Remove(filepath.Join(dst, refusedFile)); copyErr == nil && err != nil && !os.IsNotExist(err) {
+		copyErr = err
+	}
 	if err := done(); copyErr == nil {
 		copyErr = err
 	}
@@ -452,6 +456,10 @@ func runGate(ctx context.Context, g gateEnv, deadline, poll time.Duration) error
 		return err
 	}
 	defer g.writeMetrics(slot)
+	// Whatever this boot is, say why the initramfs passed a slot over.
+	if err := g.noteRefusals(slot); err != nil {
+		fmt.Fprintf(g.log, "update gate: %v\n", err)
+	}
 	// The booted entry still has a counter: on trial. systemd-boot took
 	// one try before booting it, so on the last trial none is left.
 	if ent.Left < 0 {
@@ -556,6 +564,73 @@ func (g gateEnv) noteRollback(booted string) error {
 	return nil
 }
 
+// refusedFile, in a slot's directory on the ESP, says why the initramfs
+// refused to mount that slot (its root hash signature or its dm-verity
+// check failed): the initramfs writes it as it marks the slot bad, and
+// install-entry removes it with the slot's old kernel.
+const refusedFile = "refused"
+
+// refusal is why slot was refused at boot, on one line; "" if it was not.
+func refusal(e slots.ESP, slot string) string {
+	b, err := os.ReadFile(filepath.Join(e.Dir, "timenode", slot, refusedFile))
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// refusalKey names one refusal of one install, as rollbackKey names a
+// rollback.
+func refusalKey(e slots.Entry, why string) string {
+	sum := sha256.Sum256(append(append([]byte(nil), e.Body...), why...))
+	return "refused-" + e.Name + "-" + hex.EncodeToString(sum[:6])
+}
+
+// noteRefusals records, once, each other slot the initramfs refused to
+// mount and passed over (the firmware then booted this one).
+func (g gateEnv) noteRefusals(booted string) error {
+	es, err := g.esp.Entries()
+	if err != nil {
+		return err
+	}
+	known := knownRollbacks(g.esp)
+	for _, e := range es {
+		if e.Slot == booted || !e.Bad() {
+			continue
+		}
+		why := refusal(g.esp, e.Slot)
+		if why == "" {
+			continue
+		}
+		key := refusalKey(e, why)
+		seen := filepath.Join(g.recordDir, key)
+		if _, err := os.Stat(seen); err == nil || known[key] {
+			continue
+		}
+		fmt.Fprintf(g.log, "verified root: slot %s (%s) was refused at boot and is passed over: %s; running slot %s (%s)\n", e.Slot, entryTitle(e), why, booted, g.version)
+		if err := os.MkdirAll(g.recordDir, 0o755); err != nil {
+			return err
+		}
+		if err := writeFileSync(seen, []byte(why+"\n")); err != nil {
+			return err
+		}
+		if err := g.bump("verity-refusals"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entryTitle is the title line of a loader entry.
+func entryTitle(e slots.Entry) string {
+	for _, line := range strings.Split(string(e.Body), "\n") {
+		if v, ok := strings.CutPrefix(line, "title "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // rollbackKey names one rolled-back install: the entry's file name with
 // its boot counter, and its content, which differs for every install
 // (the title carries the software's version, the version line the order
@@ -632,6 +707,7 @@ func (g gateEnv) writeMetrics(booted string) {
 	b.Write(bad.Bytes())
 	fmt.Fprintf(&b, "# HELP timenode_update_trial_failures_total Trial boots the gate failed (each reboots).\n# TYPE timenode_update_trial_failures_total counter\ntimenode_update_trial_failures_total %d\n", g.counter("trial-failures"))
 	fmt.Fprintf(&b, "# HELP timenode_update_rollbacks_total Updates the firmware rolled back after their trial boots ran out.\n# TYPE timenode_update_rollbacks_total counter\ntimenode_update_rollbacks_total %d\n", g.counter("rollbacks"))
+	fmt.Fprintf(&b, "# HELP timenode_update_verity_refusals_total Root slots the initramfs refused to mount (signature or dm-verity check failed) and passed over.\n# TYPE timenode_update_verity_refusals_total counter\ntimenode_update_verity_refusals_total %d\n", g.counter("verity-refusals"))
 	if err := os.MkdirAll(filepath.Dir(g.textfile), 0o755); err == nil {
 		if err := writeFileSync(g.textfile, b.Bytes()); err != nil {
 			fmt.Fprintf(g.log, "update gate: %v\n", err)
@@ -825,7 +901,10 @@ func updateStatus(fs *flag.FlagSet) runFunc {
 		}
 		for _, ent := range es {
 			state := "committed"
+			why := refusal(e, ent.Slot)
 			switch {
+			case ent.Bad() && why != "":
+				state = "bad: refused at boot: " + why
 			case ent.Bad() && ent.Done > 0:
 				state = fmt.Sprintf("bad: tried %d time(s), not committed", ent.Done)
 			case ent.Bad():
@@ -833,13 +912,7 @@ func updateStatus(fs *flag.FlagSet) runFunc {
 			case ent.InTrial():
 				state = fmt.Sprintf("on trial: %d boot(s) left", ent.Left)
 			}
-			title := ""
-			for _, line := range strings.Split(string(ent.Body), "\n") {
-				if v, ok := strings.CutPrefix(line, "title "); ok {
-					title = v
-				}
-			}
-			fmt.Fprintf(stdout, "slot %s: %s; %s\n", ent.Slot, state, title)
+			fmt.Fprintf(stdout, "slot %s: %s; %s\n", ent.Slot, state, entryTitle(ent))
 		}
 		g := gateEnv{recordDir: *recordDir}
 		if rec := g.lastTrial(); rec.Slot != "" {
@@ -849,7 +922,7 @@ func updateStatus(fs *flag.FlagSet) runFunc {
 			}
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "trial failures: %d, rollbacks: %d\n", g.counter("trial-failures"), g.counter("rollbacks"))
+		fmt.Fprintf(stdout, "trial failures: %d, rollbacks: %d, refused at boot: %d\n", g.counter("trial-failures"), g.counter("rollbacks"), g.counter("verity-refusals"))
 		return 0
 	}
 }

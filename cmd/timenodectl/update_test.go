@@ -488,3 +488,100 @@ func TestRollbackRecordedOncePerInstall(t *testing.T) {
 		t.Fatalf("second failed install of the same slot: %d rollback lines, want 1:\n%s", n, r.log.String())
 	}
 }
+
+// TestGateNotesAVerityRefusalOnce: when the initramfs refused slot b (its
+// dm-verity check failed), marked it bad and left why on the ESP, the
+// gate of the slot that boots instead says so once, with the reason, in
+// the journal, the metrics and update status; a factory reset does not
+// make it new again, and a new install of b clears it.
+func TestGateNotesAVerityRefusalOnce(t *testing.T) {
+	r := newGateRig(t, "a", func(int) (bool, string, error) { return true, "/health 200", nil })
+	e := slots.ESP{Dir: r.esp}
+	if err := e.Install("b", entryFor("b", "timenode 0.3.0", "bbbb", "ro")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetPrimary("b", slots.DefaultTries); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetState("b", slots.Good); err != nil {
+		t.Fatal(err)
+	}
+	// What the initramfs does to a slot whose check failed.
+	os.MkdirAll(filepath.Join(r.esp, "timenode/b"), 0o755)
+	os.WriteFile(filepath.Join(r.esp, "timenode/b/refused"), []byte("dm-verity: Verification failed at position 104857600.\nVerification of data area failed.\n"), 0o644)
+	dir := filepath.Join(r.esp, slots.EntriesDir)
+	os.Rename(filepath.Join(dir, "timenode-b.conf"), filepath.Join(dir, "timenode-b+0.conf"))
+	r.env.cmdline = "root=PARTUUID=x ro rauc.slot=a"
+
+	boots := func() int {
+		t.Helper()
+		r.log.Reset()
+		for i := 0; i < 2; i++ {
+			if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return strings.Count(r.log.String(), "verified root: slot b (timenode 0.3.0 (slot b)) was refused at boot")
+	}
+	if n := boots(); n != 1 {
+		t.Fatalf("refusal logged %d times over two boots, want once:\n%s", n, r.log.String())
+	}
+	want := "dm-verity: Verification failed at position 104857600. Verification of data area failed.; running slot a (0.3.0+abc)"
+	if !strings.Contains(r.log.String(), want) {
+		t.Errorf("the journal line lacks %q:\n%s", want, r.log.String())
+	}
+	if strings.Contains(r.log.String(), "rolled back") {
+		t.Errorf("a refusal was also reported as a rollback:\n%s", r.log.String())
+	}
+	prom, _ := os.ReadFile(r.env.textfile)
+	for _, want := range []string{"timenode_update_verity_refusals_total 1", `timenode_update_slot_bad{slot="b"} 1`, "timenode_update_rollbacks_total 0"} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("metrics lack %q:\n%s", want, prom)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"update", "status", "--esp", r.esp, "--record-dir", r.env.recordDir}, &out, &errb); code != 0 {
+		t.Fatalf("update status: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"slot b: bad: refused at boot: dm-verity: Verification failed", "refused at boot: 1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("update status lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// A factory reset wipes the records; the refusal is not new.
+	defer func(f func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = f }(runner)
+	runner = func(context.Context, io.Writer, io.Writer, string, ...string) error { return nil }
+	if err := requestReset(espOf(r.esp)); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if done, err := applyReset(context.Background(), espOf(r.esp), "/dev/fake", t.TempDir(), &log); !done || err != nil {
+		t.Fatalf("reset: %v %v\n%s", done, err, log.String())
+	}
+	os.RemoveAll(r.env.recordDir)
+	if n := boots(); n != 0 {
+		t.Fatalf("after a factory reset the old refusal was reported %d times:\n%s", n, r.log.String())
+	}
+
+	// A new install of b takes the refusal away with the old kernel.
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, bootDir), 0o755)
+	for _, f := range []string{"vmlinuz", "initrd.img", "cmdline"} {
+		os.WriteFile(filepath.Join(root, bootDir, f), []byte("x"), 0o644)
+	}
+	bundle := t.TempDir()
+	for _, f := range verityFiles {
+		os.WriteFile(filepath.Join(bundle, f), []byte("x"), 0o644)
+	}
+	dev := filepath.Join(t.TempDir(), "vdb3")
+	os.WriteFile(dev, nil, 0o644)
+	byUUID := t.TempDir()
+	os.Symlink(dev, filepath.Join(byUUID, "bbbb"))
+	if err := installEntry(espOf(r.esp), "b", root, dev, byUUID, bundle); err != nil {
+		t.Fatal(err)
+	}
+	if why := refusal(e, "b"); why != "" {
+		t.Errorf("a new install of b kept the old refusal %q", why)
+	}
+}

@@ -45,14 +45,22 @@ func TestInitramfsVerity(t *testing.T) {
 	b[5<<20+77] ^= 0xff
 	os.WriteFile(corrupt, b, 0o644)
 
-	// The device boundary: mount and umount do nothing (the ESP is a
-	// directory already), the mapping is a file, reboot and poweroff
-	// record and end the script as the real ones would.
+	// The device boundary: the ESP's files are in espdisk, which mount
+	// moves onto the mount point and umount moves back (so the script
+	// sees them only while it has the ESP mounted, and read-only unless
+	// it mounted or remounted it rw); the mapping is a file; reboot and
+	// poweroff record and end the script as the real ones would.
 	stubs := filepath.Join(dir, "stubs")
 	os.MkdirAll(stubs, 0o755)
 	for name, body := range map[string]string{
-		"mount":       `echo "mount $*" >>"$TIMENODE_VERITY_TESTROOT/actions"`,
-		"umount":      `:`,
+		"mount": `R=$TIMENODE_VERITY_TESTROOT; echo "mount $*" >>"$R/actions"; for last; do :; done
+case " $* " in
+*remount,rw*) [ -d "$last/loader" ] || exit 32; chmod -R u+w "$last"; exit 0 ;;
+esac
+[ -d "$R/espdisk" ] || exit 32
+rmdir "$last" && mv "$R/espdisk" "$last" || exit 32
+case " $* " in *" -o ro,"*) chmod -R a-w "$last" ;; esac`,
+		"umount":      `R=$TIMENODE_VERITY_TESTROOT; for last; do :; done; [ ! -e "$R/espdisk" ] || exit 1; chmod -R u+w "$last"; mv "$last" "$R/espdisk" && mkdir "$last"`,
 		"sync":        `:`,
 		"sleep":       `:`,
 		"reboot":      `echo "reboot $*" >>"$TIMENODE_VERITY_TESTROOT/actions"; kill -9 $PPID`,
@@ -70,19 +78,20 @@ func TestInitramfsVerity(t *testing.T) {
 		action      string   // what ends the script: veritysetup (mapped), reboot, poweroff
 		after       []string // loader entries after
 		log         string   // in the kernel log
+		why         string   // in the refusal left on the ESP
 	}{
-		{"intact", slot, desc, []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "veritysetup", []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "slot a: root verified (" + hash + ")"},
-		{"intact on trial", slot, desc, []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "veritysetup", []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "root verified"},
-		{"flipped byte, other slot good", corrupt, desc, []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "slot a refused: dm-verity"},
-		{"flipped byte on trial, other slot good", corrupt, desc, []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "rebooting into the other slot (timenode-b.conf)"},
-		{"flipped byte, other slot bad", corrupt, desc, []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "poweroff", []string{"timenode-a+0.conf", "timenode-b+0-2.conf"}, "no intact root slot left: powering off"},
-		{"flipped byte, no other slot", corrupt, desc, []string{"timenode-a.conf"}, "poweroff", []string{"timenode-a+0.conf"}, "slot a marked bad"},
-		{"descriptor signed under another CA", slot, otherDesc, []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "does not verify against the update CA"},
-		{"no descriptor", slot, "", []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "no verity descriptor"},
+		{"intact", slot, desc, []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "veritysetup", []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "slot a: root verified (" + hash + ")", ""},
+		{"intact on trial", slot, desc, []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "veritysetup", []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "root verified", ""},
+		{"flipped byte, other slot good", corrupt, desc, []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "slot a refused: dm-verity", "dm-verity: Verification failed at position"},
+		{"flipped byte on trial, other slot good", corrupt, desc, []string{"timenode-a+1-1.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "rebooting into the other slot (timenode-b.conf)", "dm-verity: Verification failed at position"},
+		{"flipped byte, other slot bad", corrupt, desc, []string{"timenode-a.conf", "timenode-b+0-2.conf"}, "poweroff", []string{"timenode-a+0.conf", "timenode-b+0-2.conf"}, "no intact root slot left: powering off", "dm-verity: Verification failed at position"},
+		{"flipped byte, no other slot", corrupt, desc, []string{"timenode-a.conf"}, "poweroff", []string{"timenode-a+0.conf"}, "slot a marked bad", "dm-verity: Verification failed at position"},
+		{"descriptor signed under another CA", slot, otherDesc, []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "does not verify against the update CA", "does not verify against the update CA"},
+		{"no descriptor", slot, "", []string{"timenode-a.conf", "timenode-b.conf"}, "reboot", []string{"timenode-a+0.conf", "timenode-b.conf"}, "no verity descriptor", "no verity descriptor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := t.TempDir()
-			for _, d := range []string{"proc", "dev/disk/by-partuuid", "dev/disk/by-partlabel", "dev/mapper", "conf", "etc/timenode", "run/timenode-esp/loader/entries", "run/timenode-esp/timenode/a"} {
+			for _, d := range []string{"proc", "dev/disk/by-partuuid", "dev/disk/by-partlabel", "dev/mapper", "conf", "etc/timenode", "espdisk/loader/entries", "espdisk/timenode/a"} {
 				os.MkdirAll(filepath.Join(r, d), 0o755)
 			}
 			os.WriteFile(filepath.Join(r, "proc/cmdline"), []byte("root=PARTUUID=0a1b2c3d-0000-4000-8000-000000000001 ro rootwait panic=10 rauc.slot=a\n"), 0o644)
@@ -90,7 +99,7 @@ func TestInitramfsVerity(t *testing.T) {
 			os.Symlink(tc.image, dev)
 			os.WriteFile(filepath.Join(r, "dev/disk/by-partlabel/esp"), nil, 0o644)
 			copyFile(t, ca, filepath.Join(r, "etc/timenode/update-ca.pem"))
-			esp := filepath.Join(r, "run/timenode-esp")
+			esp := filepath.Join(r, "espdisk")
 			if tc.desc != "" {
 				for _, f := range []string{"verity.env", "verity.env.p7s"} {
 					copyFile(t, filepath.Join(tc.desc, f), filepath.Join(esp, "timenode/a", f))
@@ -132,6 +141,16 @@ func TestInitramfsVerity(t *testing.T) {
 				if len(param) != 0 || strings.Contains(string(actions), "veritysetup open") {
 					t.Errorf("a refused slot was mapped or made the root: param.conf %q, actions:\n%s", param, actions)
 				}
+			}
+			if _, err := os.Stat(esp); err != nil {
+				t.Fatalf("the script left the ESP mounted: %v", err)
+			}
+			refused, _ := os.ReadFile(filepath.Join(esp, "timenode/a/refused"))
+			if tc.action == "veritysetup" && len(refused) != 0 {
+				t.Errorf("an intact slot left a refusal on the ESP: %q", refused)
+			}
+			if tc.action != "veritysetup" && !strings.Contains(string(refused), tc.why) {
+				t.Errorf("the ESP's refusal for the gate %q lacks %q", refused, tc.why)
 			}
 			des, _ := os.ReadDir(filepath.Join(esp, "loader/entries"))
 			var got []string
