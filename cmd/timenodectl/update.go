@@ -698,13 +698,16 @@ func (g gateEnv) writeMetrics(booted string) {
 	b.WriteString("# HELP timenode_update_slot_trial 1 while a slot is installed but not committed (boots left in its counter).\n# TYPE timenode_update_slot_trial gauge\n")
 	b.WriteString("# HELP timenode_update_slot_bad 1 when the firmware passes a slot over (its trial ran out, or it is being written).\n# TYPE timenode_update_slot_bad gauge\n")
 	es, _ := g.esp.Entries()
-	var trial, bad bytes.Buffer
+	var trial, bad, refused bytes.Buffer
 	for _, e := range es {
 		fmt.Fprintf(&trial, "timenode_update_slot_trial{slot=%q} %d\n", e.Slot, b2i(e.InTrial()))
 		fmt.Fprintf(&bad, "timenode_update_slot_bad{slot=%q} %d\n", e.Slot, b2i(e.Bad()))
+		fmt.Fprintf(&refused, "timenode_update_slot_refused{slot=%q} %d\n", e.Slot, b2i(e.Bad() && refusal(g.esp, e.Slot) != ""))
 	}
 	b.Write(trial.Bytes())
 	b.Write(bad.Bytes())
+	b.WriteString("# HELP timenode_update_slot_refused 1 while a slot stands refused by the initramfs (its dm-verity check failed at boot), until a bundle is installed into it.\n# TYPE timenode_update_slot_refused gauge\n")
+	b.Write(refused.Bytes())
 	fmt.Fprintf(&b, "# HELP timenode_update_trial_failures_total Trial boots the gate failed (each reboots).\n# TYPE timenode_update_trial_failures_total counter\ntimenode_update_trial_failures_total %d\n", g.counter("trial-failures"))
 	fmt.Fprintf(&b, "# HELP timenode_update_rollbacks_total Updates the firmware rolled back after their trial boots ran out.\n# TYPE timenode_update_rollbacks_total counter\ntimenode_update_rollbacks_total %d\n", g.counter("rollbacks"))
 	fmt.Fprintf(&b, "# HELP timenode_update_verity_refusals_total Root slots the initramfs refused to mount (signature or dm-verity check failed) and passed over.\n# TYPE timenode_update_verity_refusals_total counter\ntimenode_update_verity_refusals_total %d\n", g.counter("verity-refusals"))

@@ -534,7 +534,7 @@ func TestGateNotesAVerityRefusalOnce(t *testing.T) {
 		t.Errorf("a refusal was also reported as a rollback:\n%s", r.log.String())
 	}
 	prom, _ := os.ReadFile(r.env.textfile)
-	for _, want := range []string{"timenode_update_verity_refusals_total 1", `timenode_update_slot_bad{slot="b"} 1`, "timenode_update_rollbacks_total 0"} {
+	for _, want := range []string{"timenode_update_verity_refusals_total 1", `timenode_update_slot_bad{slot="b"} 1`, `timenode_update_slot_refused{slot="b"} 1`, `timenode_update_slot_refused{slot="a"} 0`, "timenode_update_rollbacks_total 0"} {
 		if !strings.Contains(string(prom), want) {
 			t.Errorf("metrics lack %q:\n%s", want, prom)
 		}
