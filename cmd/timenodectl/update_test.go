@@ -176,6 +176,19 @@ func newGateRig(t *testing.T, booted string, health func(int) (bool, string, err
 	return r
 }
 
+// boots runs the gate of a committed slot for two boots, with a fresh
+// log, and counts the lines holding needle.
+func (r *gateRig) boots(t *testing.T, needle string) int {
+	t.Helper()
+	r.log.Reset()
+	for i := 0; i < 2; i++ {
+		if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strings.Count(r.log.String(), needle)
+}
+
 // trial installs b and plays the firmware's first boot of it.
 func (r *gateRig) trial(t *testing.T) {
 	t.Helper()
@@ -447,16 +460,7 @@ func TestRollbackRecordedOncePerInstall(t *testing.T) {
 		}
 		r.env.cmdline = "root=PARTUUID=x ro rauc.slot=a"
 	}
-	boots := func() int {
-		t.Helper()
-		r.log.Reset()
-		for i := 0; i < 2; i++ {
-			if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return strings.Count(r.log.String(), "update rolled back: slot b")
-	}
+	boots := func() int { return r.boots(t, "update rolled back: slot b") }
 
 	failTrial("timenode 0.3.0")
 	if n := boots(); n != 1 {
@@ -513,16 +517,7 @@ func TestGateNotesAVerityRefusalOnce(t *testing.T) {
 	os.Rename(filepath.Join(dir, "timenode-b.conf"), filepath.Join(dir, "timenode-b+0.conf"))
 	r.env.cmdline = "root=PARTUUID=x ro rauc.slot=a"
 
-	boots := func() int {
-		t.Helper()
-		r.log.Reset()
-		for i := 0; i < 2; i++ {
-			if err := runGate(context.Background(), r.env, time.Minute, 5*time.Second); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return strings.Count(r.log.String(), "verified root: slot b (timenode 0.3.0 (slot b)) was refused at boot")
-	}
+	boots := func() int { return r.boots(t, "verified root: slot b (timenode 0.3.0 (slot b)) was refused at boot") }
 	if n := boots(); n != 1 {
 		t.Fatalf("refusal logged %d times over two boots, want once:\n%s", n, r.log.String())
 	}

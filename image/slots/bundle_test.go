@@ -13,6 +13,30 @@ import (
 	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
 )
 
+// needTools finds each (tool, Debian package) and returns where, with
+// the PATH entry that puts their directories first (bundle.sh runs them
+// by name).
+func needTools(t *testing.T, tools ...[2]string) (map[string]string, string) {
+	t.Helper()
+	found := map[string]string{}
+	var dirs []string
+	for _, tool := range tools {
+		found[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
+		dirs = append(dirs, filepath.Dir(found[tool[0]]))
+	}
+	return found, "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
+}
+
+// incompressible is n bytes a compressor cannot shrink, as a real root's
+// binaries are.
+func incompressible(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7919 + i>>8*31)
+	}
+	return b
+}
+
 // pki makes an update CA and a signer it certifies, with openssl, in dir.
 func pki(t *testing.T, dir, name string) (ca, cert, key string) {
 	t.Helper()
@@ -38,26 +62,13 @@ func pki(t *testing.T, dir, name string) (ca, cert, key string) {
 // its compatible and version; another CA's keyring and a truncated copy
 // are refused.
 func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
-	tools := map[string]string{}
-	for _, tool := range [][2]string{{"rauc", "rauc"}, {"mksquashfs", "squashfs-tools"}, {"mkfs.ext4", "e2fsprogs"}, {"openssl", "openssl"}} {
-		tools[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
-	}
-	// bundle.sh runs them by name: give it where they were found.
-	var dirs []string
-	for _, p := range tools {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	path := "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
+	tools, path := needTools(t, [2]string{"rauc", "rauc"}, [2]string{"mksquashfs", "squashfs-tools"}, [2]string{"mkfs.ext4", "e2fsprogs"},
+		[2]string{"openssl", "openssl"}, [2]string{"veritysetup", "cryptsetup-bin"})
 	dir := t.TempDir()
 	build := filepath.Join(dir, "build")
 	os.MkdirAll(filepath.Join(build, "tree/usr/lib/timenode/boot"), 0o755)
-	// Incompressible content, as a real root's binaries are (RAUC needs a
-	// payload larger than one verity block).
-	junk := make([]byte, 2<<20)
-	for i := range junk {
-		junk[i] = byte(i*7919 + i>>8*31)
-	}
-	os.WriteFile(filepath.Join(build, "tree/usr/lib/timenode/boot/vmlinuz"), junk, 0o644)
+	// RAUC needs a payload larger than one verity block.
+	os.WriteFile(filepath.Join(build, "tree/usr/lib/timenode/boot/vmlinuz"), incompressible(2<<20), 0o644)
 	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
@@ -105,37 +116,17 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 // flipped, does not; a CA given without its signer and a file system of
 // blocks smaller than the verity device's are refused.
 func TestVeritySlot(t *testing.T) {
-	tools := map[string]string{}
-	for _, tool := range [][2]string{{"veritysetup", "cryptsetup-bin"}, {"mkfs.ext4", "e2fsprogs"}, {"openssl", "openssl"}} {
-		tools[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
-	}
-	var dirs []string
-	for _, p := range tools {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	path := "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
+	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"openssl", "openssl"})
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
-	junk := make([]byte, 1<<20)
-	for i := range junk {
-		junk[i] = byte(i*7919 + i>>8*31)
-	}
-	os.WriteFile(filepath.Join(dir, "tree/junk"), junk, 0o644)
-	root := filepath.Join(dir, "root.ext4")
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", filepath.Join(dir, "tree"), root, "8M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
 	ca, cert, key := pki(t, dir, "update")
 	other, _, _ := pki(t, dir, "other")
-	slot, desc := filepath.Join(dir, "slot.img"), filepath.Join(dir, "esp")
+	slot, desc, _ := verifiedSlot(t, tools, path, dir, "root", ca, cert, key)
+	root := filepath.Join(dir, "root.ext4")
 	verity := func(env ...string) (string, error) {
 		cmd := exec.Command("../bundle.sh", "--verity", root, slot, desc)
 		cmd.Env = append(os.Environ(), append([]string{path}, env...)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
-	}
-	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err != nil {
-		t.Fatalf("bundle.sh --verity: %v\n%s", err, out)
 	}
 	env, err := os.ReadFile(filepath.Join(desc, "verity.env"))
 	if err != nil {
@@ -189,7 +180,7 @@ func TestVeritySlot(t *testing.T) {
 	}
 	// An ext4 of 1 KiB blocks (mke2fs's choice for small file systems)
 	// would not mount on the 4 KiB-block verity device.
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "1024", "-d", filepath.Join(dir, "tree"), root, "8M").CombinedOutput(); err != nil {
+	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "1024", "-d", filepath.Join(dir, "root-tree"), root, "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err == nil || !strings.Contains(out, "ext4 blocks of 1024 bytes") {

@@ -27,16 +27,13 @@ func TestInitramfsVerity(t *testing.T) {
 	if _, err := os.Stat("/scripts/functions"); err == nil {
 		t.Skip("this machine looks like an initramfs: the script would use its real paths")
 	}
-	tools := map[string]string{}
-	for _, tool := range [][2]string{{"veritysetup", "cryptsetup-bin"}, {"mkfs.ext4", "e2fsprogs"}, {"openssl", "openssl"}} {
-		tools[tool[0]] = testbin.NeedTool(t, tool[0], tool[1])
-	}
+	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"openssl", "openssl"})
 	sh := testbin.NeedTool(t, "sh", "dash")
 	dir := t.TempDir()
 	ca, cert, key := pki(t, dir, "update")
 	other, ocert, okey := pki(t, dir, "other")
-	slot, desc, hash := verifiedSlot(t, tools, dir, "good", ca, cert, key)
-	_, otherDesc, _ := verifiedSlot(t, tools, dir, "rogue", other, ocert, okey)
+	slot, desc, hash := verifiedSlot(t, tools, path, dir, "good", ca, cert, key)
+	_, otherDesc, _ := verifiedSlot(t, tools, path, dir, "rogue", other, ocert, okey)
 	corrupt := filepath.Join(dir, "corrupt.img")
 	b, err := os.ReadFile(slot)
 	if err != nil {
@@ -69,7 +66,7 @@ case " $* " in *" -o ro,"*) chmod -R a-w "$last" ;; esac`,
 	} {
 		os.WriteFile(filepath.Join(stubs, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755)
 	}
-	path := stubs + ":" + filepath.Dir(tools["openssl"]) + ":" + os.Getenv("PATH")
+	stubPath := "PATH=" + stubs + ":" + strings.TrimPrefix(path, "PATH=")
 
 	for _, tc := range []struct {
 		name        string
@@ -110,7 +107,7 @@ case " $* " in *" -o ro,"*) chmod -R a-w "$last" ;; esac`,
 			}
 
 			cmd := exec.Command(sh, script)
-			cmd.Env = append(os.Environ(), "TIMENODE_VERITY_TESTROOT="+r, "PATH="+path)
+			cmd.Env = append(os.Environ(), "TIMENODE_VERITY_TESTROOT="+r, stubPath)
 			out, runErr := cmd.CombinedOutput()
 			actions, _ := os.ReadFile(filepath.Join(r, "actions"))
 			klog, _ := os.ReadFile(filepath.Join(r, "dev/kmsg"))
@@ -169,26 +166,18 @@ case " $* " in *" -o ro,"*) chmod -R a-w "$last" ;; esac`,
 // image/bundle.sh --verity from a small ext4, signed by cert and key
 // under ca; it returns the image, the descriptor's directory and the
 // root hash.
-func verifiedSlot(t *testing.T, tools map[string]string, dir, name, ca, cert, key string) (img, desc, hash string) {
+func verifiedSlot(t *testing.T, tools map[string]string, path, dir, name, ca, cert, key string) (img, desc, hash string) {
 	t.Helper()
 	tree := filepath.Join(dir, name+"-tree")
 	os.MkdirAll(tree, 0o755)
-	junk := make([]byte, 1<<20)
-	for i := range junk {
-		junk[i] = byte(i*7919 + i>>8*31)
-	}
-	os.WriteFile(filepath.Join(tree, "junk"), junk, 0o644)
+	os.WriteFile(filepath.Join(tree, "junk"), incompressible(1<<20), 0o644)
 	root := filepath.Join(dir, name+".ext4")
 	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", tree, root, "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	img, desc = filepath.Join(dir, name+".img"), filepath.Join(dir, name+"-desc")
 	cmd := exec.Command("../bundle.sh", "--verity", root, img, desc)
-	var dirs []string
-	for _, p := range tools {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	cmd.Env = append(os.Environ(), "PATH="+strings.Join(append(dirs, os.Getenv("PATH")), ":"), "UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key)
+	cmd.Env = append(os.Environ(), path, "UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bundle.sh --verity: %v\n%s", err, out)
 	}
