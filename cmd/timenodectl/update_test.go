@@ -189,6 +189,24 @@ func (r *gateRig) boots(t *testing.T, needle string) int {
 	return strings.Count(r.log.String(), needle)
 }
 
+// factoryReset plays a factory reset on the rig: the request applied
+// (mkfs faked), then the gate's records in /var gone with the rest.
+func (r *gateRig) factoryReset(t *testing.T) {
+	t.Helper()
+	defer func(f func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = f }(runner)
+	runner = func(context.Context, io.Writer, io.Writer, string, ...string) error { return nil }
+	if err := requestReset(espOf(r.esp)); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if done, err := applyReset(context.Background(), espOf(r.esp), "/dev/fake", t.TempDir(), &log); !done || err != nil {
+		t.Fatalf("reset: %v %v\n%s", done, err, log.String())
+	}
+	if err := os.RemoveAll(r.env.recordDir); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // trial installs b and plays the firmware's first boot of it.
 func (r *gateRig) trial(t *testing.T) {
 	t.Helper()
@@ -467,19 +485,7 @@ func TestRollbackRecordedOncePerInstall(t *testing.T) {
 		t.Fatalf("first failed install: %d rollback lines over two boots, want 1:\n%s", n, r.log.String())
 	}
 
-	// Factory reset: the request applied, then /var made anew.
-	defer func(f func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = f }(runner)
-	runner = func(context.Context, io.Writer, io.Writer, string, ...string) error { return nil }
-	if err := requestReset(espOf(r.esp)); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	if done, err := applyReset(context.Background(), espOf(r.esp), "/dev/fake", t.TempDir(), &log); !done || err != nil {
-		t.Fatalf("reset: %v %v\n%s", done, err, log.String())
-	}
-	if err := os.RemoveAll(r.env.recordDir); err != nil {
-		t.Fatal(err)
-	}
+	r.factoryReset(t)
 	if n := boots(); n != 0 {
 		t.Fatalf("after a factory reset the old rollback was reported %d times:\n%s", n, r.log.String())
 	}
@@ -545,16 +551,7 @@ func TestGateNotesAVerityRefusalOnce(t *testing.T) {
 	}
 
 	// A factory reset wipes the records; the refusal is not new.
-	defer func(f func(context.Context, io.Writer, io.Writer, string, ...string) error) { runner = f }(runner)
-	runner = func(context.Context, io.Writer, io.Writer, string, ...string) error { return nil }
-	if err := requestReset(espOf(r.esp)); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	if done, err := applyReset(context.Background(), espOf(r.esp), "/dev/fake", t.TempDir(), &log); !done || err != nil {
-		t.Fatalf("reset: %v %v\n%s", done, err, log.String())
-	}
-	os.RemoveAll(r.env.recordDir)
+	r.factoryReset(t)
 	if n := boots(); n != 0 {
 		t.Fatalf("after a factory reset the old refusal was reported %d times:\n%s", n, r.log.String())
 	}
