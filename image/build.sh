@@ -91,6 +91,10 @@ assemble_disk() {
 	# 1 KiB for a file system this small).
 	mkfs.ext4 -q -F -L tn-root -U "$ROOT_FSUUID" -O ^has_journal -m 0 -b 4096 \
 		-E hash_seed="$ROOT_FSUUID" -d "$rootdir" "$BUILD/root.ext4" "${root_mib}M" >/dev/null
+	# The read-only feature: the kernel mounts it read-only whatever it is
+	# asked. RAUC mounts a new slot read-write for its post-install hook,
+	# and that mount alone rewrites the superblock the root hash covers.
+	tune2fs -O read-only "$BUILD/root.ext4" >/dev/null
 	# Slot a: the root with its dm-verity hash tree; the signed descriptor
 	# goes beside slot a's kernel on the ESP (as an update's hook puts it).
 	"$here/bundle.sh" --verity "$BUILD/root.ext4" "$work/slot.img" "$espdir/timenode/a" ||

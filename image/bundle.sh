@@ -68,8 +68,11 @@ verity_slot() {
 	command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 	size=$(stat -c %s "$src")
 	(( size > 0 && size % 4096 == 0 )) || die "$src: $size bytes is not a whole number of 4 KiB blocks"
-	local bs; bs=$(dumpe2fs -h "$src" 2>/dev/null | sed -n 's/^Block size:[[:space:]]*//p')
+	local sb bs; sb=$(dumpe2fs -h "$src" 2>/dev/null)
+	bs=$(sed -n 's/^Block size:[[:space:]]*//p' <<<"$sb")
 	[ "$bs" = 4096 ] || die "$src: ext4 blocks of ${bs:-unknown} bytes; the slot's dm-verity device has 4 KiB blocks and the kernel would not mount it (mkfs.ext4 -b 4096)"
+	grep -Eq '^Filesystem features:.* read-only( |$)' <<<"$sb" ||
+		die "$src: no read-only feature; RAUC mounts the new slot for its hook, and a writable mount changes the superblock the root hash covers (tune2fs -O read-only)"
 	cp --sparse=always "$src" "$dst"
 	out=$(veritysetup format --hash=sha256 --data-block-size=4096 --hash-block-size=4096 \
 		--data-blocks=$(( size / 4096 )) --hash-offset="$size" "$dst" "$dst" 2>&1) ||

@@ -28,7 +28,7 @@ amd64) machine=3e00 loader=BOOTX64.EFI ;;
 arm64) machine=b700 loader=BOOTAA64.EFI ;;
 *) fail "ARCH=$ARCH: amd64 or arm64" ;;
 esac
-for t in sfdisk debugfs mdir mtype dd od veritysetup openssl; do
+for t in sfdisk debugfs dumpe2fs mdir mtype dd od veritysetup openssl; do
 	command -v "$t" >/dev/null 2>&1 || fail "$t not found (apt-get install fdisk e2fsprogs mtools cryptsetup-bin openssl)"
 done
 
@@ -132,6 +132,8 @@ out=$(openssl cms -verify -binary -inform DER -in "$W/verity.env.p7s" -content "
 hash=$(sed -n 's/^ROOT_HASH=//p' "$W/verity.env") off=$(sed -n 's/^HASH_OFFSET=//p' "$W/verity.env")
 [[ $hash =~ ^[0-9a-f]{64}$ && $off =~ ^[0-9]+$ ]] || fail "slot a's verity descriptor is malformed: $(cat "$W/verity.env")"
 out=$(veritysetup verify "$W/root" "$W/root" "$hash" --hash-offset="$off" 2>&1) || fail "slot a does not match its signed root hash: $out"
+dumpe2fs -h "$W/root" 2>/dev/null | grep -Eq '^Filesystem features:.* read-only( |$)' ||
+	fail "slot a's ext4 lacks the read-only feature: a writable mount (RAUC's, for its hook) would change what the root hash covers"
 flip=$(( off / 2 / 4096 * 4096 + 123 ))
 byte=$(od -An -tu1 -j "$flip" -N1 "$W/root" | tr -d ' ')
 printf "\\$(printf %03o $(( 255 - byte )))" | dd of="$W/root" bs=1 seek="$flip" conv=notrunc status=none
@@ -140,7 +142,7 @@ printf "\\$(printf %03o "$byte")" | dd of="$W/root" bs=1 seek="$flip" conv=notru
 for f in /etc/initramfs-tools/hooks/timenode-verity /etc/initramfs-tools/scripts/local-top/timenode-verity /usr/sbin/veritysetup; do
 	exists "$f" || fail "root has no $f (the initramfs opens the root through dm-verity)"
 done
-echo "check: slot a matches its root hash ${hash:0:16}..., signed under the update CA; a flipped byte fails"
+echo "check: slot a (ext4, read-only feature) matches its root hash ${hash:0:16}..., signed under the update CA; a flipped byte fails"
 
 # The image's own daemon runs.
 rootcat /usr/sbin/timenoded >"$W/timenoded"

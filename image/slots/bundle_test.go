@@ -27,6 +27,21 @@ func needTools(t *testing.T, tools ...[2]string) (map[string]string, string) {
 	return found, "PATH=" + strings.Join(append(dirs, os.Getenv("PATH")), ":")
 }
 
+// rootFS makes an 8 MiB ext4 of tree at out, of blockSize blocks, with the
+// read-only feature a root slot carries if readOnly.
+func rootFS(t *testing.T, tools map[string]string, tree, out string, blockSize int, readOnly bool) {
+	t.Helper()
+	if b, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", strconv.Itoa(blockSize), "-d", tree, out, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, b)
+	}
+	if !readOnly {
+		return
+	}
+	if b, err := exec.Command(tools["tune2fs"], "-O", "read-only", out).CombinedOutput(); err != nil {
+		t.Fatalf("tune2fs: %v\n%s", err, b)
+	}
+}
+
 // incompressible is n bytes a compressor cannot shrink, as a real root's
 // binaries are.
 func incompressible(n int) []byte {
@@ -63,15 +78,13 @@ func pki(t *testing.T, dir, name string) (ca, cert, key string) {
 // are refused.
 func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 	tools, path := needTools(t, [2]string{"rauc", "rauc"}, [2]string{"mksquashfs", "squashfs-tools"}, [2]string{"mkfs.ext4", "e2fsprogs"},
-		[2]string{"openssl", "openssl"}, [2]string{"veritysetup", "cryptsetup-bin"})
+		[2]string{"tune2fs", "e2fsprogs"}, [2]string{"openssl", "openssl"}, [2]string{"veritysetup", "cryptsetup-bin"})
 	dir := t.TempDir()
 	build := filepath.Join(dir, "build")
 	os.MkdirAll(filepath.Join(build, "tree/usr/lib/timenode/boot"), 0o755)
 	// RAUC needs a payload larger than one verity block.
 	os.WriteFile(filepath.Join(build, "tree/usr/lib/timenode/boot/vmlinuz"), incompressible(2<<20), 0o644)
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), "8M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	rootFS(t, tools, filepath.Join(build, "tree"), filepath.Join(build, "root.ext4"), 4096, true)
 	os.WriteFile(filepath.Join(build, "version"), []byte("VERSION=0.3.0+test\nARCH=amd64\n"), 0o644)
 	ca, cert, key := pki(t, dir, "update")
 	other, _, _ := pki(t, dir, "other")
@@ -116,7 +129,7 @@ func TestBundleIsSignedAndRefusedWhenBadOrCut(t *testing.T) {
 // flipped, does not; a CA given without its signer and a file system of
 // blocks smaller than the verity device's are refused.
 func TestVeritySlot(t *testing.T) {
-	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"openssl", "openssl"})
+	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"tune2fs", "e2fsprogs"}, [2]string{"openssl", "openssl"})
 	dir := t.TempDir()
 	ca, cert, key := pki(t, dir, "update")
 	other, _, _ := pki(t, dir, "other")
@@ -180,10 +193,14 @@ func TestVeritySlot(t *testing.T) {
 	}
 	// An ext4 of 1 KiB blocks (mke2fs's choice for small file systems)
 	// would not mount on the 4 KiB-block verity device.
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "1024", "-d", filepath.Join(dir, "root-tree"), root, "8M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	rootFS(t, tools, filepath.Join(dir, "root-tree"), root, 1024, true)
 	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err == nil || !strings.Contains(out, "ext4 blocks of 1024 bytes") {
 		t.Errorf("a root of 1 KiB blocks: err %v\n%s", err, out)
+	}
+	// Without the read-only feature RAUC's mount for the hook would
+	// rewrite the superblock after the root hash was taken.
+	rootFS(t, tools, filepath.Join(dir, "root-tree"), root, 4096, false)
+	if out, err := verity("UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key); err == nil || !strings.Contains(out, "no read-only feature") {
+		t.Errorf("a root without the read-only feature: err %v\n%s", err, out)
 	}
 }

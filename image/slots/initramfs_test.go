@@ -27,7 +27,7 @@ func TestInitramfsVerity(t *testing.T) {
 	if _, err := os.Stat("/scripts/functions"); err == nil {
 		t.Skip("this machine looks like an initramfs: the script would use its real paths")
 	}
-	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"openssl", "openssl"})
+	tools, path := needTools(t, [2]string{"veritysetup", "cryptsetup-bin"}, [2]string{"mkfs.ext4", "e2fsprogs"}, [2]string{"tune2fs", "e2fsprogs"}, [2]string{"openssl", "openssl"})
 	sh := testbin.NeedTool(t, "sh", "dash")
 	dir := t.TempDir()
 	ca, cert, key := pki(t, dir, "update")
@@ -172,9 +172,7 @@ func verifiedSlot(t *testing.T, tools map[string]string, path, dir, name, ca, ce
 	os.MkdirAll(tree, 0o755)
 	os.WriteFile(filepath.Join(tree, "junk"), incompressible(1<<20), 0o644)
 	root := filepath.Join(dir, name+".ext4")
-	if out, err := exec.Command(tools["mkfs.ext4"], "-q", "-F", "-b", "4096", "-d", tree, root, "8M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	rootFS(t, tools, tree, root, 4096, true)
 	img, desc = filepath.Join(dir, name+".img"), filepath.Join(dir, name+"-desc")
 	cmd := exec.Command("../bundle.sh", "--verity", root, img, desc)
 	cmd.Env = append(os.Environ(), path, "UPDATE_CA="+ca, "UPDATE_CERT="+cert, "UPDATE_KEY="+key)
