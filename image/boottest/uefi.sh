@@ -3,7 +3,9 @@
 # itself, exactly as flashed (no -kernel, no overlay), with UEFI firmware
 # under qemu TCG (amd64: OVMF on q35; arm64: AAVMF on the virt machine), and
 # fails unless firmware -> systemd-boot (ESP) -> kernel and initrd ->
-# read-only root found by PARTUUID -> systemd reaches the login prompt on the
+# read-only root found by PARTUUID, checked whole against its signed
+# dm-verity root hash and mounted through dm-verity -> systemd reaches the
+# login prompt on the
 # serial console. It proves the image boots on its own; what runs inside it
 # is checked by image/boottest/shipped (amd64). Needs the Debian packages ovmf and
 # qemu-system-x86 (amd64) or qemu-efi-aarch64 and qemu-system-arm (arm64).
@@ -55,6 +57,7 @@ while ! grep -q 'timenode login:' "$console"; do
 done
 grep -aqi 'command line: .*root=PARTUUID=' "$console" || fail "the kernel was not started with the loader entry's command line"
 grep -aq 'apparmor=1 security=apparmor' "$console" || fail "AppArmor is not on the booted kernel's command line"
+grep -aq 'timenode-verity: slot a: root verified' "$console" || fail "the initramfs did not open slot a through dm-verity"
 # As flashed, the node is not provisioned: timenoded must be skipped (its
 # ConditionPathExists=), never failed and restarted.
 if grep -aq 'Failed to start.*timenoded' "$console"; then

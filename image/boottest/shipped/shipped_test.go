@@ -186,7 +186,7 @@ func TestShippedImage(t *testing.T) {
 	// First boot: unprovisioned. The medium lets the administrator in.
 	v := boot(t, dir, disk, vars, medium, key, p, 1)
 	v.waitSSH(10 * time.Minute)
-	step("first boot: administrator logged in over SSH")
+	step("first boot: administrator logged in over SSH; %s", checkRootVerified(t, v, "a"))
 	checkUnitsAsShipped(t, v, root)
 	if st := strings.TrimSpace(v.must("systemctl show -P ActiveState timenoded.service")); st == "active" {
 		t.Fatalf("timenoded is %s before provisioning", st)
@@ -252,6 +252,11 @@ func TestShippedImage(t *testing.T) {
 	checkNoDenials(t, v, 6)
 	v = checkFactoryReset(t, v, dir, disk, vars, medium, key, p, upd.v2, step)
 	checkNoDenials(t, v, 9)
+
+	// Verified root: the updated slot too runs through dm-verity, and a
+	// flipped byte in it stops the node.
+	step("after the updates: %s", checkRootVerified(t, v, "b"))
+	checkFlippedByteRefused(t, v, img, dir, disk, vars, medium, key, p, step)
 }
 
 // serve runs the serving phase and returns the keys published after the

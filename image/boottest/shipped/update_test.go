@@ -83,7 +83,8 @@ func makeBundles(t *testing.T, root, buildDir, dir string) bundles {
 			junk[i] = byte(i*7919 + i>>8*31)
 		}
 		os.WriteFile(filepath.Join(tree, "junk"), junk, 0o644)
-		run(t, "mkfs.ext4", "-q", "-F", "-d", tree, filepath.Join(d, "root.ext4"), "8M")
+		run(t, "mkfs.ext4", "-q", "-F", "-b", "4096", "-d", tree, filepath.Join(d, "root.ext4"), "8M")
+		run(t, "tune2fs", "-O", "read-only", filepath.Join(d, "root.ext4"))
 		return d
 	}
 	oca, ocert, okey := pki(t, filepath.Join(dir, "other-pki"))
