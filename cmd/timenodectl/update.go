@@ -542,8 +542,7 @@ func (g gateEnv) noteRollback(booted string) error {
 			continue
 		}
 		key := rollbackKey(e)
-		seen := filepath.Join(g.recordDir, "rollback-"+key)
-		if _, err := os.Stat(seen); err == nil || known[key] {
+		if g.seen("rollback-"+key, key, known) {
 			continue
 		}
 		why := "its trial boots ran out"
@@ -551,17 +550,31 @@ func (g gateEnv) noteRollback(booted string) error {
 			why = fmt.Sprintf("its trial failed (%s: %s)", last.Version, last.Reason)
 		}
 		fmt.Fprintf(g.log, "update rolled back: slot %s was tried %d time(s) and not committed, %s; running slot %s (%s)\n", e.Slot, e.Done, why, booted, g.version)
-		if err := os.MkdirAll(g.recordDir, 0o755); err != nil {
-			return err
-		}
-		if err := writeFileSync(seen, []byte(why+"\n")); err != nil {
-			return err
-		}
-		if err := g.bump("rollbacks"); err != nil {
+		if err := g.record("rollback-"+key, why, "rollbacks"); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// seen reports whether an event (a rollback, a refusal) was reported
+// already: its record file is in the record directory, or a factory reset
+// listed its key as known.
+func (g gateEnv) seen(file, key string, known map[string]bool) bool {
+	_, err := os.Stat(filepath.Join(g.recordDir, file))
+	return err == nil || known[key]
+}
+
+// record keeps a reported event: its record file, holding why, and one
+// more on its counter.
+func (g gateEnv) record(file, why, counter string) error {
+	if err := os.MkdirAll(g.recordDir, 0o755); err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(g.recordDir, file), []byte(why+"\n")); err != nil {
+		return err
+	}
+	return g.bump(counter)
 }
 
 // refusedFile, in a slot's directory on the ESP, says why the initramfs
@@ -603,18 +616,11 @@ func (g gateEnv) noteRefusals(booted string) error {
 			continue
 		}
 		key := refusalKey(e, why)
-		seen := filepath.Join(g.recordDir, key)
-		if _, err := os.Stat(seen); err == nil || known[key] {
+		if g.seen(key, key, known) {
 			continue
 		}
 		fmt.Fprintf(g.log, "verified root: slot %s (%s) was refused at boot and is passed over: %s; running slot %s (%s)\n", e.Slot, entryTitle(e), why, booted, g.version)
-		if err := os.MkdirAll(g.recordDir, 0o755); err != nil {
-			return err
-		}
-		if err := writeFileSync(seen, []byte(why+"\n")); err != nil {
-			return err
-		}
-		if err := g.bump("verity-refusals"); err != nil {
+		if err := g.record(key, why, "verity-refusals"); err != nil {
 			return err
 		}
 	}

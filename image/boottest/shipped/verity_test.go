@@ -36,6 +36,10 @@ func checkRootVerified(t *testing.T, v *vm, slot string) string {
 	return fmt.Sprintf("slot %s verified in %.1f s", slot, end-start)
 }
 
+// monotonicStamp is the timestamp journalctl -o short-monotonic starts a
+// line with.
+var monotonicStamp = regexp.MustCompile(`^\[\s*([0-9.]+)\]`)
+
 // kmsgTime is the monotonic time, in seconds, of the first journal line
 // (short-monotonic) holding marker, or -1.
 func kmsgTime(log, marker string) float64 {
@@ -43,7 +47,7 @@ func kmsgTime(log, marker string) float64 {
 		if !strings.Contains(l, marker) {
 			continue
 		}
-		if m := regexp.MustCompile(`^\[\s*([0-9.]+)\]`).FindStringSubmatch(l); m != nil {
+		if m := monotonicStamp.FindStringSubmatch(l); m != nil {
 			if f, err := strconv.ParseFloat(m[1], 64); err == nil {
 				return f
 			}
