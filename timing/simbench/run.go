@@ -10,6 +10,7 @@ import (
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/internal/simclock"
 	"github.com/aunsorm/timenode/timing/servo"
 )
 
@@ -76,19 +77,13 @@ type Trace struct {
 	State    []timing.State // the discipline's state at that second
 }
 
-// Event times within a simulated second, after its edge: the NMEA naming
-// the second arrives, and the daemon's 250 ms ticker fires (at an
-// arbitrary phase, not with the edge).
-const (
-	nmeaDelay = 150 * time.Millisecond
-	tickPhase = 50 * time.Millisecond
-	tickEvery = 250 * time.Millisecond
-)
+// simEpoch is true time zero of every run: the UTC the first pulse names.
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // newDiscipline builds the discipline the daemon runs, with the control
 // law of kind, on clk. For our servo it also returns the Kalman law
 // inside, for diagnostics.
-func newDiscipline(kind Kind, sc Scenario, clk *simClock) (*timing.Discipline, *servo.Kalman) {
+func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock) (*timing.Discipline, *servo.Kalman) {
 	cfg := timing.DefaultConfig()
 	var ours *servo.Kalman
 	switch kind {
@@ -118,7 +113,7 @@ func newDiscipline(kind Kind, sc Scenario, clk *simClock) (*timing.Discipline, *
 // temperature sensor's reading each second.
 func Run(sc Scenario, kind Kind) (Result, Trace) {
 	w := newWorld(sc)
-	clk := &simClock{x: sc.InitPhaseNs}
+	clk := simclock.New(simEpoch, sc.InitPhaseNs)
 	d, ours := newDiscipline(kind, sc, clk)
 	res := Result{Kind: kind, LockS: -1, RelockS: -1, Hold10mNs: math.NaN(), Hold1hNs: math.NaN()}
 	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS),
@@ -128,10 +123,10 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 	sinceStep := 0 // samples accepted since the last step: the start's are outvoted, not missed
 	for k := range sc.DurationS {
 		edge := int64(k) * 1e9
-		clk.advance(edge)
+		clk.Advance(edge)
 		freq, errNs, spike, present := w.second(k)
-		clk.osc = freq
-		tr.OffsetNs[k] = clk.x
+		clk.Osc = freq
+		tr.OffsetNs[k] = clk.X
 		st := d.Status()
 		tr.State[k] = st.State
 		tr.BoundNs[k] = math.Inf(1)
@@ -151,7 +146,7 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 			ts := clk.Now().Add(time.Duration(math.Round(errNs)))
 			d.HandlePulse(pps.Pulse{Local: ts, Seq: uint64(k), Quality: pps.QualitySimulated})
 		}
-		clk.advance(edge + int64(nmeaDelay))
+		clk.Advance(edge + int64(simclock.NMEADelay))
 		d.HandleFix(gnss.Fix{UTC: simEpoch.Add(time.Duration(k) * time.Second), Valid: sky,
 			Received: clk.Now(), Satellites: 8})
 		if st := d.Status(); st.Steps != steps || st.Samples != samples {
@@ -166,12 +161,9 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 			}
 			samples = st.Samples
 		}
-		for t := tickPhase; t < time.Second; t += tickEvery {
-			clk.advance(edge + int64(t))
-			d.Tick()
-		}
+		clk.Ticks(edge, d.Tick)
 	}
-	clk.advance(int64(sc.DurationS) * 1e9)
+	clk.Advance(int64(sc.DurationS) * 1e9)
 	res.Rejected = int(d.Rejected(timing.RejectSpike))
 	res.Steps = int(d.Status().Steps)
 	if ours != nil {
