@@ -44,10 +44,7 @@ func servable(ts TimingSource, st *timing.Status, now time.Time) bool {
 // already read, so that a caller's bound, state and verdict come from one
 // snapshot.
 func servableWith(is *integrity.Status, st *timing.Status, now time.Time) bool {
-	if !st.Servable(now) {
-		return false
-	}
-	return st.State != timing.Holdover || st.MaxBound <= 0 || is.Bound(st.BoundAt(now)) <= st.MaxBound
+	return st.ServableWith(now, is.Bound)
 }
 
 // AttestedIntegrity is the signed integrity field for s: nil when the

@@ -149,3 +149,13 @@ func (s *Status) Servable(now time.Time) bool {
 	}
 	return false
 }
+
+// ServableWith is Servable with the bound the node publishes, publish(b)
+// of the discipline's b (an integrity policy widens it while the GNSS is
+// suspect): in HOLDOVER that bound must be within policy too.
+func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Duration) bool {
+	if !s.Servable(now) {
+		return false
+	}
+	return s.State != Holdover || s.MaxBound <= 0 || publish(s.BoundAt(now)) <= s.MaxBound
+}

@@ -59,3 +59,37 @@ func TestBoundAtSaturates(t *testing.T) {
 		})
 	}
 }
+
+// TestServableWith: the widened bound decides in HOLDOVER only; LOCKED
+// serves whatever the widening, and no state that is not servable becomes
+// servable.
+func TestServableWith(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	widen := func(by time.Duration) func(time.Duration) time.Duration {
+		return func(b time.Duration) time.Duration { return b + by }
+	}
+	tests := []struct {
+		name  string
+		state State
+		bound time.Duration
+		max   time.Duration
+		by    time.Duration
+		want  bool
+	}{
+		{"locked, widened past policy", Locked, 10 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, true},
+		{"holdover, within policy widened", Holdover, 500 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
+		{"holdover, at policy widened", Holdover, 750 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
+		{"holdover, past policy only widened", Holdover, 800 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, false},
+		{"holdover, no policy", Holdover, time.Second, 0, time.Second, true},
+		{"acquiring", Acquiring, time.Microsecond, time.Millisecond, 0, false},
+		{"unsynchronized", Unsynchronized, time.Microsecond, time.Millisecond, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Status{State: tt.state, ErrorBound: tt.bound, BoundAsOf: t0, MaxBound: tt.max}
+			if got := s.ServableWith(t0, widen(tt.by)); got != tt.want {
+				t.Fatalf("ServableWith = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
