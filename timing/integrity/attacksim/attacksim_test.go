@@ -1,6 +1,7 @@
 package attacksim
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // TestCleanDay: 24 simulated hours of each clean scenario raise no
-// transition at all.
+// transition at all, and the discipline serves from its lock on with a
+// bound that covers its true error every second.
 func TestCleanDay(t *testing.T) {
 	for _, s := range Scenarios() {
 		t.Run(s.Name, func(t *testing.T) {
@@ -16,7 +18,31 @@ func TestCleanDay(t *testing.T) {
 			if r.FalseAlarms != 0 || r.Final != integrity.StateTrusted {
 				t.Fatalf("%d false alarms, final %v: %v", r.FalseAlarms, r.Final, r.Transitions)
 			}
+			if r.Served < 24*3600-600 {
+				t.Fatalf("served %d s of 24 h", r.Served)
+			}
+			if r.Uncovered != 0 {
+				t.Fatalf("bound short of the true error in %d of %d s, by up to %.0f ns", r.Uncovered, r.Served, r.MaxExcess)
+			}
 		})
+	}
+}
+
+// TestScore: a served second counts as covered when the error is within
+// the bound, inclusive, and the excess is the largest shortfall.
+func TestScore(t *testing.T) {
+	var r Result
+	if !math.IsNaN(r.Coverage()) {
+		t.Fatalf("coverage of nothing served: %v", r.Coverage())
+	}
+	for _, c := range []struct{ err, bound float64 }{{10, 20}, {20, 20}, {35, 20}, {5, 1}, {0, 0}} {
+		r.score(c.err, c.bound)
+	}
+	if r.Served != 5 || r.Uncovered != 2 || r.MaxErrServed != 35 || r.MaxExcess != 15 {
+		t.Fatalf("got %+v", r)
+	}
+	if got := r.Coverage(); got != 0.6 {
+		t.Fatalf("coverage %v, want 0.6", got)
 	}
 }
 
@@ -38,16 +64,26 @@ func TestAttacks(t *testing.T) {
 				if r.MaxErrBeforeUntrusted >= 1e6 && a.Name != "push 1 ms" {
 					t.Fatalf("true error reached %.0f ns before untrusted", r.MaxErrBeforeUntrusted)
 				}
+				if a.Name == "position jump 2 km" && (r.Served < int(HoldWindow/time.Second) || r.Uncovered != 0) {
+					// Caught before any time error: the holdover that
+					// follows serves its window with a covering bound.
+					t.Fatalf("position jump: served %d s, %d uncovered", r.Served, r.Uncovered)
+				}
 			case integrity.StateSuspect:
 				if r.Detected < 0 || r.Final == integrity.StateTrusted {
 					t.Fatalf("not suspect (first %q, final %v)", r.First, r.Final)
+				}
+				if a.Name == "uniform CN0" && (r.Served != 30*3600 || r.Uncovered != 0) {
+					// Suspect but locked: it serves throughout with the
+					// widened bound.
+					t.Fatalf("suspect and locked: served %d s, %d uncovered", r.Served, r.Uncovered)
 				}
 			case integrity.StateTrusted:
 				if r.Detected >= 0 {
 					t.Fatalf("left trusted: %v", r.Transitions)
 				}
 			}
-			t.Logf("first %s, detected %v, untrusted %v, max error %.3g/%.3g ns", r.First, r.Detected, r.Untrusted, r.MaxErrBeforeDetect, r.MaxErrBeforeUntrusted)
+			t.Logf("first %s, detected %v, untrusted %v, max error %.3g/%.3g ns, covered %s", r.First, r.Detected, r.Untrusted, r.MaxErrBeforeDetect, r.MaxErrBeforeUntrusted, FormatCoverage(r))
 		})
 	}
 }

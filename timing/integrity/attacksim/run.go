@@ -1,16 +1,24 @@
 package attacksim
 
 import (
+	"log/slog"
 	"math"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/gnss"
+	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/integrity"
+	"github.com/aunsorm/timenode/timing/internal/simclock"
 )
 
-// LockedBound is the discipline's published bound while locked that the
-// witness check is given (about 4σ of a kernel PPS's 1 µs noise); the
-// policy widens it while suspect.
-const LockedBound = 5 * time.Microsecond
+// HoldWindow is how long a run goes on after the node became untrusted:
+// the holdover on the oscillator that follows, whose bound must cover
+// the error the attack left behind.
+const HoldWindow = 2 * time.Hour
+
+// initialOffsetNs is the local clock's error at power-on (an RTC's).
+const initialOffsetNs = 200e6
 
 // Result is one run.
 type Result struct {
@@ -22,8 +30,8 @@ type Result struct {
 	// onset ("detector/reason").
 	First string
 	// MaxErrBeforeDetect and MaxErrBeforeUntrusted are the largest
-	// |true error| of a node following GNSS from the onset up to those
-	// moments (ns).
+	// |true error| of the node's clock from the onset up to those moments
+	// (ns).
 	MaxErrBeforeDetect, MaxErrBeforeUntrusted float64
 	// FalseAlarms counts transitions before the onset.
 	FalseAlarms int
@@ -31,13 +39,36 @@ type Result struct {
 	Final       integrity.State
 	Transitions []integrity.Transition
 	Counts      map[integrity.Key]uint64
+	// From the onset (from the start for a clean run) to the end of the
+	// run: Served is the seconds the node served time (timing's
+	// ServableWith with the published bound), Uncovered those in which the
+	// published bound did not cover the true error, MaxErrServed the
+	// largest |true error| while serving and MaxExcess the largest
+	// |true error| − bound (ns; 0 when always covered).
+	Served, Uncovered       int
+	MaxErrServed, MaxExcess float64
+}
+
+// Coverage is the share of served seconds whose published bound covered
+// the true error (NaN if none was served).
+func (r Result) Coverage() float64 {
+	if r.Served == 0 {
+		return math.NaN()
+	}
+	return 1 - float64(r.Uncovered)/float64(r.Served)
 }
 
 // Run simulates s for onset+after seconds with attack a (nil: clean)
-// starting at onset. It stops early once the node is untrusted.
+// starting at onset. The node is the shipped timing.Discipline on a
+// simulated clock, gated by the integrity policy as the daemon's guard
+// gates it (enforce mode): while untrusted, no pulse and no fix reach the
+// discipline, which holds over. A run ends HoldWindow after the node
+// became untrusted.
 func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 	w := newWorld(s)
-	pps := integrity.NewPPSDetector(integrity.PPSConfig{Model: s.Model()})
+	clk := simclock.New(Epoch, initialOffsetNs)
+	disc := timing.New(timing.DefaultConfig(), clk, slog.New(slog.DiscardHandler))
+	ppsDet := integrity.NewPPSDetector(integrity.PPSConfig{Model: s.Model()})
 	pos := integrity.NewPositionDetector(integrity.PositionConfig{})
 	rec := integrity.NewReceiverDetector(integrity.ReceiverConfig{Leap: FixedLeap(18)})
 	pol := integrity.NewPolicy(integrity.PolicyConfig{}, Epoch)
@@ -50,33 +81,51 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 	poll := int(s.WitnessPoll / time.Second)
 	start := int(onset / time.Second)
 	end := int((onset + after) / time.Second)
+	var prevOsc float64
+	var seq uint64
 	for k := 0; k < end; k++ {
 		in := w.next(k)
 		attacked := a != nil && k >= start
 		if attacked {
 			a.Apply(k-start, &in)
 		}
+		edge := int64(k) * 1e9
+		clk.Advance(edge)
+		clk.Osc, prevOsc = in.OscNs-prevOsc, in.OscNs
 		now := Epoch.Add(time.Duration(k) * time.Second)
+
+		// What the node publishes at this second, scored against the
+		// truth before this second's pulse moves anything.
+		st, is := disc.Status(), pol.Status(now, nil)
+		local := clk.Now()
+		published := is.Bound(st.BoundAt(local))
+		if (attacked || a == nil) && st.ServableWith(local, is.Bound) {
+			res.score(math.Abs(clk.X), float64(published))
+		}
+
 		var evs []integrity.Evidence
 		if a == nil || !a.NoPPSCheck {
 			if in.PPSPresent {
-				evs = append(evs, pps.Observe(now, int64(k), in.PPSPhaseNs)...)
+				evs = append(evs, ppsDet.Observe(now, int64(k), in.PPSPhaseNs)...)
 			}
 			if in.PPSExtra {
-				evs = append(evs, pps.Observe(now, int64(k), in.PPSExtraNs)...)
+				evs = append(evs, ppsDet.Observe(now, int64(k), in.PPSExtraNs)...)
 			}
-			evs = append(evs, pps.Tick(now)...)
+			evs = append(evs, ppsDet.Tick(now)...)
 		}
 		evs = append(evs, pos.Observe(now, in.Fix)...)
 		evs = append(evs, rec.Observe(in.Snap)...)
+		// Witnesses are asked about the node's own clock; their answers
+		// count only once the discipline has a bound worth checking.
+		checkable := st.State == timing.Locked || st.State == timing.Holdover
 		for i, p := range s.Witnesses {
-			if poll > 0 && k%poll == i*poll/len(s.Witnesses) {
-				latest[p.Name] = w.measure(p, now, in.GNSSErrNs)
+			if poll > 0 && checkable && k%poll == i*poll/len(s.Witnesses) {
+				latest[p.Name] = w.measure(p, now, clk.X)
 				ms := make([]integrity.Measurement, 0, len(latest))
 				for _, m := range latest {
 					ms = append(ms, m)
 				}
-				_, wev := integrity.CheckWitnesses(now, pol.Bound(LockedBound), ms, integrity.WitnessConfig{})
+				_, wev := integrity.CheckWitnesses(now, published, ms, integrity.WitnessConfig{})
 				evs = append(evs, wev...)
 			}
 		}
@@ -97,10 +146,22 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 				res.FalseAlarms++
 			}
 		}
+
+		follow := pol.FollowGNSS()
+		if follow {
+			seq = feedPulses(disc, clk, in, seq)
+		}
+		clk.Advance(edge + int64(simclock.NMEADelay))
+		if follow {
+			disc.HandleFix(gnss.Fix{UTC: in.Snap.Time, Valid: in.Fix.Valid && in.Snap.FixValid && !in.Snap.Time.IsZero(),
+				Received: clk.Now(), Satellites: in.Snap.Used()})
+		}
+		clk.Ticks(edge, disc.Tick)
+
 		if !attacked {
 			continue
 		}
-		err := math.Abs(in.GNSSErrNs)
+		err := math.Abs(clk.X)
 		since := time.Duration(k-start) * time.Second
 		state, _ := pol.State()
 		if res.Detected < 0 {
@@ -113,13 +174,46 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 			res.MaxErrBeforeUntrusted = math.Max(res.MaxErrBeforeUntrusted, err)
 			if state == integrity.StateUntrusted {
 				res.Untrusted = since
-				break
+				end = min(end, k+1+int(HoldWindow/time.Second))
 			}
 		}
 	}
 	res.Final, _ = pol.State()
 	res.Counts = cnt.Snapshot()
 	return res
+}
+
+// score counts one served second with true error errNs and published
+// bound boundNs.
+func (r *Result) score(errNs, boundNs float64) {
+	r.Served++
+	r.MaxErrServed = math.Max(r.MaxErrServed, errNs)
+	if errNs > boundNs {
+		r.Uncovered++
+		r.MaxExcess = math.Max(r.MaxExcess, errNs-boundNs)
+	}
+}
+
+// feedPulses timestamps this second's edges on the node's clock, in the
+// order they arrive: the world's phase against the oscillator is the
+// edge's lateness, so a GNSS time error e moves the stamp by −e and a
+// node following it ends e off.
+func feedPulses(disc *timing.Discipline, clk *simclock.Clock, in Inputs, seq uint64) uint64 {
+	var at []float64
+	if in.PPSPresent {
+		at = append(at, in.PPSPhaseNs-in.OscNs)
+	}
+	if in.PPSExtra {
+		at = append(at, in.PPSExtraNs-in.OscNs)
+		if len(at) == 2 && at[1] < at[0] {
+			at[0], at[1] = at[1], at[0]
+		}
+	}
+	for _, late := range at {
+		seq++
+		disc.HandlePulse(pps.Pulse{Local: clk.Now().Add(time.Duration(math.Round(late))), Seq: seq, Quality: pps.QualitySimulated})
+	}
+	return seq
 }
 
 // FixedLeap is a LeapTable that always answers n (the bench's dates lie

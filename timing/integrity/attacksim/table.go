@@ -33,25 +33,36 @@ func FormatNs(ns float64) string {
 	return fmt.Sprintf("%.3f ms", ns/1e6)
 }
 
-// WriteAttackTable writes one Markdown row per result.
+// FormatCoverage prints the share of served seconds whose bound covered
+// the true error, with the uncovered count.
+func FormatCoverage(r Result) string {
+	if r.Served == 0 {
+		return "not served"
+	}
+	return fmt.Sprintf("%.2f %% (%d of %d s uncovered)", 100*r.Coverage(), r.Uncovered, r.Served)
+}
+
+// WriteAttackTable writes one Markdown row per result: detection, then
+// what the node served from the onset to the end of the run.
 func WriteAttackTable(w io.Writer, attacks []Attack, rs []Result) {
-	fmt.Fprintln(w, "| scenario | attack | first evidence | left trusted after | untrusted after | max true error before leaving trusted | … before untrusted | final state |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| scenario | attack | first evidence | left trusted after | untrusted after | max true error before leaving trusted | … before untrusted | final state | bound covered the error (served s) | max error served | max excess over bound |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for i, r := range rs {
 		first := r.First
 		if first == "" {
 			first = "none"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Scenario, attacks[i%len(attacks)].Name, first,
-			FormatDuration(r.Detected), FormatDuration(r.Untrusted), FormatNs(r.MaxErrBeforeDetect), FormatNs(r.MaxErrBeforeUntrusted), r.Final)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Scenario, attacks[i%len(attacks)].Name, first,
+			FormatDuration(r.Detected), FormatDuration(r.Untrusted), FormatNs(r.MaxErrBeforeDetect), FormatNs(r.MaxErrBeforeUntrusted), r.Final,
+			FormatCoverage(r), FormatNs(r.MaxErrServed), FormatNs(r.MaxExcess))
 	}
 }
 
 // WriteCleanTable writes the false-alarm runs: transitions and the
 // evidence counted (info-level evidence included), per scenario.
 func WriteCleanTable(w io.Writer, rs []Result, hours float64) {
-	fmt.Fprintln(w, "| scenario | simulated | transitions (false alarms) | evidence counted |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| scenario | simulated | transitions (false alarms) | evidence counted | bound covered the error (served s) | max error served |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
 	for _, r := range rs {
 		var parts []string
 		for k, n := range r.Counts {
@@ -64,6 +75,6 @@ func WriteCleanTable(w io.Writer, rs []Result, hours float64) {
 		if len(parts) > 0 {
 			ev = fmt.Sprint(parts)
 		}
-		fmt.Fprintf(w, "| %s | %.0f h | %d | %s |\n", r.Scenario, hours, r.FalseAlarms, ev)
+		fmt.Fprintf(w, "| %s | %.0f h | %d | %s | %s | %s |\n", r.Scenario, hours, r.FalseAlarms, ev, FormatCoverage(r), FormatNs(r.MaxErrServed))
 	}
 }
