@@ -87,8 +87,12 @@ type HealthIntegrity struct {
 	// untrusted GNSS (it holds over on its oscillator).
 	FollowingGNSS bool `json:"following_gnss"`
 	// BoundWideningNs is what the published error bound carries on top
-	// of the computed one (suspect).
+	// of the computed one (suspect, or untrusted after a measured error).
 	BoundWideningNs int64 `json:"bound_widening_ns"`
+	// ResidualErrorNs is the GNSS time error an untrusted episode
+	// measured: while it is not zero the node stays at least suspect, its
+	// bound widened by at least this much, until an operator clears it.
+	ResidualErrorNs int64 `json:"residual_error_ns"`
 	// Reasons lists the active evidence as "detector/reason".
 	Reasons  []string         `json:"reasons"`
 	Evidence []HealthEvidence `json:"evidence"`
@@ -117,7 +121,8 @@ type HealthTransition struct {
 // NewHealthIntegrity renders s for /health.
 func NewHealthIntegrity(s *integrity.Status) *HealthIntegrity {
 	h := &HealthIntegrity{State: s.State.String(), Since: s.Since.UTC().Format(time.RFC3339Nano), Enforced: s.Enforced,
-		FollowingGNSS: s.FollowGNSS(), BoundWideningNs: int64(s.Bound(0)), Reasons: []string{}, Evidence: []HealthEvidence{}}
+		FollowingGNSS: s.FollowGNSS(), BoundWideningNs: int64(s.Bound(0)), ResidualErrorNs: int64(s.Residual),
+		Reasons: []string{}, Evidence: []HealthEvidence{}}
 	for _, e := range s.Active {
 		h.Reasons = append(h.Reasons, e.Detector+"/"+e.Reason)
 		h.Evidence = append(h.Evidence, HealthEvidence{Detector: e.Detector, Reason: e.Reason, Level: e.Level.String(),

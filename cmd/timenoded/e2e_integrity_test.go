@@ -121,12 +121,24 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 				if got := d.metric(t, "timenode_integrity_following_gnss"); got != 0 {
 					t.Errorf("timenode_integrity_following_gnss = %v, want 0", got)
 				}
+				// The PPS check measured how far GNSS moved, which the node
+				// took in before it stopped following: the bound carries
+				// it. A position or receiver finding measures no time.
+				in := h.Integrity
+				if measured := strings.HasPrefix(tt.reason, "pps/"); measured != (in.ResidualErrorNs > 0) ||
+					in.BoundWideningNs != in.ResidualErrorNs || h.Clock.ErrorBoundNs < in.ResidualErrorNs {
+					t.Errorf("untrusted: residual %d ns, widening %d ns, bound %d ns; want a residual (%v) carried by the bound",
+						in.ResidualErrorNs, in.BoundWideningNs, h.Clock.ErrorBoundNs, measured)
+				}
 				// Still served in holdover, and signed as untrusted, with the
 				// evidence in force (the attack's, or, once that expired,
 				// what caused the state).
 				att := d.verifiedAttestation(t)
 				if in := att.Integrity; in == nil || in.State != signer.IntegrityUntrusted || !in.Enforced || len(in.Reasons) == 0 {
 					t.Errorf("signed integrity %s, want untrusted (enforced) with its reasons", in)
+				}
+				if att.ErrorBound() < time.Duration(in.ResidualErrorNs) {
+					t.Errorf("attested bound %v below the residual %v ns", att.ErrorBound(), in.ResidualErrorNs)
 				}
 				return
 			}

@@ -190,6 +190,7 @@ type earlyPulse struct {
 	at   time.Time
 	sec  int64
 	free float64
+	off  float64 // the edge's offset from its second on the node's clock (ns)
 }
 
 // The frequency is fitted over the first slopeFirst pulses, enough to arm
@@ -216,7 +217,7 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	if !g.started {
 		g.started, g.gen, g.anchor, g.lastFree, g.sec = true, gen, p.Local, -corr, 0
 		g.lastEdge = p.Local
-		g.judgePulse(now, 0, -corr)
+		g.judgePulse(now, 0, -corr, stampOffset(p.Local))
 		return
 	}
 	free := float64(p.Local.Sub(g.anchor)) - corr
@@ -225,14 +226,23 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 		g.sec, g.lastFree = sec, free
 	}
 	g.lastEdge = p.Local
-	g.judgePulse(now, sec, free)
+	g.judgePulse(now, sec, free, stampOffset(p.Local))
+}
+
+// stampOffset is an edge's offset from the whole second it marks, on the
+// node's clock: the discipline's offset, for an edge within half a second
+// of its UTC second (a node that serves is far closer).
+func stampOffset(local time.Time) float64 {
+	return float64(local.Sub(local.Round(time.Second)))
 }
 
 // judgePulse hands the detector the phase against the oscillator: the
-// free-running reading minus whole seconds and the fixed frequency.
-func (g *guard) judgePulse(now time.Time, sec int64, free float64) {
+// free-running reading minus whole seconds and the fixed frequency. off
+// is the edge's stampOffset, which places the node's clock on the
+// detector's held line (integrity.AddNodeError).
+func (g *guard) judgePulse(now time.Time, sec int64, free, off float64) {
 	if g.early != nil || !g.haveSlope {
-		g.early = append(g.early, earlyPulse{now, sec, free})
+		g.early = append(g.early, earlyPulse{now, sec, free, off})
 		switch len(g.early) {
 		case slopeFirst, slopePulses:
 			// Pulses judged before were counted then: their evidence
@@ -244,7 +254,7 @@ func (g *guard) judgePulse(now time.Time, sec int64, free float64) {
 			g.slope, g.haveSlope = fitSlope(g.early), true
 			g.pps = integrity.NewPPSDetector(g.cfg.PPS)
 			for i, e := range g.early {
-				evs := g.pps.Observe(e.at, e.sec, e.free-float64(e.sec)*(1e9+g.slope))
+				evs := integrity.AddNodeError(g.pps.Observe(e.at, e.sec, e.free-float64(e.sec)*(1e9+g.slope)), e.off)
 				if i >= judged {
 					g.record(evs)
 				}
@@ -258,7 +268,7 @@ func (g *guard) judgePulse(now time.Time, sec int64, free float64) {
 			return
 		}
 	}
-	g.record(g.pps.Observe(now, sec, free-float64(sec)*(1e9+g.slope)))
+	g.record(integrity.AddNodeError(g.pps.Observe(now, sec, free-float64(sec)*(1e9+g.slope)), off))
 }
 
 // fitSlope is the least-squares slope of free − sec·1e9 against sec, in

@@ -244,3 +244,24 @@ func TestGuardRemembersTheSurvey(t *testing.T) {
 		t.Fatalf("memory with a configured antenna: %+v %v %v, want untrusted and no antenna", m, ok, err)
 	}
 }
+
+// TestStampOffset: an edge's offset from the second it marks, signed,
+// on either side of the second.
+func TestStampOffset(t *testing.T) {
+	sec := time.Date(2031, 6, 1, 12, 0, 5, 0, time.UTC)
+	tests := []struct {
+		local time.Time
+		want  float64
+	}{
+		{sec, 0},
+		{sec.Add(968 * time.Microsecond), 968e3},
+		{sec.Add(-32 * time.Microsecond), -32e3},
+		{sec.Add(499 * time.Millisecond), 499e6},
+		{sec.Add(-499 * time.Millisecond), -499e6},
+	}
+	for _, tt := range tests {
+		if got := stampOffset(tt.local); got != tt.want {
+			t.Errorf("stampOffset(%v) = %v, want %v", tt.local, got, tt.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +54,50 @@ type Evidence struct {
 	// Values are the numbers behind the finding, in the units their
 	// names say (snake_case with units, as in the logs).
 	Values map[string]float64
+}
+
+// TimeError returns how far off the evidence measured the node's time (or
+// the GNSS time it followed) to be, at most, when its values say: the
+// node's clock against the PPS check's held oscillator line (AddNodeError)
+// or, without it, GNSS against that line, plus the line's allowed error, a witness quorum's interval of true time minus node time, or one
+// witness's offset plus its uncertainty. ok is false for evidence that
+// measures no time (a receiver or position finding).
+func (e Evidence) TimeError() (d time.Duration, ok bool) {
+	v := e.Values
+	abs := math.Abs
+	var ns float64
+	if n, ok1 := v["node_error_ns"]; ok1 {
+		ns = abs(n) + abs(v["allowed_ns"])
+	} else if h, ok1 := v["held_error_ns"]; ok1 {
+		ns = abs(h) + abs(v["allowed_ns"])
+	} else if lo, ok1 := v["lo_ns"]; ok1 {
+		ns = math.Max(abs(lo), abs(v["hi_ns"]))
+	} else if off, ok1 := v["offset_ns"]; ok1 {
+		ns = abs(off) + abs(v["uncertainty_ns"])
+	} else {
+		return 0, false
+	}
+	if math.IsNaN(ns) || ns >= math.MaxInt64 {
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(math.Ceil(ns)), true
+}
+
+// AddNodeError annotates the PPS check's evidence that measured GNSS
+// against its held oscillator line (held_error_ns) with where the node's
+// own clock is on that line: node_error_ns = stampOffsetNs − held_error_ns,
+// where stampOffsetNs is the edge's time on the node's clock minus the
+// second it marks (the offset the discipline measures, signed; the edge
+// and the held error are both late-positive). A node that took in only
+// part of a push before the check caught it then widens its bound by that
+// part, not by the whole push. It returns evs.
+func AddNodeError(evs []Evidence, stampOffsetNs float64) []Evidence {
+	for _, e := range evs {
+		if h, ok := e.Values["held_error_ns"]; ok && e.Detector == DetectorPPS {
+			e.Values["node_error_ns"] = stampOffsetNs - h
+		}
+	}
+	return evs
 }
 
 // Key identifies a detector's reason: one metric series per key.

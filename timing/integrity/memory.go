@@ -28,6 +28,9 @@ type Memory struct {
 	// when the position is configured.
 	Antenna *Fix      `json:"antenna,omitempty"`
 	Saved   time.Time `json:"saved"`
+	// ResidualNs is Policy.Residual: absent (zero) in files from before
+	// it was kept, which restore it from the evidence.
+	ResidualNs int64 `json:"residual_ns,omitempty"`
 }
 
 // ParseState is the inverse of State.String.
@@ -43,7 +46,7 @@ func ParseState(s string) (State, error) {
 // Memory returns the policy's state for a Memory (the antenna is the
 // caller's to add).
 func (p *Policy) Memory(now time.Time) Memory {
-	m := Memory{Version: MemoryVersion, State: p.state.String(), Since: p.since, Saved: now}
+	m := Memory{Version: MemoryVersion, State: p.state.String(), Since: p.since, Saved: now, ResidualNs: int64(p.residual)}
 	if p.state != StateTrusted {
 		m.Why = p.why
 		m.Evidence = append([]Evidence(nil), p.cause...)
@@ -66,7 +69,9 @@ func (p *Policy) Restore(m Memory, now time.Time) (State, error) {
 		p.since = now
 	}
 	p.cause = append([]Evidence(nil), m.Evidence...)
+	p.residual = max(time.Duration(m.ResidualNs), 0)
 	if st == StateUntrusted {
+		p.residual = max(p.residual, measured(p.cause))
 		p.lastUp = now
 	}
 	if st >= StateSuspect {

@@ -14,10 +14,12 @@ const (
 	// StateTrusted: follow GNSS, publish the discipline's bound.
 	StateTrusted State = iota
 	// StateSuspect: follow GNSS, publish the bound widened by
-	// PolicyConfig.Widening and say so (attestation, /health).
+	// PolicyConfig.Widening (or the residual time error of an earlier
+	// untrusted episode, if larger) and say so (attestation, /health).
 	StateSuspect
 	// StateUntrusted: stop following GNSS and hold over on the
-	// oscillator; stop claiming stratum 1 once the holdover bound passes
+	// oscillator, the bound widened by the time error the evidence
+	// measured (Residual); stop claiming stratum 1 once the holdover bound passes
 	// policy.
 	StateUntrusted
 )
@@ -99,6 +101,14 @@ type Policy struct {
 	lastSus time.Time // last time suspect-or-worse conditions held
 	cause   []Evidence
 	why     string // of the last transition up
+	// residual is the largest GNSS time error measured by evidence that
+	// made the node untrusted (Evidence.TimeError), kept until an
+	// operator clears it: GNSS time proven that far off once cannot be
+	// shown right again by the local checks, which lose sight of a
+	// constant offset or a steady drag once their held oscillator line
+	// has aged, and the witnesses see no finer than their own
+	// uncertainty.
+	residual time.Duration
 }
 
 // NewPolicy returns a policy in StateTrusted since now.
@@ -112,14 +122,43 @@ func (p *Policy) State() (State, time.Time) { return p.state, p.since }
 // FollowGNSS reports whether the discipline may steer by GNSS.
 func (p *Policy) FollowGNSS() bool { return p.state != StateUntrusted }
 
-// Bound returns the bound to publish given the discipline's: widened while
-// suspect. (While untrusted the discipline is in holdover and its own
-// bound grows from the oscillator's stability.)
+// Bound returns the bound to publish given the discipline's: widened by
+// Widening.
 func (p *Policy) Bound(b time.Duration) time.Duration {
-	if p.state == StateSuspect {
-		return b + p.cfg.Widening
+	return (&Status{Widening: p.Widening(), Enforced: true}).Bound(b)
+}
+
+// Widening is what the published bound carries on top of the
+// discipline's. Trusted: nothing. Untrusted: the residual, the largest
+// time error measured by the evidence that made it so (the node followed
+// GNSS until then and its clock holds over from there, while the
+// holdover bound grows from the locked one by the oscillator's stability
+// alone). Suspect: PolicyConfig.Widening, or the residual if larger (a
+// node back from untrusted follows a GNSS that may still be as far off).
+func (p *Policy) Widening() time.Duration {
+	switch p.state {
+	case StateSuspect:
+		return max(p.cfg.Widening, p.residual)
+	case StateUntrusted:
+		return p.residual
 	}
-	return b
+	return 0
+}
+
+// Residual is the GNSS time error measured by evidence that made the node
+// untrusted, kept until an operator clears it; while it is not zero the
+// node does not return to trusted.
+func (p *Policy) Residual() time.Duration { return p.residual }
+
+// measured returns the largest time error that evs measured.
+func measured(evs []Evidence) time.Duration {
+	var m time.Duration
+	for _, e := range evs {
+		if d, ok := e.TimeError(); ok && e.Level >= LevelSuspect {
+			m = max(m, d)
+		}
+	}
+	return m
 }
 
 // Observe records evidence; Evaluate acts on it.
@@ -172,7 +211,8 @@ func (p *Policy) Active(now time.Time) []Evidence {
 // Evaluate updates the state at now and returns the transition, if any.
 // Distrust rises at once; it falls one step at a time, from untrusted
 // only after HoldOff without untrusted-level evidence and to trusted only
-// after SuspectClear without any.
+// after SuspectClear without any, and never while a residual time error
+// is kept (Residual).
 func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 	active := p.Active(now)
 	target := StateTrusted
@@ -207,6 +247,9 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		if to > tr.From {
 			p.cause, p.why = evs, why
 		}
+		if to == StateUntrusted {
+			p.residual = max(p.residual, measured(evs))
+		}
 		return tr, true
 	}
 	switch {
@@ -218,7 +261,7 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		return move(target, why, strong)
 	case p.state == StateUntrusted && now.Sub(p.lastUp) >= p.cfg.HoldOff:
 		return move(StateSuspect, fmt.Sprintf("no untrusted evidence for %v", p.cfg.HoldOff), p.cause)
-	case p.state == StateSuspect && target == StateTrusted &&
+	case p.state == StateSuspect && target == StateTrusted && p.residual == 0 &&
 		now.Sub(p.lastSus) >= p.cfg.SuspectClear && now.Sub(p.since) >= p.cfg.SuspectClear:
 		return move(StateTrusted, fmt.Sprintf("no suspect evidence for %v", p.cfg.SuspectClear), p.cause)
 	}

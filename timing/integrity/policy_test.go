@@ -110,3 +110,126 @@ func TestCounter(t *testing.T) {
 		t.Fatal("known key missing before it happened")
 	}
 }
+
+// TestEvidenceTimeError: the time error each kind of evidence measured,
+// and none for evidence that measures no time.
+func TestEvidenceTimeError(t *testing.T) {
+	tests := []struct {
+		name   string
+		values map[string]float64
+		want   time.Duration
+		ok     bool
+	}{
+		{"pps held line", map[string]float64{"held_error_ns": -40e3, "allowed_ns": 6e3, "tau_s": 4}, 46 * time.Microsecond, true},
+		{"pps, the node's clock on the held line", map[string]float64{"held_error_ns": 1e6, "allowed_ns": 6e3, "node_error_ns": -32e3}, 38 * time.Microsecond, true},
+		{"witness quorum", map[string]float64{"lo_ns": 300e3, "hi_ns": 420e3, "agreeing": 3}, 420 * time.Microsecond, true},
+		{"witness quorum, node ahead", map[string]float64{"lo_ns": -500e3, "hi_ns": -350e3}, 500 * time.Microsecond, true},
+		{"one witness", map[string]float64{"offset_ns": -1e6, "uncertainty_ns": 250e3}, 1250 * time.Microsecond, true},
+		{"fraction of a nanosecond rounds up", map[string]float64{"held_error_ns": 0.2}, 1, true},
+		{"position", map[string]float64{"distance_m": 2000}, 0, false},
+		{"no values", nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Evidence{Values: tt.values}.TimeError()
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("TimeError = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestPolicyResidual: GNSS time measured off by an untrusted episode
+// widens the bound by that much while the node holds over, at least that
+// much once it follows GNSS again, and keeps it suspect; an episode that
+// measured no time (a position jump) clears as before.
+func TestPolicyResidual(t *testing.T) {
+	step := Evidence{Detector: DetectorPPS, Reason: ReasonPhaseStep, Level: LevelUntrusted,
+		Values: map[string]float64{"held_error_ns": 400e3, "allowed_ns": 20e3}}
+	jump := Evidence{Detector: DetectorPosition, Reason: ReasonPositionJump, Level: LevelUntrusted,
+		Values: map[string]float64{"distance_m": 2000}}
+	const b = 3 * time.Microsecond
+	tests := []struct {
+		name                     string
+		ev                       Evidence
+		untrusted, suspect, last time.Duration // widening in each phase
+		final                    State
+	}{
+		{"measured step", step, 420 * time.Microsecond, 420 * time.Microsecond, 420 * time.Microsecond, StateSuspect},
+		{"position only", jump, 0, 250 * time.Microsecond, 0, StateTrusted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPolicy(PolicyConfig{}, t0)
+			for s := range 30 {
+				e := tt.ev
+				e.At = t0.Add(time.Duration(s) * time.Second)
+				p.Observe(e)
+				p.Evaluate(e.At)
+			}
+			if st, _ := p.State(); st != StateUntrusted || p.Bound(b) != b+tt.untrusted {
+				t.Fatalf("during: %v, bound %v; want untrusted, %v", st, p.Bound(b), b+tt.untrusted)
+			}
+			p.Evaluate(t0.Add(2 * time.Hour)) // past the hold-off: suspect, following GNSS
+			if st, _ := p.State(); st != StateSuspect || !p.FollowGNSS() || p.Bound(b) != b+tt.suspect {
+				t.Fatalf("after the hold-off: %v, bound %v; want suspect, %v", st, p.Bound(b), b+tt.suspect)
+			}
+			for h := 3; h < 48; h++ {
+				p.Evaluate(t0.Add(time.Duration(h) * time.Hour))
+			}
+			st, _ := p.State()
+			if st != tt.final || p.Bound(b) != b+tt.last || p.Status(t0, nil).Residual != tt.untrusted {
+				t.Fatalf("two days on: %v, bound %v, residual %v; want %v, %v", st, p.Bound(b), p.Status(t0, nil).Residual, tt.final, b+tt.last)
+			}
+		})
+	}
+}
+
+// TestMemoryKeepsTheResidual: a restart keeps the residual, and a file
+// written before it was kept restores it from the evidence.
+func TestMemoryKeepsTheResidual(t *testing.T) {
+	p := NewPolicy(PolicyConfig{}, t0)
+	p.Observe(Evidence{At: t0, Detector: DetectorWitness, Reason: ReasonQuorumDisagrees, Level: LevelUntrusted,
+		Values: map[string]float64{"lo_ns": 600e3, "hi_ns": 700e3}})
+	p.Evaluate(t0)
+	p.Evaluate(t0.Add(3 * time.Hour)) // suspect, residual kept
+	m := p.Memory(t0.Add(3 * time.Hour))
+	if m.State != "suspect" || m.ResidualNs != 700e3 {
+		t.Fatalf("memory %+v", m)
+	}
+	q := NewPolicy(PolicyConfig{}, t0)
+	if _, err := q.Restore(m, t0.Add(4*time.Hour)); err != nil || q.Residual() != 700*time.Microsecond {
+		t.Fatalf("restored residual %v, %v", q.Residual(), err)
+	}
+	old := p.Memory(t0)
+	old.State, old.ResidualNs, old.Evidence = "untrusted", 0, p.cause
+	r := NewPolicy(PolicyConfig{}, t0)
+	if _, err := r.Restore(old, t0.Add(time.Hour)); err != nil || r.Residual() != 700*time.Microsecond {
+		t.Fatalf("residual from an older file's evidence %v, %v", r.Residual(), err)
+	}
+}
+
+// TestAddNodeError: the PPS check's held-line evidence learns where the
+// node's clock is on that line (the edge's offset minus GNSS's deviation);
+// other evidence is left alone.
+func TestAddNodeError(t *testing.T) {
+	held := Evidence{Detector: DetectorPPS, Reason: ReasonPhaseStep, Level: LevelUntrusted,
+		Values: map[string]float64{"held_error_ns": 1e6, "allowed_ns": 6e3}}
+	unstable := Evidence{Detector: DetectorPPS, Reason: ReasonPPSUnstable, Level: LevelSuspect, Values: map[string]float64{"bad_fraction": 0.4}}
+	witness := Evidence{Detector: DetectorWitness, Reason: ReasonQuorumDisagrees, Level: LevelUntrusted,
+		Values: map[string]float64{"lo_ns": 1e6, "hi_ns": 2e6, "held_error_ns": 5}}
+	// The push arrived 1 ms late and the node's clock had moved 32 µs
+	// towards it: the edge is 968 µs late on the node's clock.
+	evs := AddNodeError([]Evidence{held, unstable, witness}, 968e3)
+	if got := evs[0].Values["node_error_ns"]; got != -32e3 {
+		t.Fatalf("node error %v, want -32000", got)
+	}
+	if d, _ := evs[0].TimeError(); d != 38*time.Microsecond {
+		t.Fatalf("TimeError %v, want 38µs", d)
+	}
+	for _, e := range evs[1:] {
+		if _, ok := e.Values["node_error_ns"]; ok {
+			t.Fatalf("%s/%s annotated: %v", e.Detector, e.Reason, e.Values)
+		}
+	}
+}

@@ -403,7 +403,24 @@ func (d *PPSDetector) alarm(now time.Time, sec int64, tau int, why string, D, z 
 		}
 	}
 	d.held, d.heldWhy, d.agreeRuns = true, why, 0
+	// How far GNSS already is from the held line: what a node that
+	// followed it up to now has taken in (the policy widens the bound by
+	// it while the node holds over).
+	e, allow := d.heldDeviation(sec, d.topX)
+	ev.Values["held_error_ns"], ev.Values["allowed_ns"] = e, allow
 	return ev
+}
+
+// heldDeviation returns the phase rel at sec minus the held line, and the
+// error allowed there (see checkHeld).
+func (d *PPSDetector) heldDeviation(sec int64, rel float64) (e, allow float64) {
+	dt := float64(sec - d.heldSec)
+	e = rel - d.heldX - d.heldY*dt
+	m := d.cfg.Model
+	l := float64(d.heldTau)
+	sf := d.heldSF
+	v := medianInflation*m.R + m.Qwf*dt + m.Qrw*dt*dt*dt/3 + (dt*sf)*(dt*sf)
+	return e, d.cfg.K*math.Sqrt(v) + m.DriftPPBPerS*(dt+l)*(dt+l)/2
 }
 
 // checkHeld compares the phase with the held line. The allowed error is K
@@ -412,13 +429,8 @@ func (d *PPSDetector) alarm(now time.Time, sec int64, tau int, why string, D, z 
 // error over its window) plus the normal drift over the window and the
 // time held.
 func (d *PPSDetector) checkHeld(now time.Time, sec int64, rel float64, evs []Evidence) []Evidence {
+	e, allow := d.heldDeviation(sec, rel)
 	dt := float64(sec - d.heldSec)
-	e := rel - d.heldX - d.heldY*dt
-	m := d.cfg.Model
-	l := float64(d.heldTau)
-	sf := d.heldSF
-	v := medianInflation*m.R + m.Qwf*dt + m.Qrw*dt*dt*dt/3 + (dt*sf)*(dt*sf)
-	allow := d.cfg.K*math.Sqrt(v) + m.DriftPPBPerS*(dt+l)*(dt+l)/2
 	if math.Abs(e) > allow {
 		d.agreeRuns = 0
 		return append(evs, Evidence{At: now, Detector: DetectorPPS, Reason: d.heldWhy, Level: LevelUntrusted,

@@ -233,3 +233,30 @@ func TestPPSCutIsNotInstability(t *testing.T) {
 		})
 	}
 }
+
+// TestPPSAlarmMeasuresTheStep: the alarm's evidence says how far GNSS is
+// from the held oscillator line, within the allowance it also reports, for
+// a push and a pull of different sizes.
+func TestPPSAlarmMeasuresTheStep(t *testing.T) {
+	for _, step := range []float64{-50e3, 200e3, 1e6} {
+		o := newOscPhase(11)
+		o.attack = func(k int) float64 {
+			if k >= 3*3600 {
+				return step
+			}
+			return 0
+		}
+		d := NewPPSDetector(PPSConfig{Model: tcxo})
+		first, ev := runPPS(d, o, 3*3600+60)
+		if first < 0 {
+			t.Fatalf("step %.0f ns: no alarm", step)
+		}
+		e, allow := ev.Values["held_error_ns"], ev.Values["allowed_ns"]
+		if allow <= 0 || math.Abs(e-step) > allow {
+			t.Fatalf("step %.0f ns: held error %.0f ns, allowed %.0f ns", step, e, allow)
+		}
+		if got, ok := ev.TimeError(); !ok || float64(got) < math.Abs(step) {
+			t.Fatalf("step %.0f ns: TimeError %v %v, want at least the step", step, got, ok)
+		}
+	}
+}

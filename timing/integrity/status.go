@@ -13,8 +13,11 @@ type Status struct {
 	State State
 	Since time.Time
 	// Widening is what the published bound carries on top of the
-	// discipline's now: PolicyConfig.Widening while suspect, else 0.
+	// discipline's now (Policy.Widening).
 	Widening time.Duration
+	// Residual is the GNSS time error an untrusted episode measured,
+	// kept until an operator clears it (Policy.Residual).
+	Residual time.Duration
 	// Active is the evidence active at the evaluation, strongest first.
 	Active []Evidence
 	// Last is the latest transition; nil before the first.
@@ -43,9 +46,7 @@ func (s *Status) FollowGNSS() bool { return s == nil || !s.Enforced || s.State !
 // the latest transition (the caller keeps it: Evaluate hands it out once).
 func (p *Policy) Status(now time.Time, last *Transition) *Status {
 	st := &Status{State: p.state, Since: p.since, Active: slices.Clone(p.Active(now)), Enforced: true}
-	if p.state == StateSuspect {
-		st.Widening = p.cfg.Widening
-	}
+	st.Widening, st.Residual = p.Widening(), p.residual
 	if last != nil {
 		t := *last
 		t.Evidence = slices.Clone(t.Evidence)
