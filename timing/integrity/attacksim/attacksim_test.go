@@ -35,10 +35,13 @@ func TestScore(t *testing.T) {
 	if !math.IsNaN(r.Coverage()) {
 		t.Fatalf("coverage of nothing served: %v", r.Coverage())
 	}
-	for _, c := range []struct{ err, bound float64 }{{10, 20}, {20, 20}, {35, 20}, {5, 1}, {0, 0}} {
-		r.score(c.err, c.bound)
+	for _, c := range []struct {
+		err, bound float64
+		undetected bool
+	}{{10, 20, true}, {20, 20, true}, {35, 20, false}, {5, 1, true}, {0, 0, false}} {
+		r.score(c.err, c.bound, c.undetected)
 	}
-	if r.Served != 5 || r.Uncovered != 2 || r.MaxErrServed != 35 || r.MaxExcess != 15 {
+	if r.Served != 5 || r.Uncovered != 2 || r.UncoveredBefore != 1 || r.MaxErrServed != 35 || r.MaxExcess != 15 {
 		t.Fatalf("got %+v", r)
 	}
 	if got := r.Coverage(); got != 0.6 {

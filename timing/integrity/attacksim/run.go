@@ -47,6 +47,10 @@ type Result struct {
 	// |true error| − bound (ns; 0 when always covered).
 	Served, Uncovered       int
 	MaxErrServed, MaxExcess float64
+	// UncoveredBefore is how many of the uncovered seconds came before
+	// the node left trusted: the detection's latency, which no bound
+	// derived from the evidence can cover.
+	UncoveredBefore int
 }
 
 // Coverage is the share of served seconds whose published bound covered
@@ -100,16 +104,18 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		local := clk.Now()
 		published := is.Bound(st.BoundAt(local))
 		if (attacked || a == nil) && st.ServableWith(local, is.Bound) {
-			res.score(math.Abs(clk.X), float64(published))
+			res.score(math.Abs(clk.X), float64(published), res.Detected < 0)
 		}
 
 		var evs []integrity.Evidence
 		if a == nil || !a.NoPPSCheck {
+			// The edge's offset on the node's clock places the node on
+			// the check's held line, as the daemon's guard does.
 			if in.PPSPresent {
-				evs = append(evs, ppsDet.Observe(now, int64(k), in.PPSPhaseNs)...)
+				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSPhaseNs), clk.X+in.PPSPhaseNs-in.OscNs)...)
 			}
 			if in.PPSExtra {
-				evs = append(evs, ppsDet.Observe(now, int64(k), in.PPSExtraNs)...)
+				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSExtraNs), clk.X+in.PPSExtraNs-in.OscNs)...)
 			}
 			evs = append(evs, ppsDet.Tick(now)...)
 		}
@@ -184,12 +190,15 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 }
 
 // score counts one served second with true error errNs and published
-// bound boundNs.
-func (r *Result) score(errNs, boundNs float64) {
+// bound boundNs, undetected while the node has not left trusted.
+func (r *Result) score(errNs, boundNs float64, undetected bool) {
 	r.Served++
 	r.MaxErrServed = math.Max(r.MaxErrServed, errNs)
 	if errNs > boundNs {
 		r.Uncovered++
+		if undetected {
+			r.UncoveredBefore++
+		}
 		r.MaxExcess = math.Max(r.MaxExcess, errNs-boundNs)
 	}
 }

@@ -39,6 +39,9 @@ func FormatCoverage(r Result) string {
 	if r.Served == 0 {
 		return "not served"
 	}
+	if r.Uncovered > 0 && r.Attack != "" {
+		return fmt.Sprintf("%.2f %% (%d of %d s uncovered, %d of them before detection)", 100*r.Coverage(), r.Uncovered, r.Served, r.UncoveredBefore)
+	}
 	return fmt.Sprintf("%.2f %% (%d of %d s uncovered)", 100*r.Coverage(), r.Uncovered, r.Served)
 }
 
