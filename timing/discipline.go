@@ -122,6 +122,11 @@ type Discipline struct {
 	outOfLock  int // consecutive accepted samples above UnlockThreshold
 	everLock   bool
 	recovering bool // in HOLDOVER with samples again, re-acquiring
+	// unlockedAt is when the clock last left LOCKED for ACQUIRING;
+	// withheld is set by the integrity guard while it keeps GNSS from
+	// the discipline (SetWithheld).
+	unlockedAt time.Time
+	withheld   atomic.Bool
 	offsets    window
 	freqs      window
 	// appliedAt is the clock's time when the servo's last output was

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -614,5 +615,61 @@ func TestOneEarlyTimestampKeepsTheLockedBoundSane(t *testing.T) {
 		if abs(b.osc.TrueOffset()) > st.BoundAt(now) {
 			t.Fatalf("%d s after the outlier: true error %v above the bound %v", i, b.osc.TrueOffset(), st.BoundAt(now))
 		}
+	}
+}
+
+// TestWithheldHoldsOver: GNSS withheld by the integrity guard takes a
+// LOCKED clock into HOLDOVER at the next tick, and one that left LOCKED
+// for ACQUIRING within the last 5 min too (a spoofer's push past the
+// unlock threshold does that seconds before the guard catches it), where
+// losing the reference in ACQUIRING would leave it UNSYNCHRONIZED and out
+// of service. A clock that never locked, or left LOCKED long ago, is not
+// held. Following again, it locks again.
+func TestWithheldHoldsOver(t *testing.T) {
+	tests := []struct {
+		name     string
+		clean    int           // seconds of clean pulses first
+		unlocked time.Duration // then it left LOCKED this long ago (0: it did not)
+		want     State
+	}{
+		{"locked", 120, 0, Holdover},
+		{"left lock 10 s ago", 120, 10 * time.Second, Holdover},
+		{"left lock 6 min ago", 120, 6 * time.Minute, Unsynchronized},
+		{"never locked", 2, 0, Unsynchronized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 3 * time.Millisecond, FrequencyErrorPPB: 3000, Seed: 5}, time.Microsecond)
+			for range tt.clean {
+				b.second(true, true, true)
+			}
+			if tt.unlocked > 0 {
+				// The state machine's own move out of lock, then its age.
+				b.d.transition(Acquiring, "offset above unlock threshold")
+				b.d.unlockedAt = b.osc.Now().Add(-tt.unlocked)
+			}
+			b.d.SetWithheld(true)
+			b.second(false, false, true)
+			if st := b.d.Status(); tt.want == Holdover && (st.State != Holdover || !strings.Contains(st.Reason, "withheld")) {
+				t.Fatalf("one tick after withholding: %v (%q), want HOLDOVER at once", st.State, st.Reason)
+			}
+			for range 10 {
+				b.second(false, false, true)
+			}
+			st := b.d.Status()
+			if st.State != tt.want || (tt.want == Holdover) != st.Servable(b.osc.Now()) {
+				t.Fatalf("10 s withheld: %v (%q), servable %v; want %v", st.State, st.Reason, st.Servable(b.osc.Now()), tt.want)
+			}
+			if tt.want != Holdover {
+				return
+			}
+			b.d.SetWithheld(false)
+			for range 120 {
+				b.second(true, true, true)
+			}
+			if s := b.d.Status().State; s != Locked {
+				t.Fatalf("following again for 2 min: %v, want LOCKED", s)
+			}
+		})
 	}
 }

@@ -17,6 +17,12 @@ func (d *Discipline) Tick() {
 	case d.holding && d.tempInput:
 		d.hold(now) // the held frequency follows the temperature
 	}
+	if d.withheld.Load() && (d.cur.State == Locked ||
+		d.cur.State == Acquiring && d.everLock && now.Sub(d.unlockedAt) <= withheldUnlockedWithin) {
+		d.transition(Holdover, "GNSS withheld by the integrity check; holding frequency")
+		d.hold(now)
+		d.inLock, d.recovering = 0, false
+	}
 	switch d.cur.State {
 	case Locked, Acquiring:
 		if !d.cur.Updated.IsZero() && now.Sub(d.cur.Updated) > d.cfg.HoldoverAfter {
@@ -78,10 +84,29 @@ func (d *Discipline) assess(offset time.Duration) {
 	}
 }
 
+// withheldUnlockedWithin is how recently a clock in ACQUIRING must have
+// been LOCKED for a withheld GNSS to make it hold over rather than go
+// unsynchronized: a spoofer's push of more than the unlock threshold
+// takes the clock out of LOCKED seconds before the integrity check
+// catches it, and the clock the push found is the one to hold. The bound
+// still decides whether it serves.
+const withheldUnlockedWithin = 5 * time.Minute
+
+// SetWithheld tells the discipline whether the integrity guard is keeping
+// GNSS from it (it may be called from any goroutine). While withheld, the
+// next tick takes a LOCKED clock, or one that left LOCKED within
+// withheldUnlockedWithin, into HOLDOVER at once instead of waiting for
+// the reference to time out, and from ACQUIRING instead of to
+// UNSYNCHRONIZED.
+func (d *Discipline) SetWithheld(w bool) { d.withheld.Store(w) }
+
 func (d *Discipline) transition(to State, reason string) {
 	if d.cur.State == to {
 		d.cur.Reason = reason
 		return
+	}
+	if d.cur.State == Locked && to == Acquiring {
+		d.unlockedAt = d.clk.Now()
 	}
 	d.log.Info("clock state", "from", d.cur.State.String(), "to", to.String(), "reason", reason,
 		"offset_ns", int64(d.cur.Offset), "freq_ppb", d.cur.FrequencyPPB)

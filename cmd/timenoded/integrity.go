@@ -43,13 +43,20 @@ type guardConfig struct {
 	MemoryPath string
 }
 
+// discipline is what the guard needs of the timing discipline: its status,
+// and to be told while GNSS is withheld from it (timing.Discipline).
+type discipline interface {
+	Status() *timing.Status
+	SetWithheld(bool)
+}
+
 // guard owns the integrity detectors and the policy (one goroutine: run),
 // decides which PPS edges and fixes reach the discipline, and publishes
 // the policy's status for the servers and the metrics.
 type guard struct {
 	cfg   guardConfig
 	steer *steerLog
-	disc  interface{ Status() *timing.Status }
+	disc  discipline
 	sky   func() gnss.SkyView
 	log   *slog.Logger
 
@@ -89,7 +96,7 @@ type guard struct {
 }
 
 // newGuard returns a guard in the trusted state at now.
-func newGuard(cfg guardConfig, steer *steerLog, disc interface{ Status() *timing.Status }, sky func() gnss.SkyView, now time.Time, log *slog.Logger) *guard {
+func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss.SkyView, now time.Time, log *slog.Logger) *guard {
 	log = log.With("component", "integrity")
 	mem, haveMem := recall(cfg.MemoryPath, now, log)
 	configured := cfg.Position.Known != nil
@@ -419,6 +426,7 @@ func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-ch
 		follow := g.Status().FollowGNSS()
 		if follow == withheld {
 			withheld = !follow
+			g.disc.SetWithheld(withheld)
 			if withheld {
 				g.log.Warn("not following GNSS: pulses and fixes withheld from the discipline, which holds over")
 			} else {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,9 +19,17 @@ import (
 	"github.com/aunsorm/timenode/timing/integrity"
 )
 
-type lockedDisc struct{}
+// lockedDisc is a discipline that is always LOCKED and records what the
+// guard says about withholding GNSS (when withheld is not nil).
+type lockedDisc struct{ withheld *atomic.Bool }
 
 func (lockedDisc) Status() *timing.Status { return &timing.Status{State: timing.Locked} }
+
+func (l lockedDisc) SetWithheld(w bool) {
+	if l.withheld != nil {
+		l.withheld.Store(w)
+	}
+}
 
 // TestGuardGate drives the guard's loop: a position 2 km from the known
 // antenna makes GNSS untrusted, after which an enforcing guard passes
@@ -41,7 +50,8 @@ func TestGuardGate(t *testing.T) {
 			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
 			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
 			cfg := guardConfig{Mode: tt.mode, PPS: integrity.PPSConfig{Model: simModel}, Position: integrity.PositionConfig{Known: &antenna}}
-			g := newGuard(cfg, newSteerLog(osc), lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			var told atomic.Bool
+			g := newGuard(cfg, newSteerLog(osc), lockedDisc{&told}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -85,6 +95,10 @@ func TestGuardGate(t *testing.T) {
 			n := second(2000)
 			if withheld := n == 0; withheld != tt.wantWithheld {
 				t.Errorf("untrusted, mode %s: %d passed, want withheld %v", tt.mode, n, tt.wantWithheld)
+			}
+			// The discipline is told, so that it holds over at once.
+			if told.Load() != tt.wantWithheld {
+				t.Errorf("untrusted, mode %s: discipline told withheld %v, want %v", tt.mode, told.Load(), tt.wantWithheld)
 			}
 			if got := g.Status().Bound(time.Microsecond) - time.Microsecond; got != tt.wantWidenedBy {
 				t.Errorf("widening %v, want %v", got, tt.wantWidenedBy)

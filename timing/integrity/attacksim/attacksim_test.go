@@ -68,6 +68,11 @@ func TestAttacks(t *testing.T) {
 				if r.MaxErrBeforeUntrusted >= 1e6 && a.Name != "push 1 ms" {
 					t.Fatalf("true error reached %.0f ns before untrusted", r.MaxErrBeforeUntrusted)
 				}
+				if a.Name == "push 1 ms" && r.Served < 3600 {
+					// Pushed out of LOCKED before the check caught it, the
+					// clock holds over (SetWithheld) and serves on.
+					t.Fatalf("push: served %d s after the onset, want over an hour of holdover", r.Served)
+				}
 				if a.Name == "position jump 2 km" && (r.Served < int(HoldWindow/time.Second) || r.Uncovered != 0) {
 					// Caught before any time error: the holdover that
 					// follows serves its window with a covering bound.

@@ -154,6 +154,7 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		}
 
 		follow := pol.FollowGNSS()
+		disc.SetWithheld(!follow)
 		if follow {
 			seq = feedPulses(disc, clk, in, seq)
 		}
