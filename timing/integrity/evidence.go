@@ -59,7 +59,8 @@ type Evidence struct {
 // TimeError returns how far off the evidence measured the node's time (or
 // the GNSS time it followed) to be, at most, when its values say: the
 // node's clock against the PPS check's held oscillator line (AddNodeError)
-// or, without it, GNSS against that line, plus the line's allowed error, a witness quorum's interval of true time minus node time, or one
+// or, without it, GNSS against that line, plus the line's allowed error;
+// a witness quorum's interval of true time minus node time; or one
 // witness's offset plus its uncertainty. ok is false for evidence that
 // measures no time (a receiver or position finding).
 func (e Evidence) TimeError() (d time.Duration, ok bool) {

@@ -19,8 +19,8 @@ const (
 	StateSuspect
 	// StateUntrusted: stop following GNSS and hold over on the
 	// oscillator, the bound widened by the time error the evidence
-	// measured (Residual); stop claiming stratum 1 once the holdover bound passes
-	// policy.
+	// measured (Residual); stop claiming stratum 1 once the holdover
+	// bound passes policy.
 	StateUntrusted
 )
 
