@@ -5,8 +5,7 @@
 # fails unless firmware -> systemd-boot (ESP) -> kernel and initrd ->
 # read-only root found by PARTUUID, checked whole against its signed
 # dm-verity root hash and mounted through dm-verity -> systemd reaches the
-# login prompt on the
-# serial console. It proves the image boots on its own; what runs inside it
+# login prompt on the serial console. It proves the image boots on its own; what runs inside it
 # is checked by image/boottest/shipped (amd64). Needs the Debian packages ovmf and
 # qemu-system-x86 (amd64) or qemu-efi-aarch64 and qemu-system-arm (arm64).
 set -euo pipefail

@@ -130,11 +130,14 @@ func partitionStart(t *testing.T, img, name string) int64 {
 	return 0
 }
 
+// qemuIOByte is the first byte of a qemu-io "read -v" dump.
+var qemuIOByte = regexp.MustCompile(`(?m)^[0-9a-f]+:\s+([0-9a-f]{2})\b`)
+
 // diskByte reads one byte of the guest's disk through qemu-io.
 func diskByte(t *testing.T, disk string, off int64) byte {
 	t.Helper()
 	out := run(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("read -v %d 1", off), disk)
-	m := regexp.MustCompile(`(?m)^[0-9a-f]+:\s+([0-9a-f]{2})\b`).FindStringSubmatch(out)
+	m := qemuIOByte.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("qemu-io read -v printed no byte:\n%s", out)
 	}

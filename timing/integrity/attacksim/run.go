@@ -100,10 +100,12 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 
 		// What the node publishes at this second, scored against the
 		// truth before this second's pulse moves anything.
-		st, is := disc.Status(), pol.Status(now, nil)
+		// The policy's own Bound: a Status snapshot would clone and sort
+		// the active evidence every simulated second.
+		st := disc.Status()
 		local := clk.Now()
-		published := is.Bound(st.BoundAt(local))
-		if (attacked || a == nil) && st.ServableWith(local, is.Bound) {
+		published := pol.Bound(st.BoundAt(local))
+		if (attacked || a == nil) && st.ServableWith(local, pol.Bound) {
 			res.score(math.Abs(clk.X), float64(published), res.Detected < 0)
 		}
 

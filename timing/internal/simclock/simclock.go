@@ -33,7 +33,6 @@ type Clock struct {
 	// sets it each simulated second.
 	Osc  float64
 	corr float64 // frequency correction in force (ppb)
-	sync clock.SyncStatus
 }
 
 var _ clock.Steerable = (*Clock)(nil)
@@ -62,11 +61,9 @@ func (c *Clock) Frequency() (float64, error) { return c.corr, nil }
 // Step implements clock.Steerable.
 func (c *Clock) Step(d time.Duration) error { c.X += float64(d); return nil }
 
-// SetSync implements clock.Steerable.
-func (c *Clock) SetSync(s clock.SyncStatus) error { c.sync = s; return nil }
-
-// Sync returns the status the discipline last set.
-func (c *Clock) Sync() clock.SyncStatus { return c.sync }
+// SetSync implements clock.Steerable; no bench reads the kernel's
+// synchronisation status, so it is not kept.
+func (c *Clock) SetSync(clock.SyncStatus) error { return nil }
 
 // Ticks moves true time through the daemon's ticks of the second that
 // starts edge ns after the epoch, calling tick at each.
