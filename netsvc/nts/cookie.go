@@ -37,10 +37,21 @@ var errCookie = errors.New("nts: cookie rejected")
 // loaded: every cookie sealed or opened under it reuses the AES key
 // schedules. secret is kept only to write the key file.
 type masterKey struct {
-	id      uint32
-	secret  [keyLen]byte
-	aead    *siv.AEAD
+	id     uint32
+	secret [keyLen]byte
+	// aead is the key with its id, the associated data of every cookie
+	// under it, already absorbed.
+	aead    *siv.Prefix
 	created time.Time
+}
+
+// newMasterKey expands secret for the key id.
+func newMasterKey(id uint32, secret *[keyLen]byte, created time.Time) (masterKey, error) {
+	a, err := siv.New(secret[:])
+	if err != nil {
+		return masterKey{}, err
+	}
+	return masterKey{id: id, secret: *secret, aead: a.Prefix(binary.BigEndian.AppendUint32(nil, id)), created: created}, nil
 }
 
 // keyRing holds the current cookie master key and the previous ones still
@@ -141,17 +152,16 @@ func (r *keyRing) rotate() error {
 	if _, err := io.ReadFull(r.rand, buf[:]); err != nil {
 		return fmt.Errorf("nts: new cookie key: %w", err)
 	}
-	aead, err := siv.New(buf[4:])
-	if err != nil {
-		return err
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snapshot()
-	k := masterKey{id: binary.BigEndian.Uint32(buf[:4]), aead: aead, created: r.now()}
-	copy(k.secret[:], buf[4:])
+	id := binary.BigEndian.Uint32(buf[:4])
 	if len(old) > 0 {
-		k.id = old[0].id + 1
+		id = old[0].id + 1
+	}
+	k, err := newMasterKey(id, (*[keyLen]byte)(buf[4:]), r.now())
+	if err != nil {
+		return err
 	}
 	keys := r.prune(append([]masterKey{k}, old...))
 	r.keys.Store(&keys)
@@ -214,14 +224,13 @@ func (r *keyRing) appendCookie(dst []byte, keys *Keys) ([]byte, error) {
 // another key's id.
 func (r *keyRing) appendCookieNonce(dst []byte, keys *Keys, nonce *[cookieNonceLen]byte, plain *[cookiePlainLen]byte) []byte {
 	k := r.current()
-	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, k.id)
 	dst = append(dst, nonce[:]...)
 	binary.BigEndian.PutUint16(plain[0:], aeadSIV256)
 	binary.BigEndian.PutUint16(plain[2:], 0)
 	copy(plain[4:], keys.C2S[:])
 	copy(plain[4+keyLen:], keys.S2C[:])
-	dst = k.aead.Seal(dst, nonce[:], plain[:], dst[start:start+4])
+	dst = k.aead.Seal(dst, nonce[:], plain[:])
 	clear(plain[:])
 	return dst
 }
@@ -245,7 +254,7 @@ func (r *keyRing) openCookieInto(keys *Keys, cookie []byte, plain *[cookiePlainL
 		return errCookie
 	}
 	defer clear(plain[:])
-	_, err := k.aead.Open(plain[:0], cookie[4:4+cookieNonceLen], cookie[4+cookieNonceLen:], cookie[:4])
+	_, err := k.aead.Open(plain[:0], cookie[4:4+cookieNonceLen], cookie[4+cookieNonceLen:])
 	if err != nil || binary.BigEndian.Uint16(plain[0:]) != aeadSIV256 || binary.BigEndian.Uint16(plain[2:]) != 0 {
 		return errCookie
 	}

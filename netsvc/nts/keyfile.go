@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aunsorm/timenode/netsvc/nts/siv"
 	"github.com/aunsorm/timenode/signer/keyfile"
 )
 
@@ -135,11 +134,11 @@ func (r *keyRing) loadKeyFile() ([]masterKey, error) {
 	defer clearRecords(recs)
 	keys := make([]masterKey, 0, len(recs))
 	for _, rec := range recs {
-		aead, err := siv.New(rec.secret[:])
+		k, err := newMasterKey(rec.id, &rec.secret, rec.created)
 		if err != nil {
 			return nil, fmt.Errorf("nts: cookie key file %s: key %08x: %w", r.path, rec.id, err)
 		}
-		keys = append(keys, masterKey{id: rec.id, secret: rec.secret, aead: aead, created: rec.created})
+		keys = append(keys, k)
 	}
 	return keys, nil
 }

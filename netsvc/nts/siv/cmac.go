@@ -25,6 +25,8 @@ func dbl(b *[blockSize]byte) {
 type cmac struct {
 	b      cipher.Block
 	k1, k2 [blockSize]byte
+	// d0 is CMAC(K, <zero>), the value every S2V starts from.
+	d0 [blockSize]byte
 }
 
 func newCMAC(b cipher.Block) *cmac {
@@ -43,6 +45,9 @@ func (c *cmac) init(b cipher.Block) {
 	dbl(&c.k1)
 	c.k2 = c.k1
 	dbl(&c.k2)
+	// The CMAC of one complete block M is AES(K, M xor K1); M is zero.
+	c.d0 = c.k1
+	b.Encrypt(c.d0[:], c.d0[:])
 }
 
 // cmacState is one running CMAC computation. It keeps the last block back

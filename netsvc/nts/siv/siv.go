@@ -48,7 +48,13 @@ var ErrOpen = errors.New("siv: message authentication failed")
 // use: it holds no per-message state.
 type AEAD struct {
 	mac cmac
-	ctr cipher.Block
+	// The CTR half is expanded on first use: an NTS server opens each
+	// request's empty ciphertext with a key that comes fresh out of a
+	// cookie and is never used again, and an empty message needs S2V only.
+	ctrOnce sync.Once
+	ctrKey  [32]byte // wiped once expanded
+	ctrLen  int
+	ctr     cipher.Block
 }
 
 // New returns the AEAD for key, which must be 32, 48 or 64 bytes.
@@ -63,13 +69,26 @@ func New(key []byte) (*AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctrBlock, err := aes.NewCipher(key[half:])
-	if err != nil {
-		return nil, err
-	}
-	a := &AEAD{ctr: ctrBlock}
+	a := &AEAD{ctrLen: half}
+	copy(a.ctrKey[:], key[half:])
 	a.mac.init(macBlock)
 	return a, nil
+}
+
+// ctrBlock returns the CTR half's block cipher, expanding it the first time.
+func (a *AEAD) ctrBlock() cipher.Block {
+	a.ctrOnce.Do(a.expandCTR)
+	return a.ctr
+}
+
+func (a *AEAD) expandCTR() {
+	b, err := aes.NewCipher(a.ctrKey[:a.ctrLen])
+	clear(a.ctrKey[:])
+	if err != nil {
+		// New checked the length, the only thing NewCipher refuses.
+		panic("siv: " + err.Error())
+	}
+	a.ctr = b
 }
 
 // Overhead is the number of bytes Seal adds to the plaintext.
@@ -100,11 +119,13 @@ func putScratch(sc *scratch) {
 }
 
 // s2v computes the synthetic IV over the associated data, the nonce (when
-// not empty) and the plaintext, in that order (RFC 5297 section 2.4).
-func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
-	var d, t [blockSize]byte
+// not empty) and the plaintext, in that order (RFC 5297 section 2.4). d0 is
+// S2V's running value before ad: CMAC(K, <zero>), or a Prefix's value after
+// the components it absorbed.
+func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, d0 *[blockSize]byte, nonce, plaintext []byte, ad [][]byte) {
+	var t [blockSize]byte
+	d := *d0
 	st := &sc.st
-	a.mac.sum(st, &d, t[:]) // CMAC(K, <zero>)
 	component := func(s []byte) {
 		dbl(&d)
 		a.mac.sum(st, &t, s)
@@ -145,11 +166,12 @@ func (a *AEAD) xorKeyStream(sc *scratch, dst, src []byte, v *[blockSize]byte) {
 	sc.q[8] &= 0x7f
 	sc.q[12] &= 0x7f
 	if len(src) > ctrInline {
-		cipher.NewCTR(a.ctr, sc.q[:]).XORKeyStream(dst, src)
+		cipher.NewCTR(a.ctrBlock(), sc.q[:]).XORKeyStream(dst, src)
 		return
 	}
+	ctr := a.ctrBlock()
 	for i := 0; i < len(src); i += blockSize {
-		a.ctr.Encrypt(sc.ks[i:i+blockSize], sc.q[:])
+		ctr.Encrypt(sc.ks[i:i+blockSize], sc.q[:])
 		inc(&sc.q)
 	}
 	subtle.XORBytes(dst[:len(src)], src, sc.ks[:len(src)])
@@ -173,17 +195,7 @@ func inc(q *[blockSize]byte) {
 // not overlap plaintext. Seal panics with more than MaxAssociatedData
 // components, a programming error.
 func (a *AEAD) Seal(dst, nonce, plaintext []byte, ad ...[]byte) []byte {
-	if len(ad) > MaxAssociatedData {
-		panic("siv: too many associated data components")
-	}
-	sc := getScratch()
-	defer putScratch(sc)
-	var v [blockSize]byte
-	a.s2v(sc, &v, nonce, plaintext, ad)
-	ret, out := grow(dst, TagSize+len(plaintext))
-	copy(out, v[:])
-	a.xorKeyStream(sc, out[TagSize:], plaintext, &v)
-	return ret
+	return a.seal(&a.mac.d0, MaxAssociatedData, dst, nonce, plaintext, ad)
 }
 
 // Open checks and decrypts ciphertext (synthetic IV then ciphertext) sealed
@@ -192,7 +204,25 @@ func (a *AEAD) Seal(dst, nonce, plaintext []byte, ad ...[]byte) []byte {
 // compared in constant time and no unauthenticated plaintext is left in
 // dst's spare capacity. dst must not overlap ciphertext.
 func (a *AEAD) Open(dst, nonce, ciphertext []byte, ad ...[]byte) ([]byte, error) {
-	if len(ciphertext) < TagSize || len(ad) > MaxAssociatedData {
+	return a.open(&a.mac.d0, MaxAssociatedData, dst, nonce, ciphertext, ad)
+}
+
+func (a *AEAD) seal(d0 *[blockSize]byte, maxAD int, dst, nonce, plaintext []byte, ad [][]byte) []byte {
+	if len(ad) > maxAD {
+		panic("siv: too many associated data components")
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	var v [blockSize]byte
+	a.s2v(sc, &v, d0, nonce, plaintext, ad)
+	ret, out := grow(dst, TagSize+len(plaintext))
+	copy(out, v[:])
+	a.xorKeyStream(sc, out[TagSize:], plaintext, &v)
+	return ret
+}
+
+func (a *AEAD) open(d0 *[blockSize]byte, maxAD int, dst, nonce, ciphertext []byte, ad [][]byte) ([]byte, error) {
+	if len(ciphertext) < TagSize || len(ad) > maxAD {
 		return nil, ErrOpen
 	}
 	sc := getScratch()
@@ -201,12 +231,50 @@ func (a *AEAD) Open(dst, nonce, ciphertext []byte, ad ...[]byte) ([]byte, error)
 	copy(v[:], ciphertext)
 	ret, out := grow(dst, len(ciphertext)-TagSize)
 	a.xorKeyStream(sc, out, ciphertext[TagSize:], &v)
-	a.s2v(sc, &got, nonce, out, ad)
+	a.s2v(sc, &got, d0, nonce, out, ad)
 	if subtle.ConstantTimeCompare(got[:], v[:]) != 1 {
 		clear(out)
 		return nil, ErrOpen
 	}
 	return ret, nil
+}
+
+// Prefix is an AEAD whose leading associated data components are fixed and
+// already absorbed into S2V, so that each message costs only the rest: an
+// NTS cookie key authenticates its own key id with every cookie. Sealing
+// or opening through a Prefix is the same as through its AEAD with the
+// prefix components first. It is safe for concurrent use.
+type Prefix struct {
+	a *AEAD
+	d [blockSize]byte
+	n int
+}
+
+// Prefix absorbs the components ad, which must be at most MaxAssociatedData.
+func (a *AEAD) Prefix(ad ...[]byte) *Prefix {
+	if len(ad) > MaxAssociatedData {
+		panic("siv: too many associated data components")
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	p := &Prefix{a: a, d: a.mac.d0, n: len(ad)}
+	var t [blockSize]byte
+	for _, s := range ad {
+		dbl(&p.d)
+		a.mac.sum(&sc.st, &t, s)
+		xor16(&p.d, &p.d, &t)
+	}
+	return p
+}
+
+// Seal is AEAD.Seal with the prefix's components before ad.
+func (p *Prefix) Seal(dst, nonce, plaintext []byte, ad ...[]byte) []byte {
+	return p.a.seal(&p.d, MaxAssociatedData-p.n, dst, nonce, plaintext, ad)
+}
+
+// Open is AEAD.Open with the prefix's components before ad.
+func (p *Prefix) Open(dst, nonce, ciphertext []byte, ad ...[]byte) ([]byte, error) {
+	return p.a.open(&p.d, MaxAssociatedData-p.n, dst, nonce, ciphertext, ad)
 }
 
 // grow extends dst by n bytes and returns the whole slice and the new part.

@@ -325,3 +325,79 @@ func BenchmarkSealCookie(b *testing.B) {
 		dst = a.Seal(dst[:0], nonce, pt, ad)
 	}
 }
+
+// TestPrefix checks a Prefix against RFC 5297 A.2 split at every point of
+// its component list, and that a wrong prefix does not open.
+func TestPrefix(t *testing.T) {
+	a, _ := New(unhex(t, a2Key))
+	ad1, ad2, nonce, pt := unhex(t, a2AD1), unhex(t, a2AD2), unhex(t, a2Nonce), unhex(t, a2PT)
+	want := unhex(t, a2Out)
+	for _, tc := range []struct {
+		name        string
+		prefix, ads [][]byte
+	}{
+		{"no prefix", nil, [][]byte{ad1, ad2}},
+		{"AD1 fixed", [][]byte{ad1}, [][]byte{ad2}},
+		{"both fixed", [][]byte{ad1, ad2}, nil},
+	} {
+		p := a.Prefix(tc.prefix...)
+		if got := p.Seal(nil, nonce, pt, tc.ads...); !bytes.Equal(got, want) {
+			t.Errorf("%s: Seal = %x, want %x", tc.name, got, want)
+		}
+		back, err := p.Open(nil, nonce, want, tc.ads...)
+		if err != nil || !bytes.Equal(back, pt) {
+			t.Errorf("%s: Open = %x, %v", tc.name, back, err)
+		}
+	}
+	if _, err := a.Prefix(ad2).Open(nil, nonce, want, ad1); !errors.Is(err, ErrOpen) {
+		t.Errorf("components swapped: Open returned %v, want ErrOpen", err)
+	}
+	if _, err := a.Prefix(ad1).Open(nil, nonce, want, ad1, ad2); !errors.Is(err, ErrOpen) {
+		t.Errorf("prefix repeated: Open returned %v, want ErrOpen", err)
+	}
+	// The component limit counts the prefix's components.
+	p := a.Prefix(ad1, ad2)
+	rest := make([][]byte, MaxAssociatedData-1)
+	if _, err := p.Open(nil, nil, make([]byte, TagSize), rest...); !errors.Is(err, ErrOpen) {
+		t.Errorf("Open with %d components after a prefix of 2: %v", len(rest), err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Errorf("Seal with %d components after a prefix of 2 did not panic", len(rest))
+		}
+	}()
+	p.Seal(nil, nil, nil, rest...)
+}
+
+// TestLazyCTRConcurrent seals from several goroutines with a key whose CTR
+// half is not expanded yet; under -race it checks the expansion is safe,
+// and every result must still be the RFC's.
+func TestLazyCTRConcurrent(t *testing.T) {
+	a, _ := New(unhex(t, a2Key))
+	ad1, ad2, nonce, pt := unhex(t, a2AD1), unhex(t, a2AD2), unhex(t, a2Nonce), unhex(t, a2PT)
+	want := unhex(t, a2Out)
+	// An empty message needs no key stream, so it must not expand it.
+	a.Seal(nil, nil, nil)
+	if a.ctr != nil {
+		t.Fatalf("an empty message expanded the CTR key")
+	}
+	got := make([][]byte, 8)
+	done := make(chan int)
+	for i := range got {
+		go func() {
+			got[i] = a.Seal(nil, nonce, pt, ad1, ad2)
+			done <- i
+		}()
+	}
+	for range got {
+		<-done
+	}
+	for i, g := range got {
+		if !bytes.Equal(g, want) {
+			t.Errorf("goroutine %d: %x, want %x", i, g, want)
+		}
+	}
+	if a.ctrKey != [32]byte{} {
+		t.Errorf("the CTR key was kept after its expansion")
+	}
+}
