@@ -18,7 +18,11 @@
 // clk.Now() - (time.Now() - kernel_rx): the delay the packet spent queued in
 // the socket is preserved, and the served time is the disciplined clock's.
 // The transmit timestamp is read from the disciplined clock for each reply
-// immediately before the batch is handed to sendmmsg.
+// immediately before the sendmmsg that carries it, which takes at most
+// Config.SendBatch replies: a reply waits after its transmit timestamp only
+// for the few sent ahead of it in the same call, and a client cannot tell
+// that wait from path asymmetry. An NTS reply's timestamp is sealed in
+// when it is built, so it also waits for the rest of its group to be built.
 //
 // Precision is measured at construction from the disciplined clock's read
 // resolution (the smallest step seen between consecutive distinct readings,
@@ -65,7 +69,8 @@
 //
 // Serve opens Config.Workers sockets bound to the same address with
 // SO_REUSEPORT, each served by one goroutine that receives with recvmmsg
-// and replies with sendmmsg in batches of Config.Batch, using buffers
+// in batches of Config.Batch and replies with sendmmsg in groups of
+// Config.SendBatch (docs/SERVING.md measures the trade), using buffers
 // allocated once per worker: the plain hot path does not allocate. NTS
 // requests do, in the processor (each request's association keys are
 // expanded afresh, since the server keeps no per-client state).

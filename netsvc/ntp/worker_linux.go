@@ -30,8 +30,10 @@ const (
 )
 
 // worker serves one socket: recvmmsg a batch, build replies into fixed
-// buffers, stamp transmit times, sendmmsg the batch. Every buffer is
-// allocated in newWorker; the loop allocates nothing.
+// buffers, and send them a few at a time (Config.SendBatch), each group's
+// transmit times read just before its sendmmsg, so that no reply waits
+// long after its transmit timestamp. Every buffer is allocated in
+// newWorker; the loop allocates nothing.
 type worker struct {
 	s     *Server
 	rc    syscall.RawConn
@@ -51,10 +53,12 @@ type worker struct {
 	kinds []uint8
 	efs   [MaxExtFields]ExtField
 
-	nrecv, nsend, nsent, sendOff int
-	errno                        syscall.Errno
-	readFn, writeFn              func(fd uintptr) bool
-	counts                       batchCounts
+	// nsend replies are built; those before sendOff are sent; sendEnd is
+	// where the sendmmsg in progress stops.
+	nrecv, nsend, nsent, sendOff, sendEnd int
+	errno                                 syscall.Errno
+	readFn, writeFn                       func(fd uintptr) bool
+	counts                                batchCounts
 }
 
 func newWorker(s *Server, conn *net.UDPConn, c *counters) (*worker, error) {
@@ -110,10 +114,17 @@ func (w *worker) recv(fd uintptr) bool {
 	return true
 }
 
-// send is the RawConn.Write callback.
+// send is the RawConn.Write callback. It reads the transmit times here,
+// right before the system call, so that a retry after EAGAIN or a partial
+// send stamps afresh what it sends.
 func (w *worker) send(fd uintptr) bool {
+	for j := w.sendOff; j < w.sendEnd; j++ {
+		if k := w.kinds[j]; k == kindSync || k == kindUnsync {
+			putTxTime(w.sbuf[j*w.slot:], TimestampFromTime(w.s.clk.Now()))
+		}
+	}
 	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.smsg[w.sendOff])),
-		uintptr(w.nsend-w.sendOff), unix.MSG_DONTWAIT, 0, 0)
+		uintptr(w.sendEnd-w.sendOff), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}
@@ -142,28 +153,37 @@ func (w *worker) run() error {
 			}
 			return fmt.Errorf("recvmmsg: %w", w.errno)
 		}
-		w.handle(w.nrecv)
-		if err := w.flush(); err != nil {
+		err := w.handle(w.nrecv)
+		if err == nil {
+			err = w.flush(w.nsend)
+		}
+		w.c.add(&w.counts)
+		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return err
 		}
-		w.c.add(&w.counts)
 	}
 }
 
-// handle turns n received packets into replies in sbuf/smsg.
-func (w *worker) handle(n int) {
+// handle turns n received packets into replies in sbuf/smsg, sending them
+// as they become due; the caller sends what is left.
+func (w *worker) handle(n int) error {
 	s := w.s
 	// offset = disciplined - host, read back to back; see the package doc.
 	offset, disc, hostAfter := clockOffset(time.Now, s.clk.Now)
 	mono := int64(hostAfter.Sub(s.epoch))
 	st := s.status()
 
-	w.nsend = 0
+	w.nsend, w.sendOff = 0, 0
 	w.counts.requests += uint64(n)
 	for i := range n {
+		if w.nsend-w.sendOff >= w.s.cfg.SendBatch {
+			if err := w.flush(w.nsend); err != nil {
+				return err
+			}
+		}
 		m := &w.rmsg[i]
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			w.counts.drops[DropTruncated]++
@@ -219,6 +239,7 @@ func (w *worker) handle(n int) {
 		w.smsg[j].Hdr.Namelen = m.Hdr.Namelen
 		w.nsend++
 	}
+	return nil
 }
 
 // handleNTS builds the reply to an NTS request into slot j: an
@@ -276,15 +297,11 @@ func (w *worker) verdict(name *unix.RawSockaddrInet6, mono int64) verdict {
 	return w.s.limiter.check(&key, mono)
 }
 
-// flush stamps the transmit times as late as possible and sends the batch.
-func (w *worker) flush() error {
-	for j := range w.nsend {
-		if k := w.kinds[j]; k == kindSync || k == kindUnsync {
-			putTxTime(w.sbuf[j*w.slot:], TimestampFromTime(w.s.clk.Now()))
-		}
-	}
-	w.sendOff = 0
-	for w.sendOff < w.nsend {
+// flush sends the built replies not yet sent, up to end; send stamps
+// their transmit times.
+func (w *worker) flush(end int) error {
+	w.sendEnd = end
+	for w.sendOff < end {
 		if err := w.rc.Write(w.writeFn); err != nil {
 			return fmt.Errorf("sendmmsg: %w", err)
 		}
