@@ -73,6 +73,11 @@ type loadResult struct {
 	hotSent   uint64 // requests from hot addresses
 	hotAnswer uint64 // of them answered (KoD or not), included in Replies
 	noKernTS  uint64 // replies without a kernel receive timestamp
+	// txLags are, per reply with a kernel receive timestamp, how long
+	// after its transmit timestamp it reached the client's socket: the
+	// time a reply waits after T3 is an error its client cannot tell from
+	// path asymmetry (half of it goes into the offset). Sorted after merge.
+	txLags []time.Duration
 }
 
 // merge pools another round's measurements into r, keeping RTTs sorted.
@@ -83,6 +88,15 @@ func (r *loadResult) merge(o loadResult) {
 	r.hotSent += o.hotSent
 	r.hotAnswer += o.hotAnswer
 	r.noKernTS += o.noKernTS
+	r.txLags = append(r.txLags, o.txLags...)
+	slices.Sort(r.txLags)
+}
+
+// txLag is how long after the transmit timestamp of reply pkt (a server
+// reply of at least 48 bytes) it was received at rxNs.
+func txLag(pkt []byte, rxNs int64) time.Duration {
+	rx := time.Unix(0, rxNs)
+	return rx.Sub(ntp.Timestamp(binary.BigEndian.Uint64(pkt[40:48])).Time(rx))
 }
 
 const (
@@ -258,6 +272,9 @@ func (t *tracker) received(pkt []byte, rxNs int64, kernTS bool) {
 			t.res.kod++
 		}
 		t.res.RTTs = append(t.res.RTTs, time.Duration(rxNs-t.slots[id].sentNs))
+		if kernTS && kind == replyOK {
+			t.res.txLags = append(t.res.txLags, txLag(pkt, rxNs))
+		}
 	}
 	t.requeue(id)
 }

@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aunsorm/timenode/cmd/internal/latency"
 	"github.com/aunsorm/timenode/cmd/internal/proccpu"
 )
 
@@ -59,6 +60,7 @@ type options struct {
 	rounds           int
 	serverWorkers    int
 	serverBatch      int
+	serverSendBatch  int
 	serverCPU        int
 	loadCPU          int
 	warmup, duration time.Duration
@@ -76,7 +78,8 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.rounds, "rounds", 2, "alternating measurement rounds per server and mode")
 	fs.IntVar(&o.batch, "batch", 64, "load generator packets per sendmmsg/recvmmsg")
 	fs.IntVar(&o.serverWorkers, "workers", 1, "our server's SO_REUSEPORT sockets (one client socket reaches only one)")
-	fs.IntVar(&o.serverBatch, "server-batch", 32, "our server's packets per recvmmsg/sendmmsg (1 = unbatched)")
+	fs.IntVar(&o.serverBatch, "server-batch", 32, "our server's packets per recvmmsg (1 = unbatched)")
+	fs.IntVar(&o.serverSendBatch, "server-send-batch", 0, "our server's replies per sendmmsg (0 = ntp.DefaultSendBatch)")
 	fs.IntVar(&o.serverCPU, "server-cpu", 0, "CPU both servers are pinned to (-1: not pinned)")
 	fs.IntVar(&o.loadCPU, "load-cpu", 1, "CPU the load generator is pinned to (-1: not pinned)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "load before measuring")
@@ -200,7 +203,7 @@ func bench(ctx context.Context, o options, modes []benchMode, out io.Writer) err
 // benchOne runs one mode against both servers.
 func benchOne(ctx context.Context, o options, m benchMode, chronyPath string, pki *benchPKI) (modeResult, error) {
 	res := modeResult{mode: m}
-	spec := serveSpec{workers: o.serverWorkers, batch: o.serverBatch, rateLimit: m.rateLimit}
+	spec := serveSpec{workers: o.serverWorkers, batch: o.serverBatch, sendBatch: o.serverSendBatch, rateLimit: m.rateLimit}
 	copts := chronyOptions{rateLimit: m.rateLimit}
 	if m.nts {
 		spec.cert, spec.key = pki.certPEM, pki.keyPEM
@@ -292,19 +295,20 @@ func ratio(a, b float64) float64 {
 
 func ratioDur(a, b time.Duration) float64 { return ratio(float64(a), float64(b)) }
 
-const rowFormat = "%-13s %-9s %10s %8s %13s %8s %10s %10s %7s %7s %6s %6s\n"
+const rowFormat = "%-13s %-9s %10s %8s %13s %8s %10s %10s %10s %10s %7s %7s %6s %6s\n"
 
 func printTable(out io.Writer, results []modeResult) {
-	fmt.Fprintf(out, rowFormat, "mode", "server", "replies/s", "CPU s/s", "replies/CPU-s", "gen CPU", "p50", "p99", "lost", "KoD", "NAK", "bad")
+	fmt.Fprintf(out, rowFormat, "mode", "server", "replies/s", "CPU s/s", "replies/CPU-s", "gen CPU", "p50", "p99", "T3→rx p50", "T3→rx p99", "lost", "KoD", "NAK", "bad")
 	for _, r := range results {
 		printRow(out, r.mode.name, "timenode", r.ours)
 		if !r.haveChrony {
 			continue
 		}
 		printRow(out, r.mode.name, "chronyd", r.chrony)
-		fmt.Fprintf(out, "%-13s ratio timenode/chronyd: replies/s %.2fx, replies/CPU-s %.2fx, p50 %.2fx, p99 %.2fx\n", "",
+		fmt.Fprintf(out, "%-13s ratio timenode/chronyd: replies/s %.2fx, replies/CPU-s %.2fx, p50 %.2fx, p99 %.2fx, T3→rx p99 %.2fx\n", "",
 			ratio(r.ours.Rate(), r.chrony.Rate()), ratio(r.ours.PerCPUSecond(), r.chrony.PerCPUSecond()),
-			ratioDur(r.ours.Percentile(50), r.chrony.Percentile(50)), ratioDur(r.ours.Percentile(99), r.chrony.Percentile(99)))
+			ratioDur(r.ours.Percentile(50), r.chrony.Percentile(50)), ratioDur(r.ours.Percentile(99), r.chrony.Percentile(99)),
+			ratioDur(latency.Percentile(r.ours.txLags, 99), latency.Percentile(r.chrony.txLags, 99)))
 	}
 	for _, r := range results {
 		if r.mode.mode == modeMix {
@@ -327,7 +331,9 @@ func share(a, b uint64) string {
 func printRow(out io.Writer, mode, name string, r loadResult) {
 	fmt.Fprintf(out, rowFormat, mode, name, fmt.Sprintf("%.0f", r.Rate()), fmt.Sprintf("%.2f", r.CPUSeconds()/r.Elapsed.Seconds()),
 		fmt.Sprintf("%.0f", r.PerCPUSecond()), fmt.Sprintf("%.2f", r.GenCPU.Seconds()/r.Elapsed.Seconds()), r.Percentile(50).Round(100*time.Nanosecond).String(),
-		r.Percentile(99).Round(100*time.Nanosecond).String(), strconv.FormatUint(r.Lost, 10),
+		r.Percentile(99).Round(100*time.Nanosecond).String(),
+		latency.Percentile(r.txLags, 50).Round(100*time.Nanosecond).String(), latency.Percentile(r.txLags, 99).Round(100*time.Nanosecond).String(),
+		strconv.FormatUint(r.Lost, 10),
 		strconv.FormatUint(r.kod, 10), strconv.FormatUint(r.nak, 10), strconv.FormatUint(r.Bad, 10))
 }
 

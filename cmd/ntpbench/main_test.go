@@ -111,7 +111,7 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestServeSpec(t *testing.T) {
-	for _, s := range []serveSpec{{workers: 1, batch: 32}, {workers: 2, batch: 1, rateLimit: true, cert: "/a/c.pem", key: "/a/k.pem"}} {
+	for _, s := range []serveSpec{{workers: 1, batch: 32, sendBatch: 4}, {workers: 2, batch: 1, sendBatch: 1, rateLimit: true, cert: "/a/c.pem", key: "/a/k.pem"}} {
 		got, err := parseServeSpec(s.String())
 		if err != nil || got != s {
 			t.Errorf("%+v -> %q -> %+v, %v", s, s.String(), got, err)

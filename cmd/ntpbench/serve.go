@@ -24,20 +24,20 @@ import (
 // envServe makes ntpbench re-executed by itself serve NTP with our server
 // instead of benchmarking, so that both servers run as separate processes
 // and neither shares a Go runtime (or a CPU budget) with the load generator.
-// Its value is "workers,batch,ratelimit[,cert.pem,key.pem]": ratelimit 1
+// Its value is "workers,batch,sendbatch,ratelimit[,cert.pem,key.pem]": ratelimit 1
 // turns ntp.DefaultRateLimit on, and a certificate turns NTS on, with
 // NTS-KE on a second loopback port.
 const envServe = "NTPBENCH_SERVE"
 
 // serveSpec is what the child serves.
 type serveSpec struct {
-	workers, batch int
-	rateLimit      bool
-	cert, key      string // NTS when set
+	workers, batch, sendBatch int
+	rateLimit                 bool
+	cert, key                 string // NTS when set
 }
 
 func (s serveSpec) String() string {
-	v := fmt.Sprintf("%d,%d,%d", s.workers, s.batch, map[bool]int{false: 0, true: 1}[s.rateLimit])
+	v := fmt.Sprintf("%d,%d,%d,%d", s.workers, s.batch, s.sendBatch, map[bool]int{false: 0, true: 1}[s.rateLimit])
 	if s.cert != "" {
 		v += "," + s.cert + "," + s.key
 	}
@@ -47,19 +47,19 @@ func (s serveSpec) String() string {
 func parseServeSpec(v string) (serveSpec, error) {
 	var s serveSpec
 	f := strings.Split(v, ",")
-	if len(f) != 3 && len(f) != 5 {
-		return s, fmt.Errorf("%d fields, want 3 or 5", len(f))
+	if len(f) != 4 && len(f) != 6 {
+		return s, fmt.Errorf("%d fields, want 4 or 6", len(f))
 	}
 	var err error
 	var rl int
-	for i, p := range []*int{&s.workers, &s.batch, &rl} {
+	for i, p := range []*int{&s.workers, &s.batch, &s.sendBatch, &rl} {
 		if *p, err = strconv.Atoi(f[i]); err != nil {
 			return s, err
 		}
 	}
 	s.rateLimit = rl == 1
-	if len(f) == 5 {
-		s.cert, s.key = f[3], f[4]
+	if len(f) == 6 {
+		s.cert, s.key = f[4], f[5]
 	}
 	return s, nil
 }
@@ -81,7 +81,7 @@ func serveMain(spec string) int {
 		return ntp.Status{Synchronized: true, Stratum: 1, RefID: [4]byte{'G', 'P', 'S'}}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := ntp.Config{Addr: "127.0.0.1:0", Workers: s.workers, Batch: s.batch}
+	cfg := ntp.Config{Addr: "127.0.0.1:0", Workers: s.workers, Batch: s.batch, SendBatch: s.sendBatch}
 	if s.rateLimit {
 		cfg.RateLimit = ntp.DefaultRateLimit
 	}
