@@ -587,34 +587,66 @@ func TestOneOutlierKeepsLock(t *testing.T) {
 // minute and more (1.18e6 s on the appliance, timenode_clock_error_bound_
 // seconds) while its true error was nanoseconds. The bound may widen for
 // the outlier, not by orders of magnitude beyond it.
+//
+// The servo now down-weights an early timestamp at its gate and the
+// estimator leaves it out, so the outlier barely moves the clock: the run
+// is compared second by second with its twin without the outlier. At this
+// nanosecond scale the bound is not calibrated, outlier or not: once the
+// Allan fit finds no white phase noise the clean twin's bound is about
+// 5 ns while the steered clock wanders by ±7 ns, and it leaves 11 of these
+// 200 s uncovered (issue 17), and which seconds it misses moves with the
+// 16-sample refits, which the left-out sample shifts by one. So what is
+// required of the outlier is that it does not move the clock, and that the
+// bound stays sane; the 12 ms outlier used to pass a coverage check here
+// only by inflating the bound by orders of magnitude.
 func TestOneEarlyTimestampKeepsTheLockedBoundSane(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.LockThreshold, cfg.UnlockThreshold = 5*time.Millisecond, 50*time.Millisecond
 	cfg.MaxHoldoverBound = 50 * time.Millisecond
-	b := newBenchConfig(t, cfg, clocktest.OscillatorConfig{InitialOffset: 2 * time.Millisecond, FrequencyErrorPPB: 5000, WanderPPB: 2, Seed: 9}, 0)
-	for range 400 {
+	const seconds = 200
+	type second struct {
+		err, bound time.Duration
+		locked     bool
+	}
+	run := func(kick time.Duration) []second {
+		b := newBenchConfig(t, cfg, clocktest.OscillatorConfig{InitialOffset: 2 * time.Millisecond, FrequencyErrorPPB: 5000, WanderPPB: 2, Seed: 9}, 0)
+		for range 400 {
+			b.second(true, true, true)
+		}
+		if s := b.d.Status().State; s != Locked {
+			t.Fatalf("state %v after 400 s, want LOCKED", s)
+		}
+		if n, fitted := b.d.est.Noise(); !fitted || n.R > 100 {
+			t.Fatalf("noise model %+v (fitted %v): the test wants a fit with next to no white phase noise", n, fitted)
+		}
+		b.kick = kick
 		b.second(true, true, true)
-	}
-	if s := b.d.Status().State; s != Locked {
-		t.Fatalf("state %v after 400 s, want LOCKED", s)
-	}
-	if n, fitted := b.d.est.Noise(); !fitted || n.R > 100 {
-		t.Fatalf("noise model %+v (fitted %v): the test wants a fit with next to no white phase noise", n, fitted)
-	}
-	b.kick = -12 * time.Millisecond
-	b.second(true, true, true)
-	for i := range 200 {
-		b.second(true, true, true)
-		st, now := b.d.Status(), b.osc.Now()
-		if st.State != Locked {
-			continue
+		out := make([]second, seconds)
+		for i := range out {
+			b.second(true, true, true)
+			st, now := b.d.Status(), b.osc.Now()
+			out[i] = second{err: b.osc.TrueOffset(), bound: st.BoundAt(now), locked: st.State == Locked}
+			if out[i].locked && out[i].bound > cfg.MaxHoldoverBound {
+				t.Fatalf("%d s after a %v outlier: LOCKED with bound %v (true error %v), want within %v", i, kick, out[i].bound, out[i].err, cfg.MaxHoldoverBound)
+			}
 		}
-		if bound := st.BoundAt(now); bound > cfg.MaxHoldoverBound {
-			t.Fatalf("%d s after one 12 ms outlier: LOCKED with bound %v (true error %v), want within %v", i, bound, b.osc.TrueOffset(), cfg.MaxHoldoverBound)
+		return out
+	}
+	clean, kicked := run(0), run(-12*time.Millisecond)
+	var moved time.Duration
+	uncovered := [2]int{}
+	for i := range seconds {
+		c, k := clean[i], kicked[i]
+		moved = max(moved, abs(k.err-c.err))
+		for j, s := range []second{c, k} {
+			if s.locked && abs(s.err) > s.bound {
+				uncovered[j]++
+			}
 		}
-		if abs(b.osc.TrueOffset()) > st.BoundAt(now) {
-			t.Fatalf("%d s after the outlier: true error %v above the bound %v", i, b.osc.TrueOffset(), st.BoundAt(now))
-		}
+	}
+	t.Logf("uncovered seconds: %d without the outlier, %d with it", uncovered[0], uncovered[1])
+	if moved > 50*time.Nanosecond {
+		t.Errorf("the outlier moved the clock by up to %v against its twin", moved)
 	}
 }
 

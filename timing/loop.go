@@ -80,9 +80,20 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.publish()
 		return
 	}
-	d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
-	d.preds = d.servo.Predictions(d.preds[:0])
-	d.est.SetPredictions(d.preds)
+	if out.Clipped {
+		// An early edge the servo down-weighted at its gate is left out
+		// of the estimator's filter and Allan fit, which at face value it
+		// would corrupt for hours, but counts in its model error, which
+		// withdraws the servo's predictions for a while (their filters
+		// did move a little). The steering it caused is counted all the
+		// same (SetFrequency), and the state machine still judges the
+		// face value (assess).
+		d.est.Outlier()
+	} else {
+		d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
+		d.preds = d.servo.Predictions(d.preds[:0])
+		d.est.SetPredictions(d.preds)
+	}
 	d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))
 	d.offsets.add(float64(offset))
 	d.cur.Samples++

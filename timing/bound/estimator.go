@@ -45,6 +45,10 @@ func DefaultConfig() Config {
 // variance is at most this factor, whatever a single outlier did.
 const maxNISTerm = 100
 
+// nisAlpha is the weight of each sample in the running mean of the
+// normalised innovation power.
+const nisAlpha = 1.0 / 64
+
 // minR is the least white phase noise (ns²) the tracking filter assumes,
 // the order of the timestamps' one-nanosecond resolution.
 const minR = 1
@@ -165,8 +169,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 		// ns² a fit without white phase noise predicts made nis 1e9 and
 		// more, which multiplied every later variance for hours: bounds
 		// of minutes to days while LOCKED with microseconds of error.
-		const alpha = 1.0 / 64
-		e.nis += alpha * (math.Min(innov*innov/s, maxNISTerm) - e.nis)
+		e.nis += nisAlpha * (math.Min(innov*innov/s, maxNISTerm) - e.nis)
 	}
 	e.filter.Update(p)
 	sec := int64(math.Round(float64(localNs-e.originNs) / 1e9))
@@ -185,6 +188,19 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 	}
 	e.lastNs, e.sampleCtl = localNs, e.ctl
 	e.freq = freqPPB
+}
+
+// Outlier records a sample the caller leaves out because the servo took it
+// at less than face value (an early edge down-weighted at its gate). It
+// counts in the model-error power as the largest innovation does: that
+// withdraws the servo's predictions, whose filters the sample still moved,
+// and widens the estimator's own bound until the power decays, without
+// moving the estimator's filter or its Allan fit with a timestamp that
+// measured nothing.
+func (e *Estimator) Outlier() {
+	if e.samples >= 8 {
+		e.nis += nisAlpha * (maxNISTerm - e.nis)
+	}
 }
 
 // Offset returns the estimated offset (ns) at atLocalNs and its standard

@@ -113,3 +113,49 @@ func TestPredictionsCalibrateTheBound(t *testing.T) {
 		})
 	}
 }
+
+// TestOutlierWithdrawsPredictions: a sample the servo down-weighted and the
+// caller leaves out (Outlier) moves neither the estimator's filter nor its
+// Allan data, but sets its model-error power past maxPredNIS, so the
+// bound stands on the estimator's own model until the power decays, and
+// the servo's predictions are used again after that.
+func TestOutlierWithdrawsPredictions(t *testing.T) {
+	e := NewEstimator(DefaultConfig())
+	const sigma = 100.0
+	rng := rand.New(rand.NewPCG(4, 2))
+	add := func(k int) {
+		local := int64(k) * 1e9
+		e.AddSample(local, sigma*rng.NormFloat64(), 0)
+		// A prediction far tighter than the estimator's own model, so
+		// that whether it is used shows in the bound.
+		e.SetPredictions([]Prediction{{Pxx: 1, Pyy: 1e-6}})
+	}
+	for k := range 600 {
+		add(k)
+	}
+	at := int64(600) * 1e9
+	if _, ok := e.predBound(at); !ok {
+		t.Fatalf("predictions not used before the outlier (nis %.2f)", e.nis)
+	}
+	x, y := e.filter.X, e.filter.Y
+	samples := e.samples
+	e.Outlier()
+	if e.filter.X != x || e.filter.Y != y || e.samples != samples {
+		t.Fatalf("Outlier moved the filter or counted a sample")
+	}
+	if _, ok := e.predBound(at); ok {
+		t.Fatalf("predictions still used after an outlier (nis %.2f)", e.nis)
+	}
+	back := -1
+	for k := 600; k < 1000; k++ {
+		add(k)
+		if _, ok := e.predBound(int64(k+1) * 1e9); ok {
+			back = k - 600
+			break
+		}
+	}
+	if back < 10 || back > 200 {
+		t.Fatalf("predictions back %d samples after the outlier, want after the power decays (tens of samples)", back)
+	}
+	t.Logf("predictions used again %d samples after the outlier", back)
+}

@@ -86,13 +86,15 @@ type Kalman struct {
 	// switches counts changes of the selected filter, for diagnostics.
 	switches int
 
-	init     bool
-	freq0    float64
-	lastNs   int64
-	uF, uP   float64 // last output: frequency part and phase part (ppb)
-	rejected bool    // the last sample failed the innovation gate
-	gateRun  int     // consecutive gate rejections
-	temp     float64 // temperature input (°C), 0 without a sensor
+	init        bool
+	freq0       float64
+	lastNs      int64
+	uF, uP      float64 // last output: frequency part and phase part (ppb)
+	rejected    bool    // the last sample failed the innovation gate
+	gateRun     int     // consecutive samples outside the gate
+	clipped     int     // early samples down-weighted by the gate
+	lastClipped bool    // the last sample was down-weighted by the gate
+	temp        float64 // temperature input (°C), 0 without a sensor
 
 	// State behind the last output, for the holdover that may follow.
 	yHold, cHold, tLast float64
@@ -202,7 +204,7 @@ func (k *Kalman) Reset(freqPPB float64) {
 
 // Sample implements Algorithm.
 func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
-	k.rejected = false
+	k.rejected, k.lastClipped = false, false
 	k.n++
 	if !k.init {
 		k.init = true
@@ -218,7 +220,8 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 			dt = 1e-3
 		}
 		control, tAvg := k.control(dt)
-		if k.gate(offsetNs, dt, tAvg, control) {
+		weight, reject := k.gate(offsetNs, dt, tAvg, control)
+		if reject {
 			// As if the pulse had not come: the phase term has run its
 			// second, the caller now holds the frequency.
 			k.rejected = true
@@ -240,7 +243,7 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 			// own prediction, summed with the same forgetting.
 			s := m.f.p[0][0] + m.f.R
 			m.logL = (1-alpha)*m.logL - 0.5*(sq/s+math.Log(s))
-			m.f.update(offsetNs)
+			m.f.updateR(offsetNs, m.f.R/weight)
 		}
 		if !k.fixed {
 			k.choose()
@@ -272,29 +275,50 @@ func (k *Kalman) control(dt float64) (controlNs, tAvg float64) {
 	return k.uF + k.uP + hold*(dt-1), tAvg
 }
 
-// gate reports whether offsetNs is a latency spike by the selected filter's
-// own prediction: late by more than GateSigmas standard deviations of the
-// innovation. It backs up the policy's spike filter, which cannot judge
-// until its window has filled, and gives up after GateMaxRun rejections in
-// a row (a real phase jump). It judges from the second sample on: until
-// the noise is measured the filters assume PriorSigmaNs, and a spike let
-// through then, when the filter is least sure of its frequency, would
-// command hundreds of ppm.
-func (k *Kalman) gate(offsetNs, dt, tAvg, control float64) bool {
+// gate judges offsetNs by the selected filter's own prediction. A sample
+// later than it by more than GateSigmas standard deviations of the
+// innovation is a latency spike, and gate reports it rejected. A sample
+// earlier by as much, once the noise is measured, is taken with the
+// weight (below 1) that leaves its innovation's pull at the gate's edge
+// (a Huber-weighted update): no latency makes a timestamp early, so it is
+// a spurious edge (a bouncing PPS line, whose real edge then comes as a
+// double and is dropped) or a real step, and at full weight one such
+// sample commanded 500 ppm and moved the frequency estimate by 77 ppm.
+// Weighted, it moves the clock by a few σ, and the filters' covariances
+// shrink only by as much as the weight allows. Both sides give up after
+// GateMaxRun in a row (a real phase jump), and the late side judges from
+// the second sample on: until the noise is measured the filters assume
+// PriorSigmaNs, and a spike let through then, when the filter is least
+// sure of its frequency, would command hundreds of ppm.
+func (k *Kalman) gate(offsetNs, dt, tAvg, control float64) (weight float64, reject bool) {
 	if k.cfg.GateSigmas <= 0 || k.gateRun >= k.cfg.GateMaxRun {
 		k.gateRun = 0
-		return false
+		return 1, false
 	}
 	f := k.bank[k.best].f
 	f.predict(dt, tAvg, control)
-	if innov := f.innovation(offsetNs); innov > k.cfg.GateSigmas*math.Sqrt(f.p[0][0]+f.R) {
+	innov := f.innovation(offsetNs)
+	lim := k.cfg.GateSigmas * math.Sqrt(f.p[0][0]+f.R)
+	switch {
+	case innov > lim:
 		k.gateRun++
 		k.n--
-		return true
+		return 1, true
+	case innov < -lim && k.nd2 > minNoiseSamples:
+		k.gateRun++
+		k.clipped++
+		k.lastClipped = true
+		return lim / -innov, false
 	}
 	k.gateRun = 0
-	return false
+	return 1, false
 }
+
+// Clipped returns how many early samples the gate down-weighted.
+func (k *Kalman) Clipped() int { return k.clipped }
+
+// LastClipped implements Clipper.
+func (k *Kalman) LastClipped() bool { return k.lastClipped }
 
 // LastRejected implements Rejecter: whether the last sample was discarded
 // by the innovation gate.
@@ -405,6 +429,7 @@ var (
 	_ TempInput = (*Kalman)(nil)
 	_ Rejecter  = (*Kalman)(nil)
 	_ TempModel = (*Kalman)(nil)
+	_ Clipper   = (*Kalman)(nil)
 )
 
 // Switches returns how many times the selected filter has changed.

@@ -316,3 +316,65 @@ func TestKalmanPredictions(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyOutlierAfterLock: once locked and the noise measured, one
+// timestamp far early (a bouncing PPS line's spurious edge) is taken at
+// reduced weight: the servo reports it Clipped, commands a frequency within
+// a few ppb of the run without it, and its holdover frequency stays put.
+// Five early in a row are a real step: the fifth goes through at full
+// weight and the servo follows it. Before, one 0.74 ms early edge commanded
+// 495 ppm and moved the frequency estimate by 77 ppm.
+func TestEarlyOutlierAfterLock(t *testing.T) {
+	const sigma = 1e3 // timestamp noise, ns
+	run := func(from, n int, stepNs float64) (cmd, hold []float64, clipped []int) {
+		k := servo.NewKalman(servo.DefaultKalmanConfig())
+		s := servo.New(servo.DefaultConfig(), k, 0)
+		rng := rand.New(rand.NewPCG(3, 9))
+		x := 2e3
+		for i := range 300 {
+			meas := x + sigma*rng.NormFloat64()
+			if i >= from && i < from+n {
+				meas -= stepNs
+			}
+			out := s.Sample(meas, int64(i)*1e9)
+			if out.State == servo.Jump {
+				x += out.StepNs
+			}
+			if out.Clipped {
+				clipped = append(clipped, i)
+			}
+			cmd = append(cmd, out.FreqPPB)
+			hold = append(hold, s.HoldoverFrequency())
+			x += 5e3 + out.FreqPPB // a 5 ppm oscillator
+		}
+		return cmd, hold, clipped
+	}
+	cleanCmd, cleanHold, cleanClipped := run(-1, 0, 0)
+	if len(cleanClipped) != 0 {
+		t.Fatalf("clean run: samples %v clipped", cleanClipped)
+	}
+
+	cmd, hold, clipped := run(200, 1, 740e3)
+	if !slices.Equal(clipped, []int{200}) {
+		t.Fatalf("one 740 µs early edge: clipped samples %v, want [200]", clipped)
+	}
+	for i := 200; i < 300; i++ {
+		if d := math.Abs(cmd[i] - cleanCmd[i]); d > 200 {
+			t.Fatalf("sample %d: commanded %.0f ppb, %.0f ppb from the run without the outlier", i, cmd[i], d)
+		}
+		if d := math.Abs(hold[i] - cleanHold[i]); d > 50 {
+			t.Fatalf("sample %d: holdover frequency %.0f ppb, %.0f ppb from the run without the outlier", i, hold[i], d)
+		}
+	}
+
+	// A step of 500 µs that stays: the first four are down-weighted, the
+	// fifth is taken in full and the servo slews to follow (then the gate
+	// counts afresh, as on the late side).
+	cmd, _, clipped = run(200, 100, 500e3)
+	if len(clipped) < 5 || !slices.Equal(clipped[:5], []int{200, 201, 202, 203, 205}) {
+		t.Fatalf("a lasting step: clipped samples %v, want 200-203, then the fifth taken in full", clipped)
+	}
+	if cmd[204] < 100e3 {
+		t.Fatalf("the fifth sample of a 500 µs step commanded %.0f ppb, want a slew towards it", cmd[204])
+	}
+}

@@ -56,6 +56,15 @@ type Rejecter interface {
 	LastRejected() bool
 }
 
+// Clipper is implemented by algorithms that may take a sample at less than
+// its face value (an early timestamp down-weighted at an innovation gate);
+// the servo then reports it Clipped, so that the caller's other estimators
+// can leave it out too.
+type Clipper interface {
+	// LastClipped reports whether the last sample was down-weighted.
+	LastClipped() bool
+}
+
 // TempInput is implemented by algorithms that use an oscillator
 // temperature reading.
 type TempInput interface {
@@ -92,6 +101,10 @@ type Output struct {
 	// disagree, and the caller must stop serving until they agree again
 	// or the servo re-acquires (Config.RelockAfter).
 	Disagree bool
+	// Clipped is set when the algorithm took the sample at less than its
+	// face value (Clipper): the sample steered the clock, but it is no
+	// measurement of it.
+	Clipped bool
 }
 
 // Servo applies the shared policy around an Algorithm:
@@ -180,7 +193,11 @@ func (s *Servo) Sample(offsetNs float64, localNs int64) Output {
 	} else {
 		s.stableRun = 0
 	}
-	return Output{State: s.state(), FreqPPB: s.freq}
+	out := Output{State: s.state(), FreqPPB: s.freq}
+	if c, ok := s.alg.(Clipper); ok {
+		out.Clipped = c.LastClipped()
+	}
+	return out
 }
 
 // start collects the first samples and, once it has StartSamples, hands

@@ -45,10 +45,15 @@ func (f *tempFilter) predict(dt, temp, u float64) {
 func (f *tempFilter) innovation(z float64) float64 { return z - f.s[0] }
 
 // update folds in a phase measurement z.
-func (f *tempFilter) update(z float64) {
+func (f *tempFilter) update(z float64) { f.updateR(z, f.R) }
+
+// updateR folds in z as a measurement of variance r: more than R for a
+// sample trusted less than the model says (a robust, Huber-weighted update,
+// whose covariance then shrinks only as much as the weight allows).
+func (f *tempFilter) updateR(z, r float64) {
 	innov := z - f.s[0]
 	p := &f.p
-	s := p[0][0] + f.R
+	s := p[0][0] + r
 	var k [3]float64
 	for i := range 3 {
 		k[i] = p[i][0] / s
