@@ -92,7 +92,6 @@ type Kalman struct {
 	uF, uP      float64 // last output: frequency part and phase part (ppb)
 	rejected    bool    // the last sample failed the innovation gate
 	gateRun     int     // consecutive samples outside the gate
-	clipped     int     // early samples down-weighted by the gate
 	lastClipped bool    // the last sample was down-weighted by the gate
 	temp        float64 // temperature input (°C), 0 without a sensor
 
@@ -306,16 +305,12 @@ func (k *Kalman) gate(offsetNs, dt, tAvg, control float64) (weight float64, reje
 		return 1, true
 	case innov < -lim && k.nd2 > minNoiseSamples:
 		k.gateRun++
-		k.clipped++
 		k.lastClipped = true
 		return lim / -innov, false
 	}
 	k.gateRun = 0
 	return 1, false
 }
-
-// Clipped returns how many early samples the gate down-weighted.
-func (k *Kalman) Clipped() int { return k.clipped }
 
 // LastClipped implements Clipper.
 func (k *Kalman) LastClipped() bool { return k.lastClipped }
