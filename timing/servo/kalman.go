@@ -453,9 +453,16 @@ const plausibleNats = 2
 // and at 4σ alone, with errors correlated over its time constant (about
 // 20 min in the bench's TCXO under 10 µs of noise), one excursion cost
 // a bench seed 0.6 % of its locked seconds (99.365 % covered, 100 seeds);
-// the oracle's bound stays the estimator's own.
+// the oracle's bound stays the estimator's own. None either while the
+// bank's fastest filter is the selected one: the data may want more
+// bandwidth than the bank spans, and that filter's covariance, which
+// assumes its own noise ratio, is then overconfident. With timestamps
+// cleaner than the 1 ns² floor of the noise estimate and 2 ppb/√s of
+// frequency wander (TestOneEarlyTimestampKeepsTheLockedBoundSane), its
+// 4σ said 5 ns while the clock moved 7 ns, and 11 of 200 locked seconds
+// went uncovered; the estimator's own bound covers them all.
 func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
-	if !k.init || k.fixed || k.nd2 <= minNoiseSamples {
+	if !k.init || k.fixed || k.nd2 <= minNoiseSamples || k.best == len(k.bank)-1 {
 		return dst
 	}
 	best := math.Inf(-1)

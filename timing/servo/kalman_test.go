@@ -378,3 +378,35 @@ func TestEarlyOutlierAfterLock(t *testing.T) {
 		t.Fatalf("the fifth sample of a 500 µs step commanded %.0f ppb, want a slew towards it", cmd[204])
 	}
 }
+
+// TestNoPredictionsFromTheBanksFastestFilter: when the data wants at least
+// the bank's widest bandwidth (timestamps cleaner than the noise floor,
+// strong frequency wander), the selected filter cannot be told from
+// faster ones the bank lacks, and the servo offers no predictions for the
+// bound; with ordinary noise it does.
+func TestNoPredictionsFromTheBanksFastestFilter(t *testing.T) {
+	fastest := math.Pow(10, servo.DefaultKalmanConfig().MaxLogRatio)
+	run := func(sigma, wander float64) (*servo.Kalman, int) {
+		k := servo.NewKalman(servo.DefaultKalmanConfig())
+		s := servo.New(servo.DefaultConfig(), k, 0)
+		rng := rand.New(rand.NewPCG(8, 1))
+		x, y := 1e3, 2e3
+		for i := range 900 {
+			out := s.Sample(x+sigma*rng.NormFloat64(), int64(i)*1e9)
+			if out.State == servo.Jump {
+				x += out.StepNs
+			}
+			x += y + out.FreqPPB
+			y += wander * rng.NormFloat64()
+		}
+		return k, len(k.Predictions(nil))
+	}
+	k, n := run(0, 5)
+	if k.Bandwidth() != fastest || n != 0 {
+		t.Errorf("clean timestamps, 5 ppb/√s wander: bandwidth %g (fastest %g), %d predictions, want the fastest and none", k.Bandwidth(), fastest, n)
+	}
+	k, n = run(1e3, 0.01)
+	if k.Bandwidth() >= fastest || n == 0 {
+		t.Errorf("1 µs noise, 0.01 ppb/√s wander: bandwidth %g, %d predictions, want a slower filter and some", k.Bandwidth(), n)
+	}
+}
