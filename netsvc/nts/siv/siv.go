@@ -126,16 +126,11 @@ func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, d0 *[blockSize]byte, nonce, 
 	var t [blockSize]byte
 	d := *d0
 	st := &sc.st
-	component := func(s []byte) {
-		dbl(&d)
-		a.mac.sum(st, &t, s)
-		xor16(&d, &d, &t)
-	}
 	for _, s := range ad {
-		component(s)
+		a.absorb(sc, &d, s)
 	}
 	if len(nonce) > 0 {
-		component(nonce)
+		a.absorb(sc, &d, nonce)
 	}
 	st.reset(&a.mac)
 	if len(plaintext) >= blockSize {
@@ -153,6 +148,15 @@ func (a *AEAD) s2v(sc *scratch, v *[blockSize]byte, d0 *[blockSize]byte, nonce, 
 		st.write(t[:])
 	}
 	st.finish(v)
+}
+
+// absorb folds one S2V component s into the running value d:
+// D = dbl(D) xor CMAC(K, s).
+func (a *AEAD) absorb(sc *scratch, d *[blockSize]byte, s []byte) {
+	var t [blockSize]byte
+	dbl(d)
+	a.mac.sum(&sc.st, &t, s)
+	xor16(d, d, &t)
 }
 
 // xorKeyStream runs AES-CTR from the synthetic IV with the two bits RFC 5297
@@ -258,11 +262,8 @@ func (a *AEAD) Prefix(ad ...[]byte) *Prefix {
 	sc := getScratch()
 	defer putScratch(sc)
 	p := &Prefix{a: a, d: a.mac.d0, n: len(ad)}
-	var t [blockSize]byte
 	for _, s := range ad {
-		dbl(&p.d)
-		a.mac.sum(&sc.st, &t, s)
-		xor16(&p.d, &p.d, &t)
+		a.absorb(sc, &p.d, s)
 	}
 	return p
 }

@@ -231,18 +231,35 @@ func TestLengths(t *testing.T) {
 	}
 }
 
+// TestTooManyComponents: past the component limit Open fails and Seal
+// panics, and a Prefix's components count against it.
 func TestTooManyComponents(t *testing.T) {
 	a, _ := New(unhex(t, a1Key))
-	ad := make([][]byte, MaxAssociatedData+1)
-	if _, err := a.Open(nil, nil, make([]byte, TagSize), ad...); !errors.Is(err, ErrOpen) {
-		t.Errorf("Open with %d components: %v", len(ad), err)
+	p := a.Prefix([]byte("one"), []byte("two"))
+	for _, tc := range []struct {
+		name string
+		seal func(ad ...[]byte) []byte
+		open func(ad ...[]byte) ([]byte, error)
+		max  int
+	}{
+		{"AEAD", func(ad ...[]byte) []byte { return a.Seal(nil, nil, nil, ad...) },
+			func(ad ...[]byte) ([]byte, error) { return a.Open(nil, nil, make([]byte, TagSize), ad...) }, MaxAssociatedData},
+		{"Prefix of 2", func(ad ...[]byte) []byte { return p.Seal(nil, nil, nil, ad...) },
+			func(ad ...[]byte) ([]byte, error) { return p.Open(nil, nil, make([]byte, TagSize), ad...) }, MaxAssociatedData - 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ad := make([][]byte, tc.max+1)
+			if _, err := tc.open(ad...); !errors.Is(err, ErrOpen) {
+				t.Errorf("Open with %d components: %v", len(ad), err)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Seal with %d components did not panic", len(ad))
+				}
+			}()
+			tc.seal(ad...)
+		})
 	}
-	defer func() {
-		if recover() == nil {
-			t.Errorf("Seal with %d components did not panic", len(ad))
-		}
-	}()
-	a.Seal(nil, nil, nil, ad...)
 }
 
 // FuzzSIV is the round-trip oracle: whatever is sealed opens to itself
@@ -355,18 +372,6 @@ func TestPrefix(t *testing.T) {
 	if _, err := a.Prefix(ad1).Open(nil, nonce, want, ad1, ad2); !errors.Is(err, ErrOpen) {
 		t.Errorf("prefix repeated: Open returned %v, want ErrOpen", err)
 	}
-	// The component limit counts the prefix's components.
-	p := a.Prefix(ad1, ad2)
-	rest := make([][]byte, MaxAssociatedData-1)
-	if _, err := p.Open(nil, nil, make([]byte, TagSize), rest...); !errors.Is(err, ErrOpen) {
-		t.Errorf("Open with %d components after a prefix of 2: %v", len(rest), err)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Errorf("Seal with %d components after a prefix of 2 did not panic", len(rest))
-		}
-	}()
-	p.Seal(nil, nil, nil, rest...)
 }
 
 // TestLazyCTRConcurrent seals from several goroutines with a key whose CTR
