@@ -31,7 +31,7 @@ type operator struct {
 	host       string // the node's address as the site reaches it, in the server certificate
 }
 
-func newOperator(t *testing.T, now time.Time, host string) *operator {
+func newOperator(t testing.TB, now time.Time, host string) *operator {
 	t.Helper()
 	o := &operator{serverCA: sitetest.NewIssuer(t, "boot test server CA", now),
 		clientCA: sitetest.NewIssuer(t, "boot test client CA", now), clientName: "kms.boottest.example", host: host}
@@ -49,7 +49,7 @@ func newOperator(t *testing.T, now time.Time, host string) *operator {
 }
 
 // csr decodes a PEM certificate request and checks its signature.
-func csr(t *testing.T, name, pemText string) *x509.CertificateRequest {
+func csr(t testing.TB, name, pemText string) *x509.CertificateRequest {
 	t.Helper()
 	b, _ := pem.Decode([]byte(pemText))
 	if b == nil || b.Type != "CERTIFICATE REQUEST" {
@@ -67,7 +67,7 @@ func csr(t *testing.T, name, pemText string) *x509.CertificateRequest {
 // signing key; attCSR, when empty, leaves the current key's certificate
 // out, as a rotation bundle does. It returns the directory and the current
 // attestation certificate (what clients pin), nil when left out.
-func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCSR, nextCSR, env string) (string, []byte) {
+func (o *operator) bundle(t testing.TB, dir string, now time.Time, tlsCSR, attCSR, nextCSR, env string) (string, []byte) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func (o *operator) bundle(t *testing.T, dir string, now time.Time, tlsCSR, attCS
 }
 
 // pemFile writes CA certificates to a PEM file for the command-line tools.
-func pemFile(t *testing.T, path string, ders ...[]byte) string {
+func pemFile(t testing.TB, path string, ders ...[]byte) string {
 	t.Helper()
 	if err := os.WriteFile(path, signer.EncodeCerts(ders...), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func pemFile(t *testing.T, path string, ders ...[]byte) string {
 
 // clientFiles writes the mTLS client's certificate and key for
 // timenodectl.
-func (o *operator) clientFiles(t *testing.T, dir string) (cert, key string) {
+func (o *operator) clientFiles(t testing.TB, dir string) (cert, key string) {
 	t.Helper()
 	cert, key = filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
 	der, err := x509.MarshalPKCS8PrivateKey(o.client.PrivateKey)

@@ -70,7 +70,7 @@ TIMENODED_OPTS="--serial /dev/ttyS1 --baud 9600 --pps /dev/pps0 --lock-threshold
 // and the image's own configuration) to where it lands in the image; each
 // must be byte-identical in the running guest: the test boots what ships,
 // nothing swapped in.
-func shippedFiles(t *testing.T, root string) map[string]string {
+func shippedFiles(t testing.TB, root string) map[string]string {
 	t.Helper()
 	files := map[string]string{
 		"systemd/ssh.service.d/timenode.conf":                    "/usr/lib/systemd/system/ssh.service.d/timenode.conf",
@@ -107,7 +107,7 @@ func shippedFiles(t *testing.T, root string) map[string]string {
 // debianDropIns are Debian's units that timenode changes with a drop-in.
 var debianDropIns = []string{"ssh.service", "nftables.service", "systemd-time-wait-sync.service"}
 
-func needTools(t *testing.T, tools map[string]string) {
+func needTools(t testing.TB, tools map[string]string) {
 	t.Helper()
 	for tool, pkg := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -118,7 +118,8 @@ func needTools(t *testing.T, tools map[string]string) {
 
 // TestShippedImage boots the built image as flashed and provisions it the
 // documented way, from the host, through the management port.
-func TestShippedImage(t *testing.T) {
+func TestShippedImage(tt *testing.T) {
+	t := withFailureSummary(tt)
 	if os.Getenv("TIMENODE_IMAGE_TEST") != "1" {
 		t.Skip("boots the built appliance image under qemu TCG for many minutes: run `make image-test`")
 	}
@@ -261,7 +262,7 @@ func TestShippedImage(t *testing.T) {
 
 // serve runs the serving phase and returns the keys published after the
 // rotation.
-func serve(t *testing.T, v *vm, dir, root string, op *operator, p ports, hc *http.Client, https, serverCA, attCA, pin, tlsCSR, attCSR string, step func(string, ...any)) []string {
+func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *http.Client, https, serverCA, attCA, pin, tlsCSR, attCSR string, step func(string, ...any)) []string {
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
@@ -376,7 +377,7 @@ var metricRE = regexp.MustCompile(`(?m)^timenode_pps_pulses_total\{quality="kern
 // guest: the metrics port is closed to this segment), and serves its
 // production signing key over mTLS with the site's certificate. It returns
 // the published key ids.
-func checkDevices(t *testing.T, v *vm, pps *pulses, hc *http.Client, https string) []string {
+func checkDevices(t testing.TB, v *vm, pps *pulses, hc *http.Client, https string) []string {
 	t.Helper()
 	waitFor(t, 2*time.Minute, "NMEA from /dev/ttyS1 in the journal", func() bool {
 		out, _ := v.ssh("sudo journalctl -b -u timenoded --no-pager -g 'receiving NMEA'")
@@ -439,7 +440,7 @@ func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "
 // checkUnitsAsShipped fails if any unit, profile or rule in the guest
 // differs from the repository's, if a drop-in changes one of our units,
 // or if one of Debian's units runs without the drop-in we ship for it.
-func checkUnitsAsShipped(t *testing.T, v *vm, root string) {
+func checkUnitsAsShipped(t testing.TB, v *vm, root string) {
 	t.Helper()
 	files := shippedFiles(t, root)
 	for src, dst := range files {
@@ -474,7 +475,7 @@ func checkUnitsAsShipped(t *testing.T, v *vm, root string) {
 }
 
 // checkPasswordRefused: only keys get in.
-func checkPasswordRefused(t *testing.T, v *vm) {
+func checkPasswordRefused(t testing.TB, v *vm) {
 	t.Helper()
 	c := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
 		"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
@@ -496,7 +497,7 @@ func checkPasswordRefused(t *testing.T, v *vm) {
 
 // checkBadBundleRefused: a bundle whose server certificate belongs to
 // another key is refused by `provision install`, and the site stays.
-func checkBadBundleRefused(t *testing.T, v *vm, op *operator, dir string, now time.Time, tlsCSR, attCSR string) {
+func checkBadBundleRefused(t testing.TB, v *vm, op *operator, dir string, now time.Time, tlsCSR, attCSR string) {
 	t.Helper()
 	before := v.must("sudo readlink /var/lib/timenode/site")
 	bad, _ := op.bundle(t, filepath.Join(dir, "bundle-bad"), now, tlsCSR, attCSR, "", siteEnv)
@@ -530,7 +531,7 @@ func (p *pulses) stop() { p.cancel(); <-p.done }
 // time transfer served from the host's clock over the SSH session. It runs
 // at real-time priority, and a pulse it cannot start within 3 ms of its
 // second is withheld, as a receiver drops a pulse, rather than sent late.
-func startPulses(t *testing.T, v *vm, root, dir string, n int) *pulses {
+func startPulses(t testing.TB, v *vm, root, dir string, n int) *pulses {
 	t.Helper()
 	bin := filepath.Join(dir, "ppswriter")
 	if _, err := os.Stat(bin); err != nil {
@@ -575,7 +576,7 @@ func startPulses(t *testing.T, v *vm, root, dir string, n int) *pulses {
 
 // httpsClient is a service of the site: mTLS with the client certificate,
 // the server CA as the only root.
-func httpsClient(t *testing.T, op *operator) *http.Client {
+func httpsClient(t testing.TB, op *operator) *http.Client {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(op.serverCA.Cert)
@@ -584,7 +585,7 @@ func httpsClient(t *testing.T, op *operator) *http.Client {
 }
 
 // waitServing waits for /health 200 and the kernel clock synchronized.
-func waitServing(t *testing.T, v *vm, hc *http.Client, health string, within time.Duration) {
+func waitServing(t testing.TB, v *vm, hc *http.Client, health string, within time.Duration) {
 	t.Helper()
 	var last string
 	deadline := time.Now().Add(within)
@@ -610,7 +611,7 @@ func waitServing(t *testing.T, v *vm, hc *http.Client, health string, within tim
 }
 
 // checkProduction: the shipped unit runs --production, confined.
-func checkProduction(t *testing.T, v *vm) {
+func checkProduction(t testing.TB, v *vm) {
 	t.Helper()
 	pid := strings.TrimSpace(v.must("systemctl show -P MainPID timenoded.service"))
 	cmdline := strings.ReplaceAll(v.must("sudo cat /proc/"+pid+"/cmdline"), "\x00", " ")
@@ -623,7 +624,7 @@ func checkProduction(t *testing.T, v *vm) {
 }
 
 // checkNoDenials: not one AppArmor denial in this boot.
-func checkNoDenials(t *testing.T, v *vm, n int) {
+func checkNoDenials(t testing.TB, v *vm, n int) {
 	t.Helper()
 	out, _ := v.ssh("sudo journalctl -k -b --no-pager | grep 'apparmor=\"DENIED\"' || true")
 	if strings.TrimSpace(out) != "" {
@@ -639,7 +640,7 @@ var denialSeries = regexp.MustCompile(`(?m)^mtls_app_armor_denials_total\{[^}]*\
 // its textfile into /run/timenode-textfile, and timenoded exports it on
 // /metrics (read inside the guest: the port is closed to this segment).
 // Every sample must be 0, as checkNoDenials found in the journal.
-func checkDenialMetric(t *testing.T, v *vm) string {
+func checkDenialMetric(t testing.TB, v *vm) string {
 	t.Helper()
 	var last string
 	waitForOr(t, 3*time.Minute, "mtls_app_armor_denials_total on timenoded's /metrics", func() bool {
@@ -789,7 +790,7 @@ func checkNTS(t testing.TB, v *vm, p ports, serverCA string) string {
 // journal shows the node left LOCKED before the check ended. A failure
 // while it stayed locked throughout fails the test at once, and so does
 // running out of serveDeadline.
-func whileServing[R any](t *testing.T, v *vm, hc *http.Client, https, what string, check func(testing.TB) R) R {
+func whileServing[R any](t testing.TB, v *vm, hc *http.Client, https, what string, check func(testing.TB) R) R {
 	t.Helper()
 	deadline := time.Now().Add(serveDeadline)
 	skipped := 0
@@ -805,7 +806,7 @@ func whileServing[R any](t *testing.T, v *vm, hc *http.Client, https, what strin
 			}
 			continue
 		}
-		ft := &failRecorder{T: t}
+		ft := &failRecorder{TB: t}
 		var r R
 		done := make(chan struct{})
 		go func() {
@@ -855,10 +856,74 @@ func clockStates(v *vm) []string {
 	return lines
 }
 
+// failureSummary repeats every failure of the run at its end. CI shows
+// only the tail of the log, and a failed check (Errorf) lets the run go on
+// for many minutes after it, out of that tail.
+type failureSummary struct {
+	testing.TB
+	start time.Time
+	mu    sync.Mutex
+	msgs  []string
+}
+
+// withFailureSummary wraps t; the summary is logged by its first cleanup,
+// so it comes after every other cleanup's failures.
+func withFailureSummary(t *testing.T) *failureSummary {
+	s := &failureSummary{TB: t, start: time.Now()}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.msgs) > 0 {
+			t.Logf("%d failure(s) in this run, repeated here:\n%s", len(s.msgs), strings.Join(s.msgs, "\n"))
+		}
+	})
+	return s
+}
+
+// record keeps msg, shortened to its head and tail: a failure's journal
+// dump is already in the log where it happened.
+func (s *failureSummary) record(msg string) {
+	const keep = 1500
+	if len(msg) > 2*keep {
+		msg = msg[:keep] + "\n[...]\n" + msg[len(msg)-keep:]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs = append(s.msgs, fmt.Sprintf("[%4.0fs] %s", time.Since(s.start).Seconds(), msg))
+}
+
+// Errorf records the failure and reports it.
+func (s *failureSummary) Errorf(format string, args ...any) {
+	s.TB.Helper()
+	s.record(fmt.Sprintf(format, args...))
+	s.TB.Errorf(format, args...)
+}
+
+// Fatalf records the failure and ends the test.
+func (s *failureSummary) Fatalf(format string, args ...any) {
+	s.TB.Helper()
+	s.record(fmt.Sprintf(format, args...))
+	s.TB.Fatalf(format, args...)
+}
+
+// Error records the failure and reports it.
+func (s *failureSummary) Error(args ...any) {
+	s.TB.Helper()
+	s.record(fmt.Sprint(args...))
+	s.TB.Error(args...)
+}
+
+// Fatal records the failure and ends the test.
+func (s *failureSummary) Fatal(args ...any) {
+	s.TB.Helper()
+	s.record(fmt.Sprint(args...))
+	s.TB.Fatal(args...)
+}
+
 // failRecorder runs a check whose failures are kept instead of failing
 // the test: Fatalf ends only the check's goroutine.
 type failRecorder struct {
-	*testing.T
+	testing.TB
 	err error
 }
 
@@ -930,7 +995,7 @@ func ntpDiagnostics(v *vm) string {
 
 // checkMetricsClosed: the monitoring segment is empty, so 9090 answers
 // nobody.
-func checkMetricsClosed(t *testing.T, p ports) {
+func checkMetricsClosed(t testing.TB, p ports) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
 	if resp, err := c.Get(fmt.Sprintf("http://%s:%d/metrics", p.host, p.metrics)); err == nil {
@@ -940,7 +1005,7 @@ func checkMetricsClosed(t *testing.T, p ports) {
 }
 
 // peerLeaf returns the server certificate a fresh connection sees.
-func peerLeaf(t *testing.T, hc *http.Client, u string) *x509.Certificate {
+func peerLeaf(t testing.TB, hc *http.Client, u string) *x509.Certificate {
 	t.Helper()
 	tr := hc.Transport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
@@ -995,7 +1060,7 @@ func checkRoughtime(t testing.TB, v *vm, hc *http.Client, https, version string)
 // appliance ships --integrity monitor, so it must be there, not enforced,
 // and following GNSS whatever the detectors found; what they found under
 // the emulated PPS is logged for the calibration docs/INTEGRITY.md wants.
-func integrityState(t *testing.T, hc *http.Client, https string) string {
+func integrityState(t testing.TB, hc *http.Client, https string) string {
 	t.Helper()
 	h := nodeHealth(t, hc, https)
 	in := h.Integrity
@@ -1009,7 +1074,7 @@ func integrityState(t *testing.T, hc *http.Client, https string) string {
 }
 
 // keyIDs lists the key ids the node publishes.
-func keyIDs(t *testing.T, hc *http.Client, u string) []string {
+func keyIDs(t testing.TB, hc *http.Client, u string) []string {
 	t.Helper()
 	resp, err := hc.Get(u)
 	if err != nil {
@@ -1031,14 +1096,14 @@ func keyIDs(t *testing.T, hc *http.Client, u string) []string {
 	return ids
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	waitForOr(t, within, what, cond, nil)
 }
 
 // waitForOr is waitFor that, on timeout, also prints what diag collects:
 // a failure seen once in CI must say enough to be fixed from its log.
-func waitForOr(t *testing.T, within time.Duration, what string, cond func() bool, diag func() string) {
+func waitForOr(t testing.TB, within time.Duration, what string, cond func() bool, diag func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -1080,7 +1145,7 @@ func (l *load) Write(b []byte) (int, error) {
 // loadClients is the number of verifying clients during the rotation.
 const loadClients = 4
 
-func startLoad(t *testing.T, https, serverCA string, op *operator, attCA, pin string) *load {
+func startLoad(t testing.TB, https, serverCA string, op *operator, attCA, pin string) *load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel}

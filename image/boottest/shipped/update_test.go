@@ -26,7 +26,7 @@ type bundles struct {
 // software is the build under test), makes v3 from v2 with a timenoded
 // that exits 1, and signs them with the update keys the image trusts
 // (build/update-keys, made by image/build.sh through bundle.sh --dev-ca).
-func makeBundles(t *testing.T, root, buildDir, dir string) bundles {
+func makeBundles(t testing.TB, root, buildDir, dir string) bundles {
 	t.Helper()
 	needTools(t, map[string]string{"rauc": "rauc", "mksquashfs": "squashfs-tools", "debugfs": "e2fsprogs", "openssl": "openssl"})
 	keys := filepath.Join(buildDir, "..", "update-keys")
@@ -101,7 +101,7 @@ func makeBundles(t *testing.T, root, buildDir, dir string) bundles {
 
 // debugfsWrite replaces path in an ext4 image with a local file, owned by
 // root with the given inode mode.
-func debugfsWrite(t *testing.T, img, local, path, mode string) {
+func debugfsWrite(t testing.TB, img, local, path, mode string) {
 	t.Helper()
 	cmds := fmt.Sprintf("rm %s\nwrite %s %s\nsif %s mode %s\nsif %s uid 0\nsif %s gid 0\n", path, local, path, path, mode, path, path)
 	c := exec.Command("debugfs", "-w", "-f", "-", img)
@@ -113,7 +113,7 @@ func debugfsWrite(t *testing.T, img, local, path, mode string) {
 }
 
 // pki makes a CA and a signer it certifies, with openssl.
-func pki(t *testing.T, dir string) (ca, cert, key string) {
+func pki(t testing.TB, dir string) (ca, cert, key string) {
 	t.Helper()
 	os.MkdirAll(dir, 0o700)
 	ca, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "signer.pem"), filepath.Join(dir, "signer.key")
@@ -128,13 +128,13 @@ func pki(t *testing.T, dir string) (ca, cert, key string) {
 }
 
 // slotStatus is `timenodectl update status` in the guest.
-func slotStatus(t *testing.T, v *vm) string {
+func slotStatus(t testing.TB, v *vm) string {
 	t.Helper()
 	return v.must("sudo timenodectl update status")
 }
 
 // bootedSlot is the slot and version the guest runs.
-func bootedSlot(t *testing.T, v *vm) (slot, version string) {
+func bootedSlot(t testing.TB, v *vm) (slot, version string) {
 	t.Helper()
 	cmd := v.must("cat /proc/cmdline")
 	if m := regexp.MustCompile(`rauc\.slot=(\S+)`).FindStringSubmatch(cmd); m != nil {
@@ -153,7 +153,7 @@ func bootedSlot(t *testing.T, v *vm) (slot, version string) {
 // committed by the gate; v3, whose daemon cannot start, is tried and
 // rolled back by the firmware to v2, with the reason in the journal and
 // the rollback in the metrics. It returns the running vm.
-func checkUpdates(t *testing.T, v *vm, b bundles, dir, root, disk, vars, medium, key string, p ports, hc *http.Client, https string, keys []string, step func(string, ...any)) *vm {
+func checkUpdates(t testing.TB, v *vm, b bundles, dir, root, disk, vars, medium, key string, p ports, hc *http.Client, https string, keys []string, step func(string, ...any)) *vm {
 	t.Helper()
 	if s, ver := bootedSlot(t, v); s != "a" || ver != b.v1 {
 		t.Fatalf("before the update the node runs slot %q version %q, want a %s", s, ver, b.v1)
@@ -269,7 +269,7 @@ func checkUpdates(t *testing.T, v *vm, b bundles, dir, root, disk, vars, medium,
 // checkFactoryReset wipes /var through the documented command and proves
 // the node is back at its first boot: timenoded skipped (not provisioned),
 // new keys and CSRs made, the update records gone, the software kept.
-func checkFactoryReset(t *testing.T, v *vm, dir, disk, vars, medium, key string, p ports, version string, step func(string, ...any)) *vm {
+func checkFactoryReset(t testing.TB, v *vm, dir, disk, vars, medium, key string, p ports, version string, step func(string, ...any)) *vm {
 	t.Helper()
 	oldCSR := v.must("sudo timenodectl provision csr attestation")
 	v.ssh("sudo timenodectl factory-reset --yes")

@@ -17,7 +17,7 @@ import (
 // the initramfs, not the partition itself, and the kernel log says how
 // long the initramfs took to read the whole slot against its signed root
 // hash.
-func checkRootVerified(t *testing.T, v *vm, slot string) string {
+func checkRootVerified(t testing.TB, v *vm, slot string) string {
 	t.Helper()
 	if src := strings.TrimSpace(v.must("findmnt -no SOURCE /")); src != "/dev/mapper/tn-root" {
 		t.Errorf("the root is mounted from %q, want /dev/mapper/tn-root (dm-verity)", src)
@@ -62,7 +62,7 @@ func kmsgTime(log, marker string) float64 {
 // before the root is mounted, marks the slot bad and, since the other
 // slot is bad too (v3's trial failed), powers off instead of serving:
 // nothing on that disk can be vouched for.
-func checkFlippedByteRefused(t *testing.T, v *vm, img, dir, disk, vars, medium, key string, p ports, step func(string, ...any)) {
+func checkFlippedByteRefused(t testing.TB, v *vm, img, dir, disk, vars, medium, key string, p ports, step func(string, ...any)) {
 	t.Helper()
 	slot, _ := bootedSlot(t, v)
 	v.ssh("sudo systemctl poweroff")
@@ -103,7 +103,7 @@ func checkFlippedByteRefused(t *testing.T, v *vm, img, dir, disk, vars, medium, 
 
 // partitionStart is the byte offset of the GPT partition named name in
 // the raw image.
-func partitionStart(t *testing.T, img, name string) int64 {
+func partitionStart(t testing.TB, img, name string) int64 {
 	t.Helper()
 	var table struct {
 		PartitionTable struct {
@@ -134,7 +134,7 @@ func partitionStart(t *testing.T, img, name string) int64 {
 var qemuIOByte = regexp.MustCompile(`(?m)^[0-9a-f]+:\s+([0-9a-f]{2})\b`)
 
 // diskByte reads one byte of the guest's disk through qemu-io.
-func diskByte(t *testing.T, disk string, off int64) byte {
+func diskByte(t testing.TB, disk string, off int64) byte {
 	t.Helper()
 	out := run(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("read -v %d 1", off), disk)
 	m := qemuIOByte.FindStringSubmatch(out)

@@ -24,7 +24,7 @@ import (
 // test's own network namespace (see ports), the GNSS receiver on the
 // second UART and an emulated parallel port for the PPS.
 type vm struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	key     string // the administrator's SSH private key
 	ports   ports
@@ -52,7 +52,7 @@ type ports struct {
 }
 
 // newNetwork creates the namespace and the veth pair; both go at cleanup.
-func newNetwork(t *testing.T) ports {
+func newNetwork(t testing.TB) ports {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the boot test puts qemu in its own network namespace, which needs root (CI runs as root)")
@@ -94,7 +94,7 @@ const (
 
 // boot starts qemu for boot number n. The GNSS receiver simulator on the
 // host writes NMEA into the guest's ttyS1 for as long as the guest runs.
-func boot(t *testing.T, dir, disk, vars, medium, key string, p ports, n int) *vm {
+func boot(t testing.TB, dir, disk, vars, medium, key string, p ports, n int) *vm {
 	t.Helper()
 	sock := filepath.Join(dir, fmt.Sprintf("gnss%d.sock", n))
 	ln, err := net.Listen("unix", sock)
