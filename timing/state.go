@@ -154,6 +154,7 @@ func (d *Discipline) publish() {
 		d.cur.Leap, d.cur.TAIOffset, d.cur.LeapListExpired = clock.LeapNone, 0, false
 	}
 	d.cur.NMEADelay, d.cur.NMEADelaySigma = time.Duration(d.delay.mean), d.delay.sigma()
+	d.cur.Stability, d.cur.StabilityFitted = d.est.Noise()
 	s := d.cur
 	s.Source = "gnss+pps"
 	if d.nmeaActive(now) {

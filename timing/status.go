@@ -6,6 +6,7 @@ import (
 
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/timing/bound"
 )
 
 // State is the discipline's state.
@@ -72,6 +73,12 @@ type Status struct {
 	// LastPulse is the local time of the last PPS edge seen (accepted or
 	// not), LastFix the arrival of the last valid fix; zero if none yet.
 	LastPulse, LastFix time.Time
+	// Stability is the bound estimator's fit of the oscillator and
+	// timestamp noise against GNSS (its Allan model); StabilityFitted is
+	// false until there is one. The integrity guard calibrates its PPS
+	// check with it.
+	Stability       bound.Noise
+	StabilityFitted bool
 }
 
 // HoldoverSince returns when the node entered HOLDOVER, and false when it

@@ -68,6 +68,11 @@ type guard struct {
 	status  atomic.Pointer[integrity.Status]
 	last    *integrity.Transition
 
+	// The PPS check's model: the configured class, calibrated with the
+	// stability the discipline measured (calibrate), and when.
+	ppsModel     integrity.PowerLaw
+	calibratedAt time.Time
+
 	// Pulse bookkeeping for the free-running phase: the step generation
 	// it is valid for, the first edge's local time, the last edge's
 	// free-running reading (ns since anchor) and its pulse count.
@@ -109,6 +114,7 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 		cfg: cfg, steer: steer, disc: disc, sky: sky, log: log,
 		antennaConfigured: configured, antennaSaved: cfg.Position.Known != nil && !configured,
 		pps:       integrity.NewPPSDetector(cfg.PPS),
+		ppsModel:  cfg.PPS.Model,
 		early:     []earlyPulse{},
 		pos:       integrity.NewPositionDetector(cfg.Position),
 		rcv:       integrity.NewReceiverDetector(cfg.Receiver),
@@ -218,7 +224,7 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	if g.started && gen != g.gen {
 		// A step: local times on either side do not compare. Start the
 		// phase history afresh (steps happen before the first lock).
-		g.pps = integrity.NewPPSDetector(g.cfg.PPS)
+		g.pps = g.newPPS()
 		g.started, g.haveSlope, g.early = false, false, []earlyPulse{}
 	}
 	if !g.started {
@@ -234,6 +240,60 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	}
 	g.lastEdge = p.Local
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
+}
+
+// newPPS is a PPS detector on the current model.
+func (g *guard) newPPS() *integrity.PPSDetector {
+	c := g.cfg.PPS
+	c.Model = g.ppsModel
+	return integrity.NewPPSDetector(c)
+}
+
+// calibrateAfter is how long the node must have been trusted and LOCKED
+// before the PPS check takes the measured stability, and how often it
+// takes it again.
+const calibrateAfter = time.Hour
+
+// calibrate judges the PPS by the stability the node measured, once GNSS
+// has been trusted and the discipline LOCKED for calibrateAfter: the
+// configured class (a TCXO by default) is only a guess at the board's
+// oscillator, and a noisier one would raise false alarms against it.
+// integrity.Calibrate keeps the model between the class and
+// MaxCalibrationRaise times it. A restart starts from the class again,
+// which is the stricter side.
+func (g *guard) calibrate(now time.Time) {
+	if now.Sub(g.calibratedAt) < calibrateAfter {
+		return
+	}
+	ist := g.status.Load()
+	ds := g.disc.Status()
+	if ist == nil || ist.State != integrity.StateTrusted || now.Sub(ist.Since) < calibrateAfter ||
+		ds == nil || ds.State != timing.Locked || now.Sub(ds.StateSince) < calibrateAfter || !ds.StabilityFitted {
+		return
+	}
+	g.calibratedAt = now
+	fit := ds.Stability
+	m := integrity.Calibrate(g.cfg.PPS.Model, integrity.PowerLaw{R: fit.R, Qwf: fit.Qwf, Qrw: fit.Qrw})
+	if m == g.ppsModel {
+		return
+	}
+	changed := relChange(m.R, g.ppsModel.R) > 0.1 || relChange(m.Qwf, g.ppsModel.Qwf) > 0.1 || relChange(m.Qrw, g.ppsModel.Qrw) > 0.1
+	g.ppsModel = m
+	g.pps.SetModel(m)
+	if changed {
+		g.log.Info("PPS check calibrated with the measured stability",
+			"r_ns2", m.R, "qwf_ns2_per_s", m.Qwf, "qrw_ppb2_per_s", m.Qrw,
+			"measured_r_ns2", fit.R, "measured_qwf_ns2_per_s", fit.Qwf, "measured_qrw_ppb2_per_s", fit.Qrw,
+			"adev_1s", m.ADEV(1), "adev_1000s", m.ADEV(1000), "class_adev_1000s", g.cfg.PPS.Model.ADEV(1000))
+	}
+}
+
+// relChange is |a−b| relative to the larger of the two (0 if both are 0).
+func relChange(a, b float64) float64 {
+	if d := max(math.Abs(a), math.Abs(b)); d > 0 {
+		return math.Abs(a-b) / d
+	}
+	return 0
 }
 
 // stampOffset is an edge's offset from the whole second it marks, on the
@@ -259,7 +319,7 @@ func (g *guard) judgePulse(now time.Time, sec int64, free, off float64) {
 				judged = len(g.early) - 1
 			}
 			g.slope, g.haveSlope = fitSlope(g.early), true
-			g.pps = integrity.NewPPSDetector(g.cfg.PPS)
+			g.pps = g.newPPS()
 			for i, e := range g.early {
 				evs := integrity.AddNodeError(g.pps.Observe(e.at, e.sec, e.free-float64(e.sec)*(1e9+g.slope)), e.off)
 				if i >= judged {
@@ -378,6 +438,7 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 // evaluate runs the periodic checks and the policy, logs a transition
 // and publishes the status.
 func (g *guard) evaluate(now time.Time) {
+	g.calibrate(now)
 	g.record(g.pps.Tick(now))
 	if tr, ok := g.policy.Evaluate(now); ok {
 		g.last = &tr

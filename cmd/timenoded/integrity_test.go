@@ -16,6 +16,7 @@ import (
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/timing"
+	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/integrity"
 )
 
@@ -277,5 +278,69 @@ func TestStampOffset(t *testing.T) {
 		if got := stampOffset(tt.local); got != tt.want {
 			t.Errorf("stampOffset(%v) = %v, want %v", tt.local, got, tt.want)
 		}
+	}
+}
+
+// stabilityDisc is a discipline with a settable status.
+type stabilityDisc struct{ st atomic.Pointer[timing.Status] }
+
+func (d *stabilityDisc) Status() *timing.Status { return d.st.Load() }
+func (*stabilityDisc) SetWithheld(bool)         {}
+
+// TestGuardCalibratesThePPSCheck: the PPS check takes the measured
+// stability (clamped by integrity.Calibrate) once GNSS has been trusted
+// and the discipline LOCKED for calibrateAfter, and not before, not from
+// a discipline that is not LOCKED or has no fit, and not while GNSS is
+// untrusted. Detectors made afresh (after a step) use the calibrated
+// model too.
+func TestGuardCalibratesThePPSCheck(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	fit := bound.Noise{R: 9e6, Qwf: 0.09, Qrw: 4e-4}
+	class := tcxoModel
+	class.R = ppsNoiseVariance(pps.QualityKernel)
+	want := integrity.Calibrate(class, integrity.PowerLaw{R: fit.R, Qwf: fit.Qwf, Qrw: fit.Qrw})
+	if want == class {
+		t.Fatal("the fit does not change the class: the test shows nothing")
+	}
+	locked := timing.Status{State: timing.Locked, StateSince: t0, Stability: fit, StabilityFitted: true}
+	tests := []struct {
+		name      string
+		disc      timing.Status
+		untrusted bool
+		at        time.Duration
+		want      integrity.PowerLaw
+	}{
+		{"locked and trusted for an hour", locked, false, calibrateAfter, want},
+		{"not an hour yet", locked, false, calibrateAfter - time.Second, class},
+		{"locked only lately", timing.Status{State: timing.Locked, StateSince: t0.Add(time.Minute), Stability: fit, StabilityFitted: true}, false, calibrateAfter, class},
+		{"in holdover", timing.Status{State: timing.Holdover, StateSince: t0, Stability: fit, StabilityFitted: true}, false, 2 * calibrateAfter, class},
+		{"no fit yet", timing.Status{State: timing.Locked, StateSince: t0}, false, 2 * calibrateAfter, class},
+		{"GNSS untrusted", locked, true, 2 * calibrateAfter, class},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &stabilityDisc{}
+			d.st.Store(&tt.disc)
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: class}}
+			g := newGuard(cfg, newSteerLog(osc), d, func() gnss.SkyView { return gnss.SkyView{} }, t0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			for s := time.Duration(0); s <= tt.at; s += time.Second {
+				if tt.untrusted {
+					// An antenna away from its survey, all along.
+					g.record([]integrity.Evidence{{At: t0.Add(s), Detector: integrity.DetectorPosition, Reason: integrity.ReasonPositionJump, Level: integrity.LevelUntrusted}})
+				}
+				g.evaluate(t0.Add(s))
+			}
+			if tt.untrusted && g.Status().State != integrity.StateUntrusted {
+				t.Fatalf("state %v, want untrusted", g.Status().State)
+			}
+			if got := g.pps.Model(); got != tt.want {
+				t.Errorf("PPS check's model %+v, want %+v", got, tt.want)
+			}
+			if got := g.newPPS().Model(); got != tt.want {
+				t.Errorf("a new PPS check's model %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

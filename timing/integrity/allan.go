@@ -31,6 +31,37 @@ func (p PowerLaw) ADEV(tau float64) float64 {
 	return math.Sqrt(v) * 1e-9
 }
 
+// MaxCalibrationRaise is the most Calibrate raises a noise term over the
+// configured class's (a variance ratio: 10× in standard deviation).
+const MaxCalibrationRaise = 100
+
+// Calibrate returns the model to judge the PPS by, given the configured
+// oscillator class and fit, the stability the node measured in the same
+// notation (the bound estimator's Allan fit while it was trusted and
+// locked). Each noise term is the measured one, clamped to between the
+// class's and MaxCalibrationRaise times it:
+//   - never below the class: a quiet stretch, or a fit that has not seen
+//     the oscillator's worst, must not make the check hair-trigger;
+//   - never above the cap: a fit that took in a slow spoofer, or a fault,
+//     must not blind the check beyond a known factor.
+//
+// A term the class leaves out (zero) stays out: no cap can be derived for
+// it. The drift allowance is the class's: the fit has no term for it.
+func Calibrate(class, fit PowerLaw) PowerLaw {
+	clamp := func(c, f float64) float64 {
+		if c <= 0 || math.IsNaN(f) {
+			return c
+		}
+		return min(max(f, c), c*MaxCalibrationRaise)
+	}
+	return PowerLaw{
+		R:            clamp(class.R, fit.R),
+		Qwf:          clamp(class.Qwf, fit.Qwf),
+		Qrw:          clamp(class.Qrw, fit.Qrw),
+		DriftPPBPerS: class.DriftPPBPerS,
+	}
+}
+
 // windowStat describes the PPS detector's statistic at one lag τ: the
 // second difference of three consecutive τ-second phase means,
 // D = x̄₃ − 2x̄₂ + x̄₁ (a modified-Allan statistic: averaging divides the

@@ -177,6 +177,23 @@ func NewPPSDetector(cfg PPSConfig) *PPSDetector {
 	return d
 }
 
+// Model returns the noise model the detector judges against.
+func (d *PPSDetector) Model() PowerLaw { return d.cfg.Model }
+
+// SetModel makes the detector judge against m from the next pulse on,
+// keeping its history, its CUSUMs and a held line (whose allowance then
+// follows m too). The daemon uses it to calibrate the configured
+// oscillator class with the stability the node measured (Calibrate).
+func (d *PPSDetector) SetModel(m PowerLaw) {
+	d.cfg.Model = m
+	for i, tau := range d.lags {
+		d.stats[i] = m.statFor(tau)
+	}
+	if d.held {
+		d.heldSF = m.statFor(d.heldTau).sigma / float64(d.heldTau)
+	}
+}
+
 // reset forgets the phase history (after an alarm clears: the history
 // holds the attack).
 func (d *PPSDetector) reset() {

@@ -23,19 +23,20 @@ type oscPhase struct {
 	x, rw       float64
 	spikeProb   float64
 	noiseNs     float64
+	wf, rwStep  float64 // white FM (ns per √s) and random walk step (ppb per √s)
 	attack      func(k int) float64
 	missingFrom int
 	missingTo   int
 }
 
 func newOscPhase(seed uint64) *oscPhase {
-	return &oscPhase{rng: rand.New(rand.NewPCG(seed, 7)), noiseNs: 1e3}
+	return &oscPhase{rng: rand.New(rand.NewPCG(seed, 7)), noiseNs: 1e3, wf: 0.1, rwStep: 0.005}
 }
 
 func (o *oscPhase) next(k int) float64 {
 	temp := 5 * math.Sin(2*math.Pi*float64(k)/(4*3600))
-	o.x += 30 + o.rw + temp + 0.1*o.rng.NormFloat64()
-	o.rw += 0.005 * o.rng.NormFloat64()
+	o.x += 30 + o.rw + temp + o.wf*o.rng.NormFloat64()
+	o.rw += o.rwStep * o.rng.NormFloat64()
 	m := o.x + o.noiseNs*o.rng.NormFloat64()
 	if o.spikeProb > 0 && o.rng.Float64() < o.spikeProb {
 		m += 100e3 + 900e3*o.rng.Float64()
