@@ -68,9 +68,9 @@ type guard struct {
 	status  atomic.Pointer[integrity.Status]
 	last    *integrity.Transition
 
-	// The PPS check's model: the configured class, calibrated with the
-	// stability the discipline measured (calibrate), and when.
-	ppsModel     integrity.PowerLaw
+	// The stability the discipline measured that the PPS check is
+	// calibrated with (nil: the configured class alone), and when.
+	ppsFit       *integrity.PowerLaw
 	calibratedAt time.Time
 
 	// Pulse bookkeeping for the free-running phase: the step generation
@@ -114,7 +114,6 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 		cfg: cfg, steer: steer, disc: disc, sky: sky, log: log,
 		antennaConfigured: configured, antennaSaved: cfg.Position.Known != nil && !configured,
 		pps:       integrity.NewPPSDetector(cfg.PPS),
-		ppsModel:  cfg.PPS.Model,
 		early:     []earlyPulse{},
 		pos:       integrity.NewPositionDetector(cfg.Position),
 		rcv:       integrity.NewReceiverDetector(cfg.Receiver),
@@ -242,10 +241,12 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
 }
 
-// newPPS is a PPS detector on the current model.
+// newPPS is a PPS detector calibrated as the current one is.
 func (g *guard) newPPS() *integrity.PPSDetector {
 	c := g.cfg.PPS
-	c.Model = g.ppsModel
+	if g.ppsFit != nil {
+		c.Model = integrity.Calibrate(c.Model, *g.ppsFit)
+	}
 	return integrity.NewPPSDetector(c)
 }
 
@@ -257,8 +258,8 @@ const calibrateAfter = time.Hour
 // calibrate judges the PPS by the stability the node measured, once GNSS
 // has been trusted and the discipline LOCKED for calibrateAfter: the
 // configured class (a TCXO by default) is only a guess at the board's
-// oscillator, and a noisier one would raise false alarms against it.
-// integrity.Calibrate keeps the model between the class and
+// timestamps and oscillator, and noisier ones would raise false alarms
+// against it. integrity.Calibrate keeps the model between the class and
 // MaxCalibrationRaise times it. A restart starts from the class again,
 // which is the stricter side.
 func (g *guard) calibrate(now time.Time) {
@@ -272,19 +273,16 @@ func (g *guard) calibrate(now time.Time) {
 		return
 	}
 	g.calibratedAt = now
-	fit := ds.Stability
-	m := integrity.Calibrate(g.cfg.PPS.Model, integrity.PowerLaw{R: fit.R, Qwf: fit.Qwf, Qrw: fit.Qrw})
-	if m == g.ppsModel {
-		return
-	}
-	changed := relChange(m.R, g.ppsModel.R) > 0.1 || relChange(m.Qwf, g.ppsModel.Qwf) > 0.1 || relChange(m.Qrw, g.ppsModel.Qrw) > 0.1
-	g.ppsModel = m
+	fit := integrity.PowerLaw{R: ds.Stability.R, Qwf: ds.Stability.Qwf, Qrw: ds.Stability.Qrw}
+	class, prev := g.cfg.PPS.Model, g.pps.Model()
+	m := integrity.Calibrate(class, fit)
+	g.ppsFit = &fit
 	g.pps.SetModel(m)
-	if changed {
+	if relChange(m.R, prev.R) > 0.1 || relChange(m.Qwf, prev.Qwf) > 0.1 {
 		g.log.Info("PPS check calibrated with the measured stability",
 			"r_ns2", m.R, "qwf_ns2_per_s", m.Qwf, "qrw_ppb2_per_s", m.Qrw,
 			"measured_r_ns2", fit.R, "measured_qwf_ns2_per_s", fit.Qwf, "measured_qrw_ppb2_per_s", fit.Qrw,
-			"adev_1s", m.ADEV(1), "adev_1000s", m.ADEV(1000), "class_adev_1000s", g.cfg.PPS.Model.ADEV(1000))
+			"class_r_ns2", class.R, "class_qwf_ns2_per_s", class.Qwf)
 	}
 }
 

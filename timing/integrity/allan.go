@@ -38,15 +38,19 @@ const MaxCalibrationRaise = 100
 // Calibrate returns the model to judge the PPS by, given the configured
 // oscillator class and fit, the stability the node measured in the same
 // notation (the bound estimator's Allan fit while it was trusted and
-// locked). Each noise term is the measured one, clamped to between the
-// class's and MaxCalibrationRaise times it:
+// locked). The short-term terms, timestamp noise R and white FM Qwf, are
+// the measured ones clamped to between the class's and
+// MaxCalibrationRaise times it:
 //   - never below the class: a quiet stretch, or a fit that has not seen
 //     the oscillator's worst, must not make the check hair-trigger;
 //   - never above the cap: a fit that took in a slow spoofer, or a fault,
 //     must not blind the check beyond a known factor.
 //
-// A term the class leaves out (zero) stays out: no cap can be derived for
-// it. The drift allowance is the class's: the fit has no term for it.
+// The long-term terms, random walk Qrw and the drift allowance, stay the
+// class's: the fit has no drift term, so it takes a temperature swing
+// for random walk (on the bench TCXO, 440 times the oscillator's own):
+// taken as such, it loosened the long lags up to 4.7× and missed a
+// 10 ns/s drag for 3 h. A term the class leaves out (zero) stays out.
 func Calibrate(class, fit PowerLaw) PowerLaw {
 	clamp := func(c, f float64) float64 {
 		if c <= 0 || math.IsNaN(f) {
@@ -54,12 +58,10 @@ func Calibrate(class, fit PowerLaw) PowerLaw {
 		}
 		return min(max(f, c), c*MaxCalibrationRaise)
 	}
-	return PowerLaw{
-		R:            clamp(class.R, fit.R),
-		Qwf:          clamp(class.Qwf, fit.Qwf),
-		Qrw:          clamp(class.Qrw, fit.Qrw),
-		DriftPPBPerS: class.DriftPPBPerS,
-	}
+	out := class
+	out.R = clamp(class.R, fit.R)
+	out.Qwf = clamp(class.Qwf, fit.Qwf)
+	return out
 }
 
 // windowStat describes the PPS detector's statistic at one lag τ: the
