@@ -68,6 +68,10 @@ type Server struct {
 	mu    sync.Mutex
 	conns []*net.UDPConn
 	addr  net.Addr
+
+	// sent, when a test sets it before Serve, is told the number of
+	// replies each sendmmsg carried, on the worker's goroutine.
+	sent func(n int)
 }
 
 // NewServer validates cfg and returns a server that stamps replies from clk
@@ -121,7 +125,7 @@ func (s *Server) Listen() error {
 	s.conns = conns
 	s.addr = conns[0].LocalAddr()
 	s.log.Info("listening", "addr", s.addr.String(), "workers", len(conns),
-		"batch", s.cfg.Batch, "precision_log2s", s.precision,
+		"batch", s.cfg.Batch, "send_batch", s.cfg.SendBatch, "precision_log2s", s.precision,
 		"rate_limit_interval_ms", s.cfg.RateLimit.Interval.Milliseconds())
 	return nil
 }

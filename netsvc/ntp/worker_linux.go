@@ -313,6 +313,9 @@ func (w *worker) flush(end int) error {
 			}
 			continue
 		}
+		if w.s.sent != nil {
+			w.s.sent(w.nsent)
+		}
 		for j := w.sendOff; j < w.sendOff+w.nsent; j++ {
 			switch w.kinds[j] {
 			case kindKoD:
