@@ -121,6 +121,14 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 		counter:   integrity.NewCounter(integrity.AllKeys()...),
 		witnesses: map[string]integrity.Measurement{},
 	}
+	if haveMem && mem.PPSFit != nil {
+		fit := *mem.PPSFit
+		g.ppsFit = &fit
+		g.pps = g.newPPS()
+		m := g.pps.Model()
+		log.Info("PPS check calibration restored", "path", cfg.MemoryPath,
+			"r_ns2", m.R, "qwf_ns2_per_s", m.Qwf, "qrw_ppb2_per_s", m.Qrw)
+	}
 	if haveMem {
 		if st, err := g.policy.Restore(mem, now); err != nil {
 			log.Error("integrity state not restored", "path", cfg.MemoryPath, "err", err)
@@ -166,6 +174,7 @@ func (g *guard) remember(now time.Time) {
 	if f, ok := g.pos.Held(); ok && !g.antennaConfigured {
 		m.Antenna = &f
 	}
+	m.PPSFit = g.ppsFit
 	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
 		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
 	}
@@ -250,27 +259,33 @@ func (g *guard) newPPS() *integrity.PPSDetector {
 	return integrity.NewPPSDetector(c)
 }
 
-// calibrateAfter is how long the node must have been trusted and LOCKED
-// before the PPS check takes the measured stability, and how often it
-// takes it again.
-const calibrateAfter = time.Hour
+// calibrateAfter is how long the discipline must have been LOCKED before
+// the PPS check takes the measured stability, and how often it takes it
+// again: the short-term terms are fitted well within minutes.
+const calibrateAfter = 15 * time.Minute
 
-// calibrate judges the PPS by the stability the node measured, once GNSS
-// has been trusted and the discipline LOCKED for calibrateAfter: the
-// configured class (a TCXO by default) is only a guess at the board's
-// timestamps and oscillator, and noisier ones would raise false alarms
-// against it. integrity.Calibrate keeps the model between the class and
-// MaxCalibrationRaise times it. A restart starts from the class again,
-// which is the stricter side.
+// calibrate judges the PPS by the stability the node measured, once the
+// discipline has been LOCKED for calibrateAfter with no evidence active
+// from any check but the PPS one: the configured class (a TCXO by
+// default) is only a guess at the board's timestamps and oscillator, and
+// noisier ones raise false alarms against it within minutes, so
+// calibration cannot wait for GNSS to be trusted. What bounds the harm of
+// a fit taken during an attack is integrity.Calibrate's cap; an enforcing
+// node that does not trust GNSS holds over, is not LOCKED, and takes no
+// fit. The fit is kept in the memory file.
 func (g *guard) calibrate(now time.Time) {
 	if now.Sub(g.calibratedAt) < calibrateAfter {
 		return
 	}
 	ist := g.status.Load()
 	ds := g.disc.Status()
-	if ist == nil || ist.State != integrity.StateTrusted || now.Sub(ist.Since) < calibrateAfter ||
-		ds == nil || ds.State != timing.Locked || now.Sub(ds.StateSince) < calibrateAfter || !ds.StabilityFitted {
+	if ist == nil || ds == nil || ds.State != timing.Locked || now.Sub(ds.StateSince) < calibrateAfter || !ds.StabilityFitted {
 		return
+	}
+	for _, e := range ist.Active {
+		if e.Detector != integrity.DetectorPPS {
+			return
+		}
 	}
 	g.calibratedAt = now
 	fit := integrity.PowerLaw{R: ds.Stability.R, Qwf: ds.Stability.Qwf, Qrw: ds.Stability.Qrw}
@@ -279,6 +294,7 @@ func (g *guard) calibrate(now time.Time) {
 	g.ppsFit = &fit
 	g.pps.SetModel(m)
 	if relChange(m.R, prev.R) > 0.1 || relChange(m.Qwf, prev.Qwf) > 0.1 {
+		g.remember(now)
 		g.log.Info("PPS check calibrated with the measured stability",
 			"r_ns2", m.R, "qwf_ns2_per_s", m.Qwf, "qrw_ppb2_per_s", m.Qrw,
 			"measured_r_ns2", fit.R, "measured_qwf_ns2_per_s", fit.Qwf, "measured_qrw_ppb2_per_s", fit.Qrw,

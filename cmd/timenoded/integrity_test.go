@@ -288,11 +288,12 @@ func (d *stabilityDisc) Status() *timing.Status { return d.st.Load() }
 func (*stabilityDisc) SetWithheld(bool)         {}
 
 // TestGuardCalibratesThePPSCheck: the PPS check takes the measured
-// stability (clamped by integrity.Calibrate) once GNSS has been trusted
-// and the discipline LOCKED for calibrateAfter, and not before, not from
-// a discipline that is not LOCKED or has no fit, and not while GNSS is
-// untrusted. Detectors made afresh (after a step) use the calibrated
-// model too.
+// stability (clamped by integrity.Calibrate) once the discipline has been
+// LOCKED for calibrateAfter, also while the PPS check itself alarms (a
+// class too tight for the board alarms within minutes), but not before,
+// not from a discipline that is not LOCKED or has no fit, and not while
+// another check has evidence. Detectors made afresh (after a step) use the
+// calibrated model too, and so does a guard restarted on the memory file.
 func TestGuardCalibratesThePPSCheck(t *testing.T) {
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	fit := bound.Noise{R: 9e6, Qwf: 0.09, Qrw: 4e-4}
@@ -303,19 +304,22 @@ func TestGuardCalibratesThePPSCheck(t *testing.T) {
 		t.Fatal("the fit does not change the class: the test shows nothing")
 	}
 	locked := timing.Status{State: timing.Locked, StateSince: t0, Stability: fit, StabilityFitted: true}
+	ppsAlarm := integrity.Evidence{Detector: integrity.DetectorPPS, Reason: integrity.ReasonFrequencyChange, Level: integrity.LevelUntrusted}
+	jump := integrity.Evidence{Detector: integrity.DetectorPosition, Reason: integrity.ReasonPositionJump, Level: integrity.LevelUntrusted}
 	tests := []struct {
-		name      string
-		disc      timing.Status
-		untrusted bool
-		at        time.Duration
-		want      integrity.PowerLaw
+		name     string
+		disc     timing.Status
+		evidence *integrity.Evidence // recorded every second
+		at       time.Duration
+		want     integrity.PowerLaw
 	}{
-		{"locked and trusted for an hour", locked, false, calibrateAfter, want},
-		{"not an hour yet", locked, false, calibrateAfter - time.Second, class},
-		{"locked only lately", timing.Status{State: timing.Locked, StateSince: t0.Add(time.Minute), Stability: fit, StabilityFitted: true}, false, calibrateAfter, class},
-		{"in holdover", timing.Status{State: timing.Holdover, StateSince: t0, Stability: fit, StabilityFitted: true}, false, 2 * calibrateAfter, class},
-		{"no fit yet", timing.Status{State: timing.Locked, StateSince: t0}, false, 2 * calibrateAfter, class},
-		{"GNSS untrusted", locked, true, 2 * calibrateAfter, class},
+		{"locked long enough", locked, nil, calibrateAfter, want},
+		{"not long enough yet", locked, nil, calibrateAfter - time.Second, class},
+		{"locked only lately", timing.Status{State: timing.Locked, StateSince: t0.Add(time.Minute), Stability: fit, StabilityFitted: true}, nil, calibrateAfter, class},
+		{"in holdover", timing.Status{State: timing.Holdover, StateSince: t0, Stability: fit, StabilityFitted: true}, nil, 2 * calibrateAfter, class},
+		{"no fit yet", timing.Status{State: timing.Locked, StateSince: t0}, nil, 2 * calibrateAfter, class},
+		{"the PPS check alarming", locked, &ppsAlarm, calibrateAfter, want},
+		{"the position check alarming", locked, &jump, 2 * calibrateAfter, class},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -323,23 +327,35 @@ func TestGuardCalibratesThePPSCheck(t *testing.T) {
 			d.st.Store(&tt.disc)
 			ref := clocktest.NewManual(t0)
 			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
-			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: class}}
-			g := newGuard(cfg, newSteerLog(osc), d, func() gnss.SkyView { return gnss.SkyView{} }, t0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			mem := filepath.Join(t.TempDir(), "integrity.json")
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: class}, MemoryPath: mem}
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			g := newGuard(cfg, newSteerLog(osc), d, func() gnss.SkyView { return gnss.SkyView{} }, t0, quiet)
 			for s := time.Duration(0); s <= tt.at; s += time.Second {
-				if tt.untrusted {
-					// An antenna away from its survey, all along.
-					g.record([]integrity.Evidence{{At: t0.Add(s), Detector: integrity.DetectorPosition, Reason: integrity.ReasonPositionJump, Level: integrity.LevelUntrusted}})
+				if tt.evidence != nil {
+					e := *tt.evidence
+					e.At = t0.Add(s)
+					g.record([]integrity.Evidence{e})
 				}
 				g.evaluate(t0.Add(s))
 			}
-			if tt.untrusted && g.Status().State != integrity.StateUntrusted {
-				t.Fatalf("state %v, want untrusted", g.Status().State)
+			if tt.evidence != nil && g.Status().State == integrity.StateTrusted {
+				t.Fatalf("state %v with evidence %v every second", g.Status().State, tt.evidence.Reason)
 			}
 			if got := g.pps.Model(); got != tt.want {
 				t.Errorf("PPS check's model %+v, want %+v", got, tt.want)
 			}
 			if got := g.newPPS().Model(); got != tt.want {
 				t.Errorf("a new PPS check's model %+v, want %+v", got, tt.want)
+			}
+			// A restart keeps the calibration (the memory file is
+			// written by the transitions, and by the calibration).
+			g2 := newGuard(cfg, newSteerLog(osc), d, func() gnss.SkyView { return gnss.SkyView{} }, t0.Add(tt.at), quiet)
+			if got, _ := os.Stat(mem); tt.want != class && got == nil {
+				t.Fatalf("no memory file after the calibration")
+			}
+			if got := g2.pps.Model(); got != tt.want {
+				t.Errorf("after a restart the PPS check's model is %+v, want %+v", got, tt.want)
 			}
 		})
 	}

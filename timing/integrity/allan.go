@@ -10,15 +10,15 @@ import "math"
 // (R, Qwf, Qrw) and the oscillator's configured class (DriftPPBPerS).
 type PowerLaw struct {
 	// R is the white phase (timestamp) noise variance per pulse, ns².
-	R float64
+	R float64 `json:"r_ns2"`
 	// Qwf is the white frequency noise, ns²/s.
-	Qwf float64
+	Qwf float64 `json:"qwf_ns2_per_s"`
 	// Qrw is the random-walk frequency noise, ppb²/s.
-	Qrw float64
+	Qrw float64 `json:"qrw_ppb2_per_s"`
 	// DriftPPBPerS is the largest rate of change of frequency that is
 	// normal for this oscillator (ppb/s), e.g. 2π·A/P for a temperature
 	// swing of amplitude A ppb and period P s.
-	DriftPPBPerS float64
+	DriftPPBPerS float64 `json:"drift_ppb_per_s,omitempty"`
 }
 
 // ADEV returns the model's Allan deviation at τ seconds, dimensionless

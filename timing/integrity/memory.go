@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -31,6 +32,11 @@ type Memory struct {
 	// ResidualNs is Policy.Residual: absent (zero) in files from before
 	// it was kept, which restore it from the evidence.
 	ResidualNs int64 `json:"residual_ns,omitempty"`
+	// PPSFit is the measured stability the PPS check was calibrated with
+	// (Calibrate), absent until it was; a restart keeps the calibration,
+	// so that a node calibrated in monitor mode can be switched to
+	// enforce without its class's false alarms coming back.
+	PPSFit *PowerLaw `json:"pps_fit,omitempty"`
 }
 
 // ParseState is the inverse of State.String.
@@ -101,6 +107,13 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 	}
 	if a := m.Antenna; a != nil && (!a.Valid || a.LatDeg < -90 || a.LatDeg > 90 || a.LonDeg < -180 || a.LonDeg > 180) {
 		return Memory{}, false, fmt.Errorf("%s: antenna position %+v is not a valid fix", path, *a)
+	}
+	if f := m.PPSFit; f != nil {
+		for _, v := range []float64{f.R, f.Qwf, f.Qrw, f.DriftPPBPerS} {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				return Memory{}, false, fmt.Errorf("%s: pps_fit %+v: want finite, non-negative terms", path, *f)
+			}
+		}
 	}
 	return m, true, nil
 }

@@ -24,6 +24,7 @@ func TestMemoryRestoresDistrustForAFullHoldOff(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "integrity.json")
 	m := p.Memory(t0)
 	m.Antenna = &Fix{LatDeg: 41.0151, LonDeg: 28.9795, AltM: 40, Valid: true}
+	m.PPSFit = &PowerLaw{R: 9e6, Qwf: 0.09, Qrw: 0.011}
 	if err := SaveMemory(path, m); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,8 @@ func TestMemoryRestoresDistrustForAFullHoldOff(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("LoadMemory: %v, %v", ok, err)
 	}
-	if got.Antenna == nil || *got.Antenna != *m.Antenna || got.Why != "evidence" || len(got.Evidence) != 1 || got.Evidence[0].Values["distance_m"] != 2000 {
+	if got.Antenna == nil || *got.Antenna != *m.Antenna || got.PPSFit == nil || *got.PPSFit != *m.PPSFit ||
+		got.Why != "evidence" || len(got.Evidence) != 1 || got.Evidence[0].Values["distance_m"] != 2000 {
 		t.Fatalf("memory read back as %+v", got)
 	}
 
@@ -72,6 +74,7 @@ func TestLoadMemory(t *testing.T) {
 		{"unknown state", `{"version":1,"state":"fine"}`, `unknown integrity state "fine"`},
 		{"bad antenna", `{"version":1,"state":"trusted","antenna":{"LatDeg":95,"LonDeg":0,"AltM":0,"Valid":true}}`, "not a valid fix"},
 		{"invalid antenna", `{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":0,"Valid":false}}`, "not a valid fix"},
+		{"negative fit", `{"version":1,"state":"trusted","pps_fit":{"r_ns2":-1,"qwf_ns2_per_s":0,"qrw_ppb2_per_s":0}}`, "pps_fit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
