@@ -6,8 +6,9 @@ import "math"
 // judges against, in the notation of timing/bound (bound.Noise): the Allan
 // variance σ²_y(τ) = 3R/τ² + Qwf/τ + Qrw·τ/3 (ppb²), plus a deterministic
 // frequency drift the oscillator may show without anything being wrong
-// (temperature, ageing). The daemon fills it from the bound estimator's fit
-// (R, Qwf, Qrw) and the oscillator's configured class (DriftPPBPerS).
+// (temperature, ageing). The daemon starts from the oscillator's
+// configured class and calibrates its short-term terms with the bound
+// estimator's fit (Calibrate).
 type PowerLaw struct {
 	// R is the white phase (timestamp) noise variance per pulse, ns².
 	R float64 `json:"r_ns2"`
