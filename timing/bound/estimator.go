@@ -302,3 +302,33 @@ func (e *Estimator) wanderFloor(n Noise) float64 {
 	}
 	return floor
 }
+
+// Checkpoint is the estimator's tracking state at one sample, to return
+// to with Restore.
+type Checkpoint struct {
+	filter PhaseFilter
+	lastNs int64
+}
+
+// Checkpoint returns the tracking state as of the last sample; ok is false
+// before the first.
+func (e *Estimator) Checkpoint() (Checkpoint, bool) {
+	return Checkpoint{filter: e.filter, lastNs: e.lastNs}, e.started
+}
+
+// Restore returns the tracking filter to cp: the free-running phase and
+// frequency as they were at that sample, their uncertainty growing from
+// there, as if no sample had come since. It is for samples found
+// afterwards to have followed a false reference (a spoofed GNSS): the
+// corrections steered since stay counted (the control phase is
+// cumulative), so the offset it estimates is the clock's against the
+// reference as it was before. The servo's predictions, made since, are
+// withdrawn; the Allan fit and the model-error power keep what they
+// measured.
+func (e *Estimator) Restore(cp Checkpoint) {
+	if !e.started || cp.lastNs > e.lastNs {
+		return
+	}
+	e.filter, e.lastNs = cp.filter, cp.lastNs
+	e.preds = e.preds[:0]
+}
