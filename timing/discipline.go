@@ -135,6 +135,16 @@ type Discipline struct {
 	appliedAt time.Time
 	holding   bool
 	tempInput bool
+
+	// history is the servo's and the estimator's state every
+	// checkpointEvery of samples, oldest first, to hold over from the
+	// state before a GNSS the integrity guard found suspect since
+	// suspectSince (Unix ns, 0: none; SetSuspectSince). holdAdjust is
+	// then added to the servo's holdover frequency, until the next
+	// sample.
+	history      []checkpoint
+	suspectSince atomic.Int64
+	holdAdjust   float64
 }
 
 // New returns a discipline for clk. The servo starts from the clock's

@@ -12,6 +12,7 @@ import (
 // and the state machine.
 func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	localNs := p.Local.UnixNano() - d.stepNs
+	d.holdAdjust = 0 // a sample again: the servo's own frequency from here
 	out := d.servo.Sample(float64(offset), localNs)
 	if out.State == servo.Jump {
 		step := time.Duration(out.StepNs)
@@ -26,6 +27,7 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.est.AddSample(localNs, float64(offset), d.estFreq(d.cur.FrequencyPPB))
 		d.est.Step(localNs, out.StepNs)
 		d.stepNs += int64(step)
+		d.history = d.history[:0] // states from before the lock
 		if out.FreqPPB != d.cur.FrequencyPPB {
 			if err := d.clk.SetFrequency(out.FreqPPB); err != nil {
 				d.log.Error("set frequency failed", "freq_ppb", out.FreqPPB, "err", err)
@@ -93,6 +95,7 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
 		d.preds = d.servo.Predictions(d.preds[:0])
 		d.est.SetPredictions(d.preds)
+		d.checkpoint(localNs)
 	}
 	d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))
 	d.offsets.add(float64(offset))
@@ -114,12 +117,13 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 const servoHoldAfter = time.Second
 
 // hold freezes the clock at the servo's estimate of the oscillator's own
-// frequency, without the short-term phase correction of the last sample.
-// It also follows the temperature input, so it is applied again on every
-// tick while the clock holds.
+// frequency, without the short-term phase correction of the last sample
+// (moved to the estimate of before a suspect GNSS by holdAdjust, after a
+// roll back). It also follows the temperature input, so it is applied
+// again on every tick while the clock holds.
 func (d *Discipline) hold(now time.Time) {
 	d.holding = true
-	f := d.servo.HoldoverFrequency()
+	f := d.servo.HoldoverFrequency() + d.holdAdjust
 	if err := d.clk.SetFrequency(f); err != nil {
 		d.log.Error("set holdover frequency failed", "freq_ppb", f, "err", err)
 		return

@@ -20,6 +20,7 @@ func (d *Discipline) Tick() {
 	if d.withheld.Load() && (d.cur.State == Locked ||
 		d.cur.State == Acquiring && d.everLock && now.Sub(d.unlockedAt) <= withheldUnlockedWithin) {
 		d.transition(Holdover, "GNSS withheld by the integrity check; holding frequency")
+		d.rollBack(now)
 		d.hold(now)
 		d.inLock, d.recovering = 0, false
 	}
@@ -97,7 +98,7 @@ const withheldUnlockedWithin = 5 * time.Minute
 // next tick takes a LOCKED clock, or one that left LOCKED within
 // withheldUnlockedWithin, into HOLDOVER at once instead of waiting for
 // the reference to time out, and from ACQUIRING instead of to
-// UNSYNCHRONIZED.
+// UNSYNCHRONIZED; it holds from the state before SetSuspectSince's time.
 func (d *Discipline) SetWithheld(w bool) { d.withheld.Store(w) }
 
 func (d *Discipline) transition(to State, reason string) {
