@@ -109,6 +109,14 @@ type Policy struct {
 	// has aged, and the witnesses see no finer than their own
 	// uncertainty.
 	residual time.Duration
+	// gnss is the largest error GNSS time could have by the latest
+	// comparison with the held-over clock (MeasureGNSS), and when.
+	gnss   time.Duration
+	gnssAt time.Time
+	// suspectSince is since when GNSS may have been false, as judged on
+	// the latest move to untrusted (SuspectSince).
+	suspectSince time.Time
+	lastTrusted  time.Time // when the node last left trusted
 }
 
 // NewPolicy returns a policy in StateTrusted since now.
@@ -149,6 +157,42 @@ func (p *Policy) Widening() time.Duration {
 // untrusted, kept until an operator clears it; while it is not zero the
 // node does not return to trusted.
 func (p *Policy) Residual() time.Duration { return p.residual }
+
+// MeasureGNSS records the largest error GNSS time can have at now, as
+// measured against the node's held-over clock (HoldoverCheck.GNSSBound).
+// If the node leaves untrusted within holdoverFresh of it, the residual
+// takes it: the node then follows a GNSS that may be that far off, and
+// the PPS check, restarted, cannot tell a drag that goes on steadily from
+// a frequency.
+func (p *Policy) MeasureGNSS(now time.Time, d time.Duration) {
+	p.gnss, p.gnssAt = d, now
+}
+
+// SuspectSince is since when the GNSS the node followed may have been
+// false, as judged when the node last became untrusted: the earliest
+// onset the evidence measured (a PPS alarm's clean line ends before the
+// windows that moved: Values["onset_s"] before the evidence), else the
+// evidence's time, or when the node left trusted if it had gone suspect
+// first (it followed GNSS while suspect). Zero before any untrusted
+// episode. The discipline holds over from its state before it
+// (timing.Discipline.SetSuspectSince).
+func (p *Policy) SuspectSince() time.Time { return p.suspectSince }
+
+// onset is the earliest time evs say their condition began (see
+// SuspectSince), at most now.
+func onset(now time.Time, evs []Evidence) time.Time {
+	t := now
+	for _, e := range evs {
+		at := e.At
+		if o, ok := e.Values["onset_s"]; ok && o > 0 && o < 1e6 {
+			at = at.Add(-time.Duration(o * float64(time.Second)))
+		}
+		if at.Before(t) {
+			t = at
+		}
+	}
+	return t
+}
 
 // measured returns the largest time error that evs measured.
 func measured(evs []Evidence) time.Duration {
@@ -210,7 +254,8 @@ func (p *Policy) Active(now time.Time) []Evidence {
 
 // Evaluate updates the state at now and returns the transition, if any.
 // Distrust rises at once; it falls one step at a time, from untrusted
-// only after HoldOff without untrusted-level evidence and to trusted only
+// only after HoldOff without untrusted-level evidence (the residual then
+// takes the GNSS error MeasureGNSS last measured) and to trusted only
 // after SuspectClear without any, and never while a residual time error
 // is kept (Residual).
 func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
@@ -243,12 +288,19 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 	}
 	move := func(to State, why string, evs []Evidence) (Transition, bool) {
 		tr := Transition{At: now, From: p.state, To: to, Why: why, Evidence: evs}
+		if tr.From == StateTrusted {
+			p.lastTrusted = now
+		}
 		p.state, p.since = to, now
 		if to > tr.From {
 			p.cause, p.why = evs, why
 		}
 		if to == StateUntrusted {
 			p.residual = max(p.residual, measured(evs))
+			p.suspectSince = onset(now, evs)
+			if tr.From == StateSuspect && p.lastTrusted.Before(p.suspectSince) {
+				p.suspectSince = p.lastTrusted
+			}
 		}
 		return tr, true
 	}
@@ -260,6 +312,9 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		}
 		return move(target, why, strong)
 	case p.state == StateUntrusted && now.Sub(p.lastUp) >= p.cfg.HoldOff:
+		if !p.gnssAt.IsZero() && now.Sub(p.gnssAt) <= holdoverFresh {
+			p.residual = max(p.residual, p.gnss)
+		}
 		return move(StateSuspect, fmt.Sprintf("no untrusted evidence for %v", p.cfg.HoldOff), p.cause)
 	case p.state == StateSuspect && target == StateTrusted && p.residual == 0 &&
 		now.Sub(p.lastSus) >= p.cfg.SuspectClear && now.Sub(p.since) >= p.cfg.SuspectClear:

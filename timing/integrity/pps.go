@@ -28,8 +28,10 @@ const (
 	ReasonPPSUnstable = "pps_unstable"
 )
 
-// PPSReasons lists the PPS detector's reasons.
-var PPSReasons = []string{ReasonPhaseStep, ReasonFrequencyChange, ReasonFrequencyDrift, ReasonPPSMissing, ReasonPPSUnstable}
+// PPSReasons lists the PPS detector's reasons, and the holdover check's
+// (HoldoverCheck), which judges the same pulses.
+var PPSReasons = []string{ReasonPhaseStep, ReasonFrequencyChange, ReasonFrequencyDrift, ReasonPPSMissing, ReasonPPSUnstable,
+	ReasonHoldoverDisagrees}
 
 // PPSConfig configures a PPSDetector. Zero fields take the defaults.
 type PPSConfig struct {
@@ -425,6 +427,7 @@ func (d *PPSDetector) alarm(now time.Time, sec int64, tau int, why string, D, z 
 	// it while the node holds over).
 	e, allow := d.heldDeviation(sec, d.topX)
 	ev.Values["held_error_ns"], ev.Values["allowed_ns"] = e, allow
+	ev.Values["onset_s"] = float64(sec - d.heldSec)
 	return ev
 }
 
@@ -451,7 +454,7 @@ func (d *PPSDetector) checkHeld(now time.Time, sec int64, rel float64, evs []Evi
 	if math.Abs(e) > allow {
 		d.agreeRuns = 0
 		return append(evs, Evidence{At: now, Detector: DetectorPPS, Reason: d.heldWhy, Level: LevelUntrusted,
-			Values: map[string]float64{"held_error_ns": e, "allowed_ns": allow, "held_s": dt}})
+			Values: map[string]float64{"held_error_ns": e, "allowed_ns": allow, "held_s": dt, "onset_s": dt}})
 	}
 	d.agreeRuns++
 	if d.agreeRuns >= d.cfg.ClearAfter {
