@@ -44,10 +44,12 @@ type guardConfig struct {
 }
 
 // discipline is what the guard needs of the timing discipline: its status,
-// and to be told while GNSS is withheld from it (timing.Discipline).
+// and to be told while GNSS is withheld from it and since when it may
+// have been false (timing.Discipline).
 type discipline interface {
 	Status() *timing.Status
 	SetWithheld(bool)
+	SetSuspectSince(time.Time)
 }
 
 // guard owns the integrity detectors and the policy (one goroutine: run),
@@ -61,6 +63,7 @@ type guard struct {
 	log   *slog.Logger
 
 	pps     *integrity.PPSDetector
+	hold    *integrity.HoldoverCheck // GNSS against the held-over clock
 	pos     *integrity.PositionDetector
 	rcv     *integrity.ReceiverDetector
 	policy  *integrity.Policy
@@ -115,6 +118,7 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 		antennaConfigured: configured, antennaSaved: cfg.Position.Known != nil && !configured,
 		pps:       integrity.NewPPSDetector(cfg.PPS),
 		early:     []earlyPulse{},
+		hold:      integrity.NewHoldoverCheck(),
 		pos:       integrity.NewPositionDetector(cfg.Position),
 		rcv:       integrity.NewReceiverDetector(cfg.Receiver),
 		policy:    integrity.NewPolicy(cfg.Policy, now),
@@ -248,6 +252,25 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	}
 	g.lastEdge = p.Local
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
+	g.compareHeld(now, p.Local)
+}
+
+// compareHeld judges an edge against the node's own clock while the
+// discipline holds over without GNSS (integrity.HoldoverCheck): GNSS
+// outside the bound the node publishes is evidence, and the comparison is
+// what the policy keeps when it follows GNSS again.
+func (g *guard) compareHeld(now, edge time.Time) {
+	st := g.Status()
+	if st.FollowGNSS() {
+		g.hold.Reset()
+		return
+	}
+	ds := g.disc.Status()
+	if ds == nil || ds.State != timing.Holdover {
+		g.hold.Reset()
+		return
+	}
+	g.record(g.hold.Observe(now, stampOffset(edge), st.Bound(ds.BoundAt(edge))))
 }
 
 // newPPS is a PPS detector calibrated as the current one is.
@@ -454,6 +477,9 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 func (g *guard) evaluate(now time.Time) {
 	g.calibrate(now)
 	g.record(g.pps.Tick(now))
+	if d, ok := g.hold.GNSSBound(now); ok {
+		g.policy.MeasureGNSS(now, d)
+	}
 	if tr, ok := g.policy.Evaluate(now); ok {
 		g.last = &tr
 		g.logTransition(tr)
@@ -501,6 +527,11 @@ func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-ch
 		follow := g.Status().FollowGNSS()
 		if follow == withheld {
 			withheld = !follow
+			if withheld {
+				// Before the discipline holds over: it holds from its
+				// state before this time.
+				g.disc.SetSuspectSince(g.policy.SuspectSince())
+			}
 			g.disc.SetWithheld(withheld)
 			if withheld {
 				g.log.Warn("not following GNSS: pulses and fixes withheld from the discipline, which holds over")

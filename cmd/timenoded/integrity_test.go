@@ -21,14 +21,25 @@ import (
 )
 
 // lockedDisc is a discipline that is always LOCKED and records what the
-// guard says about withholding GNSS (when withheld is not nil).
-type lockedDisc struct{ withheld *atomic.Bool }
+// guard says about withholding GNSS (when withheld is not nil) and since
+// when GNSS is suspect (Unix ns, when suspect is not nil).
+type lockedDisc struct{ withheld, suspect *atomic.Int64 }
 
 func (lockedDisc) Status() *timing.Status { return &timing.Status{State: timing.Locked} }
 
 func (l lockedDisc) SetWithheld(w bool) {
 	if l.withheld != nil {
-		l.withheld.Store(w)
+		var v int64
+		if w {
+			v = 1
+		}
+		l.withheld.Store(v)
+	}
+}
+
+func (l lockedDisc) SetSuspectSince(t time.Time) {
+	if l.suspect != nil {
+		l.suspect.Store(t.UnixNano())
 	}
 }
 
@@ -51,8 +62,8 @@ func TestGuardGate(t *testing.T) {
 			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
 			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
 			cfg := guardConfig{Mode: tt.mode, PPS: integrity.PPSConfig{Model: simModel}, Position: integrity.PositionConfig{Known: &antenna}}
-			var told atomic.Bool
-			g := newGuard(cfg, newSteerLog(osc), lockedDisc{&told}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			var told, suspect atomic.Int64
+			g := newGuard(cfg, newSteerLog(osc), lockedDisc{&told, &suspect}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -87,6 +98,7 @@ func TestGuardGate(t *testing.T) {
 			if st := g.Status(); st.State != integrity.StateTrusted {
 				t.Fatalf("clean: %v %v", st.State, st.Active)
 			}
+			jumped := osc.Now()
 			for range 3 {
 				second(2000)
 			}
@@ -98,8 +110,12 @@ func TestGuardGate(t *testing.T) {
 				t.Errorf("untrusted, mode %s: %d passed, want withheld %v", tt.mode, n, tt.wantWithheld)
 			}
 			// The discipline is told, so that it holds over at once.
-			if told.Load() != tt.wantWithheld {
-				t.Errorf("untrusted, mode %s: discipline told withheld %v, want %v", tt.mode, told.Load(), tt.wantWithheld)
+			if (told.Load() == 1) != tt.wantWithheld {
+				t.Errorf("untrusted, mode %s: discipline told withheld %v, want %v", tt.mode, told.Load() == 1, tt.wantWithheld)
+			}
+			// And before that, since when GNSS is suspect: the jump.
+			if at := time.Unix(0, suspect.Load()); tt.wantWithheld && (at.Before(jumped) || at.After(g.Status().Since)) {
+				t.Errorf("discipline told GNSS suspect since %v, want between the jump (%v) and the transition (%v)", at, jumped, g.Status().Since)
 			}
 			if got := g.Status().Bound(time.Microsecond) - time.Microsecond; got != tt.wantWidenedBy {
 				t.Errorf("widening %v, want %v", got, tt.wantWidenedBy)
@@ -284,8 +300,9 @@ func TestStampOffset(t *testing.T) {
 // stabilityDisc is a discipline with a settable status.
 type stabilityDisc struct{ st atomic.Pointer[timing.Status] }
 
-func (d *stabilityDisc) Status() *timing.Status { return d.st.Load() }
-func (*stabilityDisc) SetWithheld(bool)         {}
+func (d *stabilityDisc) Status() *timing.Status  { return d.st.Load() }
+func (*stabilityDisc) SetWithheld(bool)          {}
+func (*stabilityDisc) SetSuspectSince(time.Time) {}
 
 // TestGuardCalibratesThePPSCheck: the PPS check takes the measured
 // stability (clamped by integrity.Calibrate) once the discipline has been
@@ -356,6 +373,76 @@ func TestGuardCalibratesThePPSCheck(t *testing.T) {
 			}
 			if got := g2.pps.Model(); got != tt.want {
 				t.Errorf("after a restart the PPS check's model is %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestGuardComparesGNSSWithTheHeldOverClock: while GNSS is untrusted and
+// the discipline holds over, an edge outside the bound the node publishes
+// for its own clock keeps the node untrusted past the hold-off
+// (pps/holdover_disagrees); inside it, the node follows GNSS again after
+// the hold-off and keeps the comparison, |offset| + bound, as its
+// residual.
+func TestGuardComparesGNSSWithTheHeldOverClock(t *testing.T) {
+	const bound = 10 * time.Microsecond
+	tests := []struct {
+		name         string
+		offset       time.Duration // GNSS's edges on the node's clock
+		wantState    integrity.State
+		wantResidual time.Duration
+	}{
+		{"GNSS 50 µs off the held-over clock", 50 * time.Microsecond, integrity.StateUntrusted, 0},
+		{"GNSS 3 µs off, within the bound", 3 * time.Microsecond, integrity.StateSuspect, 3*time.Microsecond + bound},
+		{"GNSS 30 µs early", -30 * time.Microsecond, integrity.StateUntrusted, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
+				Position: integrity.PositionConfig{Known: &antenna}, Policy: integrity.PolicyConfig{HoldOff: 30 * time.Second}}
+			disc := &stabilityDisc{}
+			disc.st.Store(&timing.Status{State: timing.Locked})
+			g := newGuard(cfg, newSteerLog(osc), disc, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.DiscardHandler))
+			for k := 1; k <= 120; k++ {
+				ref.Advance(time.Second)
+				now := osc.Now()
+				edge := now.Add(tt.offset)
+				g.observePulse(now, pps.Pulse{Local: edge, Seq: uint64(k)})
+				// Clean fixes, then three 2 km off: untrusted at once.
+				if k <= 8 {
+					north := 0.0
+					if k > 5 {
+						north = 2000
+					}
+					g.observeFix(now, gnss.Fix{UTC: now, Valid: true, Received: now.Add(300 * time.Millisecond),
+						Latitude: 41 + north/111320, Longitude: 29, Altitude: 40})
+				}
+				g.evaluate(now)
+				if !g.Status().FollowGNSS() {
+					// Withheld: the discipline holds over with its bound.
+					disc.st.Store(&timing.Status{State: timing.Holdover, ErrorBound: bound, BoundAsOf: now})
+				} else {
+					disc.st.Store(&timing.Status{State: timing.Locked})
+				}
+				if k == 10 && g.Status().State != integrity.StateUntrusted {
+					t.Fatalf("after the position jump: %v, want untrusted", g.Status().State)
+				}
+			}
+			st := g.Status()
+			if st.State != tt.wantState || st.Residual != tt.wantResidual {
+				t.Fatalf("110 s after the jump (hold-off 30 s): %v, residual %v; want %v, residual %v (active %v)",
+					st.State, st.Residual, tt.wantState, tt.wantResidual, st.Active)
+			}
+			disagrees := false
+			for _, e := range st.Active {
+				disagrees = disagrees || e.Reason == integrity.ReasonHoldoverDisagrees
+			}
+			if disagrees != (tt.wantState == integrity.StateUntrusted) {
+				t.Errorf("holdover_disagrees active %v, want %v: %v", disagrees, tt.wantState == integrity.StateUntrusted, st.Active)
 			}
 		})
 	}

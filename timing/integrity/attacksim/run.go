@@ -73,6 +73,7 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 	clk := simclock.New(Epoch, initialOffsetNs)
 	disc := timing.New(timing.DefaultConfig(), clk, slog.New(slog.DiscardHandler))
 	ppsDet := integrity.NewPPSDetector(integrity.PPSConfig{Model: s.Model()})
+	hold := integrity.NewHoldoverCheck()
 	pos := integrity.NewPositionDetector(integrity.PositionConfig{})
 	rec := integrity.NewReceiverDetector(integrity.ReceiverConfig{Leap: FixedLeap(18)})
 	pol := integrity.NewPolicy(integrity.PolicyConfig{}, Epoch)
@@ -113,13 +114,30 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		if a == nil || !a.NoPPSCheck {
 			// The edge's offset on the node's clock places the node on
 			// the check's held line, as the daemon's guard does.
+			// While the node holds over, the same offset compares
+			// GNSS with the bound it publishes (as the guard does).
+			withheld := !pol.FollowGNSS()
+			if !withheld {
+				hold.Reset()
+			}
 			if in.PPSPresent {
-				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSPhaseNs), clk.X+in.PPSPhaseNs-in.OscNs)...)
+				off := clk.X + in.PPSPhaseNs - in.OscNs
+				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSPhaseNs), off)...)
+				if withheld {
+					evs = append(evs, hold.Observe(now, off, published)...)
+				}
 			}
 			if in.PPSExtra {
-				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSExtraNs), clk.X+in.PPSExtraNs-in.OscNs)...)
+				off := clk.X + in.PPSExtraNs - in.OscNs
+				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSExtraNs), off)...)
+				if withheld {
+					evs = append(evs, hold.Observe(now, off, published)...)
+				}
 			}
 			evs = append(evs, ppsDet.Tick(now)...)
+			if d, ok := hold.GNSSBound(now); ok {
+				pol.MeasureGNSS(now, d)
+			}
 		}
 		evs = append(evs, pos.Observe(now, in.Fix)...)
 		evs = append(evs, rec.Observe(in.Snap)...)
@@ -156,6 +174,9 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		}
 
 		follow := pol.FollowGNSS()
+		if !follow {
+			disc.SetSuspectSince(pol.SuspectSince())
+		}
 		disc.SetWithheld(!follow)
 		if follow {
 			seq = feedPulses(disc, clk, in, seq)
