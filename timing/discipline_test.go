@@ -47,6 +47,21 @@ func newBenchConfig(t *testing.T, cfg Config, osc clocktest.OscillatorConfig, no
 		noise: noise, delay: 300 * time.Millisecond}
 }
 
+// lockedBench is a bench on a 3 ppm oscillator starting offset off,
+// with 1 µs timestamp noise, run clean for secs seconds, which must
+// leave it LOCKED.
+func lockedBench(t *testing.T, offset time.Duration, secs int) *bench {
+	t.Helper()
+	b := newBench(t, clocktest.OscillatorConfig{InitialOffset: offset, FrequencyErrorPPB: 3000, Seed: 5}, time.Microsecond)
+	for range secs {
+		b.second(true, true, true)
+	}
+	if s := b.d.Status().State; s != Locked {
+		t.Fatalf("state %v after %d s clean, want LOCKED", s, secs)
+	}
+	return b
+}
+
 // second runs one true second: edge at T, fix for T after the delay.
 func (b *bench) second(pulse, fix, valid bool) {
 	b.sec++
@@ -551,13 +566,7 @@ func TestOneOutlierKeepsLock(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 40 * time.Microsecond, FrequencyErrorPPB: 3000, Seed: 5}, time.Microsecond)
-			for range 120 {
-				b.second(true, true, true)
-			}
-			if s := b.d.Status().State; s != Locked {
-				t.Fatalf("state %v after 120 s, want LOCKED", s)
-			}
+			b := lockedBench(t, 40*time.Microsecond, 120)
 			accepted := b.d.Status().Samples
 			for range tc.outliers {
 				b.kick = -400 * time.Microsecond

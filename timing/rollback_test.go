@@ -3,8 +3,6 @@ package timing
 import (
 	"testing"
 	"time"
-
-	"github.com/aunsorm/timenode/hw/clock/clocktest"
 )
 
 // TestWithheldHoldsOverFromBeforeTheDrag: a GNSS dragged at 100 ns/s for
@@ -31,13 +29,7 @@ func TestWithheldHoldsOverFromBeforeTheDrag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBench(t, clocktest.OscillatorConfig{InitialOffset: 3 * time.Millisecond, FrequencyErrorPPB: 3000, Seed: 5}, time.Microsecond)
-			for range 7200 {
-				b.second(true, true, true)
-			}
-			if s := b.d.Status().State; s != Locked {
-				t.Fatalf("after 2 h clean: %v, want LOCKED", s)
-			}
+			b := lockedBench(t, 3*time.Millisecond, 7200)
 			const drag = 300
 			for i := range drag {
 				// The edge's lateness grows 100 ns/s: GNSS time dragged.

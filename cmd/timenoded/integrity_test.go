@@ -43,6 +43,17 @@ func (l lockedDisc) SetSuspectSince(t time.Time) {
 	}
 }
 
+// guardTestClock is a perfect oscillator on a manual reference at t0.
+func guardTestClock(t0 time.Time) (*clocktest.Manual, *clocktest.Oscillator) {
+	ref := clocktest.NewManual(t0)
+	return ref, clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+}
+
+// testAntenna is the known antenna position of the guard tests.
+func testAntenna() *integrity.Fix {
+	return &integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
+}
+
 // TestGuardGate drives the guard's loop: a position 2 km from the known
 // antenna makes GNSS untrusted, after which an enforcing guard passes
 // nothing more to the discipline and a monitoring one passes everything.
@@ -57,11 +68,8 @@ func TestGuardGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-			ref := clocktest.NewManual(t0)
-			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
-			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
-			cfg := guardConfig{Mode: tt.mode, PPS: integrity.PPSConfig{Model: simModel}, Position: integrity.PositionConfig{Known: &antenna}}
+			ref, osc := guardTestClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+			cfg := guardConfig{Mode: tt.mode, PPS: integrity.PPSConfig{Model: simModel}, Position: integrity.PositionConfig{Known: testAntenna()}}
 			var told, suspect atomic.Int64
 			g := newGuard(cfg, newSteerLog(osc), lockedDisc{&told, &suspect}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 
@@ -266,9 +274,9 @@ func TestGuardRemembersTheSurvey(t *testing.T) {
 
 	// A configured antenna stays out of the file.
 	os.Remove(mem)
-	known := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
-	cfg.Position.Known = &known
-	c := newGuard(cfg, newSteerLog(clocktest.NewOscillator(clocktest.NewManual(t0), clocktest.OscillatorConfig{})), lockedDisc{}, sky, t0, quiet)
+	cfg.Position.Known = testAntenna()
+	_, osc := guardTestClock(t0)
+	c := newGuard(cfg, newSteerLog(osc), lockedDisc{}, sky, t0, quiet)
 	c.policy.Observe(integrity.Evidence{At: t0, Detector: integrity.DetectorPosition, Reason: "position_jump", Level: integrity.LevelUntrusted})
 	c.evaluate(t0)
 	if m, ok, err := integrity.LoadMemory(mem); err != nil || !ok || m.State != "untrusted" || m.Antenna != nil {
@@ -342,8 +350,7 @@ func TestGuardCalibratesThePPSCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &stabilityDisc{}
 			d.st.Store(&tt.disc)
-			ref := clocktest.NewManual(t0)
-			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
+			_, osc := guardTestClock(t0)
 			mem := filepath.Join(t.TempDir(), "integrity.json")
 			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: class}, MemoryPath: mem}
 			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -398,12 +405,9 @@ func TestGuardComparesGNSSWithTheHeldOverClock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-			ref := clocktest.NewManual(t0)
-			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{})
-			antenna := integrity.Fix{LatDeg: 41, LonDeg: 29, AltM: 40, Valid: true}
+			ref, osc := guardTestClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
-				Position: integrity.PositionConfig{Known: &antenna}, Policy: integrity.PolicyConfig{HoldOff: 30 * time.Second}}
+				Position: integrity.PositionConfig{Known: testAntenna()}, Policy: integrity.PolicyConfig{HoldOff: 30 * time.Second}}
 			disc := &stabilityDisc{}
 			disc.st.Store(&timing.Status{State: timing.Locked})
 			g := newGuard(cfg, newSteerLog(osc), disc, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.DiscardHandler))
