@@ -9,7 +9,8 @@ import (
 // 5 min pulls the servo's frequency along; withheld with the time it
 // became suspect (SetSuspectSince), the clock holds the frequency it had
 // before, its error stays where the drag left it, and its own bound
-// covers that error: the estimator tracks from its state before the drag. Withheld without that time, the clock goes on at the drag's
+// covers that error: the estimator tracks from its state before the
+// drag. Withheld without that time, the clock goes on at the drag's
 // rate (the old behaviour, and what a drag that predates the history
 // still gets).
 func TestWithheldHoldsOverFromBeforeTheDrag(t *testing.T) {
