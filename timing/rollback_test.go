@@ -23,10 +23,15 @@ func TestWithheldHoldsOverFromBeforeTheDrag(t *testing.T) {
 		// (without a roll back only the policy's residual can: the drag
 		// moved the clock before the holdover began).
 		covered bool
+		// lost: the pulses stop this long before GNSS is withheld, so the
+		// clock is already in HOLDOVER at the dragged frequency (a fast
+		// drag makes the servo reject the edges before the check fires).
+		lost int
 	}{
-		{"rolled back to the onset", 5 * time.Minute, 40 * time.Microsecond, 0, true},
-		{"no suspect time", 0, time.Second, 150 * time.Microsecond, false},
-		{"suspect for longer than the history", 5 * time.Hour, time.Second, 150 * time.Microsecond, false},
+		{"rolled back to the onset", 5 * time.Minute, 40 * time.Microsecond, 0, true, 0},
+		{"already holding over", 5 * time.Minute, 40 * time.Microsecond, 0, true, 10},
+		{"no suspect time", 0, time.Second, 150 * time.Microsecond, false, 0},
+		{"suspect for longer than the history", 5 * time.Hour, time.Second, 150 * time.Microsecond, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,6 +41,12 @@ func TestWithheldHoldsOverFromBeforeTheDrag(t *testing.T) {
 				// The edge's lateness grows 100 ns/s: GNSS time dragged.
 				b.kick = time.Duration(i) * 100 * time.Nanosecond
 				b.second(true, true, true)
+			}
+			for range tt.lost {
+				b.second(false, false, true)
+			}
+			if s := b.d.Status().State; tt.lost > 0 && s != Holdover {
+				t.Fatalf("%d s without pulses: %v, want HOLDOVER", tt.lost, s)
 			}
 			taken := b.osc.Now().Sub(b.ref.Now())
 			if tt.suspect > 0 {

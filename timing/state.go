@@ -23,6 +23,13 @@ func (d *Discipline) Tick() {
 		d.rollBack(now)
 		d.hold(now)
 		d.inLock, d.recovering = 0, false
+	} else if d.withheld.Load() && d.cur.State == Holdover && d.suspectSince.Load() != 0 {
+		// Already holding over when GNSS was found false: a fast drag
+		// makes the servo reject the edges before the check catches it,
+		// and the frequency held since then is the dragged one.
+		d.rollBack(now)
+		d.hold(now)
+		d.recovering = false
 	}
 	switch d.cur.State {
 	case Locked, Acquiring:
