@@ -88,6 +88,7 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 	end := int((onset + after) / time.Second)
 	var prevOsc float64
 	var seq uint64
+	withheld := false
 	for k := 0; k < end; k++ {
 		in := w.next(k)
 		attacked := a != nil && k >= start
@@ -174,10 +175,12 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		}
 
 		follow := pol.FollowGNSS()
-		if !follow {
+		if !follow && !withheld {
+			// As the guard: once, before the discipline holds over.
 			disc.SetSuspectSince(pol.SuspectSince())
 		}
-		disc.SetWithheld(!follow)
+		withheld = !follow
+		disc.SetWithheld(withheld)
 		if follow {
 			seq = feedPulses(disc, clk, in, seq)
 		}
