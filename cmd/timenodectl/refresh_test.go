@@ -30,7 +30,7 @@ func startDaemon(t *testing.T, daemon, state, https string) (map[string]string, 
 	os.Remove(filepath.Join(state, "endpoints.json"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, daemon, "--sim", "--state-dir", state,
-		"--https", https, "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0")
+		"--https", https, "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
