@@ -17,16 +17,18 @@ func (d *Discipline) Tick() {
 	case d.holding && d.tempInput:
 		d.hold(now) // the held frequency follows the temperature
 	}
-	if d.withheld.Load() && (d.cur.State == Locked ||
+	withheld := d.withheld.Load()
+	entered := false
+	if withheld && (d.cur.State == Locked ||
 		d.cur.State == Acquiring && d.everLock && now.Sub(d.unlockedAt) <= withheldUnlockedWithin) {
 		d.transition(Holdover, "GNSS withheld by the integrity check; holding frequency")
-		d.rollBack(now)
-		d.hold(now)
-		d.inLock, d.recovering = 0, false
-	} else if d.withheld.Load() && d.cur.State == Holdover && d.suspectSince.Load() != 0 {
-		// Already holding over when GNSS was found false: a fast drag
-		// makes the servo reject the edges before the check catches it,
-		// and the frequency held since then is the dragged one.
+		d.inLock, entered = 0, true
+	}
+	// Roll back on entering, or when already holding over as the guard
+	// names the suspect time: a fast drag makes the servo reject the
+	// edges before the check catches it, and the frequency held since
+	// then is the dragged one.
+	if withheld && d.cur.State == Holdover && (entered || d.suspectSince.Load() != 0) {
 		d.rollBack(now)
 		d.hold(now)
 		d.recovering = false
