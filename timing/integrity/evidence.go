@@ -78,10 +78,17 @@ func (e Evidence) TimeError() (d time.Duration, ok bool) {
 	} else {
 		return 0, false
 	}
+	return ceilDuration(ns), true
+}
+
+// ceilDuration is ns rounded up to a Duration, saturated (a NaN too) at
+// the largest one: an error bound is never below the computed one and
+// never wraps.
+func ceilDuration(ns float64) time.Duration {
 	if math.IsNaN(ns) || ns >= math.MaxInt64 {
-		return time.Duration(math.MaxInt64), true
+		return time.Duration(math.MaxInt64)
 	}
-	return time.Duration(math.Ceil(ns)), true
+	return time.Duration(math.Ceil(ns))
 }
 
 // AddNodeError annotates the PPS check's evidence that measured GNSS

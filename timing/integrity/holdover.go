@@ -2,7 +2,6 @@ package integrity
 
 import (
 	"math"
-	"slices"
 	"time"
 )
 
@@ -33,8 +32,9 @@ const holdoverFresh = 10 * time.Second
 // that goes on at a steady rate is a steady frequency to a fresh check,
 // which it cannot see.
 type HoldoverCheck struct {
-	recent []float64 // the last edges' offsets, oldest first
-	lastAt time.Time
+	recent  []float64 // the last edges' offsets, oldest first
+	scratch []float64 // recent, sorted for the median
+	lastAt  time.Time
 	// The latest comparison: the median offset and the bound, and when.
 	median, bound float64
 	at            time.Time
@@ -42,7 +42,7 @@ type HoldoverCheck struct {
 
 // NewHoldoverCheck returns a check with no edges.
 func NewHoldoverCheck() *HoldoverCheck {
-	return &HoldoverCheck{recent: make([]float64, 0, holdoverMedian)}
+	return &HoldoverCheck{recent: make([]float64, 0, holdoverMedian), scratch: make([]float64, 0, holdoverMedian)}
 }
 
 // Observe takes one edge's offset from its second on the node's clock
@@ -67,9 +67,8 @@ func (h *HoldoverCheck) Observe(now time.Time, offsetNs float64, bound time.Dura
 	if len(h.recent) < holdoverMedian {
 		return nil
 	}
-	s := slices.Clone(h.recent)
-	slices.Sort(s)
-	h.median, h.bound, h.at = s[holdoverMedian/2], float64(bound), now
+	h.scratch = append(h.scratch[:0], h.recent...)
+	h.median, h.bound, h.at = median(h.scratch), float64(bound), now
 	if math.Abs(h.median) <= h.bound {
 		return nil
 	}
@@ -89,9 +88,5 @@ func (h *HoldoverCheck) GNSSBound(now time.Time) (time.Duration, bool) {
 	if h.at.IsZero() || now.Sub(h.at) > holdoverFresh {
 		return 0, false
 	}
-	d := math.Ceil(math.Abs(h.median) + h.bound)
-	if d >= math.MaxInt64 {
-		return time.Duration(math.MaxInt64), true
-	}
-	return time.Duration(d), true
+	return ceilDuration(math.Abs(h.median) + h.bound), true
 }
