@@ -117,7 +117,6 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 			// the check's held line, as the daemon's guard does.
 			// While the node holds over, the same offset compares
 			// GNSS with the bound it publishes (as the guard does).
-			withheld := !pol.FollowGNSS()
 			if !withheld {
 				hold.Reset()
 			}
