@@ -171,7 +171,8 @@ func missingTool(t *testing.T, tool, pkg string) {
 
 // TestReloadUnderLoad rotates the server certificate ten times (and tries
 // one broken certificate) while clients fetch nonce-bound attestations over
-// fresh, resumed and kept-alive connections: no request may fail.
+// fresh, resumed and kept-alive (HTTP/1.1 and HTTP/2) connections: no
+// request may fail.
 func TestReloadUnderLoad(t *testing.T) {
 	pki := newServicePKI(t)
 	d := startSim(t, pki.options())
@@ -187,8 +188,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		conf := &tls.Config{RootCAs: mtlstest.Pool(pki.ca), MinVersion: tls.VersionTLS13, ServerName: "localhost",
 			Certificates: []tls.Certificate{pki.gateway.TLS()}, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 		// Workers 0-1 open a connection per request (resuming sessions),
-		// 2-3 keep theirs alive across the reloads.
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf, DisableKeepAlives: w < 2}}
+		// 2-3 keep theirs alive across the reloads: 2 over HTTP/1.1, 3
+		// over HTTP/2, as signer/client does.
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf,
+			DisableKeepAlives: w < 2, ForceAttemptHTTP2: w == 3}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

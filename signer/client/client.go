@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aunsorm/timenode/signer"
@@ -78,6 +80,8 @@ type Client struct {
 	log  *slog.Logger
 	attU string
 	keyU string
+
+	retries atomic.Uint64 // see Retries
 
 	mu        sync.Mutex
 	http      *http.Client
@@ -169,6 +173,22 @@ func (c *Client) reconnect() error {
 	return nil
 }
 
+// connectionLost reports whether a request failed because its connection
+// broke (reset, closed, or refused by an HTTP/2 GOAWAY) rather than on a
+// timeout, a TLS verification or an answer: the one failure a retry on a
+// new connection can cure. A load balancer or a NAT that drops a
+// long-lived connection, or a server that closes an idle one just as a
+// request goes out, causes it.
+func connectionLost(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "server sent GOAWAY")
+}
+
+// Retries returns how many requests were repeated on a fresh connection
+// after theirs broke (connectionLost); each one that then succeeded is a
+// failure the caller never saw.
+func (c *Client) Retries() uint64 { return c.retries.Load() }
+
 func (c *Client) getJSON(ctx context.Context, u string, dst any) (time.Duration, error) {
 	c.mu.Lock()
 	hc := c.http
@@ -185,6 +205,15 @@ func (c *Client) getJSON(ctx context.Context, u string, dst any) (time.Duration,
 	}
 	start := time.Now()
 	resp, err := hc.Do(req)
+	if err != nil && ctx.Err() == nil && connectionLost(err) {
+		// A GET is safe to repeat, and the transport has already dropped
+		// the dead connection, so the retry dials a fresh one. Once only:
+		// a server that resets every connection is down, not flaky.
+		c.retries.Add(1)
+		c.log.Warn("connection lost; retrying once on a fresh connection", "url", u, "err", err)
+		start = time.Now()
+		resp, err = hc.Do(req.Clone(ctx))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("client: fetch %s: %w", u, err)
 	}

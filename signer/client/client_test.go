@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,5 +195,52 @@ func TestBackoff(t *testing.T) {
 	}
 	if b.Delay(200) > time.Second {
 		t.Fatal("no cap for large n")
+	}
+}
+
+// TestRetryOnLostConnection: a connection reset under a request is
+// repeated once on a fresh connection; a server that resets every one
+// fails the refresh, and so does one that answers with an error.
+func TestRetryOnLostConnection(t *testing.T) {
+	now := time.Now()
+	ca, _ := signer.NewCA("timenode production CA", false, now.Add(-time.Hour), 48*time.Hour)
+	a := node(t, ca, now.Add(-time.Hour), now.Add(time.Hour))
+	set, _ := signer.NewKeySet(a, nil)
+	srv := newServer(t, set)
+	for _, tc := range []struct {
+		name        string
+		resets      int32
+		down        bool
+		wantErr     bool
+		wantRetries uint64
+	}{
+		{name: "no reset", wantRetries: 0},
+		{name: "one reset", resets: 1, wantRetries: 1},
+		{name: "every connection reset", resets: 2, wantErr: true, wantRetries: 1},
+		{name: "an answer, not a lost connection", down: true, wantErr: true, wantRetries: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, err := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Production: true,
+				Roots: pool(ca), Pins: []string{signer.Fingerprint(a.Public().Chain[0])}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.Resets.Store(tc.resets)
+			srv.Down.Store(tc.down)
+			t.Cleanup(func() { srv.Resets.Store(0); srv.Down.Store(false) })
+			_, err = cl.Refresh(context.Background())
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Refresh: %v, want error %v", err, tc.wantErr)
+			}
+			if tc.resets > 0 && tc.wantErr && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+				t.Errorf("error %v does not say the connection was reset", err)
+			}
+			if got := cl.Retries(); got != tc.wantRetries {
+				t.Errorf("Retries() = %d, want %d", got, tc.wantRetries)
+			}
+			if left := srv.Resets.Load(); left != 0 {
+				t.Errorf("%d resets not consumed: the client gave up early", left)
+			}
+		})
 	}
 }

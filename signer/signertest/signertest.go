@@ -5,8 +5,10 @@ package signertest
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -62,6 +64,10 @@ type Node struct {
 	TS     *httptest.Server
 	// Down makes /attestation answer 503.
 	Down atomic.Bool
+	// Resets is how many of the next /attestation requests have their
+	// connection reset (a TCP RST, as from a dropped NAT entry or a
+	// crashed proxy) instead of an answer.
+	Resets atomic.Int32
 	// Integrity is the signed integrity field (nil: no checks).
 	Integrity atomic.Pointer[signer.Integrity]
 }
@@ -74,6 +80,10 @@ func NewNode(t testing.TB, set *signer.KeySet) *Node {
 	mux.HandleFunc("/attestation", func(w http.ResponseWriter, r *http.Request) {
 		if n.Down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r := n.Resets.Load(); r > 0 && n.Resets.CompareAndSwap(r, r-1) {
+			resetConn(t, w)
 			return
 		}
 		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
@@ -92,6 +102,23 @@ func NewNode(t testing.TB, set *signer.KeySet) *Node {
 	n.TS = httptest.NewTLSServer(mux)
 	t.Cleanup(n.TS.Close)
 	return n
+}
+
+// resetConn closes the request's connection with a TCP RST.
+func resetConn(t testing.TB, w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Errorf("signertest: hijack for a reset: %v", err)
+		return
+	}
+	raw := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0) // close sends RST, not FIN
+	}
+	conn.Close()
 }
 
 // TLSCAFile writes the node's TLS certificate as a CA file.

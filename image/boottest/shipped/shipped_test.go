@@ -330,10 +330,17 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 		keysAfter = keyIDs(t, hc, https+"/keys")
 		return len(keysAfter) == 1 && keysAfter[0] != keysBefore[0]
 	})
-	step("reload under load: %d attestations verified, %d failed, %d refused while the clock was not servable; keys %v -> %v",
-		ok, failed, load.unservable.Load(), keysBefore, keysAfter)
+	step("reload under load: %d attestations verified, %d failed, %d refused while the clock was not servable, %d requests retried on a fresh connection; keys %v -> %v",
+		ok, failed, load.unservable.Load(), load.retries(), keysBefore, keysAfter)
 	if failed != 0 || ok == 0 {
-		t.Errorf("reload under load: %d verified, %d failed (first: %v); the clients logged:\n%s", ok, failed, load.firstErr(), load.clientLog())
+		// The node's side of the story: what timenoded logged around the
+		// first failure (the guest's journal, in its monotonic time).
+		journal, err := v.ssh("sudo journalctl -u timenoded.service -o short-monotonic --no-pager --since=-10min | tail -n 60")
+		if err != nil {
+			journal = fmt.Sprintf("(journal not read: %v)", err)
+		}
+		t.Errorf("reload under load: %d verified, %d failed (first, %s ago: %v); the clients logged:\n%s\ntimenoded logged:\n%s",
+			ok, failed, time.Since(load.firstAt).Round(time.Second), load.firstErr(), load.clientLog(), journal)
 	}
 	return keysAfter
 }
@@ -1130,8 +1137,10 @@ type load struct {
 	// counted as a rotation failure.
 	unservable atomic.Int64
 	followed   atomic.Int64 // clients that followed an endorsed rotation
+	clients    []*client.Client
 	mu         sync.Mutex
 	first      error
+	firstAt    time.Time
 	log        bytes.Buffer // the clients' own log: rotations followed, keys rejected
 }
 
@@ -1162,6 +1171,7 @@ func startLoad(t testing.TB, https, serverCA string, op *operator, attCA, pin st
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.clients = append(l.clients, c)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -1180,7 +1190,7 @@ func startLoad(t testing.TB, https, serverCA string, op *operator, attCA, pin st
 					l.failed.Add(1)
 					l.mu.Lock()
 					if l.first == nil {
-						l.first = err
+						l.first, l.firstAt = err, time.Now()
 					}
 					l.mu.Unlock()
 				default:
@@ -1196,6 +1206,17 @@ func (l *load) stop() (ok, failed int64) {
 	l.cancel()
 	l.wg.Wait()
 	return l.ok.Load(), l.failed.Load()
+}
+
+// retries counts the requests the clients repeated on a fresh
+// connection after theirs broke: failures a client library hides, which
+// the step reports so that they are seen.
+func (l *load) retries() uint64 {
+	var n uint64
+	for _, c := range l.clients {
+		n += c.Retries()
+	}
+	return n
 }
 
 func (l *load) firstErr() error {
