@@ -37,6 +37,22 @@ func (a *Allan) Reset() {
 	a.sum, a.n = [Octaves]float64{}, [Octaves]float64{}
 }
 
+// allanStats is the Allan accumulator's running sums, for a checkpoint.
+type allanStats struct{ sum, n [Octaves]float64 }
+
+func (a *Allan) stats() allanStats { return allanStats{a.sum, a.n} }
+
+// rewind returns the sums to st and forgets the phases after second sec,
+// so that no later term spans what was taken back.
+func (a *Allan) rewind(st allanStats, sec int64) {
+	a.sum, a.n = st.sum, st.n
+	for i, s := range a.index {
+		if s > sec {
+			a.index[i] = math.MinInt64
+		}
+	}
+}
+
 // Add records the phase (ns) observed at whole second sec (any origin).
 func (a *Allan) Add(sec int64, phaseNs float64) {
 	size := int64(len(a.phase))

@@ -304,31 +304,46 @@ func (e *Estimator) wanderFloor(n Noise) float64 {
 }
 
 // Checkpoint is the estimator's tracking state at one sample, to return
-// to with Restore.
+// to with Restore: the tracking filter, and what the estimator had
+// learnt of the oscillator by then (the Allan statistics, the fitted
+// noise model and the model-error power).
 type Checkpoint struct {
 	filter PhaseFilter
 	lastNs int64
+	sec    int64 // the sample's second in the Allan ring
+	allan  allanStats
+	noise  Noise
+	fitted bool
+	nis    float64
 }
 
 // Checkpoint returns the tracking state as of the last sample; ok is false
 // before the first.
 func (e *Estimator) Checkpoint() (Checkpoint, bool) {
-	return Checkpoint{filter: e.filter, lastNs: e.lastNs}, e.started
+	return Checkpoint{filter: e.filter, lastNs: e.lastNs, sec: int64(math.Round(float64(e.lastNs-e.originNs) / 1e9)),
+		allan: e.allan.stats(), noise: e.noise, fitted: e.fitted, nis: e.nis}, e.started
 }
 
-// Restore returns the tracking filter to cp: the free-running phase and
+// Restore returns the estimator to cp: the free-running phase and
 // frequency as they were at that sample, their uncertainty growing from
 // there, as if no sample had come since. It is for samples found
 // afterwards to have followed a false reference (a spoofed GNSS): the
 // corrections steered since stay counted (the control phase is
 // cumulative), so the offset it estimates is the clock's against the
-// reference as it was before. The servo's predictions, made since, are
-// withdrawn; the Allan fit and the model-error power keep what they
-// measured.
+// reference as it was before. What those samples taught about the
+// oscillator goes too, and the servo's predictions made since are
+// withdrawn: a reference dragged at 1 µs/s is a 1 ppm frequency step to
+// the Allan statistics, whose variance then widened the holdover bound
+// by 0.6 µs per second (the integrity bench's witnesses-only drag). The
+// roll back trusts the evidence that GNSS was false; had the oscillator
+// itself jumped meanwhile, the holdover from cp misses that jump in its
+// frequency and in its bound alike.
 func (e *Estimator) Restore(cp Checkpoint) {
 	if !e.started || cp.lastNs > e.lastNs {
 		return
 	}
 	e.filter, e.lastNs = cp.filter, cp.lastNs
+	e.allan.rewind(cp.allan, cp.sec)
+	e.noise, e.fitted, e.nis = cp.noise, cp.fitted, cp.nis
 	e.preds = e.preds[:0]
 }

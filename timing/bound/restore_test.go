@@ -9,10 +9,14 @@ import (
 // TestRestore: samples that followed a reference dragged at 100 ns/s
 // pull the estimator's frequency along; restored to the checkpoint from
 // before the drag, it estimates the clock's offset against the reference
-// as it was, within its bound, and the checkpoint's frequency.
+// as it was, within its bound, and the checkpoint's frequency. Its
+// uncertainty then grows as that of a twin that took no sample after
+// the checkpoint: what the drag taught the Allan statistics (a 100 ppb
+// frequency step) is forgotten.
 func TestRestore(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 1))
 	e := NewEstimator(DefaultConfig())
+	twin := NewEstimator(DefaultConfig())
 	const y = 2500.0 // the oscillator's frequency error, ppb: corrected exactly
 	var cp Checkpoint
 	var x float64 // the clock's true offset (ns)
@@ -27,7 +31,11 @@ func TestRestore(t *testing.T) {
 		if k >= 3600 {
 			steer = 100
 		}
-		e.AddSample(local, x-drag+1e3*rng.NormFloat64(), -y+steer)
+		meas := x - drag + 1e3*rng.NormFloat64()
+		e.AddSample(local, meas, -y+steer)
+		if k < 3600 {
+			twin.AddSample(local, meas, -y)
+		}
 		x += steer
 		if k == 3599 {
 			var ok bool
@@ -51,5 +59,11 @@ func TestRestore(t *testing.T) {
 	}
 	if f := e.FrequencyPPB(); math.Abs(f-y) > 5 || math.Abs(dragged-y) < 50 {
 		t.Errorf("frequency %.1f ppb restored (%.1f dragged), want %.0f", f, dragged, y)
+	}
+	later := now + 3600e9
+	_, sigma, _ = e.Offset(later)
+	_, twinSigma, _ := twin.Offset(later)
+	if r := sigma / twinSigma; r > 1.05 || r < 0.95 {
+		t.Errorf("an hour into the holdover: σ %.0f ns restored, %.0f ns for a twin without the drag (ratio %.2f, want 1)", sigma, twinSigma, r)
 	}
 }
