@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"context"
+	"math"
 	"slices"
 	"time"
 )
@@ -103,7 +104,9 @@ type WitnessResult struct {
 // intersection lies wholly outside ±nodeBound, GNSS time is off
 // (quorum_disagrees). Otherwise any witness excluding ±nodeBound raises
 // witness_split (suspect) or, outvoted by a quorum agreeing with the node,
-// witness_outlier (info).
+// witness_outlier (info). ms may hold each witness's history (up to
+// WitnessHistory): the latest of each is judged, and a disagreeing
+// quorum's history dates the drag (Values["onset_s"]; witnessOnset).
 func CheckWitnesses(now time.Time, nodeBound time.Duration, ms []Measurement, cfg WitnessConfig) (WitnessResult, []Evidence) {
 	cfg = cfg.withDefaults()
 	latest := map[string]Measurement{}
@@ -146,8 +149,19 @@ func CheckWitnesses(now time.Time, nodeBound time.Duration, ms []Measurement, cf
 	if decisive {
 		if lo > nodeBound || hi < -nodeBound {
 			res.Verdict = WitnessDisagree
-			return res, []Evidence{ev(ReasonQuorumDisagrees, LevelUntrusted, map[string]float64{
-				"agreeing": float64(count), "lo_ns": float64(lo), "hi_ns": float64(hi)})}
+			vals := map[string]float64{"agreeing": float64(count), "lo_ns": float64(lo), "hi_ns": float64(hi)}
+			// The group is the witnesses whose interval holds the
+			// intersection; their history dates the drag.
+			group := map[string]bool{}
+			for _, m := range fresh {
+				if m.Offset-m.Uncertainty <= lo && m.Offset+m.Uncertainty >= hi {
+					group[m.Witness] = true
+				}
+			}
+			if age, ok := witnessOnset(now, ms, group, float64(lo+hi)); ok {
+				vals["onset_s"] = math.Round(age)
+			}
+			return res, []Evidence{ev(ReasonQuorumDisagrees, LevelUntrusted, vals)}
 		}
 		res.Verdict = WitnessAgree
 		var evs []Evidence

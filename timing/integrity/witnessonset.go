@@ -1,0 +1,152 @@
+package integrity
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+)
+
+// WitnessHistory is how long the callers of CheckWitnesses keep each
+// witness's measurements: a quorum that disagrees dates the drag it
+// caught from them (onset_s), and the discipline can hold over from a
+// state up to about that old (timing keeps 4.6 h of checkpoints).
+const WitnessHistory = 4 * time.Hour
+
+// KeepWitnessHistory appends m to hist and drops what is older than
+// WitnessHistory at now, reusing hist's array.
+func KeepWitnessHistory(hist []Measurement, now time.Time, m Measurement) []Measurement {
+	hist = append(hist, m)
+	i := 0
+	for i < len(hist) && now.Sub(hist[i].At) > WitnessHistory {
+		i++
+	}
+	if i == 0 {
+		return hist
+	}
+	return append(hist[:0], hist[i:]...)
+}
+
+// Dating a drag the witnesses caught.
+const (
+	// onsetMinPoints is the fewest measurements of the agreeing witnesses
+	// that a drag is dated from, and the fewest on either side of an
+	// onset.
+	onsetMinPoints = 3
+	// onsetMargin widens the dated onset: a checkpoint from before the
+	// drag costs a little more holdover bound, one from after it carries
+	// the drag's frequency.
+	onsetMargin = 5 * time.Minute
+	// hingeGain is how much better than a line a hinge must fit (in
+	// units of the residual noise variance) to say where a drag began.
+	hingeGain = 10
+)
+
+// witnessOnset dates the start of a drag that a quorum of witnesses has
+// caught: how many seconds before now the node's clock began to move
+// away from them. The witnesses are the time GNSS cannot move, so the
+// offsets they measured (witness − node) are flat, each at its own path
+// bias, until the onset and change at the drag's rate after it. The fit
+// is that hinge: one rate for all witnesses, one level each, the onset
+// at the measurement that leaves the least squared residual. A drag
+// older than the history is dated by extending its line back to the
+// witnesses' mean level. ok is false when the measurements are too few,
+// or their drift runs the other way from the disagreement (sign: the
+// sign of the quorum's offset now).
+func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign float64) (ageS float64, ok bool) {
+	type point struct {
+		t, y float64 // seconds before now (negative), offset in ns
+		w    int     // witness index
+	}
+	idx := map[string]int{}
+	var ps []point
+	for _, m := range hist {
+		if !in[m.Witness] || m.At.After(now) || now.Sub(m.At) > WitnessHistory {
+			continue
+		}
+		i, seen := idx[m.Witness]
+		if !seen {
+			i = len(idx)
+			idx[m.Witness] = i
+		}
+		ps = append(ps, point{t: m.At.Sub(now).Seconds(), y: float64(m.Offset), w: i})
+	}
+	if len(ps) < 2*onsetMinPoints {
+		return 0, false
+	}
+	n := len(idx)
+	cnt := make([]float64, n)
+	sx, sy := make([]float64, n), make([]float64, n)
+	// fit returns the common rate and the residual of the hinge at t0 (x
+	// = time since t0, 0 before it), and leaves each witness's count and
+	// sums of x and y in cnt, sx and sy.
+	fit := func(t0 float64) (rate, sse float64) {
+		clear(cnt)
+		clear(sx)
+		clear(sy)
+		for _, p := range ps {
+			x := math.Max(0, p.t-t0)
+			cnt[p.w]++
+			sx[p.w] += x
+			sy[p.w] += p.y
+		}
+		var sxy, sxx float64
+		for _, p := range ps {
+			x := math.Max(0, p.t-t0) - sx[p.w]/cnt[p.w]
+			sxy += x * (p.y - sy[p.w]/cnt[p.w])
+			sxx += x * x
+		}
+		if sxx == 0 {
+			return 0, math.Inf(1)
+		}
+		rate = sxy / sxx
+		for _, p := range ps {
+			x := math.Max(0, p.t-t0) - sx[p.w]/cnt[p.w]
+			r := p.y - sy[p.w]/cnt[p.w] - rate*x
+			sse += r * r
+		}
+		return rate, sse
+	}
+	slices.SortFunc(ps, func(a, b point) int { return cmp.Compare(a.t, b.t) })
+	first := ps[0].t
+	bestT, bestRate, bestSSE := first, 0.0, math.Inf(1)
+	for i, p := range ps {
+		if before, after := i+1, len(ps)-i-1; after < onsetMinPoints || (before < onsetMinPoints && i > 0) {
+			continue
+		}
+		if rate, sse := fit(p.t); sse < bestSSE {
+			bestT, bestRate, bestSSE = p.t, rate, sse
+		}
+	}
+	// A hinge has one parameter more than the line through the whole
+	// history: it must earn it (its gain in residual at least
+	// hingeGain times the noise variance it leaves), or the drag is
+	// older than the history.
+	if lineRate, lineSSE := fit(first); bestT != first && !math.IsInf(bestSSE, 1) {
+		dof := float64(len(ps) - n - 2)
+		if dof <= 0 || lineSSE-bestSSE < hingeGain*bestSSE/dof {
+			bestT, bestRate, bestSSE = first, lineRate, lineSSE
+		}
+	}
+	if math.IsInf(bestSSE, 1) || bestRate*sign <= 0 {
+		return 0, false
+	}
+	onset := bestT
+	if bestT == first {
+		// No flat stretch in the history: the line crosses the
+		// witnesses' mean level before it.
+		var level, at float64
+		fit(first)
+		for i := range n {
+			level += sy[i] / cnt[i] / float64(n)
+			at += sx[i] / cnt[i] / float64(n)
+		}
+		// level is the line's mean at mean x = at; 0 is the mean bias.
+		onset = first - (level-bestRate*at)/bestRate
+		onset = math.Min(onset, first)
+		// The line's slope and the witnesses' mean bias are known only
+		// so well: the further back, the wider the margin.
+		onset -= (first - onset) / 4
+	}
+	return -onset + onsetMargin.Seconds(), true
+}

@@ -1,0 +1,112 @@
+package integrity
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// dragHistory is three witnesses polled in turn every 64 s for span
+// before now, each with its own path bias and 40 µs of jitter, measuring
+// a node that GNSS drags at rate (ns/s) from onsetAgo before now.
+func dragHistory(span, onsetAgo time.Duration, rate float64, seed uint64) []Measurement {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	bias := map[string]float64{"w1": -15e3, "w2": 19e3, "w3": -20e3}
+	names := []string{"w1", "w2", "w3"}
+	var hist []Measurement
+	for i, ago := 0, span; ago > 0; i, ago = i+1, ago-64*time.Second/3 {
+		w := names[i%3]
+		nodeErr := 0.0
+		if ago < onsetAgo {
+			nodeErr = rate * (onsetAgo - ago).Seconds()
+		}
+		off := -nodeErr + bias[w] + 40e3*rng.NormFloat64()
+		hist = append(hist, Measurement{Witness: w, At: t0.Add(-ago), Offset: time.Duration(off), Uncertainty: 300 * time.Microsecond})
+	}
+	return hist
+}
+
+// TestWitnessOnset dates the drags of the integrity bench's witnesses-only
+// runs from the witnesses' history: never after the true onset (a
+// checkpoint after it carries the drag), and not much before it.
+func TestWitnessOnset(t *testing.T) {
+	all := map[string]bool{"w1": true, "w2": true, "w3": true}
+	tests := []struct {
+		name     string
+		span     time.Duration
+		onsetAgo time.Duration
+		rate     float64
+		in       map[string]bool
+		sign     float64
+		ok       bool
+		lo, hi   time.Duration // the dated onset's age
+	}{
+		{name: "1 µs/s for 4 min", span: 2 * time.Hour, onsetAgo: 4 * time.Minute, rate: 1000, in: all, sign: -1, ok: true,
+			lo: 4 * time.Minute, hi: 12 * time.Minute},
+		{name: "100 ns/s for 33 min", span: 2 * time.Hour, onsetAgo: 33 * time.Minute, rate: 100, in: all, sign: -1, ok: true,
+			lo: 33 * time.Minute, hi: 48 * time.Minute},
+		{name: "a drag older than the history is extrapolated", span: 20 * time.Minute, onsetAgo: 33 * time.Minute, rate: 100, in: all, sign: -1, ok: true,
+			lo: 33 * time.Minute, hi: 55 * time.Minute},
+		{name: "a drag the other way from the disagreement", span: 2 * time.Hour, onsetAgo: 10 * time.Minute, rate: 1000, in: all, sign: 1},
+		{name: "too few measurements", span: 90 * time.Second, onsetAgo: 60 * time.Second, rate: 1000, in: all, sign: -1},
+		{name: "only the agreeing witnesses count", span: 2 * time.Hour, onsetAgo: 10 * time.Minute, rate: 1000, in: map[string]bool{"w9": true}, sign: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= 20; seed++ {
+				hist := dragHistory(tc.span, tc.onsetAgo, tc.rate, seed)
+				age, ok := witnessOnset(t0, hist, tc.in, tc.sign)
+				if ok != tc.ok {
+					t.Fatalf("seed %d: ok %v, want %v (age %.0f s)", seed, ok, tc.ok, age)
+				}
+				if !ok {
+					continue
+				}
+				if got := time.Duration(age * float64(time.Second)); got < tc.lo || got > tc.hi || math.IsNaN(age) {
+					t.Errorf("seed %d: onset dated %v ago, want within [%v, %v]", seed, got, tc.lo, tc.hi)
+				}
+			}
+		})
+	}
+}
+
+// TestQuorumDisagreesDatesTheDrag: the evidence of a disagreeing quorum
+// carries the onset its history dates, which the policy takes as the
+// time since when GNSS is suspect.
+func TestQuorumDisagreesDatesTheDrag(t *testing.T) {
+	hist := dragHistory(2*time.Hour, time.Hour, 100, 7)
+	res, evs := CheckWitnesses(t0, 20*time.Microsecond, hist, WitnessConfig{})
+	if res.Verdict != WitnessDisagree || len(evs) != 1 {
+		t.Fatalf("verdict %v, evidence %v; want disagree", res.Verdict, evs)
+	}
+	onsetS, ok := evs[0].Values["onset_s"]
+	if !ok || onsetS < time.Hour.Seconds() || onsetS > (80*time.Minute).Seconds() {
+		t.Fatalf("onset_s %v (present %v), want 60-80 min", onsetS, ok)
+	}
+	p := NewPolicy(PolicyConfig{}, t0.Add(-3*time.Hour))
+	p.Observe(evs...)
+	p.Evaluate(t0)
+	if got, want := p.SuspectSince(), t0.Add(-time.Duration(onsetS)*time.Second); !got.Equal(want) {
+		t.Errorf("SuspectSince %v, want %v", got, want)
+	}
+	// Only the latest measurement per witness is judged: a history
+	// whose latest answers agree with the node raises nothing.
+	clean := dragHistory(2*time.Hour, 0, 0, 7)
+	if res, evs := CheckWitnesses(t0, 20*time.Microsecond, append(hist[:len(hist)-6:len(hist)-6], clean[len(clean)-3:]...), WitnessConfig{}); res.Verdict != WitnessAgree || len(evs) != 0 {
+		t.Errorf("latest answers agree: verdict %v, evidence %v", res.Verdict, evs)
+	}
+}
+
+// TestKeepWitnessHistory keeps WitnessHistory of measurements.
+func TestKeepWitnessHistory(t *testing.T) {
+	var hist []Measurement
+	for s := 0; s <= 5*3600; s += 60 {
+		at := t0.Add(time.Duration(s) * time.Second)
+		hist = KeepWitnessHistory(hist, at, Measurement{Witness: "w", At: at})
+	}
+	last := hist[len(hist)-1].At
+	if age := last.Sub(hist[0].At); age > WitnessHistory || age < WitnessHistory-time.Minute {
+		t.Errorf("history spans %v, want %v", age, WitnessHistory)
+	}
+}
