@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,9 +94,13 @@ type guard struct {
 	haveSlope bool
 	early     []earlyPulse
 
-	witnessMu  sync.Mutex
-	witnesses  map[string]integrity.Measurement
-	witnessGen uint64 // step generation the measurements belong to
+	witnessMu sync.Mutex
+	witnesses map[string]integrity.Measurement
+	// witnessHist is every measurement of the last
+	// integrity.WitnessHistory: a quorum that disagrees dates the drag
+	// from it, and the discipline holds over from before that.
+	witnessHist []integrity.Measurement
+	witnessGen  uint64 // step generation the measurements belong to
 
 	// The antenna position was configured (not surveyed, not remembered);
 	// the end of the survey has been handled (written to the memory file,
@@ -459,13 +464,12 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 	g.witnessMu.Lock()
 	if _, gen := g.steer.Correction(now); gen != g.witnessGen {
 		clear(g.witnesses)
+		g.witnessHist = g.witnessHist[:0]
 		g.witnessGen = gen
 	}
 	g.witnesses[m.Witness] = m
-	ms := make([]integrity.Measurement, 0, len(g.witnesses))
-	for _, w := range g.witnesses {
-		ms = append(ms, w)
-	}
+	g.witnessHist = integrity.KeepWitnessHistory(g.witnessHist, now, m)
+	ms := slices.Clone(g.witnessHist)
 	g.witnessMu.Unlock()
 	bound := g.Status().Bound(g.disc.Status().BoundAt(now))
 	_, evs := integrity.CheckWitnesses(now, bound, ms, g.cfg.Witness)

@@ -451,3 +451,37 @@ func TestGuardComparesGNSSWithTheHeldOverClock(t *testing.T) {
 		})
 	}
 }
+
+// TestGuardDatesAWitnessCaughtDrag: the guard keeps the witnesses'
+// history, so a quorum that catches a drag says when it began, and the
+// discipline is told to hold over from before that rather than from the
+// moment of the verdict, when its frequency carries the drag.
+func TestGuardDatesAWitnessCaughtDrag(t *testing.T) {
+	ref, osc := guardTestClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}}
+	g := newGuard(cfg, newSteerLog(osc), lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.DiscardHandler))
+	rng := rand.New(rand.NewPCG(3, 1))
+	start := osc.Now()
+	onset := start.Add(90 * time.Minute)
+	names := []string{"w1", "w2", "w3"}
+	bias := []float64{-15e3, 19e3, -20e3}
+	for i := 0; g.Status().State != integrity.StateUntrusted; i++ {
+		if i > 2000 {
+			t.Fatal("the witnesses never caught a 1 µs/s drag")
+		}
+		ref.Advance(64 * time.Second / 3)
+		now := osc.Now()
+		nodeErr := max(0, now.Sub(onset).Seconds()) * 1000 // GNSS drags the node at 1 µs/s
+		w := i % 3
+		g.observeWitness(now, integrity.Measurement{Witness: names[w], At: now,
+			Offset: time.Duration(-nodeErr + bias[w] + 40e3*rng.NormFloat64()), Uncertainty: 300 * time.Microsecond})
+		g.evaluate(now)
+	}
+	caught := g.Status().Since
+	since := g.policy.SuspectSince()
+	if since.After(onset) || since.Before(onset.Add(-15*time.Minute)) {
+		t.Fatalf("caught %v after the onset; GNSS suspect since %v before it, want 0-15 min before",
+			caught.Sub(onset), onset.Sub(since))
+	}
+	t.Logf("caught %v after the onset, dated %v before it", caught.Sub(onset).Round(time.Second), onset.Sub(since).Round(time.Second))
+}
