@@ -98,11 +98,14 @@ func testAttack(t *testing.T, s Scenario, a Attack) {
 		}
 	}
 	// Once detected, the published bound covers what the node took
-	// in (the residual) for every attack the local checks see. Not
-	// the witnesses-only runs, whose detection comes at their
-	// resolution, nor the ramp, which goes on after the hold-off
-	// faster than the widening (docs/INTEGRITY.md).
-	if !a.NoPPSCheck && !strings.HasPrefix(a.Name, "ramp") && r.Uncovered > r.UncoveredBefore {
+	// in (the residual), for every attack but the ramp, which goes on
+	// after the hold-off faster than the widening (docs/INTEGRITY.md).
+	// The witnesses-only drags too: their history dates the onset, the
+	// holdover starts from before it, and the guard's comparison of
+	// GNSS with the held-over clock keeps a GNSS still dragged away
+	// untrusted. Held at the dragged frequency instead, the 1 µs/s
+	// drag served 5 ms off under a bound of 0.5 ms.
+	if !strings.HasPrefix(a.Name, "ramp") && r.Uncovered > r.UncoveredBefore {
 		t.Errorf("%d s uncovered after detection (max excess %.0f ns)", r.Uncovered-r.UncoveredBefore, r.MaxExcess)
 	}
 	// A drag the PPS check caught pulled the servo's frequency

@@ -82,7 +82,7 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 	if a != nil {
 		res.Attack = a.Name
 	}
-	latest := map[string]integrity.Measurement{}
+	var witnessHist []integrity.Measurement // the last WitnessHistory, as the guard keeps
 	poll := int(s.WitnessPoll / time.Second)
 	start := int(onset / time.Second)
 	end := int((onset + after) / time.Second)
@@ -112,32 +112,35 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		}
 
 		var evs []integrity.Evidence
-		if a == nil || !a.NoPPSCheck {
-			// The edge's offset on the node's clock places the node on
-			// the check's held line, as the daemon's guard does.
-			// While the node holds over, the same offset compares
-			// GNSS with the bound it publishes (as the guard does).
-			if !withheld {
-				hold.Reset()
+		// The edge's offset on the node's clock places the node on the
+		// PPS check's held line, as the daemon's guard does. While the
+		// node holds over, the same offset compares GNSS with the bound
+		// it publishes; the guard does that whatever the PPS check
+		// sees, so the witnesses-only runs do it too.
+		ppsCheck := a == nil || !a.NoPPSCheck
+		if !withheld || st.State != timing.Holdover {
+			hold.Reset()
+		}
+		for _, e := range []struct {
+			present bool
+			phase   float64
+		}{{in.PPSPresent, in.PPSPhaseNs}, {in.PPSExtra, in.PPSExtraNs}} {
+			if !e.present {
+				continue
 			}
-			if in.PPSPresent {
-				off := clk.X + in.PPSPhaseNs - in.OscNs
-				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSPhaseNs), off)...)
-				if withheld {
-					evs = append(evs, hold.Observe(now, off, published)...)
-				}
+			off := clk.X + e.phase - in.OscNs
+			if ppsCheck {
+				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), e.phase), off)...)
 			}
-			if in.PPSExtra {
-				off := clk.X + in.PPSExtraNs - in.OscNs
-				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), in.PPSExtraNs), off)...)
-				if withheld {
-					evs = append(evs, hold.Observe(now, off, published)...)
-				}
+			if withheld && st.State == timing.Holdover {
+				evs = append(evs, hold.Observe(now, off, published)...)
 			}
+		}
+		if ppsCheck {
 			evs = append(evs, ppsDet.Tick(now)...)
-			if d, ok := hold.GNSSBound(now); ok {
-				pol.MeasureGNSS(now, d)
-			}
+		}
+		if d, ok := hold.GNSSBound(now); ok {
+			pol.MeasureGNSS(now, d)
 		}
 		evs = append(evs, pos.Observe(now, in.Fix)...)
 		evs = append(evs, rec.Observe(in.Snap)...)
@@ -146,12 +149,8 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		checkable := st.State == timing.Locked || st.State == timing.Holdover
 		for i, p := range s.Witnesses {
 			if poll > 0 && checkable && k%poll == i*poll/len(s.Witnesses) {
-				latest[p.Name] = w.measure(p, now, clk.X)
-				ms := make([]integrity.Measurement, 0, len(latest))
-				for _, m := range latest {
-					ms = append(ms, m)
-				}
-				_, wev := integrity.CheckWitnesses(now, published, ms, integrity.WitnessConfig{})
+				witnessHist = integrity.KeepWitnessHistory(witnessHist, now, w.measure(p, now, clk.X))
+				_, wev := integrity.CheckWitnesses(now, published, witnessHist, integrity.WitnessConfig{})
 				evs = append(evs, wev...)
 			}
 		}
