@@ -482,7 +482,8 @@ func (g *guard) evaluate(now time.Time) {
 	g.calibrate(now)
 	g.record(g.pps.Tick(now))
 	if d, ok := g.hold.GNSSBound(now); ok {
-		g.policy.MeasureGNSS(now, d)
+		drift, _ := g.hold.Drift(now)
+		g.policy.MeasureGNSS(now, d, drift)
 	}
 	if tr, ok := g.policy.Evaluate(now); ok {
 		g.last = &tr

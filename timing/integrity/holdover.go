@@ -18,6 +18,15 @@ const holdoverMedian = 7
 // far apart two edges may lie and still share a median.
 const holdoverFresh = 10 * time.Second
 
+// How the check measures GNSS's drift against the held-over clock: one
+// comparison a minute, fitted over the last half hour, once it spans ten
+// minutes.
+const (
+	driftEvery   = time.Minute
+	driftWindow  = 30 * time.Minute
+	driftMinSpan = 10 * time.Minute
+)
+
 // HoldoverCheck compares GNSS with the node's own clock while the node
 // does not follow GNSS and holds over on its oscillator.
 //
@@ -30,7 +39,10 @@ const holdoverFresh = 10 * time.Second
 // policy keeps as the residual when the node does follow GNSS again
 // (Policy.MeasureGNSS): the PPS check restarts afresh then, and a drag
 // that goes on at a steady rate is a steady frequency to a fresh check,
-// which it cannot see.
+// which it cannot see. For the same reason the check measures how fast
+// GNSS moves against the held-over clock (Drift): a GNSS still dragged
+// when the node follows it again goes on moving at about that rate, and
+// the policy widens by it as time passes.
 type HoldoverCheck struct {
 	recent  []float64 // the last edges' offsets, oldest first
 	scratch []float64 // recent, sorted for the median
@@ -38,6 +50,15 @@ type HoldoverCheck struct {
 	// The latest comparison: the median offset and the bound, and when.
 	median, bound float64
 	at            time.Time
+	// series is one comparison per driftEvery over the last driftWindow,
+	// oldest first, for Drift.
+	series []comparison
+}
+
+// comparison is one median offset and the bound it was judged against.
+type comparison struct {
+	at            time.Time
+	median, bound float64
 }
 
 // NewHoldoverCheck returns a check with no edges.
@@ -69,6 +90,14 @@ func (h *HoldoverCheck) Observe(now time.Time, offsetNs float64, bound time.Dura
 	}
 	h.scratch = append(h.scratch[:0], h.recent...)
 	h.median, h.bound, h.at = median(h.scratch), float64(bound), now
+	if n := len(h.series); n == 0 || now.Sub(h.series[n-1].at) >= driftEvery {
+		i := 0
+		for i < n && now.Sub(h.series[i].at) > driftWindow {
+			i++
+		}
+		h.series = append(h.series[:0], h.series[i:]...)
+		h.series = append(h.series, comparison{now, h.median, h.bound})
+	}
 	if math.Abs(h.median) <= h.bound {
 		return nil
 	}
@@ -79,6 +108,7 @@ func (h *HoldoverCheck) Observe(now time.Time, offsetNs float64, bound time.Dura
 // Reset forgets the edges and the latest comparison.
 func (h *HoldoverCheck) Reset() {
 	h.recent, h.lastAt, h.at = h.recent[:0], time.Time{}, time.Time{}
+	h.series = h.series[:0]
 }
 
 // GNSSBound is the largest error GNSS time can have, by the latest
@@ -89,4 +119,41 @@ func (h *HoldoverCheck) GNSSBound(now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return ceilDuration(math.Abs(h.median) + h.bound), true
+}
+
+// Drift is how fast GNSS time may move away from true time (ns/s) by the
+// comparisons of the last driftWindow, if they span driftMinSpan and the
+// latest is fresh: the slope of the median offsets, three standard errors
+// wider, plus how fast the node's own bound grew meanwhile (the
+// held-over clock's share of the slope is within that). A node that
+// follows GNSS again may be that much further off each second.
+func (h *HoldoverCheck) Drift(now time.Time) (float64, bool) {
+	n := len(h.series)
+	if h.at.IsZero() || now.Sub(h.at) > holdoverFresh || n < 3 ||
+		h.series[n-1].at.Sub(h.series[0].at) < driftMinSpan {
+		return 0, false
+	}
+	t0 := h.series[0].at
+	var st, sy float64
+	for _, c := range h.series {
+		st += c.at.Sub(t0).Seconds()
+		sy += c.median
+	}
+	mt, my := st/float64(n), sy/float64(n)
+	var stt, sty float64
+	for _, c := range h.series {
+		dt := c.at.Sub(t0).Seconds() - mt
+		stt += dt * dt
+		sty += dt * (c.median - my)
+	}
+	slope := sty / stt
+	var sse float64
+	for _, c := range h.series {
+		r := c.median - my - slope*(c.at.Sub(t0).Seconds()-mt)
+		sse += r * r
+	}
+	se := math.Sqrt(sse / float64(n-2) / stt)
+	first, last := h.series[0], h.series[n-1]
+	growth := math.Max(0, (last.bound-first.bound)/last.at.Sub(first.at).Seconds())
+	return math.Abs(slope) + 3*se + growth, true
 }

@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -131,7 +132,7 @@ func TestPolicySuspectSince(t *testing.T) {
 		release := 1 + 10 + 60 // evidence active 10 s, then the hold-off
 		for s := 2; s <= release+1; s++ {
 			if !stale || s < release-30 {
-				p.MeasureGNSS(at(s), 42*time.Microsecond)
+				p.MeasureGNSS(at(s), 42*time.Microsecond, 0)
 			}
 			p.Evaluate(at(s))
 		}
@@ -142,5 +143,114 @@ func TestPolicySuspectSince(t *testing.T) {
 		if st, _ := p.State(); st != StateSuspect || p.Residual() != want {
 			t.Errorf("stale %v: %v, residual %v; want suspect, residual %v", stale, st, p.Residual(), want)
 		}
+	}
+}
+
+// TestHoldoverDrift: how fast GNSS moves against the held-over clock,
+// from a minute's comparison over the last half hour: the slope of the
+// medians three standard errors wider, plus the growth of the node's own
+// bound. Over 50 seeds it is at least the true rate in 47 or more, and
+// its median is not far above it.
+func TestHoldoverDrift(t *testing.T) {
+	tests := []struct {
+		name        string
+		seconds     int
+		rate        float64 // GNSS against the held-over clock, ns/s
+		boundGrowth float64 // the node's bound, ns/s
+		noise       float64 // ns per edge
+		ok          bool
+		maxMedian   float64 // ns/s
+	}{
+		{name: "a steady GNSS", seconds: 3600, noise: 1e3, ok: true, maxMedian: 1},
+		{name: "a 10 ns/s drag", seconds: 3600, rate: 10, noise: 1e3, ok: true, maxMedian: 11},
+		{name: "a drag back", seconds: 3600, rate: -30, noise: 1e3, ok: true, maxMedian: 31},
+		{name: "the node's bound grows too", seconds: 3600, rate: 10, boundGrowth: 12, noise: 1e3, ok: true, maxMedian: 23},
+		{name: "GPIO noise", seconds: 3600, rate: 10, noise: 10e3, ok: true, maxMedian: 16},
+		{name: "under ten minutes of comparisons", seconds: 500, rate: 10, noise: 1e3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const seeds = 50
+			var ds []float64
+			covered := 0
+			for seed := uint64(1); seed <= seeds; seed++ {
+				h := NewHoldoverCheck()
+				rng := rand.New(rand.NewPCG(seed, 1))
+				var now time.Time
+				for s := 1; s <= tt.seconds; s++ {
+					now = t0.Add(time.Duration(s) * time.Second)
+					bound := time.Duration(1e6 + tt.boundGrowth*float64(s))
+					h.Observe(now, 50e3+tt.rate*float64(s)+tt.noise*rng.NormFloat64(), bound)
+				}
+				d, ok := h.Drift(now)
+				if ok != tt.ok {
+					t.Fatalf("seed %d: ok %v, want %v", seed, ok, tt.ok)
+				}
+				if _, ok := h.Drift(now.Add(holdoverFresh + time.Second)); ok {
+					t.Fatal("a stale comparison still gives a drift")
+				}
+				if h.Reset(); tt.ok {
+					if _, ok := h.Drift(now); ok {
+						t.Fatal("Reset kept the drift")
+					}
+				}
+				if !tt.ok {
+					return
+				}
+				ds = append(ds, d)
+				if d >= math.Abs(tt.rate)+tt.boundGrowth {
+					covered++
+				}
+			}
+			m := median(ds)
+			t.Logf("at least the true rate in %d of %d seeds, median %.2f ns/s", covered, seeds, m)
+			if covered < 47 || m > tt.maxMedian {
+				t.Errorf("at least the true %.0f ns/s in %d of %d seeds, median %.2f; want 47 or more, median at most %.0f",
+					math.Abs(tt.rate)+tt.boundGrowth, covered, seeds, m, tt.maxMedian)
+			}
+		})
+	}
+}
+
+// TestPolicyWideningGrowsByTheDrift: released with a drift measured, the
+// suspect widening grows by it; untrusted again, the node keeps what it
+// grew to as its residual and measures afresh; a restart keeps the
+// growth going.
+func TestPolicyWideningGrowsByTheDrift(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	p := NewPolicy(PolicyConfig{HoldOff: time.Minute}, t0)
+	pos := Evidence{At: at(1), Detector: DetectorPosition, Reason: ReasonPositionJump, Level: LevelUntrusted}
+	p.Observe(pos)
+	p.Evaluate(at(1))
+	release := 1 + 10 + 60
+	for s := 2; s <= release; s++ {
+		p.MeasureGNSS(at(s), 300*time.Microsecond, 20)
+		p.Evaluate(at(s))
+	}
+	if st, _ := p.State(); st != StateSuspect || p.Drift() != 20 {
+		t.Fatalf("after the hold-off: %v, drift %v; want suspect, 20 ns/s", st, p.Drift())
+	}
+	// 300 µs, then 20 ns/s from the release, a second ahead.
+	for _, tc := range []struct {
+		s    int
+		want time.Duration
+	}{{release, 300*time.Microsecond + 20*time.Nanosecond}, {release + 3600, 300*time.Microsecond + 72020*time.Nanosecond}} {
+		if got := p.Widening(at(tc.s)); got != tc.want {
+			t.Errorf("widening %v after the release: %v, want %v", time.Duration(tc.s-release)*time.Second, got, tc.want)
+		}
+	}
+	m := p.Memory(at(release + 3600))
+	q := NewPolicy(PolicyConfig{HoldOff: time.Minute}, at(release+3700))
+	if _, err := q.Restore(m, at(release+3700)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := q.Widening(at(release+3700)), 300*time.Microsecond+74020*time.Nanosecond; got != want {
+		t.Errorf("restarted: widening %v, want %v (the growth goes on)", got, want)
+	}
+	pos.At = at(release + 7200)
+	p.Observe(pos)
+	p.Evaluate(at(release + 7200))
+	if st, _ := p.State(); st != StateUntrusted || p.Drift() != 0 || p.Residual() != 300*time.Microsecond+144*time.Microsecond {
+		t.Errorf("untrusted again: %v, drift %v, residual %v; want untrusted, 0, 444µs", st, p.Drift(), p.Residual())
 	}
 }

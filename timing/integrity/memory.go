@@ -32,6 +32,10 @@ type Memory struct {
 	// ResidualNs is Policy.Residual: absent (zero) in files from before
 	// it was kept, which restore it from the evidence.
 	ResidualNs int64 `json:"residual_ns,omitempty"`
+	// DriftNsPerS and DriftFrom are Policy.Drift and since when it
+	// grows the widening, so that a restart does not stop the growth.
+	DriftNsPerS float64   `json:"drift_ns_per_s,omitempty"`
+	DriftFrom   time.Time `json:"drift_from,omitempty"`
 	// PPSFit is the measured stability the PPS check was calibrated with
 	// (Calibrate), absent until it was; a restart keeps the calibration,
 	// so that a node calibrated in monitor mode can be switched to
@@ -53,6 +57,9 @@ func ParseState(s string) (State, error) {
 // caller's to add).
 func (p *Policy) Memory(now time.Time) Memory {
 	m := Memory{Version: MemoryVersion, State: p.state.String(), Since: p.since, Saved: now, ResidualNs: int64(p.residual)}
+	if p.drift > 0 {
+		m.DriftNsPerS, m.DriftFrom = p.drift, p.driftFrom
+	}
 	if p.state != StateTrusted {
 		m.Why = p.why
 		m.Evidence = append([]Evidence(nil), p.cause...)
@@ -76,6 +83,12 @@ func (p *Policy) Restore(m Memory, now time.Time) (State, error) {
 	}
 	p.cause = append([]Evidence(nil), m.Evidence...)
 	p.residual = max(time.Duration(m.ResidualNs), 0)
+	if m.DriftNsPerS > 0 && !math.IsInf(m.DriftNsPerS, 0) {
+		p.drift, p.driftFrom = m.DriftNsPerS, m.DriftFrom
+		if p.driftFrom.IsZero() || p.driftFrom.After(now) {
+			p.driftFrom = now
+		}
+	}
 	if st == StateUntrusted {
 		p.residual = max(p.residual, measured(p.cause))
 		p.lastUp = now

@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -111,8 +112,14 @@ type Policy struct {
 	residual time.Duration
 	// gnss is the largest error GNSS time could have by the latest
 	// comparison with the held-over clock (MeasureGNSS), and when.
-	gnss   time.Duration
-	gnssAt time.Time
+	gnss      time.Duration
+	gnssAt    time.Time
+	gnssDrift float64 // ns/s, HoldoverCheck.Drift with gnss (0: not measured)
+	// drift is how fast (ns/s) the GNSS followed since driftFrom may move
+	// further off: the drift measured against the held-over clock when
+	// the node left untrusted. The suspect widening grows by it.
+	drift     float64
+	driftFrom time.Time
 	// suspectSince is since when GNSS may have been false, as judged on
 	// the latest move to untrusted (SuspectSince).
 	suspectSince time.Time
@@ -130,10 +137,10 @@ func (p *Policy) State() (State, time.Time) { return p.state, p.since }
 // FollowGNSS reports whether the discipline may steer by GNSS.
 func (p *Policy) FollowGNSS() bool { return p.state != StateUntrusted }
 
-// Bound returns the bound to publish given the discipline's: widened by
-// Widening.
-func (p *Policy) Bound(b time.Duration) time.Duration {
-	return (&Status{Widening: p.Widening(), Enforced: true}).Bound(b)
+// Bound returns the bound to publish at now given the discipline's:
+// widened by Widening.
+func (p *Policy) Bound(now time.Time, b time.Duration) time.Duration {
+	return (&Status{Widening: p.Widening(now), Enforced: true}).Bound(b)
 }
 
 // Widening is what the published bound carries on top of the
@@ -142,16 +149,36 @@ func (p *Policy) Bound(b time.Duration) time.Duration {
 // GNSS until then and its clock holds over from there, while the
 // holdover bound grows from the locked one by the oscillator's stability
 // alone). Suspect: PolicyConfig.Widening, or the residual if larger (a
-// node back from untrusted follows a GNSS that may still be as far off).
-func (p *Policy) Widening() time.Duration {
+// node back from untrusted follows a GNSS that may still be as far off),
+// grown by the drift GNSS showed against the held-over clock since the
+// node followed it again, a second ahead (a published Status serves for
+// up to a second).
+func (p *Policy) Widening(now time.Time) time.Duration {
 	switch p.state {
 	case StateSuspect:
-		return max(p.cfg.Widening, p.residual)
+		return max(p.cfg.Widening, p.grown(now.Add(time.Second)))
 	case StateUntrusted:
 		return p.residual
 	}
 	return 0
 }
+
+// grown is the residual with the drift's growth up to now.
+func (p *Policy) grown(now time.Time) time.Duration {
+	if p.drift <= 0 || !now.After(p.driftFrom) {
+		return p.residual
+	}
+	g := math.Ceil(p.drift * now.Sub(p.driftFrom).Seconds())
+	if g >= float64(math.MaxInt64-p.residual) {
+		return time.Duration(math.MaxInt64)
+	}
+	return p.residual + time.Duration(g)
+}
+
+// Drift is how fast (ns/s) the suspect widening grows: the drift GNSS
+// showed against the held-over clock when the node last followed it
+// again (0: none measured).
+func (p *Policy) Drift() float64 { return p.drift }
 
 // Residual is the GNSS time error measured by evidence that made the node
 // untrusted, kept until an operator clears it; while it is not zero the
@@ -159,13 +186,15 @@ func (p *Policy) Widening() time.Duration {
 func (p *Policy) Residual() time.Duration { return p.residual }
 
 // MeasureGNSS records the largest error GNSS time can have at now, as
-// measured against the node's held-over clock (HoldoverCheck.GNSSBound).
-// If the node leaves untrusted within holdoverFresh of it, the residual
-// takes it: the node then follows a GNSS that may be that far off, and
-// the PPS check, restarted, cannot tell a drag that goes on steadily from
-// a frequency.
-func (p *Policy) MeasureGNSS(now time.Time, d time.Duration) {
-	p.gnss, p.gnssAt = d, now
+// measured against the node's held-over clock (HoldoverCheck.GNSSBound),
+// and how fast it may be moving (HoldoverCheck.Drift, ns/s; 0 if not
+// measured). If the node leaves untrusted within holdoverFresh of it, the
+// residual takes the error and the widening grows by the drift from then
+// on: the node then follows a GNSS that may be that far off and still
+// moving, and the PPS check, restarted, cannot tell a drag that goes on
+// steadily from a frequency.
+func (p *Policy) MeasureGNSS(now time.Time, d time.Duration, driftNsPerS float64) {
+	p.gnss, p.gnssAt, p.gnssDrift = d, now, max(driftNsPerS, 0)
 }
 
 // SuspectSince is since when the GNSS the node followed may have been
@@ -296,7 +325,10 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 			p.cause, p.why = evs, why
 		}
 		if to == StateUntrusted {
-			p.residual = max(p.residual, measured(evs))
+			// Untrusted again: the GNSS followed may have moved as far
+			// as the drift allowed; the next release measures afresh.
+			p.residual = max(p.grown(now), measured(evs))
+			p.drift = 0
 			p.suspectSince = onset(now, evs)
 			if tr.From == StateSuspect && p.lastTrusted.Before(p.suspectSince) {
 				p.suspectSince = p.lastTrusted
@@ -312,10 +344,15 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		}
 		return move(target, why, strong)
 	case p.state == StateUntrusted && now.Sub(p.lastUp) >= p.cfg.HoldOff:
+		why := fmt.Sprintf("no untrusted evidence for %v", p.cfg.HoldOff)
 		if !p.gnssAt.IsZero() && now.Sub(p.gnssAt) <= holdoverFresh {
 			p.residual = max(p.residual, p.gnss)
+			if p.gnssDrift > 0 {
+				p.drift, p.driftFrom = p.gnssDrift, now
+				why += fmt.Sprintf("; GNSS moved up to %.1f ns/s against the held-over clock, the widening grows by that", p.drift)
+			}
 		}
-		return move(StateSuspect, fmt.Sprintf("no untrusted evidence for %v", p.cfg.HoldOff), p.cause)
+		return move(StateSuspect, why, p.cause)
 	case p.state == StateSuspect && target == StateTrusted && p.residual == 0 &&
 		now.Sub(p.lastSus) >= p.cfg.SuspectClear && now.Sub(p.since) >= p.cfg.SuspectClear:
 		return move(StateTrusted, fmt.Sprintf("no suspect evidence for %v", p.cfg.SuspectClear), p.cause)

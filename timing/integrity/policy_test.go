@@ -81,13 +81,13 @@ func itoa(n int) string {
 
 func TestPolicyBoundAndFollow(t *testing.T) {
 	p := NewPolicy(PolicyConfig{Widening: 300 * time.Microsecond}, t0)
-	if p.Bound(time.Microsecond) != time.Microsecond || !p.FollowGNSS() {
+	if p.Bound(t0, time.Microsecond) != time.Microsecond || !p.FollowGNSS() {
 		t.Fatal("trusted node altered")
 	}
 	p.Observe(Evidence{At: t0, Detector: DetectorReceiver, Reason: ReasonCN0Uniform, Level: LevelSuspect})
 	p.Evaluate(t0)
-	if p.Bound(time.Microsecond) != 301*time.Microsecond || !p.FollowGNSS() {
-		t.Fatalf("suspect: bound %v follow %v", p.Bound(time.Microsecond), p.FollowGNSS())
+	if p.Bound(t0, time.Microsecond) != 301*time.Microsecond || !p.FollowGNSS() {
+		t.Fatalf("suspect: bound %v follow %v", p.Bound(t0, time.Microsecond), p.FollowGNSS())
 	}
 	p.Observe(Evidence{At: t0, Detector: DetectorPPS, Reason: ReasonPhaseStep, Level: LevelUntrusted})
 	p.Evaluate(t0)
@@ -167,19 +167,19 @@ func TestPolicyResidual(t *testing.T) {
 				p.Observe(e)
 				p.Evaluate(e.At)
 			}
-			if st, _ := p.State(); st != StateUntrusted || p.Bound(b) != b+tt.untrusted {
-				t.Fatalf("during: %v, bound %v; want untrusted, %v", st, p.Bound(b), b+tt.untrusted)
+			if st, _ := p.State(); st != StateUntrusted || p.Bound(t0, b) != b+tt.untrusted {
+				t.Fatalf("during: %v, bound %v; want untrusted, %v", st, p.Bound(t0, b), b+tt.untrusted)
 			}
 			p.Evaluate(t0.Add(2 * time.Hour)) // past the hold-off: suspect, following GNSS
-			if st, _ := p.State(); st != StateSuspect || !p.FollowGNSS() || p.Bound(b) != b+tt.suspect {
-				t.Fatalf("after the hold-off: %v, bound %v; want suspect, %v", st, p.Bound(b), b+tt.suspect)
+			if st, _ := p.State(); st != StateSuspect || !p.FollowGNSS() || p.Bound(t0, b) != b+tt.suspect {
+				t.Fatalf("after the hold-off: %v, bound %v; want suspect, %v", st, p.Bound(t0, b), b+tt.suspect)
 			}
 			for h := 3; h < 48; h++ {
 				p.Evaluate(t0.Add(time.Duration(h) * time.Hour))
 			}
 			st, _ := p.State()
-			if st != tt.final || p.Bound(b) != b+tt.last || p.Status(t0, nil).Residual != tt.untrusted {
-				t.Fatalf("two days on: %v, bound %v, residual %v; want %v, %v", st, p.Bound(b), p.Status(t0, nil).Residual, tt.final, b+tt.last)
+			if st != tt.final || p.Bound(t0, b) != b+tt.last || p.Status(t0, nil).Residual != tt.untrusted {
+				t.Fatalf("two days on: %v, bound %v, residual %v; want %v, %v", st, p.Bound(t0, b), p.Status(t0, nil).Residual, tt.final, b+tt.last)
 			}
 		})
 	}

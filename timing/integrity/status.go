@@ -13,7 +13,7 @@ type Status struct {
 	State State
 	Since time.Time
 	// Widening is what the published bound carries on top of the
-	// discipline's now (Policy.Widening).
+	// discipline's now, and for the next second (Policy.Widening).
 	Widening time.Duration
 	// Residual is the GNSS time error an untrusted episode measured,
 	// kept until an operator clears it (Policy.Residual).
@@ -46,7 +46,7 @@ func (s *Status) FollowGNSS() bool { return s == nil || !s.Enforced || s.State !
 // the latest transition (the caller keeps it: Evaluate hands it out once).
 func (p *Policy) Status(now time.Time, last *Transition) *Status {
 	st := &Status{State: p.state, Since: p.since, Active: slices.Clone(p.Active(now)), Enforced: true}
-	st.Widening, st.Residual = p.Widening(), p.residual
+	st.Widening, st.Residual = p.Widening(now), p.residual
 	if last != nil {
 		t := *last
 		t.Evidence = slices.Clone(t.Evidence)

@@ -69,6 +69,11 @@ func (r Result) Coverage() float64 {
 // discipline, which holds over. A run ends HoldWindow after the node
 // became untrusted.
 func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
+	return RunFor(s, a, onset, after, HoldWindow)
+}
+
+// RunFor is Run with the run ending window after the node became untrusted.
+func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 	w := newWorld(s)
 	clk := simclock.New(Epoch, initialOffsetNs)
 	disc := timing.New(timing.DefaultConfig(), clk, slog.New(slog.DiscardHandler))
@@ -106,8 +111,9 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 		// the active evidence every simulated second.
 		st := disc.Status()
 		local := clk.Now()
-		published := pol.Bound(st.BoundAt(local))
-		if (attacked || a == nil) && st.ServableWith(local, pol.Bound) {
+		publish := func(b time.Duration) time.Duration { return pol.Bound(now, b) }
+		published := publish(st.BoundAt(local))
+		if (attacked || a == nil) && st.ServableWith(local, publish) {
 			res.score(math.Abs(clk.X), float64(published), res.Detected < 0)
 		}
 
@@ -140,7 +146,8 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 			evs = append(evs, ppsDet.Tick(now)...)
 		}
 		if d, ok := hold.GNSSBound(now); ok {
-			pol.MeasureGNSS(now, d)
+			drift, _ := hold.Drift(now)
+			pol.MeasureGNSS(now, d, drift)
 		}
 		evs = append(evs, pos.Observe(now, in.Fix)...)
 		evs = append(evs, rec.Observe(in.Snap)...)
@@ -205,7 +212,7 @@ func Run(s Scenario, a *Attack, onset, after time.Duration) Result {
 			res.MaxErrBeforeUntrusted = math.Max(res.MaxErrBeforeUntrusted, err)
 			if state == integrity.StateUntrusted {
 				res.Untrusted = since
-				end = min(end, k+1+int(HoldWindow/time.Second))
+				end = min(end, k+1+int(window/time.Second))
 			}
 		}
 	}
