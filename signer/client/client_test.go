@@ -85,14 +85,20 @@ func TestFollowEndorsedRotation(t *testing.T) {
 	}
 }
 
+// servedNode is a node serving one key, valid for the hour around now,
+// certified by a new CA (a development one if dev).
+func servedNode(t *testing.T, caName string, dev bool) (*signer.CA, *signer.KeyPair, *signertest.Node) {
+	now := time.Now()
+	ca, _ := signer.NewCA(caName, dev, now.Add(-time.Hour), 48*time.Hour)
+	k := node(t, ca, now.Add(-time.Hour), now.Add(time.Hour))
+	set, _ := signer.NewKeySet(k, nil)
+	return ca, k, newServer(t, set)
+}
+
 func reload(t *testing.T, kp *signer.KeyPair) *signer.KeyPair { return copies[kp.ID()]() }
 
 func TestDevelopmentRejectedInProduction(t *testing.T) {
-	now := time.Now()
-	dev, _ := signer.NewCA("test", true, now.Add(-time.Hour), 48*time.Hour)
-	k := node(t, dev, now.Add(-time.Hour), now.Add(time.Hour))
-	set, _ := signer.NewKeySet(k, nil)
-	srv := newServer(t, set)
+	dev, k, srv := servedNode(t, "test", true)
 	fp := signer.Fingerprint(k.Public().Chain[0])
 	prod, _ := New(Config{URL: srv.TS.URL + "/attestation", TLSCAFile: srv.TLSCAFile(t), Production: true, Roots: pool(dev), Pins: []string{fp}})
 	if _, err := prod.Refresh(context.Background()); !errors.Is(err, signer.ErrUnknownKey) {
@@ -202,11 +208,7 @@ func TestBackoff(t *testing.T) {
 // repeated once on a fresh connection; a server that resets every one
 // fails the refresh, and so does one that answers with an error.
 func TestRetryOnLostConnection(t *testing.T) {
-	now := time.Now()
-	ca, _ := signer.NewCA("timenode production CA", false, now.Add(-time.Hour), 48*time.Hour)
-	a := node(t, ca, now.Add(-time.Hour), now.Add(time.Hour))
-	set, _ := signer.NewKeySet(a, nil)
-	srv := newServer(t, set)
+	ca, a, srv := servedNode(t, "timenode production CA", false)
 	for _, tc := range []struct {
 		name        string
 		resets      int32
