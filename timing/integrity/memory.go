@@ -35,7 +35,7 @@ type Memory struct {
 	// DriftNsPerS and DriftFrom are Policy.Drift and since when it
 	// grows the widening, so that a restart does not stop the growth.
 	DriftNsPerS float64   `json:"drift_ns_per_s,omitempty"`
-	DriftFrom   time.Time `json:"drift_from,omitempty"`
+	DriftFrom   time.Time `json:"drift_from,omitzero"`
 	// PPSFit is the measured stability the PPS check was calibrated with
 	// (Calibrate), absent until it was; a restart keeps the calibration,
 	// so that a node calibrated in monitor mode can be switched to
