@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -484,4 +485,61 @@ func TestGuardDatesAWitnessCaughtDrag(t *testing.T) {
 			caught.Sub(onset), onset.Sub(since))
 	}
 	t.Logf("caught %v after the onset, dated %v before it", caught.Sub(onset).Round(time.Second), onset.Sub(since).Round(time.Second))
+}
+
+// TestGuardWideningGrowsAfterTheHoldOff: while the node holds over, GNSS
+// moves 2 ns/s against its clock, inside the bound; when the node follows
+// GNSS again after the hold-off, the guard has handed the policy that
+// drift, and the published widening grows by it.
+func TestGuardWideningGrowsAfterTheHoldOff(t *testing.T) {
+	const bound = 10 * time.Microsecond
+	ref, osc := guardTestClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
+		Position: integrity.PositionConfig{Known: testAntenna()},
+		// A suspect floor below the residual, so that its growth shows.
+		Policy: integrity.PolicyConfig{HoldOff: 15 * time.Minute, Widening: time.Microsecond}}
+	disc := &stabilityDisc{}
+	disc.st.Store(&timing.Status{State: timing.Locked})
+	g := newGuard(cfg, newSteerLog(osc), disc, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.DiscardHandler))
+	var released time.Time
+	var widenings []time.Duration
+	for k := 1; k <= 20*60; k++ {
+		ref.Advance(time.Second)
+		now := osc.Now()
+		offset := time.Duration(3000 + 2*k) // ns: GNSS moving 2 ns/s
+		g.observePulse(now, pps.Pulse{Local: now.Add(offset), Seq: uint64(k)})
+		if k <= 8 {
+			north := 0.0
+			if k > 5 {
+				north = 2000 // three fixes 2 km off: untrusted at once
+			}
+			g.observeFix(now, gnss.Fix{UTC: now, Valid: true, Received: now.Add(300 * time.Millisecond),
+				Latitude: 41 + north/111320, Longitude: 29, Altitude: 40})
+		}
+		g.evaluate(now)
+		if g.Status().FollowGNSS() {
+			disc.st.Store(&timing.Status{State: timing.Locked})
+			if k > 8 && released.IsZero() {
+				released = now
+			}
+		} else {
+			disc.st.Store(&timing.Status{State: timing.Holdover, ErrorBound: bound, BoundAsOf: now})
+		}
+		if !released.IsZero() {
+			widenings = append(widenings, g.Status().Widening)
+		}
+	}
+	if released.IsZero() {
+		t.Fatalf("never followed GNSS again: %v %v", g.Status().State, g.Status().Active)
+	}
+	if d := g.policy.Drift(); d < 2 || d > 3 {
+		t.Errorf("drift handed to the policy %.2f ns/s, want 2-3 (GNSS moved 2 ns/s)", d)
+	}
+	n := len(widenings)
+	if n < 60 || widenings[n-1]-widenings[0] < time.Duration(2*(n-1)) {
+		t.Errorf("widening %v at the release, %v %d s later: want it to grow at least 2 ns/s", widenings[0], widenings[n-1], n-1)
+	}
+	if !strings.Contains(g.Status().Last.Why, "the widening grows") {
+		t.Errorf("the release does not say the widening grows: %q", g.Status().Last.Why)
+	}
 }
