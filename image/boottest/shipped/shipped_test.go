@@ -332,15 +332,25 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 	})
 	step("reload under load: %d attestations verified, %d failed, %d refused while the clock was not servable, %d requests retried on a fresh connection; keys %v -> %v",
 		ok, failed, load.unservable.Load(), load.retries(), keysBefore, keysAfter)
-	if failed != 0 || ok == 0 {
+	// A repeat on a fresh connection is what a client library does about
+	// a connection that broke (seen once in ~2,900 requests through
+	// qemu's user-mode network); a reload that dropped connections would
+	// break one per client per reload, 8 here. TestReloadUnderLoad holds
+	// the daemon's reload to no broken connection at all, with clients
+	// that do not repeat.
+	if retries := load.retries(); failed != 0 || ok == 0 || retries > 2 {
 		// The node's side of the story: what timenoded logged around the
 		// first failure (the guest's journal, in its monotonic time).
 		journal, err := v.ssh("sudo journalctl -u timenoded.service -o short-monotonic --no-pager --since=-10min | tail -n 60")
 		if err != nil {
 			journal = fmt.Sprintf("(journal not read: %v)", err)
 		}
-		t.Errorf("reload under load: %d verified, %d failed (first, %s ago: %v); the clients logged:\n%s\ntimenoded logged:\n%s",
-			ok, failed, time.Since(load.firstAt).Round(time.Second), load.firstErr(), load.clientLog(), journal)
+		first := "none"
+		if failed != 0 {
+			first = fmt.Sprintf("%s ago: %v", time.Since(load.firstAt).Round(time.Second), load.firstErr())
+		}
+		t.Errorf("reload under load: %d verified, %d failed (first: %s), %d repeated on a fresh connection (at most 2 allowed); the clients logged:\n%s\ntimenoded logged:\n%s",
+			ok, failed, first, retries, load.clientLog(), journal)
 	}
 	return keysAfter
 }
