@@ -25,7 +25,7 @@ run: build
 	@mkdir -p $(STATE)
 	@echo "timenoded --sim: state in $(STATE); HTTPS on 127.0.0.1:5443, HTTP on 127.0.0.1:5000, metrics on 127.0.0.1:9090, NTP on udp 127.0.0.1:11123, Roughtime on udp 127.0.0.1:2002"
 	@echo "status: bin/timenodectl status http://127.0.0.1:5000 (--watch 2s); faults: curl -X POST 'http://127.0.0.1:5000/sim/pps?on=false' (README: Breaking the simulated hardware)"
-	$(BIN)/timenoded --sim --state-dir $(STATE) --https 127.0.0.1:5443 --metrics 127.0.0.1:9090 --listen 127.0.0.1:5000 --roughtime 127.0.0.1:2002 $(RUN_FLAGS)
+	$(BIN)/timenoded --sim --state-dir $(STATE) --https 127.0.0.1:5443 --metrics 127.0.0.1:9090 --listen 127.0.0.1:5000 --roughtime 127.0.0.1:2002 --sim-witnesses 3 $(RUN_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

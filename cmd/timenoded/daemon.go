@@ -107,6 +107,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// state when it is judged, so every published bound is widened.
 	var ts netsvc.TimingSource = disc
 	var grd *guard
+	if cfg.integrityMode != integrityOff && cfg.simWitnesses > 0 {
+		sw, err := startSimWitnesses(ctx, cfg.simWitnesses, log)
+		if err != nil {
+			return err
+		}
+		cfg.witnesses = append(cfg.witnesses, sw...)
+	}
 	if cfg.integrityMode != integrityOff {
 		grd = newGuard(integrityConfig(cfg, hw, lp), steer, disc, rx.Sky, hw.clk.Now(), log)
 		ts = guardedTiming{disc, grd}

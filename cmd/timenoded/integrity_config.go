@@ -66,6 +66,12 @@ func (c *config) finishIntegrity() error {
 	if c.witnessInterval < time.Second {
 		return fmt.Errorf("--witness-interval %v: want at least 1s", c.witnessInterval)
 	}
+	switch {
+	case c.simWitnesses != 0 && !c.sim:
+		return fmt.Errorf("--sim-witnesses %d: only with --sim (a real node's witnesses are --witness-roughtime and --witness-nts)", c.simWitnesses)
+	case c.simWitnesses < 0 || c.simWitnesses > maxSimWitnesses:
+		return fmt.Errorf("--sim-witnesses %d: want 0 to %d", c.simWitnesses, maxSimWitnesses)
+	}
 	return nil
 }
 

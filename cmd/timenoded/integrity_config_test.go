@@ -45,6 +45,13 @@ func TestParseIntegrityFlags(t *testing.T) {
 		{"witness with a short key", []string{"--witness-roughtime", "rt1.example:2002=AAAA"}, nil, true},
 		{"witness with an unknown option", []string{"--witness-roughtime", "rt1.example:2002=" + key + ",nts"}, nil, true},
 		{"witness interval too short", []string{"--witness-interval", "10ms"}, nil, true},
+		{"simulated witnesses", []string{"--sim", "--sim-witnesses", "3"}, func(t *testing.T, c *config) {
+			if c.simWitnesses != 3 {
+				t.Errorf("simWitnesses %d", c.simWitnesses)
+			}
+		}, false},
+		{"simulated witnesses without --sim", []string{"--sim-witnesses", "3"}, nil, true},
+		{"too many simulated witnesses", []string{"--sim", "--sim-witnesses", "50"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,6 +80,7 @@ type config struct {
 	ntsWitnessCA    string         // --witness-nts-ca as given; "": system roots
 	ntsWitnessRoots *x509.CertPool // read from ntsWitnessCA; nil: system roots
 	witnessInterval time.Duration
+	simWitnesses    int // --sim-witnesses: Roughtime servers of the simulation's true time
 	notify          *notifier
 	devTLS          *mtls.Files // simulation's development TLS files, made once at start
 	devPolicy       mtls.Policy
@@ -145,6 +146,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.Var(&c.ntsWitnesses, "witness-nts", "NTS-secured NTP server witnessing the node's time from outside the GNSS path, by its NTS-KE address HOST:PORT (usually port 4460; repeatable, counts towards the same quorum as --witness-roughtime)")
 	fs.StringVar(&c.ntsWitnessCA, "witness-nts-ca", "", "PEM file of the CA certificates that vouch for the --witness-nts servers (empty: the system roots)")
 	fs.DurationVar(&c.witnessInterval, "witness-interval", 64*time.Second, "how often each witness is asked")
+	fs.IntVar(&c.simWitnesses, "sim-witnesses", 0, "with --sim: start this many Roughtime servers of the simulation's true time on loopback and use them as witnesses (at most 5; 2 make a quorum), so that the attacks of /sim/* meet the witness check too")
 	verbose = fs.Bool("v", false, "debug logging")
 	return allow, verbose
 }
