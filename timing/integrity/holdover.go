@@ -53,6 +53,8 @@ type HoldoverCheck struct {
 	// series is one comparison per driftEvery over the last driftWindow,
 	// oldest first, for Drift.
 	series []comparison
+	points []fitPoint   // series as Drift fits it, reused
+	fitter *slopeFitter // Drift's, made on first use
 }
 
 // comparison is one median offset and the bound it was judged against.
@@ -133,27 +135,16 @@ func (h *HoldoverCheck) Drift(now time.Time) (float64, bool) {
 		h.series[n-1].at.Sub(h.series[0].at) < driftMinSpan {
 		return 0, false
 	}
-	t0 := h.series[0].at
-	var st, sy float64
-	for _, c := range h.series {
-		st += c.at.Sub(t0).Seconds()
-		sy += c.median
-	}
-	mt, my := st/float64(n), sy/float64(n)
-	var stt, sty float64
-	for _, c := range h.series {
-		dt := c.at.Sub(t0).Seconds() - mt
-		stt += dt * dt
-		sty += dt * (c.median - my)
-	}
-	slope := sty / stt
-	var sse float64
-	for _, c := range h.series {
-		r := c.median - my - slope*(c.at.Sub(t0).Seconds()-mt)
-		sse += r * r
-	}
-	se := math.Sqrt(sse / float64(n-2) / stt)
 	first, last := h.series[0], h.series[n-1]
+	h.points = h.points[:0]
+	for _, c := range h.series {
+		h.points = append(h.points, fitPoint{t: c.at.Sub(first.at).Seconds(), y: c.median})
+	}
+	if h.fitter == nil {
+		h.fitter = newSlopeFitter(1)
+	}
+	slope, sse, sxx := h.fitter.fit(h.points, 0)
+	se := math.Sqrt(sse / float64(n-2) / sxx)
 	growth := math.Max(0, (last.bound-first.bound)/last.at.Sub(first.at).Seconds())
 	return math.Abs(slope) + 3*se + growth, true
 }

@@ -54,12 +54,8 @@ const (
 // or their drift runs the other way from the disagreement (sign: the
 // sign of the quorum's offset now).
 func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign float64) (ageS float64, ok bool) {
-	type point struct {
-		t, y float64 // seconds before now (negative), offset in ns
-		w    int     // witness index
-	}
 	idx := map[string]int{}
-	var ps []point
+	var ps []fitPoint // t: seconds before now (negative); y: offset, ns
 	for _, m := range hist {
 		if !in[m.Witness] || m.At.After(now) || now.Sub(m.At) > WitnessHistory {
 			continue
@@ -69,52 +65,20 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 			i = len(idx)
 			idx[m.Witness] = i
 		}
-		ps = append(ps, point{t: m.At.Sub(now).Seconds(), y: float64(m.Offset), w: i})
+		ps = append(ps, fitPoint{t: m.At.Sub(now).Seconds(), y: float64(m.Offset), g: i})
 	}
 	if len(ps) < 2*onsetMinPoints {
 		return 0, false
 	}
-	n := len(idx)
-	cnt := make([]float64, n)
-	sx, sy := make([]float64, n), make([]float64, n)
-	// fit returns the common rate and the residual of the hinge at t0 (x
-	// = time since t0, 0 before it), and leaves each witness's count and
-	// sums of x and y in cnt, sx and sy.
-	fit := func(t0 float64) (rate, sse float64) {
-		clear(cnt)
-		clear(sx)
-		clear(sy)
-		for _, p := range ps {
-			x := math.Max(0, p.t-t0)
-			cnt[p.w]++
-			sx[p.w] += x
-			sy[p.w] += p.y
-		}
-		var sxy, sxx float64
-		for _, p := range ps {
-			x := math.Max(0, p.t-t0) - sx[p.w]/cnt[p.w]
-			sxy += x * (p.y - sy[p.w]/cnt[p.w])
-			sxx += x * x
-		}
-		if sxx == 0 {
-			return 0, math.Inf(1)
-		}
-		rate = sxy / sxx
-		for _, p := range ps {
-			x := math.Max(0, p.t-t0) - sx[p.w]/cnt[p.w]
-			r := p.y - sy[p.w]/cnt[p.w] - rate*x
-			sse += r * r
-		}
-		return rate, sse
-	}
-	slices.SortFunc(ps, func(a, b point) int { return cmp.Compare(a.t, b.t) })
+	f := newSlopeFitter(len(idx))
+	slices.SortFunc(ps, func(a, b fitPoint) int { return cmp.Compare(a.t, b.t) })
 	first := ps[0].t
 	bestT, bestRate, bestSSE := first, 0.0, math.Inf(1)
 	for i, p := range ps {
 		if before, after := i+1, len(ps)-i-1; after < onsetMinPoints || (before < onsetMinPoints && i > 0) {
 			continue
 		}
-		if rate, sse := fit(p.t); sse < bestSSE {
+		if rate, sse, sxx := f.fit(ps, p.t); sxx > 0 && sse < bestSSE {
 			bestT, bestRate, bestSSE = p.t, rate, sse
 		}
 	}
@@ -122,8 +86,8 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 	// history: it must earn it (its gain in residual at least
 	// hingeGain times the noise variance it leaves), or the drag is
 	// older than the history.
-	if lineRate, lineSSE := fit(first); bestT != first && !math.IsInf(bestSSE, 1) {
-		dof := float64(len(ps) - n - 2)
+	if lineRate, lineSSE, _ := f.fit(ps, first); bestT != first && !math.IsInf(bestSSE, 1) {
+		dof := float64(len(ps) - len(idx) - 2)
 		if dof <= 0 || lineSSE-bestSSE < hingeGain*bestSSE/dof {
 			bestT, bestRate, bestSSE = first, lineRate, lineSSE
 		}
@@ -134,14 +98,10 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 	onset := bestT
 	if bestT == first {
 		// No flat stretch in the history: the line crosses the
-		// witnesses' mean level before it.
-		var level, at float64
-		fit(first)
-		for i := range n {
-			level += sy[i] / cnt[i] / float64(n)
-			at += sx[i] / cnt[i] / float64(n)
-		}
-		// level is the line's mean at mean x = at; 0 is the mean bias.
+		// witnesses' mean level before it. level is the line's mean at
+		// its mean x = at; 0 is the mean bias.
+		f.fit(ps, first)
+		at, level := f.means()
 		onset = first - (level-bestRate*at)/bestRate
 		onset = math.Min(onset, first)
 		// The line's slope and the witnesses' mean bias are known only
@@ -149,4 +109,64 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 		onset -= (first - onset) / 4
 	}
 	return -onset + onsetMargin.Seconds(), true
+}
+
+// fitPoint is one measurement for slopeFitter: its time (s), value and
+// group.
+type fitPoint struct {
+	t, y float64
+	g    int
+}
+
+// slopeFitter fits y = level_g + rate·x by least squares: one rate for all
+// points, one level per group, x the time since t0 (0 before it: a hinge
+// at t0). Its buffers are reused from fit to fit.
+type slopeFitter struct{ cnt, sx, sy []float64 }
+
+func newSlopeFitter(groups int) *slopeFitter {
+	return &slopeFitter{cnt: make([]float64, groups), sx: make([]float64, groups), sy: make([]float64, groups)}
+}
+
+// fit returns the rate, the residual sum of squares and the sum of
+// squared x deviations from their group means (0: x does not vary, and
+// the rate means nothing).
+func (f *slopeFitter) fit(ps []fitPoint, t0 float64) (rate, sse, sxx float64) {
+	clear(f.cnt)
+	clear(f.sx)
+	clear(f.sy)
+	for _, p := range ps {
+		f.cnt[p.g]++
+		f.sx[p.g] += math.Max(0, p.t-t0)
+		f.sy[p.g] += p.y
+	}
+	var sxy float64
+	for _, p := range ps {
+		x := math.Max(0, p.t-t0) - f.sx[p.g]/f.cnt[p.g]
+		sxy += x * (p.y - f.sy[p.g]/f.cnt[p.g])
+		sxx += x * x
+	}
+	if sxx == 0 {
+		return 0, math.Inf(1), 0
+	}
+	rate = sxy / sxx
+	for _, p := range ps {
+		x := math.Max(0, p.t-t0) - f.sx[p.g]/f.cnt[p.g]
+		r := p.y - f.sy[p.g]/f.cnt[p.g] - rate*x
+		sse += r * r
+	}
+	return rate, sse, sxx
+}
+
+// means returns, after a fit, the groups' mean x and mean y, averaged
+// over the groups that had points.
+func (f *slopeFitter) means() (x, y float64) {
+	n := 0.0
+	for g, c := range f.cnt {
+		if c > 0 {
+			x += f.sx[g] / c
+			y += f.sy[g] / c
+			n++
+		}
+	}
+	return x / n, y / n
 }
