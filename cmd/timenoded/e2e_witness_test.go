@@ -14,12 +14,6 @@ import (
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 )
 
-// witnessKey is a Roughtime long-term key.
-type witnessKey struct{ priv ed25519.PrivateKey }
-
-func (k witnessKey) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-func (k witnessKey) Public() ed25519.PublicKey       { return k.priv.Public().(ed25519.PublicKey) }
-
 // offsetTime is a witness's time: true time (the simulation's, the host
 // clock, only read) plus an error, with a 10 µs radius.
 type offsetTime struct{ off time.Duration }
@@ -44,7 +38,7 @@ func startRoughtimeServer(t *testing.T, seed byte, src roughtime.TimeSource) (st
 	for i := range s {
 		s[i] = seed
 	}
-	key := witnessKey{ed25519.NewKeyFromSeed(s)}
+	key := memKey{ed25519.NewKeyFromSeed(s)}
 	srv, err := roughtime.NewServer(roughtime.Config{Addr: "127.0.0.1:0", TimeSource: src, LongTermKey: key})
 	if err != nil {
 		t.Fatal(err)
