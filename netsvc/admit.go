@@ -59,6 +59,7 @@ type admConn struct {
 	tier       tier
 	src        *source   // nil unless unauthenticated
 	since      time.Time // when it entered its tier
+	admitted   time.Time // when it was accepted
 	prev, next *admConn
 	heard      atomic.Bool
 	once       sync.Once
@@ -162,7 +163,8 @@ func (a *admitter) admit(raw net.Conn, handshake bool) (*admConn, []*admConn) {
 		s = &source{key: key}
 		a.sources[key] = s
 	}
-	c := &admConn{Conn: raw, adm: a, class: classAnonymous, tier: tierIdle, src: s, since: a.now()}
+	now := a.now()
+	c := &admConn{Conn: raw, adm: a, class: classAnonymous, tier: tierIdle, src: s, since: now, admitted: now}
 	if handshake {
 		c.class, c.tier = classHandshake, tierSilent
 		a.handshake++
@@ -180,7 +182,10 @@ func (a *admitter) admit(raw net.Conn, handshake bool) (*admConn, []*admConn) {
 // victim picks the connection of s to evict: one silent for longer than
 // silentGrace, else the oldest idle, else the oldest of the handshakes in
 // progress and the newer silent ones, else the oldest with a request in
-// flight.
+// flight. Handshakes and silent ones are compared by when they were
+// accepted, not when a handshake was first heard: on a busy node the
+// handshake goroutines may read a flood's stalled ClientHellos only after
+// a newcomer was accepted, and the newcomer must still go last.
 func (a *admitter) victim(s *source) *admConn {
 	silent := s.tiers[tierSilent].head
 	if silent != nil && a.now().Sub(silent.since) > silentGrace {
@@ -189,7 +194,7 @@ func (a *admitter) victim(s *source) *admConn {
 	if c := s.tiers[tierIdle].head; c != nil {
 		return c
 	}
-	if hs := s.tiers[tierHandshake].head; hs != nil && (silent == nil || !silent.since.Before(hs.since)) {
+	if hs := s.tiers[tierHandshake].head; hs != nil && (silent == nil || !silent.admitted.Before(hs.admitted)) {
 		return hs
 	}
 	if silent != nil {

@@ -145,6 +145,8 @@ func TestAdmissionEviction(t *testing.T) {
 			[]string{"tls a1", "anon a1", "tls a2", "tls a3"}, []string{"a1"}},
 		{"a new connection goes after older handshakes", small,
 			[]string{"tls a1", "hello a1", "tls a2", "tls a3"}, []string{"a1"}},
+		{"a new connection goes after older handshakes heard after it came", small,
+			[]string{"tls a1", "tls a2", "hello a1", "tls a3"}, []string{"a1"}},
 		{"a silent one goes before newer handshakes", small,
 			[]string{"tls a1", "tls a2", "hello a2", "tls a3"}, []string{"a1"}},
 		{"an idle one before a handshake in progress", small,

@@ -440,7 +440,11 @@ func TestAbusiveClientsDoNotStarveGoodOnes(t *testing.T) {
 		RootCAs: mtlstest.Pool(pki.ca), ServerName: "localhost", Certificates: []tls.Certificate{pki.gateway.TLS()}}}}
 	for i := 0; i < 30; i++ {
 		if err := fetchVerified(client, addr, keys); err != nil {
-			t.Fatalf("good client, request %d, under abuse: %v", i, err)
+			// Say whether admission control cut it: a good client must
+			// never be the one evicted.
+			t.Fatalf("good client, request %d, under abuse: %v (evicted so far: %v by the source limit, %v by the unauthenticated limit)",
+				i, err, d.metric(t, `timenode_connections_evicted_total{listener="https",reason="source_limit"}`),
+				d.metric(t, `timenode_connections_evicted_total{listener="https",reason="unauthenticated_limit"}`))
 		}
 	}
 	close(stop)
