@@ -487,6 +487,48 @@ func TestGuardDatesAWitnessCaughtDrag(t *testing.T) {
 	t.Logf("caught %v after the onset, dated %v before it", caught.Sub(onset).Round(time.Second), onset.Sub(since).Round(time.Second))
 }
 
+// TestGuardKeepsTheErrorTheWitnessesSaw: GNSS drags the node at 10 ns/s
+// for 3 h, within the witnesses' resolution, so no check catches it;
+// then a position jump makes the node untrusted. The jump measures no
+// time, but the guard has handed the policy the witnesses' floor, so the
+// residual covers the 108 µs the node took in (it was 0 before the floor).
+func TestGuardKeepsTheErrorTheWitnessesSaw(t *testing.T) {
+	ref, osc := guardTestClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
+		Position: integrity.PositionConfig{Known: testAntenna()}}
+	g := newGuard(cfg, newSteerLog(osc), lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.DiscardHandler))
+	rng := rand.New(rand.NewPCG(5, 1))
+	onset := osc.Now().Add(time.Hour)
+	names := []string{"w1", "w2", "w3"}
+	bias := []float64{-15e3, 19e3, -20e3}
+	var nodeErr float64
+	for i := 0; i < 4*3600*3/64; i++ {
+		ref.Advance(64 * time.Second / 3)
+		now := osc.Now()
+		nodeErr = max(0, now.Sub(onset).Seconds()) * 10
+		w := i % 3
+		g.observeWitness(now, integrity.Measurement{Witness: names[w], At: now,
+			Offset: time.Duration(-nodeErr + bias[w] + 40e3*rng.NormFloat64()), Uncertainty: 300 * time.Microsecond})
+		g.evaluate(now)
+	}
+	if st := g.Status().State; st != integrity.StateTrusted {
+		t.Fatalf("the witnesses caught a drag of %.0f µs: %v", nodeErr/1e3, st)
+	}
+	for k := 0; k < 3; k++ {
+		ref.Advance(time.Second)
+		now := osc.Now()
+		g.observeFix(now, gnss.Fix{UTC: now, Valid: true, Received: now.Add(300 * time.Millisecond),
+			Latitude: 41 + 2000.0/111320, Longitude: 29, Altitude: 40})
+		g.evaluate(now)
+	}
+	if st := g.Status().State; st != integrity.StateUntrusted {
+		t.Fatalf("a 2 km position jump: %v, want untrusted", st)
+	}
+	if r := g.policy.Residual(); float64(r) < nodeErr || float64(r) > nodeErr+100e3 {
+		t.Errorf("residual %v for a node %.0f µs off, want it covered within 100 µs", r, nodeErr/1e3)
+	}
+}
+
 // TestGuardWideningGrowsAfterTheHoldOff: while the node holds over, GNSS
 // moves 2 ns/s against its clock, inside the bound; when the node follows
 // GNSS again after the hold-off, the guard has handed the policy that

@@ -115,6 +115,12 @@ type Policy struct {
 	gnss      time.Duration
 	gnssAt    time.Time
 	gnssDrift float64 // ns/s, HoldoverCheck.Drift with gnss (0: not measured)
+	// witness is the floor under the node's time error that the
+	// witnesses' history measured (WitnessDeparture) at witnessAt, moving
+	// at witnessRate ns/s.
+	witness     time.Duration
+	witnessAt   time.Time
+	witnessRate float64
 	// drift is how fast (ns/s) the GNSS followed since driftFrom may move
 	// further off: the drift measured against the held-over clock when
 	// the node left untrusted. The suspect widening grows by it.
@@ -195,6 +201,29 @@ func (p *Policy) Residual() time.Duration { return p.residual }
 // steadily from a frequency.
 func (p *Policy) MeasureGNSS(now time.Time, d time.Duration, driftNsPerS float64) {
 	p.gnss, p.gnssAt, p.gnssDrift = d, now, max(driftNsPerS, 0)
+}
+
+// MeasureWitnesses records the floor under the node's time error that the
+// witnesses measured at now (WitnessDeparture: floor, and rate in ns/s).
+// If the node becomes untrusted within witnessFresh of it, the residual
+// is at least that floor, extended at the rate: a drag slower than the
+// oscillator's own drift teaches the PPS check's held line part of itself
+// before the check sees it, and the node's clock against that line then
+// misses that part.
+func (p *Policy) MeasureWitnesses(now time.Time, floor time.Duration, rate float64) {
+	p.witness, p.witnessAt, p.witnessRate = floor, now, rate
+}
+
+// witnessFresh is how long a witness floor stays usable: a few polls.
+const witnessFresh = 10 * time.Minute
+
+// witnessFloor is the witnesses' floor extended to now, 0 if stale.
+func (p *Policy) witnessFloor(now time.Time) time.Duration {
+	age := now.Sub(p.witnessAt)
+	if p.witnessAt.IsZero() || age < 0 || age > witnessFresh {
+		return 0
+	}
+	return p.witness + time.Duration(math.Abs(p.witnessRate)*age.Seconds())
 }
 
 // SuspectSince is since when the GNSS the node followed may have been
@@ -327,7 +356,7 @@ func (p *Policy) Evaluate(now time.Time) (Transition, bool) {
 		if to == StateUntrusted {
 			// Untrusted again: the GNSS followed may have moved as far
 			// as the drift allowed; the next release measures afresh.
-			p.residual = max(p.grown(now), measured(evs))
+			p.residual = max(p.grown(now), measured(evs), p.witnessFloor(now))
 			p.drift = 0
 			p.suspectSince = onset(now, evs)
 			if tr.From == StateSuspect && p.lastTrusted.Before(p.suspectSince) {

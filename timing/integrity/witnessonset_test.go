@@ -11,17 +11,24 @@ import (
 // before now, each with its own path bias and 40 µs of jitter, measuring
 // a node that GNSS drags at rate (ns/s) from onsetAgo before now.
 func dragHistory(span, onsetAgo time.Duration, rate float64, seed uint64) []Measurement {
+	return witnessHistory(span, seed, func(ago time.Duration) float64 {
+		if ago < onsetAgo {
+			return rate * (onsetAgo - ago).Seconds()
+		}
+		return 0
+	})
+}
+
+// witnessHistory is dragHistory's witnesses measuring a node whose clock
+// is nodeErr(ago) ns ahead of true time, ago before now.
+func witnessHistory(span time.Duration, seed uint64, nodeErr func(ago time.Duration) float64) []Measurement {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	bias := map[string]float64{"w1": -15e3, "w2": 19e3, "w3": -20e3}
 	names := []string{"w1", "w2", "w3"}
 	var hist []Measurement
 	for i, ago := 0, span; ago > 0; i, ago = i+1, ago-64*time.Second/3 {
 		w := names[i%3]
-		nodeErr := 0.0
-		if ago < onsetAgo {
-			nodeErr = rate * (onsetAgo - ago).Seconds()
-		}
-		off := -nodeErr + bias[w] + 40e3*rng.NormFloat64()
+		off := -nodeErr(ago) + bias[w] + 40e3*rng.NormFloat64()
 		hist = append(hist, Measurement{Witness: w, At: t0.Add(-ago), Offset: time.Duration(off), Uncertainty: 300 * time.Microsecond})
 	}
 	return hist

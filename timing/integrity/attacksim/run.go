@@ -157,6 +157,9 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 		for i, p := range s.Witnesses {
 			if poll > 0 && checkable && k%poll == i*poll/len(s.Witnesses) {
 				witnessHist = integrity.KeepWitnessHistory(witnessHist, now, w.measure(p, now, clk.X))
+				if f, r, ok := integrity.WitnessDeparture(now, witnessHist); ok {
+					pol.MeasureWitnesses(now, f, r)
+				}
 				_, wev := integrity.CheckWitnesses(now, published, witnessHist, integrity.WitnessConfig{})
 				evs = append(evs, wev...)
 			}
