@@ -8,9 +8,9 @@ import (
 )
 
 // departWindow is how much of each end of a witness's history is averaged
-// by WitnessDeparture: long enough that tens of measurements beat the
-// witnesses' jitter down to a few µs, short enough that the late end lags
-// a drag by only a few minutes of its rate.
+// by WitnessDeparture: long enough to average about ten polls of 64 s,
+// a third of the witnesses' jitter, short enough that the late end lags a
+// drag by only a few minutes of its rate.
 const departWindow = 10 * time.Minute
 
 // WitnessDeparture returns how far, at most, the node's clock has moved
@@ -21,7 +21,7 @@ const departWindow = 10 * time.Minute
 // to now at the mean rate between them; the median over the witnesses,
 // plus three standard errors of the largest scatter. The path biases
 // cancel in the difference, so the floor resolves far finer than one
-// witness's uncertainty: a few µs against their hundreds. It measures the
+// witness's uncertainty: tens of µs against their hundreds. It measures the
 // move from the start of the history, where the node is assumed to have
 // been within its own bound (trusted and locked, microseconds); a move
 // that began before the history is only partly seen.
@@ -57,7 +57,7 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 		if now.Sub(a.first) < 2*departWindow {
 			continue
 		}
-		var early, late window
+		var early, late offsetWindow
 		for _, m := range a.ms {
 			switch {
 			case m.At.Sub(a.first) <= departWindow:
@@ -101,15 +101,15 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 	return time.Duration(math.Ceil(math.Abs(mid.ns) + 3*se)), mid.rate, true
 }
 
-// window accumulates one end of a witness's history: offsets (ns) and
+// offsetWindow accumulates one end of a witness's history: offsets (ns) and
 // times (seconds before now).
-type window struct {
+type offsetWindow struct {
 	n           int
 	st, sy, syy float64
 	firstY      float64
 }
 
-func (w *window) add(m Measurement, now time.Time) {
+func (w *offsetWindow) add(m Measurement, now time.Time) {
 	y := float64(m.Offset)
 	if w.n == 0 {
 		w.firstY = y // shift for a stable variance: the offsets sit on a bias
@@ -121,6 +121,6 @@ func (w *window) add(m Measurement, now time.Time) {
 	w.syy += y * y
 }
 
-func (w *window) meanT() float64 { return w.st / float64(w.n) }
-func (w *window) mean() float64  { return w.firstY + w.sy/float64(w.n) }
-func (w *window) sumSq() float64 { return math.Max(0, w.syy-w.sy*w.sy/float64(w.n)) }
+func (w *offsetWindow) meanT() float64 { return w.st / float64(w.n) }
+func (w *offsetWindow) mean() float64  { return w.firstY + w.sy/float64(w.n) }
+func (w *offsetWindow) sumSq() float64 { return math.Max(0, w.syy-w.sy*w.sy/float64(w.n)) }
