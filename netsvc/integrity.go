@@ -98,6 +98,25 @@ type HealthIntegrity struct {
 	Evidence []HealthEvidence `json:"evidence"`
 	// LastTransition is the latest change of state, null before one.
 	LastTransition *HealthTransition `json:"last_transition"`
+	// WitnessMove is how far the node's clock moved against the
+	// witnesses over their history; absent until two witnesses have
+	// answered for 20 minutes.
+	WitnessMove *HealthWitnessMove `json:"witness_move,omitempty"`
+}
+
+// HealthWitnessMove is the node's move against the witnesses' history
+// (integrity.Departure).
+type HealthWitnessMove struct {
+	At string `json:"at"` // RFC 3339, local clock
+	// MoveNs is the node's clock minus true time now, minus the same at
+	// the start of the witnesses' history (positive: ahead).
+	MoveNs     int64   `json:"move_ns"`
+	StdErrNs   int64   `json:"stderr_ns"`
+	RateNsPerS float64 `json:"rate_ns_per_s"`
+	Witnesses  int     `json:"witnesses"`
+	// FloorNs is the floor under the node's time error that the move
+	// sets (more than three standard errors), 0 when it sets none.
+	FloorNs int64 `json:"floor_ns"`
 }
 
 // HealthEvidence is one active finding of a detector.
@@ -127,6 +146,11 @@ func NewHealthIntegrity(s *integrity.Status) *HealthIntegrity {
 		h.Reasons = append(h.Reasons, e.Detector+"/"+e.Reason)
 		h.Evidence = append(h.Evidence, HealthEvidence{Detector: e.Detector, Reason: e.Reason, Level: e.Level.String(),
 			At: e.At.UTC().Format(time.RFC3339Nano), Values: e.Values})
+	}
+	if d := s.Departure; d != nil {
+		floor, _ := d.Floor()
+		h.WitnessMove = &HealthWitnessMove{At: d.At.UTC().Format(time.RFC3339Nano), MoveNs: int64(d.Move), StdErrNs: int64(d.StdErr),
+			RateNsPerS: d.Rate, Witnesses: d.Witnesses, FloorNs: int64(floor)}
 	}
 	if t := s.Last; t != nil {
 		ht := &HealthTransition{At: t.At.UTC().Format(time.RFC3339Nano), From: t.From.String(), To: t.To.String(), Why: t.Why, Evidence: []string{}}

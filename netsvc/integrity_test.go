@@ -126,7 +126,8 @@ func TestIntegrityMetrics(t *testing.T) {
 		Active: []integrity.Evidence{
 			{At: t0, Detector: integrity.DetectorReceiver, Reason: integrity.ReasonCN0Uniform, Level: integrity.LevelSuspect},
 			{At: t0, Detector: integrity.DetectorPPS, Reason: integrity.ReasonPPSMissing, Level: integrity.LevelInfo},
-		}}
+		},
+		Departure: &integrity.Departure{At: t0.Add(-20 * time.Second), Move: -120 * time.Microsecond, StdErr: 15 * time.Microsecond, Rate: -10, Witnesses: 3}}
 	counts := integrity.NewCounter(integrity.AllKeys()...)
 	counts.Add(st.Active[0], st.Active[0])
 	m := NewMetrics(clk, lockedTiming{&timing.Status{}}, nil)
@@ -155,10 +156,33 @@ timenode_integrity_following_gnss 1
 # HELP timenode_integrity_witness_age_seconds Time since the witness's latest answer.
 # TYPE timenode_integrity_witness_age_seconds gauge
 timenode_integrity_witness_age_seconds{witness="rt1"} 30
+# HELP timenode_integrity_witness_move_seconds How far the node's clock moved against the witnesses over their history (up to 4 h; positive: ahead), the median witness's; absent without two witnesses measured over 20 min.
+# TYPE timenode_integrity_witness_move_seconds gauge
+timenode_integrity_witness_move_seconds -0.00012
+# HELP timenode_integrity_witness_move_stderr_seconds Standard error of timenode_integrity_witness_move_seconds.
+# TYPE timenode_integrity_witness_move_stderr_seconds gauge
+timenode_integrity_witness_move_stderr_seconds 1.5e-05
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "timenode_integrity_state", "timenode_integrity_detector_level",
-		"timenode_integrity_bound_widening_seconds", "timenode_integrity_following_gnss", "timenode_integrity_witness_age_seconds"); err != nil {
+		"timenode_integrity_bound_widening_seconds", "timenode_integrity_following_gnss", "timenode_integrity_witness_age_seconds",
+		"timenode_integrity_witness_move_seconds", "timenode_integrity_witness_move_stderr_seconds"); err != nil {
 		t.Error(err)
+	}
+	// /health says the same, with the floor the move sets.
+	h := NewHealthIntegrity(st)
+	if w := h.WitnessMove; w == nil || w.MoveNs != -120e3 || w.StdErrNs != 15e3 || w.FloorNs != 165e3 || w.Witnesses != 3 || w.RateNsPerS != -10 {
+		t.Errorf("/health witness_move %+v, want a move of -120 µs ± 15 µs, floor 165 µs", w)
+	}
+	// Without a measured move neither says anything.
+	st2 := *st
+	st2.Departure = nil
+	if h := NewHealthIntegrity(&st2); h.WitnessMove != nil {
+		t.Errorf("/health witness_move %+v without a measured move", h.WitnessMove)
+	}
+	m2 := NewMetrics(clk, lockedTiming{&timing.Status{}}, nil)
+	m2.RegisterIntegrity(clk, Integrity{Status: func() *integrity.Status { return &st2 }})
+	if n, err := testutil.GatherAndCount(m2.Registry(), "timenode_integrity_witness_move_seconds"); err != nil || n != 0 {
+		t.Errorf("%d witness move series (%v) without a measured move", n, err)
 	}
 	n, err := testutil.GatherAndCount(m.Registry(), "timenode_integrity_evidence_total")
 	if err != nil || n != len(integrity.AllKeys()) {

@@ -34,6 +34,10 @@ var (
 		"Uncertainty of that offset: the witness's radius plus half the round trip.", []string{"witness"}, nil)
 	descWitAge = prometheus.NewDesc("timenode_integrity_witness_age_seconds",
 		"Time since the witness's latest answer.", []string{"witness"}, nil)
+	descWitMove = prometheus.NewDesc("timenode_integrity_witness_move_seconds",
+		"How far the node's clock moved against the witnesses over their history (up to 4 h; positive: ahead), the median witness's; absent without two witnesses measured over 20 min.", nil, nil)
+	descWitMoveErr = prometheus.NewDesc("timenode_integrity_witness_move_stderr_seconds",
+		"Standard error of timenode_integrity_witness_move_seconds.", nil, nil)
 )
 
 // detectors are the integrity detectors, in metric order.
@@ -51,7 +55,7 @@ type integrityCollector struct {
 }
 
 func (c *integrityCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIntState, descIntEnforced, descIntFollow, descIntWiden, descIntEvidence, descIntLevel, descWitOffset, descWitUnc, descWitAge} {
+	for _, d := range []*prometheus.Desc{descIntState, descIntEnforced, descIntFollow, descIntWiden, descIntEvidence, descIntLevel, descWitOffset, descWitUnc, descWitAge, descWitMove, descWitMoveErr} {
 		ch <- d
 	}
 }
@@ -73,6 +77,10 @@ func (c *integrityCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, d := range detectors {
 		ch <- prometheus.MustNewConstMetric(descIntLevel, prometheus.GaugeValue, level[d], d)
+	}
+	if d := st.Departure; d != nil {
+		ch <- prometheus.MustNewConstMetric(descWitMove, prometheus.GaugeValue, d.Move.Seconds())
+		ch <- prometheus.MustNewConstMetric(descWitMoveErr, prometheus.GaugeValue, d.StdErr.Seconds())
 	}
 	if c.src.Counts != nil {
 		for k, n := range c.src.Counts() {

@@ -514,6 +514,10 @@ func TestGuardKeepsTheErrorTheWitnessesSaw(t *testing.T) {
 	if st := g.Status().State; st != integrity.StateTrusted {
 		t.Fatalf("the witnesses caught a drag of %.0f µs: %v", nodeErr/1e3, st)
 	}
+	// The published status carries the move for /health and the metrics.
+	if d := g.Status().Departure; d == nil || math.Abs(float64(d.Move)-nodeErr) > 3*float64(d.StdErr)+10e3 {
+		t.Fatalf("published move %+v for a node %.0f µs ahead", d, nodeErr/1e3)
+	}
 	for k := 0; k < 3; k++ {
 		ref.Advance(time.Second)
 		now := osc.Now()

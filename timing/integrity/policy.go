@@ -115,12 +115,10 @@ type Policy struct {
 	gnss      time.Duration
 	gnssAt    time.Time
 	gnssDrift float64 // ns/s, HoldoverCheck.Drift with gnss (0: not measured)
-	// witness is the floor under the node's time error that the
-	// witnesses' history measured (WitnessDeparture) at witnessAt, moving
-	// at witnessRate ns/s.
-	witness     time.Duration
-	witnessAt   time.Time
-	witnessRate float64
+	// departure is the node's latest move against the witnesses'
+	// history (MeasureWitnesses); its floor is kept as the residual on a
+	// move to untrusted while it is fresh.
+	departure Departure
 	// drift is how fast (ns/s) the GNSS followed since driftFrom may move
 	// further off: the drift measured against the held-over clock when
 	// the node left untrusted. The suspect widening grows by it.
@@ -203,27 +201,36 @@ func (p *Policy) MeasureGNSS(now time.Time, d time.Duration, driftNsPerS float64
 	p.gnss, p.gnssAt, p.gnssDrift = d, now, max(driftNsPerS, 0)
 }
 
-// MeasureWitnesses records the floor under the node's time error that the
-// witnesses measured at now (WitnessDeparture: floor, and rate in ns/s).
-// If the node becomes untrusted within witnessFresh of it, the residual
-// is at least that floor, extended at the rate: a drag slower than the
+// MeasureWitnesses records the node's move against the witnesses'
+// history (WitnessDeparture). If the node becomes untrusted within
+// witnessFresh of it, the residual is at least its floor
+// (Departure.Floor), extended at its rate: a drag slower than the
 // oscillator's own drift teaches the PPS check's held line part of itself
 // before the check sees it, and the node's clock against that line then
 // misses that part.
-func (p *Policy) MeasureWitnesses(now time.Time, floor time.Duration, rate float64) {
-	p.witness, p.witnessAt, p.witnessRate = floor, now, rate
-}
+func (p *Policy) MeasureWitnesses(d Departure) { p.departure = d }
 
-// witnessFresh is how long a witness floor stays usable: a few polls.
+// witnessFresh is how long a departure stays usable: a few polls.
 const witnessFresh = 10 * time.Minute
 
-// witnessFloor is the witnesses' floor extended to now, 0 if stale.
+// freshDeparture is the latest departure if it is fresh at now.
+func (p *Policy) freshDeparture(now time.Time) (Departure, bool) {
+	d := p.departure
+	age := now.Sub(d.At)
+	return d, !d.At.IsZero() && age >= 0 && age <= witnessFresh
+}
+
+// witnessFloor is the fresh departure's floor extended to now, else 0.
 func (p *Policy) witnessFloor(now time.Time) time.Duration {
-	age := now.Sub(p.witnessAt)
-	if p.witnessAt.IsZero() || age < 0 || age > witnessFresh {
+	d, ok := p.freshDeparture(now)
+	if !ok {
 		return 0
 	}
-	return p.witness + time.Duration(math.Abs(p.witnessRate)*age.Seconds())
+	f, ok := d.Floor()
+	if !ok {
+		return 0
+	}
+	return f + time.Duration(math.Abs(d.Rate)*now.Sub(d.At).Seconds())
 }
 
 // SuspectSince is since when the GNSS the node followed may have been

@@ -25,6 +25,9 @@ type Status struct {
 	// Enforced is false when the daemon only monitors: the state is
 	// reported, but GNSS is followed and the bound is not widened.
 	Enforced bool
+	// Departure is the node's latest move against the witnesses'
+	// history while it is fresh (Policy.MeasureWitnesses); nil without.
+	Departure *Departure
 }
 
 // Bound returns the bound to publish given the discipline's b: never
@@ -47,6 +50,9 @@ func (s *Status) FollowGNSS() bool { return s == nil || !s.Enforced || s.State !
 func (p *Policy) Status(now time.Time, last *Transition) *Status {
 	st := &Status{State: p.state, Since: p.since, Active: slices.Clone(p.Active(now)), Enforced: true}
 	st.Widening, st.Residual = p.Widening(now), p.residual
+	if d, ok := p.freshDeparture(now); ok {
+		st.Departure = &d
+	}
 	if last != nil {
 		t := *last
 		t.Evidence = slices.Clone(t.Evidence)

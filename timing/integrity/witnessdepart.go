@@ -13,25 +13,54 @@ import (
 // drag by only a few minutes of its rate.
 const departWindow = 10 * time.Minute
 
-// WitnessDeparture returns how far, at most, the node's clock has moved
-// against the witnesses over their history (hist as KeepWitnessHistory
-// keeps it): a floor under the time error the node took in while it
-// followed GNSS, whatever the local checks measured. Per witness, the
-// mean offset of its last departWindow minus that of its first, extended
-// to now at the mean rate between them; the median over the witnesses,
-// plus three standard errors of the largest scatter. The path biases
-// cancel in the difference, so the floor resolves far finer than one
-// witness's uncertainty: tens of µs against their hundreds. It measures the
-// move from the start of the history, where the node is assumed to have
-// been within its own bound (trusted and locked, microseconds); a move
-// that began before the history is only partly seen.
-//
-// rate is the median witness's mean rate (ns/s, signed as the offsets),
-// for extending the floor to a later time. ok is false when the move is
-// within three standard errors of none (a node that took in nothing must
-// not keep a residual for it), or with fewer than two witnesses whose
-// history spans two windows with at least three measurements in each.
-func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, rate float64, ok bool) {
+// Departure is how far the node's clock has moved against the
+// witnesses over their history (WitnessDeparture).
+type Departure struct {
+	// At is when it was measured.
+	At time.Time
+	// Move is the node's clock minus true time now, minus the same at the
+	// start of the history (positive: the node moved ahead), as the
+	// median witness measured it.
+	Move time.Duration
+	// StdErr is the standard error of Move: the largest of the
+	// witnesses' (their jitter averaged over the two windows).
+	StdErr time.Duration
+	// Rate is the median witness's mean rate of Move between the windows
+	// (ns/s), for extending it to a later time.
+	Rate float64
+	// Witnesses is how many witnesses had history enough to take part.
+	Witnesses int
+}
+
+// Floor returns the floor under the node's time error that d measured,
+// |Move| plus three standard errors; ok is false when Move is within
+// three standard errors of none (a node that took in nothing must not
+// keep a residual for it).
+func (d Departure) Floor() (time.Duration, bool) {
+	m := d.Move.Abs()
+	if m <= 3*d.StdErr {
+		return 0, false
+	}
+	return m + 3*d.StdErr, true
+}
+
+// WitnessDeparture measures how far the node's clock has moved against
+// the witnesses over their history (hist as KeepWitnessHistory keeps it):
+// the base of a floor under the time error the node took in while it
+// followed GNSS, whatever the local checks measured (Departure.Floor).
+// Per witness, the mean offset of its last departWindow minus that of
+// its first, extended to now at the mean rate between them; the median
+// over the witnesses, and the standard error of the largest scatter. The
+// path biases cancel in the difference, so it resolves far finer than
+// one witness's uncertainty: tens of µs against their hundreds. It
+// measures the move from the start of the history, where the node is
+// assumed to have been within its own bound (trusted and locked,
+// microseconds); a move that began before the history is only partly
+// seen, and a change of the node's own path asymmetry (its uplink) moves
+// every witness alike and reads as a move. ok is false with fewer than
+// two witnesses whose history spans two windows with at least three
+// measurements in each.
+func WitnessDeparture(now time.Time, hist []Measurement) (Departure, bool) {
 	type acc struct {
 		first time.Time
 		ms    []Measurement
@@ -51,6 +80,8 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 		}
 		a.ms = append(a.ms, m)
 	}
+	// Per witness, in the node's terms: the offsets are witness − node,
+	// so the node's move is their change negated.
 	type dep struct{ ns, rate, se float64 }
 	var deps []dep
 	for _, a := range per {
@@ -75,7 +106,7 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 		if tl >= te {
 			continue
 		}
-		d := late.mean() - early.mean()
+		d := early.mean() - late.mean()
 		r := d / (te - tl)
 		ss := early.sumSq() + late.sumSq()
 		dof := float64(early.n + late.n - 2)
@@ -83,7 +114,7 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 		deps = append(deps, dep{ns: d + r*tl, rate: r, se: se})
 	}
 	if len(deps) < 2 {
-		return 0, 0, false
+		return Departure{}, false
 	}
 	slices.SortFunc(deps, func(a, b dep) int { return cmp.Compare(a.ns, b.ns) })
 	mid := deps[len(deps)/2]
@@ -95,10 +126,8 @@ func WitnessDeparture(now time.Time, hist []Measurement) (floor time.Duration, r
 	for _, d := range deps {
 		se = math.Max(se, d.se)
 	}
-	if math.Abs(mid.ns) <= 3*se {
-		return 0, 0, false // no move the witnesses can resolve
-	}
-	return time.Duration(math.Ceil(math.Abs(mid.ns) + 3*se)), mid.rate, true
+	return Departure{At: now, Move: time.Duration(math.Round(mid.ns)), StdErr: time.Duration(math.Ceil(se)),
+		Rate: mid.rate, Witnesses: len(deps)}, true
 }
 
 // offsetWindow accumulates one end of a witness's history: offsets (ns) and

@@ -46,8 +46,13 @@ func TestWitnessDeparture(t *testing.T) {
 						hist = append(hist, m)
 					}
 				}
-				floor, rate, ok := WitnessDeparture(t0, hist)
+				d, measured := WitnessDeparture(t0, hist)
+				floor, ok := d.Floor()
 				truth := math.Abs(tt.nodeErr(0)) // the node's error now
+				// Measured whenever two witnesses span both windows.
+				if measured != (tt.only == nil && tt.span >= 2*departWindow) {
+					t.Errorf("seed %d: measured %v over %v (%d witnesses asked, 0: all three)", seed, measured, tt.span, len(tt.only))
+				}
 				if !ok {
 					if tt.ok {
 						t.Errorf("seed %d: no floor for a node %.0f ns off", seed, truth)
@@ -65,10 +70,9 @@ func TestWitnessDeparture(t *testing.T) {
 				if float64(floor) < truth || float64(floor) > truth+100e3 {
 					t.Errorf("seed %d: floor %v for a node %.0f ns off", seed, floor, truth)
 				}
-				// The rate is the offsets' (witness − node): against the
-				// node's move.
-				if rate*tt.nodeErr(0) >= 0 {
-					t.Errorf("seed %d: rate %.3g ns/s for a node moving to %.0f ns", seed, rate, tt.nodeErr(0))
+				// Move and rate are the node's, signed as its error.
+				if d.Rate*tt.nodeErr(0) <= 0 || float64(d.Move)*tt.nodeErr(0) <= 0 {
+					t.Errorf("seed %d: move %v at %.3g ns/s for a node moving to %.0f ns", seed, d.Move, d.Rate, tt.nodeErr(0))
 				}
 			}
 			t.Logf("a floor in %d of 20 seeds", moved)
@@ -87,8 +91,9 @@ func TestWitnessDepartureIgnoresOneRerouted(t *testing.T) {
 				hist[i].Offset += 500 * time.Microsecond
 			}
 		}
-		if floor, _, ok := WitnessDeparture(t0, hist); ok {
-			t.Errorf("seed %d: floor %v from one rerouted witness", seed, floor)
+		d, _ := WitnessDeparture(t0, hist)
+		if floor, ok := d.Floor(); ok {
+			t.Errorf("seed %d: floor %v from one rerouted witness (move %v)", seed, floor, d.Move)
 		}
 	}
 }
@@ -112,7 +117,8 @@ func TestPolicyResidualTakesTheWitnessFloor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewPolicy(PolicyConfig{}, t0)
-			p.MeasureWitnesses(t0, 130*time.Microsecond, -15)
+			// A floor of 100 + 3·10 µs, the node moving 15 ns/s.
+			p.MeasureWitnesses(Departure{At: t0, Move: 100 * time.Microsecond, StdErr: 10 * time.Microsecond, Rate: 15, Witnesses: 3})
 			at := t0.Add(tt.age)
 			p.Observe(ppsAlarm(at))
 			if tr, ok := p.Evaluate(at); !ok || tr.To != StateUntrusted {
