@@ -13,9 +13,33 @@ import (
 // state up to about that old (timing keeps 4.6 h of checkpoints).
 const WitnessHistory = 4 * time.Hour
 
+// witnessSpacing is the closest two kept measurements of one witness
+// may be, but for its latest: a node polling its witnesses every second
+// would otherwise keep tens of thousands, and dating a drag costs the
+// square of the history's length. At the default poll of 64 s nothing is
+// thinned.
+const witnessSpacing = 16 * time.Second
+
 // KeepWitnessHistory appends m to hist and drops what is older than
-// WitnessHistory at now, reusing hist's array.
+// WitnessHistory at now, reusing hist's array. A witness's measurements
+// are kept at least witnessSpacing apart, but for its latest, which the
+// next one replaces while it is closer than that to the one before it.
 func KeepWitnessHistory(hist []Measurement, now time.Time, m Measurement) []Measurement {
+	last, prev := -1, -1 // m.Witness's latest two kept, by index
+	for i := len(hist) - 1; i >= 0 && prev < 0; i-- {
+		if hist[i].Witness == m.Witness {
+			if last < 0 {
+				last = i
+			} else {
+				prev = i
+			}
+		}
+	}
+	// The latest is kept for good once it is witnessSpacing past the one
+	// before it; until then the next measurement takes its place.
+	if prev >= 0 && hist[last].At.Sub(hist[prev].At) < witnessSpacing {
+		hist = append(hist[:last], hist[last+1:]...)
+	}
 	hist = append(hist, m)
 	i := 0
 	for i < len(hist) && now.Sub(hist[i].At) > WitnessHistory {
@@ -74,14 +98,14 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 	slices.SortFunc(ps, func(a, b fitPoint) int { return cmp.Compare(a.t, b.t) })
 	first := ps[0].t
 	bestT, bestRate, bestSSE := first, 0.0, math.Inf(1)
-	for i, p := range ps {
+	hingeScan(ps, len(idx), func(i int, rate, sse, sxx float64) {
 		if before, after := i+1, len(ps)-i-1; after < onsetMinPoints || (before < onsetMinPoints && i > 0) {
-			continue
+			return
 		}
-		if rate, sse, sxx := f.fit(ps, p.t); sxx > 0 && sse < bestSSE {
-			bestT, bestRate, bestSSE = p.t, rate, sse
+		if sxx > 0 && sse < bestSSE {
+			bestT, bestRate, bestSSE = ps[i].t, rate, sse
 		}
-	}
+	})
 	// A hinge has one parameter more than the line through the whole
 	// history: it must earn it (its gain in residual at least
 	// hingeGain times the noise variance it leaves), or the drag is
@@ -109,6 +133,65 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 		onset -= (first - onset) / 4
 	}
 	return -onset + onsetMargin.Seconds(), true
+}
+
+// hingeScan calls visit with what slopeFitter.fit(ps, ps[i].t) returns,
+// for every i, in O(len(ps)·groups) rather than fit's O(len(ps)) each:
+// the sums over the points after the hinge are kept as suffix sums of t,
+// t², t·y and y per group, from which the centred sums follow. ps must be
+// sorted by t. Times are taken from ps[0].t, which keeps the sums' terms
+// small.
+func hingeScan(ps []fitPoint, groups int, visit func(i int, rate, sse, sxx float64)) {
+	type sums struct{ n, y, yy, k, t, tt, ty, ya float64 }
+	g := make([]sums, groups)
+	base := ps[0].t
+	for _, p := range ps {
+		s := &g[p.g]
+		t := p.t - base
+		s.n++
+		s.y += p.y
+		s.yy += p.y * p.y
+		s.k++
+		s.t += t
+		s.tt += t * t
+		s.ty += t * p.y
+		s.ya += p.y
+	}
+	var syy float64
+	for _, s := range g {
+		if s.n > 0 {
+			syy += s.yy - s.y*s.y/s.n
+		}
+	}
+	j := 0 // ps[j:] are the points after the hinge (x = t − t0 > 0)
+	for i, p := range ps {
+		t0 := p.t - base
+		for j < len(ps) && ps[j].t-base <= t0 {
+			s := &g[ps[j].g]
+			t := ps[j].t - base
+			s.k--
+			s.t -= t
+			s.tt -= t * t
+			s.ty -= t * ps[j].y
+			s.ya -= ps[j].y
+			j++
+		}
+		var sxx, sxy float64
+		for _, s := range g {
+			if s.n == 0 {
+				continue
+			}
+			sx := s.t - s.k*t0
+			sxx += s.tt - 2*t0*s.t + s.k*t0*t0 - sx*sx/s.n
+			sxy += s.ty - t0*s.ya - sx*s.y/s.n
+		}
+		if sxx <= 0 {
+			visit(i, 0, math.Inf(1), 0)
+			continue
+		}
+		rate := sxy / sxx
+		visit(i, rate, math.Max(0, syy-rate*sxy), sxx)
+	}
 }
 
 // fitPoint is one measurement for slopeFitter: its time (s), value and

@@ -1,8 +1,10 @@
 package integrity
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -115,5 +117,132 @@ func TestKeepWitnessHistory(t *testing.T) {
 	last := hist[len(hist)-1].At
 	if age := last.Sub(hist[0].At); age > WitnessHistory || age < WitnessHistory-time.Minute {
 		t.Errorf("history spans %v, want %v", age, WitnessHistory)
+	}
+	if n := len(hist); n != 241 {
+		t.Errorf("%d kept at one a minute, want all 241", n)
+	}
+}
+
+// TestKeepWitnessHistoryThins: two witnesses polled every second keep one
+// measurement per witnessSpacing each, and always their latest.
+func TestKeepWitnessHistoryThins(t *testing.T) {
+	var hist []Measurement
+	for s := 0; s <= 5*3600; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		for _, w := range []string{"a", "b"} {
+			hist = KeepWitnessHistory(hist, at, Measurement{Witness: w, At: at, Offset: time.Duration(s)})
+		}
+	}
+	end := t0.Add(5 * time.Hour)
+	want := 2 * (int(WitnessHistory/witnessSpacing) + 1)
+	if n := len(hist); n < want-2 || n > want+2 {
+		t.Errorf("kept %d, want about %d", n, want)
+	}
+	latest := map[string]time.Time{}
+	prev := map[string]time.Time{}
+	for i, m := range hist {
+		if i > 0 && m.At.Before(hist[i-1].At) {
+			t.Fatalf("out of time order at %d: %v after %v", i, m.At, hist[i-1].At)
+		}
+		if p, ok := prev[m.Witness]; ok && m.At.Sub(p) < witnessSpacing && m.At != end {
+			t.Errorf("%s kept %v and %v, closer than %v", m.Witness, p, m.At, witnessSpacing)
+		}
+		prev[m.Witness], latest[m.Witness] = m.At, m.At
+	}
+	if !latest["a"].Equal(end) || !latest["b"].Equal(end) {
+		t.Errorf("latest kept %v, want both at %v", latest, end)
+	}
+}
+
+// BenchmarkCheckWitnessesDisagreeing is one quorum verdict with its
+// dating, on the history three witnesses leave after 4 h: polled every
+// 64 s, every second as KeepWitnessHistory thins it, and every second
+// unthinned (what the guard held before the thinning).
+func BenchmarkCheckWitnessesDisagreeing(b *testing.B) {
+	build := func(poll time.Duration, thin bool) []Measurement {
+		var hist []Measurement
+		names := []string{"w1", "w2", "w3"}
+		for ago := WitnessHistory; ago > 0; ago -= poll {
+			at := t0.Add(-ago)
+			for i, w := range names {
+				// A 1 µs/s drag for the last 10 min, past the witnesses'
+				// 300 µs uncertainty.
+				off := float64(i-1)*15e3 - 1000*max(0, (10*time.Minute-ago).Seconds())
+				m := Measurement{Witness: w, At: at, Offset: time.Duration(off), Uncertainty: 300 * time.Microsecond}
+				if thin {
+					hist = KeepWitnessHistory(hist, at, m)
+				} else {
+					hist = append(hist, m)
+				}
+			}
+		}
+		return hist
+	}
+	for _, c := range []struct {
+		name string
+		poll time.Duration
+		thin bool
+	}{{"poll=64s", 64 * time.Second, true}, {"poll=1s/thinned", time.Second, true}, {"poll=1s/unthinned", time.Second, false}} {
+		hist := build(c.poll, c.thin)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportMetric(float64(len(hist)), "measurements")
+			for b.Loop() {
+				if res, _ := CheckWitnesses(t0, 20*time.Microsecond, hist, WitnessConfig{}); res.Verdict != WitnessDisagree {
+					b.Fatalf("verdict %v", res.Verdict)
+				}
+			}
+		})
+	}
+	// The baseline: the hinges of the 64 s history fitted one by one, as
+	// the dating did before hingeScan (quadratic in the history).
+	hist := build(64*time.Second, true)
+	ps := make([]fitPoint, len(hist))
+	for i, m := range hist {
+		ps[i] = fitPoint{t: m.At.Sub(t0).Seconds(), y: float64(m.Offset), g: int(m.Witness[1] - '1')}
+	}
+	slices.SortFunc(ps, func(a, b fitPoint) int { return cmp.Compare(a.t, b.t) })
+	b.Run("poll=64s/hinges/direct", func(b *testing.B) {
+		f := newSlopeFitter(3)
+		for b.Loop() {
+			for _, p := range ps {
+				f.fit(ps, p.t)
+			}
+		}
+	})
+	b.Run("poll=64s/hinges/scan", func(b *testing.B) {
+		for b.Loop() {
+			hingeScan(ps, 3, func(int, float64, float64, float64) {})
+		}
+	})
+}
+
+// TestHingeScanMatchesTheFit: the suffix-sum scan gives every hinge the
+// rate, residual and spread that the direct fit gives it.
+func TestHingeScanMatchesTheFit(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		hist := dragHistory(3*time.Hour, 40*time.Minute, 100, seed)
+		ps := make([]fitPoint, len(hist))
+		for i, m := range hist {
+			ps[i] = fitPoint{t: m.At.Sub(t0).Seconds(), y: float64(m.Offset), g: int(m.Witness[1] - '1')}
+		}
+		f := newSlopeFitter(3)
+		visited := 0
+		hingeScan(ps, 3, func(i int, rate, sse, sxx float64) {
+			visited++
+			wr, wsse, wsxx := f.fit(ps, ps[i].t)
+			if wsxx == 0 {
+				if sxx > 1e-6*float64(len(ps)) {
+					t.Fatalf("seed %d, hinge %d: sxx %g where the fit has none", seed, i, sxx)
+				}
+				return
+			}
+			near := func(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(math.Abs(b), 1) }
+			if !near(rate, wr, 1e-6) || !near(sxx, wsxx, 1e-6) || !near(sse, wsse, 1e-6) {
+				t.Fatalf("seed %d, hinge %d: scan (%g, %g, %g), fit (%g, %g, %g)", seed, i, rate, sse, sxx, wr, wsse, wsxx)
+			}
+		})
+		if visited != len(ps) {
+			t.Fatalf("visited %d of %d hinges", visited, len(ps))
+		}
 	}
 }
