@@ -322,7 +322,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
 		judge := time.NewTicker(time.Second)
 		defer judge.Stop()
-		go grd.run(ctx, rawPulses, rawFixes, measured, pulses, fixes, judge.C, hw.clk.Now)
+		guardDone := make(chan struct{})
+		go func() {
+			defer close(guardDone)
+			grd.run(ctx, rawPulses, rawFixes, measured, pulses, fixes, judge.C, hw.clk.Now)
+		}()
+		// The guard writes the witness history at shutdown: wait for it.
+		defer func() { cancel(); <-guardDone }()
 	}
 	go timing.FeedPulses(ctx, hw.pps, rawPulses, log)
 	go func() {

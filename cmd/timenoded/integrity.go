@@ -101,6 +101,9 @@ type guard struct {
 	// from it, and the discipline holds over from before that.
 	witnessHist []integrity.Measurement
 	witnessGen  uint64 // step generation the measurements belong to
+	// witnessSaved is when the history was last written to the memory
+	// file (remember).
+	witnessSaved time.Time
 
 	// The antenna position was configured (not surveyed, not remembered);
 	// the end of the survey has been handled (written to the memory file,
@@ -150,10 +153,27 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 				"state", st.String(), "since", mem.Since, "why", mem.Why, "evidence", evidenceString(mem.Evidence),
 				"path", cfg.MemoryPath, "enforced", cfg.Mode == integrityEnforce)
 		}
+		if hist := mem.RestoreWitnessHistory(now); len(hist) > 0 {
+			// Kept until the first step: the measurements were taken on
+			// the clock as it runs on, and a step breaks that
+			// (observeWitness).
+			g.witnessHist = hist
+			for _, m := range hist {
+				g.witnesses[m.Witness] = m
+			}
+			g.witnessSaved = now
+			log.Info("witness history restored", "path", cfg.MemoryPath, "measurements", len(hist),
+				"from", hist[0].At, "to", hist[len(hist)-1].At)
+		}
 	}
 	g.publish(now)
 	return g
 }
+
+// witnessSaveEvery is how often the witness history is written to the
+// memory file while it grows (also on every transition and at shutdown):
+// a crash loses at most that much of it.
+const witnessSaveEvery = 15 * time.Minute
 
 // recall reads the integrity memory. A file that cannot be read is not
 // taken as "trusted": the node starts untrusted and says why, because
@@ -184,9 +204,19 @@ func (g *guard) remember(now time.Time) {
 		m.Antenna = &f
 	}
 	m.PPSFit = g.ppsFit
+	g.witnessMu.Lock()
+	m.WitnessHistory = integrity.WitnessRecords(g.witnessHist)
+	g.witnessMu.Unlock()
+	g.witnessSaved = now
 	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
 		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
 	}
+}
+
+func (g *guard) haveWitnessHistory() bool {
+	g.witnessMu.Lock()
+	defer g.witnessMu.Unlock()
+	return len(g.witnessHist) > 0
 }
 
 // Status is the latest published status; safe for concurrent use.
@@ -483,6 +513,9 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 // and publishes the status.
 func (g *guard) evaluate(now time.Time) {
 	g.calibrate(now)
+	if now.Sub(g.witnessSaved) >= witnessSaveEvery && g.haveWitnessHistory() {
+		g.remember(now)
+	}
 	g.record(g.pps.Tick(now))
 	if d, ok := g.hold.GNSSBound(now); ok {
 		drift, _ := g.hold.Drift(now)
@@ -549,6 +582,12 @@ func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-ch
 		}
 		return follow
 	}
+	// At shutdown the witness history since the last save is written.
+	defer func() {
+		if g.haveWitnessHistory() {
+			g.remember(now())
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():

@@ -285,6 +285,73 @@ func TestGuardRemembersTheSurvey(t *testing.T) {
 	}
 }
 
+// TestGuardKeepsTheWitnessHistoryAcrossARestart: the guard writes the
+// witnesses' history to the memory file as it grows; a guard restarted on
+// that file measures the node's move against it at once, where a guard
+// without it would need 20 minutes, and a step of the clock after the
+// restart discards it, as it does the history of a running guard.
+func TestGuardKeepsTheWitnessHistoryAcrossARestart(t *testing.T) {
+	ref, osc := guardTestClock(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC))
+	quiet := slog.New(slog.DiscardHandler)
+	sky := func() gnss.SkyView { return gnss.SkyView{} }
+	mem := filepath.Join(t.TempDir(), integrityMemoryFile)
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel},
+		Position: integrity.PositionConfig{Known: testAntenna()}, MemoryPath: mem}
+	rng := rand.New(rand.NewPCG(9, 1))
+	bias := []float64{-15e3, 19e3, -20e3}
+	onset := osc.Now().Add(30 * time.Minute)
+	measure := func(g *guard, i int) float64 {
+		ref.Advance(64 * time.Second / 3)
+		now := osc.Now()
+		nodeErr := max(0, now.Sub(onset).Seconds()) * 30 // 30 ns/s
+		g.observeWitness(now, integrity.Measurement{Witness: []string{"w0", "w1", "w2"}[i%3], At: now,
+			Offset: time.Duration(-nodeErr + bias[i%3] + 40e3*rng.NormFloat64()), Uncertainty: 300 * time.Microsecond})
+		g.evaluate(now)
+		return nodeErr
+	}
+	g := newGuard(cfg, newSteerLog(osc), lockedDisc{}, sky, osc.Now(), quiet)
+	var nodeErr float64
+	for i := 0; i < 2*3600*3/64; i++ {
+		nodeErr = measure(g, i)
+	}
+	m, ok, err := integrity.LoadMemory(mem)
+	if err != nil || !ok || len(m.WitnessHistory) < 250 {
+		t.Fatalf("memory after 2 h of witnesses: %d measurements kept (%v %v), want the last save's, at most 15 min old", len(m.WitnessHistory), ok, err)
+	}
+	g.remember(osc.Now()) // as at shutdown
+
+	// Restarted a minute later on the same clock, no step.
+	ref.Advance(time.Minute)
+	h := newGuard(cfg, newSteerLog(osc), lockedDisc{}, sky, osc.Now(), quiet)
+	if n, want := len(h.witnessHist), len(g.witnessHist); n != want {
+		t.Fatalf("restarted with %d measurements, want %d", n, want)
+	}
+	nodeErr = measure(h, 0)
+	d := h.Status().Departure
+	if d == nil || math.Abs(float64(d.Move)-nodeErr) > 3*float64(d.StdErr)+10e3 {
+		t.Fatalf("move after the restart %+v, want about %.0f µs", d, nodeErr/1e3)
+	}
+	// Without the file: nothing to measure against yet.
+	fresh := cfg
+	fresh.MemoryPath = ""
+	f := newGuard(fresh, newSteerLog(osc), lockedDisc{}, sky, osc.Now(), quiet)
+	measure(f, 0)
+	if d := f.Status().Departure; d != nil {
+		t.Errorf("a guard without memory measured a move from one measurement: %+v", d)
+	}
+
+	// Restarted again, and the clock stepped since: the history is gone.
+	s := newSteerLog(osc)
+	k := newGuard(cfg, s, lockedDisc{}, sky, osc.Now(), quiet)
+	if err := s.Step(time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	measure(k, 1)
+	if n := len(k.witnessHist); n != 1 {
+		t.Errorf("after a step %d measurements kept, want only the new one", n)
+	}
+}
+
 // TestStampOffset: an edge's offset from the second it marks, signed,
 // on either side of the second.
 func TestStampOffset(t *testing.T) {

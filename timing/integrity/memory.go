@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aunsorm/timenode/signer/keyfile"
@@ -41,6 +42,49 @@ type Memory struct {
 	// so that a node calibrated in monitor mode can be switched to
 	// enforce without its class's false alarms coming back.
 	PPSFit *PowerLaw `json:"pps_fit,omitempty"`
+	// WitnessHistory is the witnesses' measurements the guard keeps
+	// (KeepWitnessHistory), so that a restart keeps what a drag is dated
+	// from and what the node's move is measured against
+	// (WitnessDeparture). Absent without witnesses.
+	WitnessHistory []WitnessRecord `json:"witness_history,omitempty"`
+}
+
+// WitnessRecord is a Measurement as the memory file keeps it.
+type WitnessRecord struct {
+	Witness       string    `json:"w"`
+	At            time.Time `json:"at"`
+	OffsetNs      int64     `json:"offset_ns"`
+	UncertaintyNs int64     `json:"uncertainty_ns"`
+}
+
+// maxWitnessRecords bounds the history a memory file may hold: 20
+// witnesses at one measurement per witnessSpacing over WitnessHistory
+// (KeepWitnessHistory keeps no more), so a crafted file cannot make the
+// daemon hold or scan an unbounded history.
+const maxWitnessRecords = 20 * int(WitnessHistory/witnessSpacing+2)
+
+// WitnessRecords converts measurements for a Memory.
+func WitnessRecords(ms []Measurement) []WitnessRecord {
+	out := make([]WitnessRecord, len(ms))
+	for i, m := range ms {
+		out[i] = WitnessRecord{Witness: m.Witness, At: m.At, OffsetNs: int64(m.Offset), UncertaintyNs: int64(m.Uncertainty)}
+	}
+	return out
+}
+
+// RestoreWitnessHistory returns the records of m that are still history
+// at now (not after it, not older than WitnessHistory), as measurements
+// in time order.
+func (m Memory) RestoreWitnessHistory(now time.Time) []Measurement {
+	var out []Measurement
+	for _, r := range m.WitnessHistory {
+		if r.At.After(now) || now.Sub(r.At) > WitnessHistory {
+			continue
+		}
+		out = append(out, Measurement{Witness: r.Witness, At: r.At, Offset: time.Duration(r.OffsetNs), Uncertainty: time.Duration(r.UncertaintyNs)})
+	}
+	slices.SortStableFunc(out, func(a, b Measurement) int { return a.At.Compare(b.At) })
+	return out
 }
 
 // ParseState is the inverse of State.String.
@@ -126,6 +170,14 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 				return Memory{}, false, fmt.Errorf("%s: pps_fit %+v: want finite, non-negative terms", path, *f)
 			}
+		}
+	}
+	if n := len(m.WitnessHistory); n > maxWitnessRecords {
+		return Memory{}, false, fmt.Errorf("%s: witness_history holds %d measurements, more than the %d a node keeps", path, n, maxWitnessRecords)
+	}
+	for i, r := range m.WitnessHistory {
+		if r.Witness == "" || len(r.Witness) > 256 || r.At.IsZero() || r.UncertaintyNs < 0 {
+			return Memory{}, false, fmt.Errorf("%s: witness_history[%d] %+v: want a witness name, a time and a non-negative uncertainty", path, i, r)
 		}
 	}
 	return m, true, nil

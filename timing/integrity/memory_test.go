@@ -75,6 +75,12 @@ func TestLoadMemory(t *testing.T) {
 		{"bad antenna", `{"version":1,"state":"trusted","antenna":{"LatDeg":95,"LonDeg":0,"AltM":0,"Valid":true}}`, "not a valid fix"},
 		{"invalid antenna", `{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":0,"Valid":false}}`, "not a valid fix"},
 		{"negative fit", `{"version":1,"state":"trusted","pps_fit":{"r_ns2":-1,"qwf_ns2_per_s":0,"qrw_ppb2_per_s":0}}`, "pps_fit"},
+		{"unnamed witness", `{"version":1,"state":"trusted","witness_history":[{"w":"","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
+		{"witness without a time", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
+		{"negative uncertainty", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":-1}]}`, "witness_history[0]"},
+		{"too long a history", `{"version":1,"state":"trusted","witness_history":[` +
+			strings.Repeat(`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9},`, maxWitnessRecords) +
+			`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,4 +105,70 @@ func TestRestoreRefusesAnUnknownState(t *testing.T) {
 	if s, _ := p.State(); s != StateTrusted {
 		t.Fatalf("state %v after a refused restore", s)
 	}
+}
+
+// TestMemoryKeepsTheWitnessHistory: the history survives a save and a
+// load, and what is restored is what is still history at the restart, in
+// time order.
+func TestMemoryKeepsTheWitnessHistory(t *testing.T) {
+	now := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
+	ms := []Measurement{
+		{Witness: "nts", At: now.Add(-5 * time.Hour), Offset: 1, Uncertainty: 2}, // too old by then
+		{Witness: "rt", At: now.Add(-time.Hour), Offset: -3 * time.Microsecond, Uncertainty: 300 * time.Microsecond},
+		{Witness: "nts", At: now.Add(-2 * time.Hour), Offset: 4 * time.Microsecond, Uncertainty: 500 * time.Microsecond},
+		{Witness: "rt", At: now.Add(time.Minute), Offset: 5, Uncertainty: 6}, // after the restart's clock
+	}
+	path := filepath.Join(t.TempDir(), "integrity.json")
+	if err := SaveMemory(path, Memory{Version: MemoryVersion, State: "trusted", WitnessHistory: WitnessRecords(ms)}); err != nil {
+		t.Fatal(err)
+	}
+	m, ok, err := LoadMemory(path)
+	if err != nil || !ok {
+		t.Fatalf("load: %v %v", ok, err)
+	}
+	got := m.RestoreWitnessHistory(now)
+	want := []Measurement{ms[2], ms[1]}
+	if len(got) != len(want) {
+		t.Fatalf("restored %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Witness != want[i].Witness || !got[i].At.Equal(want[i].At) || got[i].Offset != want[i].Offset || got[i].Uncertainty != want[i].Uncertainty {
+			t.Errorf("restored[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// FuzzLoadMemory: whatever the file holds, LoadMemory returns a memory or
+// an error, never panics; a memory it accepts restores into a policy and
+// a witness history, and saved again loads again.
+func FuzzLoadMemory(f *testing.F) {
+	f.Add(`{"version":1,"state":"untrusted","since":"2031-06-01T00:00:00Z","residual_ns":5000,"evidence":[{"At":"2031-06-01T00:00:00Z","Detector":"pps","Reason":"phase_step","Level":3,"Values":{"held_error_ns":4000}}]}`)
+	f.Add(`{"version":1,"state":"suspect","drift_ns_per_s":2.5,"drift_from":"2031-06-01T00:00:00Z","pps_fit":{"r_ns2":1,"qwf_ns2_per_s":0.1,"qrw_ppb2_per_s":0}}`)
+	f.Add(`{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`)
+	f.Add(`{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":40,"Valid":true}}`)
+	dir := f.TempDir()
+	now := time.Date(2031, 6, 1, 1, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string) {
+		path := filepath.Join(dir, "m.json")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := LoadMemory(path)
+		if err != nil || !ok {
+			return
+		}
+		if _, err := NewPolicy(PolicyConfig{}, now).Restore(m, now); err != nil {
+			t.Fatalf("accepted memory does not restore: %v", err)
+		}
+		hist := m.RestoreWitnessHistory(now)
+		if len(hist) > len(m.WitnessHistory) {
+			t.Fatalf("restored %d of %d measurements", len(hist), len(m.WitnessHistory))
+		}
+		if err := SaveMemory(path, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := LoadMemory(path); err != nil || !ok {
+			t.Fatalf("saved memory does not load again: %v %v", ok, err)
+		}
+	})
 }
