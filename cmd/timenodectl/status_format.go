@@ -68,6 +68,7 @@ func writeStatus(w io.Writer, r *statusReport) {
 		}
 		line("Cert days left", "%s", strings.Join(parts, ", "))
 	}
+	writeIntegrity(r.At, h.Integrity, line)
 	for _, warn := range c.Warnings {
 		line("Warning", "%s", warn)
 	}
@@ -75,6 +76,42 @@ func writeStatus(w io.Writer, r *statusReport) {
 		line("Service", "%s on %s, %s", svc.Name, svc.Addr, servingWord(svc.Serving))
 	}
 	writeReceiver(w, h.Receiver, line)
+}
+
+// writeIntegrity prints the GNSS integrity lines: the state and what it
+// does to what is served, the reasons, and the node's move against the
+// witnesses when they measured one.
+func writeIntegrity(at time.Time, in *netsvc.HealthIntegrity, line func(name, format string, args ...any)) {
+	if in == nil {
+		line("Integrity", "off (no checks)")
+		return
+	}
+	parts := []string{in.State + " since " + in.Since + " (" + ago(at, in.Since) + ")"}
+	if !in.Enforced {
+		parts = append(parts, "monitored, not enforced")
+	} else {
+		if !in.FollowingGNSS {
+			parts = append(parts, "not following GNSS")
+		}
+		if in.BoundWideningNs > 0 {
+			parts = append(parts, "bound widened by "+time.Duration(in.BoundWideningNs).String())
+		}
+	}
+	if in.ResidualErrorNs > 0 {
+		parts = append(parts, "residual "+time.Duration(in.ResidualErrorNs).String())
+	}
+	line("Integrity", "%s", strings.Join(parts, ", "))
+	if len(in.Reasons) > 0 {
+		line("Reasons", "%s", strings.Join(in.Reasons, ", "))
+	}
+	if w := in.WitnessMove; w != nil {
+		floor := "no floor"
+		if w.FloorNs > 0 {
+			floor = "floor " + time.Duration(w.FloorNs).String()
+		}
+		line("Witness move", "%s ± %v (%d witnesses, %+.1f ns/s), %s", signed(time.Duration(w.MoveNs)),
+			time.Duration(w.StdErrNs), w.Witnesses, w.RateNsPerS, floor)
+	}
 }
 
 // writeReceiver prints the receiver section.
