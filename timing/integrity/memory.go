@@ -176,7 +176,7 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 		return Memory{}, false, fmt.Errorf("%s: witness_history holds %d measurements, more than the %d a node keeps", path, n, maxWitnessRecords)
 	}
 	for i, r := range m.WitnessHistory {
-		if r.Witness == "" || len(r.Witness) > 256 || r.At.IsZero() || r.UncertaintyNs < 0 {
+		if r.Witness == "" || len(r.Witness) > 1024 || r.At.IsZero() || r.UncertaintyNs < 0 {
 			return Memory{}, false, fmt.Errorf("%s: witness_history[%d] %+v: want a witness name, a time and a non-negative uncertainty", path, i, r)
 		}
 	}
@@ -184,8 +184,14 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 }
 
 // SaveMemory writes m to path atomically, readable by the owner only
-// (keyfile.WriteAtomic: synced, renamed into place, directory synced).
+// (keyfile.WriteAtomic: synced, renamed into place, directory synced). A
+// witness history longer than LoadMemory takes (more than 20 witnesses'
+// worth) is cut to its latest measurements: a file the daemon refuses
+// would start it untrusted.
 func SaveMemory(path string, m Memory) error {
+	if n := len(m.WitnessHistory); n > maxWitnessRecords {
+		m.WitnessHistory = m.WitnessHistory[n-maxWitnessRecords:]
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -126,6 +126,18 @@ func TestMemoryKeepsTheWitnessHistory(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("load: %v %v", ok, err)
 	}
+	// More than LoadMemory takes is cut to the latest, never refused.
+	long := make([]WitnessRecord, maxWitnessRecords+5)
+	for i := range long {
+		long[i] = WitnessRecord{Witness: "rt", At: now.Add(time.Duration(i) * time.Second), UncertaintyNs: 1}
+	}
+	longPath := filepath.Join(t.TempDir(), "long.json")
+	if err := SaveMemory(longPath, Memory{Version: MemoryVersion, State: "trusted", WitnessHistory: long}); err != nil {
+		t.Fatal(err)
+	}
+	if lm, ok, err := LoadMemory(longPath); err != nil || !ok || len(lm.WitnessHistory) != maxWitnessRecords || !lm.WitnessHistory[0].At.Equal(long[5].At) {
+		t.Fatalf("a long history saved and loaded: %d records (%v %v), want the latest %d", len(lm.WitnessHistory), ok, err, maxWitnessRecords)
+	}
 	got := m.RestoreWitnessHistory(now)
 	want := []Measurement{ms[2], ms[1]}
 	if len(got) != len(want) {
