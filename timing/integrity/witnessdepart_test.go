@@ -29,6 +29,7 @@ func TestWitnessDeparture(t *testing.T) {
 		ok      bool
 	}{
 		{"clean", 4 * time.Hour, func(time.Duration) float64 { return 0 }, nil, false},
+		{"clean, 25 min of history", 25 * time.Minute, func(time.Duration) float64 { return 0 }, nil, false},
 		{"drag 10 ns/s for 3 h", 4 * time.Hour, drag(10, 3*time.Hour), nil, true},
 		{"drag 30 ns/s for 1 h", 4 * time.Hour, drag(30, time.Hour), nil, true},
 		{"drag 30 ns/s the other way", 4 * time.Hour, drag(-30, time.Hour), nil, true},
