@@ -493,6 +493,9 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 	}
 	g.witnessMu.Lock()
 	if _, gen := g.steer.Correction(now); gen != g.witnessGen {
+		if n := len(g.witnessHist); n > 0 {
+			g.log.Info("witness history dropped: the clock was stepped since it was measured", "measurements", n)
+		}
 		clear(g.witnesses)
 		g.witnessHist = g.witnessHist[:0]
 		g.witnessGen = gen
