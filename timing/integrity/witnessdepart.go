@@ -88,29 +88,33 @@ func WitnessDeparture(now time.Time, hist []Measurement) (Departure, bool) {
 		if now.Sub(a.first) < 2*departWindow {
 			continue
 		}
-		var early, late offsetWindow
+		// Each window's offsets (ns) and times (seconds before now).
+		var eY, eT, lY, lT []float64
 		for _, m := range a.ms {
 			switch {
 			case m.At.Sub(a.first) <= departWindow:
-				early.add(m, now)
+				eY, eT = append(eY, float64(m.Offset)), append(eT, now.Sub(m.At).Seconds())
 			case now.Sub(m.At) <= departWindow:
-				late.add(m, now)
+				lY, lT = append(lY, float64(m.Offset)), append(lT, now.Sub(m.At).Seconds())
 			}
 		}
-		if early.n < onsetMinPoints || late.n < onsetMinPoints {
+		ne, nl := float64(len(eY)), float64(len(lY))
+		if ne < onsetMinPoints || nl < onsetMinPoints {
 			continue
 		}
-		// Seconds before now of each window's mean time; the late one
-		// is nearer.
-		te, tl := early.meanT(), late.meanT()
+		// The late window's mean time is nearer now.
+		te, _ := meanSD(eT)
+		tl, _ := meanSD(lT)
 		if tl >= te {
 			continue
 		}
-		d := early.mean() - late.mean()
+		me, sdE := meanSD(eY)
+		ml, sdL := meanSD(lY)
+		d := me - ml
 		r := d / (te - tl)
-		ss := early.sumSq() + late.sumSq()
-		dof := float64(early.n + late.n - 2)
-		se := math.Sqrt(ss/dof) * math.Sqrt(1/float64(early.n)+1/float64(late.n))
+		// The pooled scatter of both windows about their means.
+		sd := math.Sqrt((ne*sdE*sdE + nl*sdL*sdL) / (ne + nl - 2))
+		se := sd * math.Sqrt(1/ne+1/nl)
 		// Extended to now, the move is d·k, and so is its error: on a
 		// short history (20 min) k is 1.5, on 4 h 1.02.
 		k := te / (te - tl)
@@ -132,27 +136,3 @@ func WitnessDeparture(now time.Time, hist []Measurement) (Departure, bool) {
 	return Departure{At: now, Move: time.Duration(math.Round(mid.ns)), StdErr: time.Duration(math.Ceil(se)),
 		Rate: mid.rate, Witnesses: len(deps)}, true
 }
-
-// offsetWindow accumulates one end of a witness's history: offsets (ns) and
-// times (seconds before now).
-type offsetWindow struct {
-	n           int
-	st, sy, syy float64
-	firstY      float64
-}
-
-func (w *offsetWindow) add(m Measurement, now time.Time) {
-	y := float64(m.Offset)
-	if w.n == 0 {
-		w.firstY = y // shift for a stable variance: the offsets sit on a bias
-	}
-	y -= w.firstY
-	w.n++
-	w.st += now.Sub(m.At).Seconds()
-	w.sy += y
-	w.syy += y * y
-}
-
-func (w *offsetWindow) meanT() float64 { return w.st / float64(w.n) }
-func (w *offsetWindow) mean() float64  { return w.firstY + w.sy/float64(w.n) }
-func (w *offsetWindow) sumSq() float64 { return math.Max(0, w.syy-w.sy*w.sy/float64(w.n)) }
