@@ -123,8 +123,8 @@ func witnessOnset(now time.Time, hist []Measurement, in map[string]bool, sign fl
 	if bestT == first {
 		// No flat stretch in the history: the line crosses the
 		// witnesses' mean level before it. level is the line's mean at
-		// its mean x = at; 0 is the mean bias.
-		f.fit(ps, first)
+		// its mean x = at; 0 is the mean bias. (f holds the line's fit,
+		// made above.)
 		at, level := f.means()
 		onset = first - (level-bestRate*at)/bestRate
 		onset = math.Min(onset, first)
