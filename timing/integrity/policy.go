@@ -169,14 +169,21 @@ func (p *Policy) Widening(now time.Time) time.Duration {
 
 // grown is the residual with the drift's growth up to now.
 func (p *Policy) grown(now time.Time) time.Duration {
-	if p.drift <= 0 || !now.After(p.driftFrom) {
-		return p.residual
+	return growBy(p.residual, p.drift, p.driftFrom, now)
+}
+
+// growBy is d grown at rate ns/s (its magnitude) from since to now,
+// rounded up and saturated; d itself before since.
+func growBy(d time.Duration, rate float64, since, now time.Time) time.Duration {
+	rate = math.Abs(rate)
+	if rate == 0 || !now.After(since) {
+		return d
 	}
-	g := math.Ceil(p.drift * now.Sub(p.driftFrom).Seconds())
-	if g >= float64(math.MaxInt64-p.residual) {
+	g := math.Ceil(rate * now.Sub(since).Seconds())
+	if g >= float64(math.MaxInt64-d) {
 		return time.Duration(math.MaxInt64)
 	}
-	return p.residual + time.Duration(g)
+	return d + time.Duration(g)
 }
 
 // Drift is how fast (ns/s) the suspect widening grows: the drift GNSS
@@ -230,7 +237,7 @@ func (p *Policy) witnessFloor(now time.Time) time.Duration {
 	if !ok {
 		return 0
 	}
-	return f + time.Duration(math.Abs(d.Rate)*now.Sub(d.At).Seconds())
+	return growBy(f, d.Rate, d.At, now)
 }
 
 // SuspectSince is since when the GNSS the node followed may have been
