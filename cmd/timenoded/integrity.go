@@ -504,12 +504,8 @@ func (g *guard) observeWitness(now time.Time, m integrity.Measurement) {
 	g.witnessHist = integrity.KeepWitnessHistory(g.witnessHist, now, m)
 	ms := slices.Clone(g.witnessHist)
 	g.witnessMu.Unlock()
-	if d, ok := integrity.WitnessDeparture(now, ms); ok {
-		g.policy.MeasureWitnesses(d)
-	}
 	bound := g.Status().Bound(g.disc.Status().BoundAt(now))
-	_, evs := integrity.CheckWitnesses(now, bound, ms, g.cfg.Witness)
-	g.record(evs)
+	g.record(g.policy.JudgeWitnesses(now, bound, ms, g.cfg.Witness))
 }
 
 // evaluate runs the periodic checks and the policy, logs a transition

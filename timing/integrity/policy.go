@@ -217,6 +217,19 @@ func (p *Policy) MeasureGNSS(now time.Time, d time.Duration, driftNsPerS float64
 // misses that part.
 func (p *Policy) MeasureWitnesses(d Departure) { p.departure = d }
 
+// JudgeWitnesses is what a caller does with the witnesses' history
+// after each new measurement, the daemon's guard and the integrity bench
+// alike: it hands the node's move against them to the policy
+// (MeasureWitnesses) and returns the quorum's evidence against nodeBound
+// (CheckWitnesses), for the caller to count and Observe.
+func (p *Policy) JudgeWitnesses(now time.Time, nodeBound time.Duration, hist []Measurement, cfg WitnessConfig) []Evidence {
+	if d, ok := WitnessDeparture(now, hist); ok {
+		p.MeasureWitnesses(d)
+	}
+	_, evs := CheckWitnesses(now, nodeBound, hist, cfg)
+	return evs
+}
+
 // witnessFresh is how long a departure stays usable: a few polls.
 const witnessFresh = 10 * time.Minute
 

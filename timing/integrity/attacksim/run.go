@@ -157,11 +157,7 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 		for i, p := range s.Witnesses {
 			if poll > 0 && checkable && k%poll == i*poll/len(s.Witnesses) {
 				witnessHist = integrity.KeepWitnessHistory(witnessHist, now, w.measure(p, now, clk.X))
-				if d, ok := integrity.WitnessDeparture(now, witnessHist); ok {
-					pol.MeasureWitnesses(d)
-				}
-				_, wev := integrity.CheckWitnesses(now, published, witnessHist, integrity.WitnessConfig{})
-				evs = append(evs, wev...)
+				evs = append(evs, pol.JudgeWitnesses(now, published, witnessHist, integrity.WitnessConfig{})...)
 			}
 		}
 		cnt.Add(evs...)
