@@ -48,6 +48,12 @@ type Config struct {
 	// Leap is the leap second schedule (leap-seconds.list); nil means no
 	// leap seconds are announced and TAI-UTC is unknown.
 	Leap *leap.Schedule
+	// Stability, when not nil, is what an earlier run measured of this
+	// oscillator (Status.Allan): the bound starts from it instead of
+	// measuring the longest averaging times afresh
+	// (bound.Estimator.SeedStability). Sums that do not validate are
+	// logged and ignored.
+	Stability *bound.Stability
 	// Servo, when not nil, makes the control law: the simulation bench
 	// runs its baseline and its oracle through the same discipline. Nil
 	// is the adaptive Kalman servo the appliance ships.
@@ -169,6 +175,11 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 		est:     bound.NewEstimator(bound.DefaultConfig()),
 		log:     log.With("component", "timing"),
 		offsets: newWindow(16),
+	}
+	if cfg.Stability != nil {
+		if err := d.est.SeedStability(*cfg.Stability); err != nil {
+			d.log.Warn("kept oscillator stability ignored", "err", err)
+		}
 	}
 	d.leap.Store(cfg.Leap)
 	d.cur = Status{State: Freerun, Stratum: 16, FrequencyPPB: f, MaxBound: cfg.MaxHoldoverBound, Reason: "waiting for GNSS"}

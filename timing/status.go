@@ -79,6 +79,9 @@ type Status struct {
 	// check with it.
 	Stability       bound.Noise
 	StabilityFitted bool
+	// Allan is the measurement behind Stability, which the daemon keeps
+	// across restarts (Config.Stability).
+	Allan bound.Stability
 }
 
 // HoldoverSince returns when the node entered HOLDOVER, and false when it

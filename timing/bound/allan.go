@@ -1,6 +1,9 @@
 package bound
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Octaves is the number of averaging times the Allan estimator tracks:
 // τ = 1, 2, 4, … 2^(Octaves−1) seconds.
@@ -37,15 +40,53 @@ func (a *Allan) Reset() {
 	a.sum, a.n = [Octaves]float64{}, [Octaves]float64{}
 }
 
-// allanStats is the Allan accumulator's running sums, for a checkpoint.
-type allanStats struct{ sum, n [Octaves]float64 }
+// Stability is what an Allan accumulator has measured of the oscillator
+// and the timestamps: per octave m (τ = 2^m s), the sum of its terms
+// ½(Δ²x/τ)² (ppb²) and their count, both halved together as the
+// accumulator ages. It is a checkpoint's, and what a node keeps across
+// restarts (Estimator.SeedStability).
+type Stability struct {
+	Sum, N [Octaves]float64
+}
 
-func (a *Allan) stats() allanStats { return allanStats{a.sum, a.n} }
+// Validate reports the first octave whose sums no accumulator could hold:
+// not finite, negative, a count above the accumulator's cap, or a sum
+// without terms.
+func (s Stability) Validate() error {
+	for m := range Octaves {
+		sum, n := s.Sum[m], s.N[m]
+		switch {
+		case math.IsNaN(sum) || math.IsInf(sum, 0) || math.IsNaN(n) || math.IsInf(n, 0):
+			return fmt.Errorf("octave %d (τ = %d s): sum %v over %v terms is not finite", m, 1<<m, sum, n)
+		case sum < 0 || n < 0:
+			return fmt.Errorf("octave %d (τ = %d s): negative sum %v or count %v", m, 1<<m, sum, n)
+		case n >= maxTerms:
+			return fmt.Errorf("octave %d (τ = %d s): %v terms, more than the accumulator keeps (%d)", m, 1<<m, n, maxTerms)
+		case n == 0 && sum != 0:
+			return fmt.Errorf("octave %d (τ = %d s): sum %v without terms", m, 1<<m, sum)
+		}
+	}
+	return nil
+}
+
+// Measured reports whether the sums back at least one octave's variance
+// (Allan.AVAR's rule).
+func (s Stability) Measured() bool {
+	a := Allan{sum: s.Sum, n: s.N}
+	for m := range Octaves {
+		if _, ok := a.AVAR(m); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Allan) stats() Stability { return Stability{a.sum, a.n} }
 
 // rewind returns the sums to st and forgets the phases after second sec,
 // so that no later term spans what was taken back.
-func (a *Allan) rewind(st allanStats, sec int64) {
-	a.sum, a.n = st.sum, st.n
+func (a *Allan) rewind(st Stability, sec int64) {
+	a.sum, a.n = st.Sum, st.N
 	for i, s := range a.index {
 		if s > sec {
 			a.index[i] = math.MinInt64

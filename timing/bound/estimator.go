@@ -1,6 +1,8 @@
 package bound
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -176,18 +178,53 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 	e.allan.Add(sec, p)
 	e.samples++
 	if e.samples%16 == 0 {
-		if n, ok := e.allan.Fit(); ok {
-			// Timestamps are never exact: with R = 0 the filter takes
-			// each one for the truth and its innovation variance can
-			// reach 0 (then nis and the state are NaN).
-			n.R = math.Max(n.R, minR)
-			n.Qrw = math.Max(math.Max(n.Qrw, e.cfg.MinQrw), math.Max(e.wanderFloor(n), e.wanderUpper(n)))
-			e.noise, e.fitted = n, true
-			e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw
-		}
+		e.refit()
 	}
 	e.lastNs, e.sampleCtl = localNs, e.ctl
 	e.freq = freqPPB
+}
+
+// refit fits the noise model to the Allan statistics and gives it to the
+// tracking filter, if they back one.
+func (e *Estimator) refit() {
+	n, ok := e.allan.Fit()
+	if !ok {
+		return
+	}
+	// Timestamps are never exact: with R = 0 the filter takes each one
+	// for the truth and its innovation variance can reach 0 (then nis
+	// and the state are NaN).
+	n.R = math.Max(n.R, minR)
+	n.Qrw = math.Max(math.Max(n.Qrw, e.cfg.MinQrw), math.Max(e.wanderFloor(n), e.wanderUpper(n)))
+	e.noise, e.fitted = n, true
+	e.filter.R, e.filter.Qwf, e.filter.Qrw = n.R, n.Qwf, n.Qrw
+}
+
+// Stability returns the Allan statistics measured so far, for a node to
+// keep across a restart.
+func (e *Estimator) Stability() Stability { return e.allan.stats() }
+
+// SeedStability starts the estimator from the Allan statistics an earlier
+// run of the same oscillator measured (Stability), before its first
+// sample: the noise model is fitted from them at once, and new terms add
+// to them. Without them a restarted node measures its longest averaging
+// times afresh, and until it has (hours), the wander those cannot
+// exclude makes its holdover bound grow several times faster: a TCXO
+// restarted 30 minutes before losing the sky served a quarter of the
+// holdover it served before the restart. What guards against sums that
+// no longer describe the oscillator is the model-error power: samples
+// that miss the seeded model's predictions inflate the bound and
+// withdraw the servo's predictions within a minute or so.
+func (e *Estimator) SeedStability(s Stability) error {
+	if e.started {
+		return errors.New("bound: stability seeded after the first sample")
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("bound: seeded stability: %w", err)
+	}
+	e.allan.sum, e.allan.n = s.Sum, s.N
+	e.refit()
+	return nil
 }
 
 // Outlier records a sample the caller leaves out because the servo took it
@@ -311,7 +348,7 @@ type Checkpoint struct {
 	filter PhaseFilter
 	lastNs int64
 	sec    int64 // the sample's second in the Allan ring
-	allan  allanStats
+	allan  Stability
 	noise  Noise
 	fitted bool
 	nis    float64

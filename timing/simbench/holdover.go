@@ -41,14 +41,38 @@ type HoldoverResult struct {
 	MedianRatio    float64
 }
 
+// restartBeforeS is how long before the sky goes away the restart
+// runs restart the daemon: an update or a configuration change shortly
+// before an antenna fault, or an attacker who provokes a restart and
+// then jams.
+const restartBeforeS = 30 * 60
+
+// Restart is what a holdover run does before the sky goes away.
+type Restart int
+
+// The holdover runs' restarts.
+const (
+	NoRestart      Restart = iota // locked throughout
+	RestartFresh                  // restarted, measuring the oscillator afresh
+	RestartKeeping                // restarted with the stability kept (Config.Stability)
+)
+
+var restartNames = [...]string{"", "restarted, stability not kept", "restarted, stability kept"}
+
 // RunHoldover locks model's oscillator (1 µs timestamp noise, noise seed
-// i of the sweep) and then removes the sky, with kind's servo.
-func RunHoldover(m HoldoverModel, kind Kind, i int) HoldoverResult {
+// i of the sweep) and then removes the sky, with kind's servo; rs
+// restarts the discipline restartBeforeS before the outage.
+func RunHoldover(m HoldoverModel, kind Kind, i int, rs Restart) HoldoverResult {
 	sc := Scenarios()[0]
 	sc.Osc = m.Osc
 	sc.Seed = RobustFirstSeed + uint64(i)
 	sc.DurationS, sc.SettleS = holdoverLockS+holdoverMaxS, holdoverLockS
 	sc.Outages = []Outage{{StartS: holdoverLockS, DurationS: holdoverMaxS}}
+	from := holdoverLockS
+	if rs != NoRestart {
+		sc.RestartS, sc.KeepStability = holdoverLockS-restartBeforeS, rs == RestartKeeping
+		from = sc.RestartS
+	}
 	_, tr := Run(sc, kind)
 	res := HoldoverResult{ServedS: holdoverMaxS, TrueS: holdoverMaxS}
 	policy := float64(timing.DefaultConfig().MaxHoldoverBound)
@@ -62,36 +86,62 @@ func RunHoldover(m HoldoverModel, kind Kind, i int) HoldoverResult {
 			res.TrueS = k - holdoverLockS
 		}
 	}
-	res.Coverage, res.MedianRatio = Coverage(tr, holdoverLockS, holdoverLockS+max(res.ServedS, 1))
+	// After a restart the coverage counts from it: the restarted
+	// discipline's locked bound is judged too.
+	res.Coverage, res.MedianRatio = Coverage(tr, from, holdoverLockS+max(res.ServedS, 1))
 	return res
 }
 
 // WriteHoldover writes the holdover availability table: per oscillator
 // model, over seeds noise seeds, the median and worst time served within
 // the 1 ms policy bound after the sky goes away, the time the true error
-// stayed within 1 ms, and the bound's coverage while serving.
+// stayed within 1 ms, and the bound's coverage while serving; then the
+// same after a restart shortly before the outage, with and without the
+// stability kept.
 func WriteHoldover(w io.Writer, seeds int) {
 	fmt.Fprintf(w, "### Holdover availability: 1 ms policy bound, over %d seeds\n\n", seeds)
 	fmt.Fprintf(w, "Locked %d h with 1 µs timestamp noise, then no sky for up to %d h. *Served*: time until the published bound leaves the 1 ms policy (the node stops serving); *true*: time until the true error exceeds 1 ms; coverage and median bound/error over the seconds served.\n\n",
 		holdoverLockS/3600, holdoverMaxS/3600)
-	fmt.Fprintln(w, "| oscillator | servo | served, median | served, worst | true within 1 ms, median | true, worst | coverage, worst | bound/err, median |")
-	fmt.Fprintln(w, "| --- | --- | --: | --: | --: | --: | --: | --: |")
+	writeHoldoverRows(w, seeds, []Restart{NoRestart})
+	fmt.Fprintf(w, "### Holdover availability after a restart, over %d seeds\n\n", seeds)
+	fmt.Fprintf(w, "As above, but the daemon restarts %d min before the sky goes away (the clock runs on; a new discipline starts on it). *Kept*: the new one starts from the stability the old one measured, as the daemon does from its state directory; coverage counts from the restart.\n\n",
+		restartBeforeS/60)
+	writeHoldoverRows(w, seeds, []Restart{RestartFresh, RestartKeeping})
+}
+
+func writeHoldoverRows(w io.Writer, seeds int, rss []Restart) {
+	fmt.Fprint(w, "| oscillator | servo |")
+	if rss[0] != NoRestart {
+		fmt.Fprint(w, " restart |")
+	}
+	fmt.Fprintln(w, " served, median | served, worst | true within 1 ms, median | true, worst | coverage, worst | bound/err, median |")
+	fmt.Fprint(w, "| --- | --- |")
+	if rss[0] != NoRestart {
+		fmt.Fprint(w, " --- |")
+	}
+	fmt.Fprintln(w, " --: | --: | --: | --: | --: | --: |")
 	for _, m := range HoldoverModels() {
 		for _, kind := range []Kind{Ours, OursNoTemp} {
-			var served, truly, ratios []float64
-			cov := math.NaN()
-			for i := range seeds {
-				r := RunHoldover(m, kind, i)
-				served = append(served, float64(r.ServedS))
-				truly = append(truly, float64(r.TrueS))
-				ratios = append(ratios, r.MedianRatio)
-				cov = nanMin(cov, r.Coverage)
+			for _, rs := range rss {
+				var served, truly, ratios []float64
+				cov := math.NaN()
+				for i := range seeds {
+					r := RunHoldover(m, kind, i, rs)
+					served = append(served, float64(r.ServedS))
+					truly = append(truly, float64(r.TrueS))
+					ratios = append(ratios, r.MedianRatio)
+					cov = nanMin(cov, r.Coverage)
+				}
+				sm, _ := medianWorst(served)
+				tm, _ := medianWorst(truly)
+				rm, _ := medianWorst(ratios)
+				fmt.Fprintf(w, "| %s | %s |", m.Name, kind)
+				if rs != NoRestart {
+					fmt.Fprintf(w, " %s |", restartNames[rs])
+				}
+				fmt.Fprintf(w, " %s | %s | %s | %s | %s | %.1f |\n",
+					hours(sm), hours(least(served)), hours(tm), hours(least(truly)), pct(cov), rm)
 			}
-			sm, _ := medianWorst(served)
-			tm, _ := medianWorst(truly)
-			rm, _ := medianWorst(ratios)
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %.1f |\n", m.Name, kind,
-				hours(sm), hours(least(served)), hours(tm), hours(least(truly)), pct(cov), rm)
 		}
 	}
 	fmt.Fprintln(w)

@@ -15,7 +15,28 @@ func TestWriteHoldoverSmall(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	WriteHoldover(&buf, 0)
-	if !strings.Contains(buf.String(), "| TCXO | kalman (ours) |") {
-		t.Errorf("table lacks the TCXO row:\n%s", buf.String())
+	for _, row := range []string{"| TCXO | kalman (ours) | ", "| TCXO | kalman (ours) | restarted, stability kept |",
+		"| TCXO | kalman (ours) | restarted, stability not kept |"} {
+		if !strings.Contains(buf.String(), row) {
+			t.Errorf("tables lack the row %q:\n%s", row, buf.String())
+		}
+	}
+}
+
+// TestRestartKeepsHoldover: the shipped discipline, restarted 30 minutes
+// before the sky goes away, serves a TCXO's holdover longer when it
+// starts from the stability its predecessor measured, and its bound
+// still covers the error from the restart on.
+func TestRestartKeepsHoldover(t *testing.T) {
+	m := HoldoverModels()[0]
+	fresh := RunHoldover(m, Ours, 0, RestartFresh)
+	kept := RunHoldover(m, Ours, 0, RestartKeeping)
+	t.Logf("served %.1f h restarted afresh, %.1f h with the stability kept; coverage %.5f / %.5f",
+		float64(fresh.ServedS)/3600, float64(kept.ServedS)/3600, fresh.Coverage, kept.Coverage)
+	if kept.ServedS < fresh.ServedS*3/2 {
+		t.Errorf("holdover served %d s with the stability kept, %d s without: want at least half as long again", kept.ServedS, fresh.ServedS)
+	}
+	if kept.Coverage < 0.999 {
+		t.Errorf("coverage %.5f from the restart with the stability kept, want ≥ 99.9 %%", kept.Coverage)
 	}
 }

@@ -39,6 +39,13 @@ type Scenario struct {
 	SettleS     int      // steady-state statistics start here
 	Outages     []Outage // the first one is the holdover probe
 	Seed        uint64
+	// RestartS, when not 0, replaces the discipline at that second by a
+	// new one on the same clock, as `systemctl restart timenoded` does
+	// (the kernel clock runs on at its frequency); KeepStability seeds
+	// the new one with what the old one measured (Config.Stability), as
+	// the daemon does from its state directory.
+	RestartS      int
+	KeepStability bool
 }
 
 // oracleNoise returns the noise model the oracle is told: the true

@@ -83,8 +83,9 @@ var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // newDiscipline builds the discipline the daemon runs, with the control
 // law of kind, on clk. For our servo it also returns the Kalman law
 // inside, for diagnostics.
-func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock) (*timing.Discipline, *servo.Kalman) {
+func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock, kept *bound.Stability) (*timing.Discipline, *servo.Kalman) {
 	cfg := timing.DefaultConfig()
+	cfg.Stability = kept
 	var ours *servo.Kalman
 	switch kind {
 	case Ours, OursNoTemp:
@@ -114,7 +115,7 @@ func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock) (*timing.Discipl
 func Run(sc Scenario, kind Kind) (Result, Trace) {
 	w := newWorld(sc)
 	clk := simclock.New(simEpoch, sc.InitPhaseNs)
-	d, ours := newDiscipline(kind, sc, clk)
+	d, ours := newDiscipline(kind, sc, clk, nil)
 	res := Result{Kind: kind, LockS: -1, RelockS: -1, Hold10mNs: math.NaN(), Hold1hNs: math.NaN()}
 	tr := Trace{OffsetNs: make([]float64, sc.DurationS), BoundNs: make([]float64, sc.DurationS),
 		State: make([]timing.State, sc.DurationS)}
@@ -124,6 +125,14 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 	for k := range sc.DurationS {
 		edge := int64(k) * 1e9
 		clk.Advance(edge)
+		if k == sc.RestartS && k > 0 {
+			var kept *bound.Stability
+			if sc.KeepStability {
+				a := d.Status().Allan
+				kept = &a
+			}
+			d, ours = newDiscipline(kind, sc, clk, kept)
+		}
 		freq, errNs, spike, present := w.second(k)
 		clk.Osc = freq
 		tr.OffsetNs[k] = clk.X
