@@ -97,6 +97,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	lp := &leapInUse{site: mat.site != ""}
 	lp.use(mat.leapPath, mat.leap, hw.clk.Now(), log)
 	tcfg.Leap = mat.leap
+	tcfg.Stability = keptStability(cfg.stateDir, hw.clk.Now(), log)
 	// The discipline steers through a log of its steering, from which
 	// the integrity check recovers the free-running oscillator's phase.
 	steer := newSteerLog(hw.clk)
@@ -339,6 +340,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
 	go disc.Run(ctx, pulses, fixes, ticker.C)
+	keptDone := make(chan struct{})
+	go func() {
+		defer close(keptDone)
+		keepStability(ctx, cfg.stateDir, disc, func() *integrity.Status {
+			if grd == nil {
+				return nil
+			}
+			return grd.Status()
+		}, hw.clk.Now, log)
+	}()
+	// The stability is saved at shutdown: wait for it.
+	defer func() { cancel(); <-keptDone }()
 	go announceReady(ctx, api, cfg, endpoints, log)
 	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr, lp}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)

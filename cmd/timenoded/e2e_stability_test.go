@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aunsorm/timenode/hw/clock/futuretest/testbin"
+	"github.com/aunsorm/timenode/netsvc"
+	"github.com/aunsorm/timenode/timing"
+)
+
+// TestEndToEndKeepsStability: a daemon stopped while LOCKED leaves the
+// oscillator stability it measured in its state directory, and the next
+// one starts its discipline from it; a file that may not be used is
+// named in the log and the node serves all the same.
+func TestEndToEndKeepsStability(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	path := filepath.Join(state, stabilityFile)
+	d := startSim(t, simOptions{stateDir: state})
+	d.waitIntegrity(t, 60*time.Second, "clock LOCKED", func(h netsvc.Health) bool { return h.Clock.State == "LOCKED" })
+	// The bound's fit needs two octaves backed (about 30 samples).
+	time.Sleep(testbin.Wait(40 * time.Second))
+	d.stop()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("after a stop while LOCKED: %v; want %s with mode 0600", err, path)
+	}
+	s, ok, err := timing.LoadKept(path, time.Now())
+	if !ok || err != nil || !s.Measured() {
+		t.Fatalf("kept stability: ok %v, err %v, measured %v", ok, err, s.Measured())
+	}
+
+	d = startSim(t, simOptions{stateDir: state})
+	if want := `msg="oscillator stability restored" path=` + path; !strings.Contains(d.log.String(), want) {
+		t.Errorf("the restarted daemon does not say %q:\n%s", want, d.log.String())
+	}
+	d.stop()
+
+	if err := os.WriteFile(path, []byte(`{"version": 1, "saved_at": "2020-01-01T00:00:00Z"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = startSim(t, simOptions{stateDir: state})
+	if want := `msg="kept oscillator stability not used; measuring it afresh"`; !strings.Contains(d.log.String(), want) ||
+		!strings.Contains(d.log.String(), path+": 0 sums and 0 counts") {
+		t.Errorf("a file that may not be used: the log does not name it and why:\n%s", d.log.String())
+	}
+	d.waitIntegrity(t, 60*time.Second, "clock LOCKED after an unusable file", func(h netsvc.Health) bool { return h.Clock.State == "LOCKED" })
+}
