@@ -54,6 +54,11 @@ type Config struct {
 	// (bound.Estimator.SeedStability). Sums that do not validate are
 	// logged and ignored.
 	Stability *bound.Stability
+	// ServoMemory, when not nil, is what an earlier run's servo learnt
+	// (Status.ServoMemory): its bank starts from it
+	// (servo.Kalman.Seed). A memory the servo refuses is logged and
+	// ignored.
+	ServoMemory *servo.Memory
 	// Servo, when not nil, makes the control law: the simulation bench
 	// runs its baseline and its oracle through the same discipline. Nil
 	// is the adaptive Kalman servo the appliance ships.
@@ -179,6 +184,11 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 	if cfg.Stability != nil {
 		if err := d.est.SeedStability(*cfg.Stability); err != nil {
 			d.log.Warn("kept oscillator stability ignored", "err", err)
+		}
+	}
+	if cfg.ServoMemory != nil {
+		if err := d.servo.Seed(*cfg.ServoMemory); err != nil {
+			d.log.Warn("kept servo memory ignored", "err", err)
 		}
 	}
 	d.leap.Store(cfg.Leap)

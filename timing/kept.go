@@ -9,93 +9,115 @@ import (
 
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/servo"
 )
 
-// KeptVersion is the format version of the kept stability file.
+// KeptVersion is the format version of the kept discipline file.
 const KeptVersion = 1
 
-// MaxKeptAge is how old kept stability may be and still seed a restarted
-// discipline. The sums describe an oscillator in its place: an update or a
+// MaxKeptAge is how old a kept record may be and still seed a restarted
+// discipline. It describes an oscillator in its place: an update or a
 // reconfiguration restarts within minutes, while a node that was off for
-// longer may have been moved, or its board replaced, and measures afresh.
+// longer may have been moved, or its board replaced, and learns afresh.
 const MaxKeptAge = 24 * time.Hour
 
 // Kept is what the daemon keeps of the discipline across restarts, as
 // JSON in its state directory: the oscillator's stability as measured
-// (Status.Allan), per octave τ = 2^m s.
+// (Status.Allan, per octave τ = 2^m s) and the servo's memory
+// (Status.ServoMemory), when it had one.
 type Kept struct {
 	Version int       `json:"version"`
 	SavedAt time.Time `json:"saved_at"`
 	// AllanSum (ppb²) and AllanTerms are bound.Stability's Sum and N.
-	AllanSum   []float64 `json:"allan_sum_ppb2"`
-	AllanTerms []float64 `json:"allan_terms"`
+	AllanSum   []float64     `json:"allan_sum_ppb2"`
+	AllanTerms []float64     `json:"allan_terms"`
+	Servo      *servo.Memory `json:"servo,omitempty"`
 }
 
-// NewKept returns the record of s as measured at now.
-func NewKept(s bound.Stability, now time.Time) Kept {
-	return Kept{Version: KeptVersion, SavedAt: now.UTC(), AllanSum: s.Sum[:], AllanTerms: s.N[:]}
+// NewKept returns the record of what st has learnt, as of now.
+func NewKept(st *Status, now time.Time) Kept {
+	return Kept{Version: KeptVersion, SavedAt: now.UTC(), AllanSum: st.Allan.Sum[:], AllanTerms: st.Allan.N[:],
+		Servo: st.ServoMemory}
 }
 
-// Stability returns the record's stability if it may seed a discipline at
-// now: the version known, a sum and a count for every octave that
-// validate, and saved at most MaxKeptAge before now and not after it (a
-// clock that reads before the save, as a board without a real-time clock
-// does at boot, cannot tell the age).
-func (k Kept) Stability(now time.Time) (bound.Stability, error) {
+// Stability returns the record's Allan sums.
+func (k Kept) Stability() bound.Stability {
 	var s bound.Stability
-	if k.Version != KeptVersion {
-		return s, fmt.Errorf("version %d, want %d", k.Version, KeptVersion)
-	}
-	if len(k.AllanSum) != bound.Octaves || len(k.AllanTerms) != bound.Octaves {
-		return s, fmt.Errorf("%d sums and %d counts, want %d of each", len(k.AllanSum), len(k.AllanTerms), bound.Octaves)
-	}
 	copy(s.Sum[:], k.AllanSum)
 	copy(s.N[:], k.AllanTerms)
-	if err := s.Validate(); err != nil {
-		return bound.Stability{}, err
+	return s
+}
+
+// Validate reports why the record may not seed a discipline at now, if
+// it may not: a version it does not know, sums that do not validate, a
+// servo memory no bank could have made, or saved more than MaxKeptAge
+// before now or after it (a clock that reads before the save, as a board
+// without a real-time clock does at boot, cannot tell the age). Whether
+// the servo memory fits the servo's bank is the servo's to judge.
+func (k Kept) Validate(now time.Time) error {
+	if k.Version != KeptVersion {
+		return fmt.Errorf("version %d, want %d", k.Version, KeptVersion)
+	}
+	if len(k.AllanSum) != bound.Octaves || len(k.AllanTerms) != bound.Octaves {
+		return fmt.Errorf("%d sums and %d counts, want %d of each", len(k.AllanSum), len(k.AllanTerms), bound.Octaves)
+	}
+	if err := k.Stability().Validate(); err != nil {
+		return err
+	}
+	if k.Servo != nil {
+		if err := k.Servo.Validate(); err != nil {
+			return fmt.Errorf("servo: %w", err)
+		}
 	}
 	switch age := now.Sub(k.SavedAt); {
 	case k.SavedAt.IsZero():
-		return bound.Stability{}, errors.New("no saved_at")
+		return errors.New("no saved_at")
 	case age < 0:
-		return bound.Stability{}, fmt.Errorf("saved at %s, after the clock's %s: its age is unknown",
+		return fmt.Errorf("saved at %s, after the clock's %s: its age is unknown",
 			k.SavedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case age > MaxKeptAge:
-		return bound.Stability{}, fmt.Errorf("saved %s ago, more than %s", age.Round(time.Minute), MaxKeptAge)
+		return fmt.Errorf("saved %s ago, more than %s", age.Round(time.Minute), MaxKeptAge)
 	}
-	return s, nil
+	return nil
 }
 
-// ParseKept decodes a kept stability file and returns the stability it
-// may seed at now.
-func ParseKept(b []byte, now time.Time) (bound.Stability, error) {
+// Seed makes cfg's discipline start from the record.
+func (k Kept) Seed(cfg *Config) {
+	s := k.Stability()
+	cfg.Stability, cfg.ServoMemory = &s, k.Servo
+}
+
+// ParseKept decodes a kept discipline file and validates it at now.
+func ParseKept(b []byte, now time.Time) (Kept, error) {
 	var k Kept
 	if err := json.Unmarshal(b, &k); err != nil {
-		return bound.Stability{}, err
+		return Kept{}, err
 	}
-	return k.Stability(now)
+	if err := k.Validate(now); err != nil {
+		return Kept{}, err
+	}
+	return k, nil
 }
 
-// LoadKept reads the kept stability at path. ok is false, with no error,
-// when there is no file.
-func LoadKept(path string, now time.Time) (s bound.Stability, ok bool, err error) {
+// LoadKept reads the kept discipline at path. ok is false, with no
+// error, when there is no file.
+func LoadKept(path string, now time.Time) (k Kept, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, false, nil
+		return k, false, nil
 	}
 	if err != nil {
-		return s, false, err
+		return k, false, err
 	}
-	if s, err = ParseKept(b, now); err != nil {
-		return s, false, fmt.Errorf("%s: %w", path, err)
+	if k, err = ParseKept(b, now); err != nil {
+		return k, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, true, nil
+	return k, true, nil
 }
 
-// SaveKept writes s as measured at now to path (synced, renamed into
-// place, mode 0600).
-func SaveKept(path string, s bound.Stability, now time.Time) error {
-	b, err := json.MarshalIndent(NewKept(s, now), "", "  ")
+// SaveKept writes k to path (synced, renamed into place, mode 0600).
+func SaveKept(path string, k Kept) error {
+	b, err := json.MarshalIndent(k, "", "  ")
 	if err != nil {
 		return err
 	}

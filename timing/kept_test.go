@@ -2,16 +2,29 @@ package timing
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/internal/simclock"
+	"github.com/aunsorm/timenode/timing/servo"
 )
 
 var keptNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func keptMemory() *servo.Memory {
+	return &servo.Memory{Ratios: []float64{1e-3, 1e-2}, LogL: []float64{-4e4, -4.1e4}, Weight: 4096, Selected: 0,
+		TempCo: 9.5, TempCoVar: 0.04}
+}
+
+func keptStatus() *Status {
+	return &Status{Allan: measuredStability(), ServoMemory: keptMemory()}
+}
 
 func measuredStability() bound.Stability {
 	var s bound.Stability
@@ -23,7 +36,7 @@ func measuredStability() bound.Stability {
 }
 
 func TestParseKept(t *testing.T) {
-	good := NewKept(measuredStability(), keptNow.Add(-time.Hour))
+	good := NewKept(keptStatus(), keptNow.Add(-time.Hour))
 	tests := []struct {
 		name string
 		edit func(*Kept)
@@ -39,6 +52,8 @@ func TestParseKept(t *testing.T) {
 		{"an octave short", func(k *Kept) { k.AllanSum = k.AllanSum[:bound.Octaves-1] }, keptNow, "11 sums and 12 counts"},
 		{"negative sum", func(k *Kept) { k.AllanSum = append([]float64{-1}, k.AllanSum[1:]...) }, keptNow, "negative"},
 		{"count past the cap", func(k *Kept) { k.AllanTerms = append([]float64{1e9}, k.AllanTerms[1:]...) }, keptNow, "more than the accumulator keeps"},
+		{"no servo memory", func(k *Kept) { k.Servo = nil }, keptNow, ""},
+		{"a broken servo memory", func(k *Kept) { k.Servo = &servo.Memory{Ratios: []float64{1}} }, keptNow, "servo: 1 bandwidths and 0 likelihoods"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,12 +64,12 @@ func TestParseKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := ParseKept(b, tt.now)
+			got, err := ParseKept(b, tt.now)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("ParseKept: %v", err)
-			case tt.want == "" && s != measuredStability():
-				t.Errorf("ParseKept returned %+v, want what was kept", s)
+			case tt.want == "" && (got.Stability() != measuredStability() || !reflect.DeepEqual(got.Servo, k.Servo)):
+				t.Errorf("ParseKept returned %+v, want what was kept", got)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("ParseKept: %v, want an error mentioning %q", err, tt.want)
 			}
@@ -70,15 +85,20 @@ func TestSaveAndLoadKept(t *testing.T) {
 	if _, ok, err := LoadKept(path, keptNow); ok || err != nil {
 		t.Fatalf("no file: ok %v, err %v; want neither", ok, err)
 	}
-	if err := SaveKept(path, measuredStability(), keptNow); err != nil {
+	if err := SaveKept(path, NewKept(keptStatus(), keptNow)); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("saved file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
-	s, ok, err := LoadKept(path, keptNow.Add(time.Minute))
-	if !ok || err != nil || s != measuredStability() {
-		t.Fatalf("LoadKept: ok %v, err %v, equal %v", ok, err, s == measuredStability())
+	k, ok, err := LoadKept(path, keptNow.Add(time.Minute))
+	if !ok || err != nil || k.Stability() != measuredStability() || !reflect.DeepEqual(k.Servo, keptMemory()) {
+		t.Fatalf("LoadKept: ok %v, err %v, got %+v", ok, err, k)
+	}
+	var cfg Config
+	k.Seed(&cfg)
+	if cfg.Stability == nil || *cfg.Stability != measuredStability() || !reflect.DeepEqual(cfg.ServoMemory, keptMemory()) {
+		t.Errorf("Seed set %+v and %+v, want what was kept", cfg.Stability, cfg.ServoMemory)
 	}
 	if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
@@ -88,27 +108,30 @@ func TestSaveAndLoadKept(t *testing.T) {
 	}
 }
 
-// FuzzParseKept: what the parser accepts seeds an estimator, and saves
-// and parses to the same sums.
+// FuzzParseKept: what the parser accepts seeds an estimator and a
+// discipline, and saves and parses to the same record.
 func FuzzParseKept(f *testing.F) {
-	b, _ := json.Marshal(NewKept(measuredStability(), keptNow.Add(-time.Minute)))
+	b, _ := json.Marshal(NewKept(keptStatus(), keptNow.Add(-time.Minute)))
 	f.Add(b)
 	f.Add([]byte(`{"version":1,"saved_at":"2026-03-01T11:00:00Z","allan_sum_ppb2":[],"allan_terms":[]}`))
 	f.Add([]byte(`{"version":1,"saved_at":"2026-03-01T11:00:00Z","allan_sum_ppb2":[1,0,0,0,0,0,0,0,0,0,0,0],"allan_terms":[1e400,0,0,0,0,0,0,0,0,0,0,0]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := ParseKept(b, keptNow)
+		k, err := ParseKept(b, keptNow)
 		if err != nil {
 			return
 		}
-		if err := bound.NewEstimator(bound.DefaultConfig()).SeedStability(s); err != nil {
+		if err := bound.NewEstimator(bound.DefaultConfig()).SeedStability(k.Stability()); err != nil {
 			t.Fatalf("accepted sums do not seed: %v", err)
 		}
-		again, err := json.Marshal(NewKept(s, keptNow))
+		cfg := DefaultConfig()
+		k.Seed(&cfg)
+		New(cfg, simclock.New(keptNow, 0), slog.New(slog.DiscardHandler)) // a servo memory of another bank is only logged
+		again, err := json.Marshal(k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s2, err := ParseKept(again, keptNow); err != nil || s2 != s {
-			t.Fatalf("saved again: %v, equal %v", err, s2 == s)
+		if k2, err := ParseKept(again, keptNow); err != nil || !reflect.DeepEqual(k2, k) {
+			t.Fatalf("saved again: %v, equal %v", err, reflect.DeepEqual(k2, k))
 		}
 	})
 }

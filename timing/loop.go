@@ -95,6 +95,9 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 		d.est.AddSample(localNs, float64(offset), d.estFreq(prevFreq))
 		d.preds = d.servo.Predictions(d.preds[:0])
 		d.est.SetPredictions(d.preds)
+		if m, ok := d.servo.Memory(); ok {
+			d.cur.ServoMemory = &m
+		}
 		d.checkpoint(localNs)
 	}
 	d.est.SetFrequency(appliedNs, d.estFreq(out.FreqPPB))

@@ -7,6 +7,7 @@ import (
 	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/servo"
 )
 
 // State is the discipline's state.
@@ -82,6 +83,11 @@ type Status struct {
 	// Allan is the measurement behind Stability, which the daemon keeps
 	// across restarts (Config.Stability).
 	Allan bound.Stability
+	// ServoMemory is what the servo learnt that outlives a restart, as of
+	// the last accepted sample (nil until it has learnt it); the daemon
+	// keeps it with Allan (Config.ServoMemory). Never modified after
+	// publication.
+	ServoMemory *servo.Memory
 }
 
 // HoldoverSince returns when the node entered HOLDOVER, and false when it

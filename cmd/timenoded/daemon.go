@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	lp := &leapInUse{site: mat.site != ""}
 	lp.use(mat.leapPath, mat.leap, hw.clk.Now(), log)
 	tcfg.Leap = mat.leap
-	tcfg.Stability = keptStability(cfg.stateDir, hw.clk.Now(), log)
+	keptStability(&tcfg, cfg.stateDir, hw.clk.Now(), log)
 	// The discipline steers through a log of its steering, from which
 	// the integrity check recovers the free-running oscillator's phase.
 	steer := newSteerLog(hw.clk)

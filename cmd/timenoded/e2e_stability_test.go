@@ -29,13 +29,14 @@ func TestEndToEndKeepsStability(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("after a stop while LOCKED: %v; want %s with mode 0600", err, path)
 	}
-	s, ok, err := timing.LoadKept(path, time.Now())
-	if !ok || err != nil || !s.Measured() {
-		t.Fatalf("kept stability: ok %v, err %v, measured %v", ok, err, s.Measured())
+	k, ok, err := timing.LoadKept(path, time.Now())
+	if !ok || err != nil || !k.Stability().Measured() || k.Servo == nil {
+		t.Fatalf("kept: ok %v, err %v, measured %v, servo memory %v", ok, err, k.Stability().Measured(), k.Servo != nil)
 	}
 
 	d = startSim(t, simOptions{stateDir: state})
-	if want := `msg="oscillator stability restored" path=` + path; !strings.Contains(d.log.String(), want) {
+	if want := `msg="oscillator stability restored" path=` + path; !strings.Contains(d.log.String(), want) ||
+		!strings.Contains(d.log.String(), "servo_memory=true") {
 		t.Errorf("the restarted daemon does not say %q:\n%s", want, d.log.String())
 	}
 	d.stop()

@@ -12,7 +12,7 @@ import (
 )
 
 // stabilityFile, in the state directory, keeps the oscillator's measured
-// stability across restarts (timing.Kept).
+// stability and the servo's memory across restarts (timing.Kept).
 const stabilityFile = "stability.json"
 
 // keepEvery is how often the measured stability is saved while it may be
@@ -20,29 +20,31 @@ const stabilityFile = "stability.json"
 // to a crash costs at most this much of measurement.
 const keepEvery = 15 * time.Minute
 
-// keptStability returns what an earlier run measured of the oscillator,
-// for the discipline to start from; nil if nothing may be used. A file
-// that may not seed it is logged and left in place: the discipline then
-// measures afresh, which costs holdover time, not correctness.
-func keptStability(stateDir string, now time.Time, log *slog.Logger) *bound.Stability {
+// keptStability makes tcfg's discipline start from what an earlier run
+// learnt of the oscillator, if it may. A file that may not be used is
+// logged and left in place: the discipline then learns afresh, which
+// costs holdover time, not correctness.
+func keptStability(tcfg *timing.Config, stateDir string, now time.Time, log *slog.Logger) {
 	path := filepath.Join(stateDir, stabilityFile)
-	s, ok, err := timing.LoadKept(path, now)
+	k, ok, err := timing.LoadKept(path, now)
 	switch {
 	case err != nil:
 		log.Warn("kept oscillator stability not used; measuring it afresh", "err", err)
-		return nil
+		return
 	case !ok:
-		return nil
+		return
 	}
-	log.Info("oscillator stability restored", "path", path, "terms_1s", s.N[0], "terms_2048s", s.N[bound.Octaves-1])
-	return &s
+	k.Seed(tcfg)
+	log.Info("oscillator stability restored", "path", path, "saved_at", k.SavedAt,
+		"terms_1s", k.AllanTerms[0], "terms_2048s", k.AllanTerms[bound.Octaves-1], "servo_memory", k.Servo != nil)
 }
 
-// keepStability saves the discipline's measured stability every keepEvery
-// and when ctx ends, if it may be kept then: the discipline LOCKED with a
-// fitted model, and GNSS trusted by the integrity checks (st nil: they
-// are off). Sums measured against a GNSS the checks doubt would make a
-// restarted node start from them. It returns after the last save.
+// keepStability saves what the discipline learnt of the oscillator every
+// keepEvery and when ctx ends, if it may be kept then: the discipline
+// LOCKED with a fitted model, and GNSS trusted by the integrity checks
+// (st nil: they are off). What was learnt against a GNSS the checks
+// doubt would make a restarted node start from it. It returns after the
+// last save.
 func keepStability(ctx context.Context, stateDir string, disc *timing.Discipline, st func() *integrity.Status,
 	now func() time.Time, log *slog.Logger) {
 	path := filepath.Join(stateDir, stabilityFile)
@@ -54,7 +56,7 @@ func keepStability(ctx context.Context, stateDir string, disc *timing.Discipline
 		if s := st(); s != nil && s.State != integrity.StateTrusted {
 			return
 		}
-		if err := timing.SaveKept(path, ds.Allan, now()); err != nil {
+		if err := timing.SaveKept(path, timing.NewKept(ds, now())); err != nil {
 			log.Warn("could not keep the oscillator stability", "path", path, "err", err)
 		}
 	}

@@ -105,6 +105,12 @@ type Kalman struct {
 	d2, rHat float64
 	nd2      int       // second differences seen
 	warm     []float64 // the first squared differences, for a robust start
+
+	// seed is an earlier run's Memory, applied at the next start of the
+	// bank (Seed); prior is the weight, in samples, of the likelihoods
+	// it gave the bank.
+	seed  *Memory
+	prior float64
 }
 
 // The timestamp-noise estimate replaces the prior after minWarmSamples
@@ -213,6 +219,10 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 			m.f.init(offsetNs, math.Sqrt(m.f.R), -k.freq0, k.cfg.InitFreqSigmaPPB, 0, k.cfg.TempCoSigma)
 			m.logL = 0
 		}
+		k.prior = 0
+		if k.seed != nil {
+			k.applySeed()
+		}
 	} else {
 		dt := float64(localNs-k.lastNs) / 1e9
 		if dt <= 0 {
@@ -230,7 +240,7 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 		k.measureNoise(offsetNs-k.ctl, dt)
 		// Innovations are clipped at 5σ of the timestamp noise so that the
 		// acquisition transient does not dominate the ranking for long.
-		alpha := math.Max(1/k.scoreMemory(), 1/float64(k.n))
+		alpha := math.Max(1/k.scoreMemory(), 1/(float64(k.n)+k.prior))
 		clip := 25 * k.rHat
 		for i := range k.bank {
 			m := &k.bank[i]
@@ -319,6 +329,9 @@ func (k *Kalman) LastClipped() bool { return k.lastClipped }
 // by the innovation gate.
 func (k *Kalman) LastRejected() bool { return k.rejected }
 
+// maxScoreMemory is the longest the ranking remembers (samples).
+const maxScoreMemory = 32768
+
 // scoreMemory is the ranking's time constant (samples): ScoreMemory, or
 // eight time constants of the selected filter if longer (a slow filter's
 // advantage only shows over several of its time constants), at most 32768.
@@ -327,7 +340,7 @@ func (k *Kalman) scoreMemory() float64 {
 		return k.cfg.ScoreMemory
 	}
 	tc := math.Pow(k.bank[k.best].ratio, -0.25)
-	return math.Min(32768, math.Max(k.cfg.ScoreMemory, 8*tc))
+	return math.Min(maxScoreMemory, math.Max(k.cfg.ScoreMemory, 8*tc))
 }
 
 // tune sets a bank member's noise from the measured timestamp noise.

@@ -1,6 +1,7 @@
 package servo
 
 import (
+	"errors"
 	"math"
 	"slices"
 
@@ -86,6 +87,13 @@ type Predictor interface {
 	// Predictions appends the predictions made with the last sample to
 	// dst and returns it.
 	Predictions(dst []bound.Prediction) []bound.Prediction
+}
+
+// Rememberer is implemented by algorithms that learn what outlives a
+// restart (the Kalman bank's Memory).
+type Rememberer interface {
+	Memory() (Memory, bool)
+	Seed(Memory) error
 }
 
 // Output is the servo's answer to one sample.
@@ -338,6 +346,24 @@ func (s *Servo) Predictions(dst []bound.Prediction) []bound.Prediction {
 		return p.Predictions(dst)
 	}
 	return dst
+}
+
+// Memory returns what the algorithm learnt that outlives a restart, if
+// it keeps any (Rememberer) and has learnt it.
+func (s *Servo) Memory() (Memory, bool) {
+	if r, ok := s.alg.(Rememberer); ok && s.started {
+		return r.Memory()
+	}
+	return Memory{}, false
+}
+
+// Seed gives the algorithm an earlier run's Memory.
+func (s *Servo) Seed(m Memory) error {
+	r, ok := s.alg.(Rememberer)
+	if !ok {
+		return errors.New("servo: the control law keeps no memory")
+	}
+	return r.Seed(m)
 }
 
 // Frequency is the last frequency correction returned.

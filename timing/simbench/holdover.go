@@ -52,12 +52,13 @@ type Restart int
 
 // The holdover runs' restarts.
 const (
-	NoRestart      Restart = iota // locked throughout
-	RestartFresh                  // restarted, measuring the oscillator afresh
-	RestartKeeping                // restarted with the stability kept (Config.Stability)
+	NoRestart        Restart = iota // locked throughout
+	RestartFresh                    // restarted, learning everything afresh
+	RestartKeepAllan                // restarted with only the oscillator stability kept
+	RestartKeeping                  // restarted with what the daemon keeps: the stability and the servo's memory
 )
 
-var restartNames = [...]string{"", "restarted, stability not kept", "restarted, stability kept"}
+var restartNames = [...]string{"", "nothing kept", "Allan sums only", "Allan sums and servo memory (shipped)"}
 
 // RunHoldover locks model's oscillator (1 µs timestamp noise, noise seed
 // i of the sweep) and then removes the sky, with kind's servo; rs
@@ -70,7 +71,8 @@ func RunHoldover(m HoldoverModel, kind Kind, i int, rs Restart) HoldoverResult {
 	sc.Outages = []Outage{{StartS: holdoverLockS, DurationS: holdoverMaxS}}
 	from := holdoverLockS
 	if rs != NoRestart {
-		sc.RestartS, sc.KeepStability = holdoverLockS-restartBeforeS, rs == RestartKeeping
+		sc.RestartS = holdoverLockS - restartBeforeS
+		sc.KeepStability, sc.KeepServo = rs >= RestartKeepAllan, rs == RestartKeeping
 		from = sc.RestartS
 	}
 	_, tr := Run(sc, kind)
@@ -104,9 +106,9 @@ func WriteHoldover(w io.Writer, seeds int) {
 		holdoverLockS/3600, holdoverMaxS/3600)
 	writeHoldoverRows(w, seeds, []Restart{NoRestart})
 	fmt.Fprintf(w, "### Holdover availability after a restart, over %d seeds\n\n", seeds)
-	fmt.Fprintf(w, "As above, but the daemon restarts %d min before the sky goes away (the clock runs on; a new discipline starts on it). *Kept*: the new one starts from the stability the old one measured, as the daemon does from its state directory; coverage counts from the restart.\n\n",
+	fmt.Fprintf(w, "As above, but the daemon restarts %d min before the sky goes away (the clock runs on; a new discipline starts on it) and starts from what it kept: nothing, only the oscillator's Allan sums, or those and the servo's memory (its bank's likelihoods and temperature coefficient), as the daemon does from its state directory. Coverage counts from the restart.\n\n",
 		restartBeforeS/60)
-	writeHoldoverRows(w, seeds, []Restart{RestartFresh, RestartKeeping})
+	writeHoldoverRows(w, seeds, []Restart{RestartFresh, RestartKeepAllan, RestartKeeping})
 }
 
 func writeHoldoverRows(w io.Writer, seeds int, rss []Restart) {

@@ -41,11 +41,12 @@ type Scenario struct {
 	Seed        uint64
 	// RestartS, when not 0, replaces the discipline at that second by a
 	// new one on the same clock, as `systemctl restart timenoded` does
-	// (the kernel clock runs on at its frequency); KeepStability seeds
-	// the new one with what the old one measured (Config.Stability), as
-	// the daemon does from its state directory.
-	RestartS      int
-	KeepStability bool
+	// (the kernel clock runs on at its frequency). KeepStability seeds
+	// the new one with the oscillator stability the old one measured
+	// (Config.Stability), KeepServo with its servo's memory
+	// (Config.ServoMemory), as the daemon does from its state directory.
+	RestartS                 int
+	KeepStability, KeepServo bool
 }
 
 // oracleNoise returns the noise model the oracle is told: the true

@@ -81,11 +81,17 @@ type Trace struct {
 var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // newDiscipline builds the discipline the daemon runs, with the control
-// law of kind, on clk. For our servo it also returns the Kalman law
+// law of kind, on clk; after a restart, prev is the old one's last
+// status, and the new one starts from what sc keeps of it. For our servo it also returns the Kalman law
 // inside, for diagnostics.
-func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock, kept *bound.Stability) (*timing.Discipline, *servo.Kalman) {
+func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock, prev *timing.Status) (*timing.Discipline, *servo.Kalman) {
 	cfg := timing.DefaultConfig()
-	cfg.Stability = kept
+	if prev != nil && sc.KeepStability {
+		cfg.Stability = &prev.Allan
+	}
+	if prev != nil && sc.KeepServo {
+		cfg.ServoMemory = prev.ServoMemory
+	}
 	var ours *servo.Kalman
 	switch kind {
 	case Ours, OursNoTemp:
@@ -126,12 +132,7 @@ func Run(sc Scenario, kind Kind) (Result, Trace) {
 		edge := int64(k) * 1e9
 		clk.Advance(edge)
 		if k == sc.RestartS && k > 0 {
-			var kept *bound.Stability
-			if sc.KeepStability {
-				a := d.Status().Allan
-				kept = &a
-			}
-			d, ours = newDiscipline(kind, sc, clk, kept)
+			d, ours = newDiscipline(kind, sc, clk, d.Status())
 		}
 		freq, errNs, spike, present := w.second(k)
 		clk.Osc = freq

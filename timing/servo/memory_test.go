@@ -1,0 +1,129 @@
+package servo_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/aunsorm/timenode/timing/bound"
+	"github.com/aunsorm/timenode/timing/servo"
+)
+
+// TestKalmanMemory: a servo seeded with what its predecessor learnt
+// starts with the predecessor's ranking (the same selected filter, the
+// likelihoods carried on) and its temperature coefficient, where a fresh
+// one starts from the prior; its samples then add to the kept
+// likelihoods at the kept weight rather than replacing them.
+func TestKalmanMemory(t *testing.T) {
+	const tempco = 150.0 // ppb/°C
+	temp := func(k int) float64 { return 2 * math.Sin(2*math.Pi*float64(k)/1200) }
+	freq := func(k int) float64 { return 3e3 + tempco*2*math.Sin(2*math.Pi*(float64(k)+0.5)/1200) }
+	old := servo.NewKalman(servo.DefaultKalmanConfig())
+	c := &clock{rng: rand.New(rand.NewPCG(5, 5)), sigma: 1e3}
+	s := servo.New(servo.DefaultConfig(), old, 0)
+	if _, ok := s.Memory(); ok {
+		t.Fatal("memory before the first sample")
+	}
+	c.run(s, 6000, freq, temp)
+	m, ok := s.Memory()
+	if !ok {
+		t.Fatal("no memory after 6000 samples")
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatalf("the servo's own memory does not validate: %v", err)
+	}
+	if math.Abs(m.TempCo-tempco) > 10 || m.TempCoVar <= 0 || m.TempCoVar > 100 {
+		t.Errorf("kept coefficient %.1f ± %.2f ppb/°C, want %.0f ± 10 with its (small) variance", m.TempCo, math.Sqrt(m.TempCoVar), tempco)
+	}
+	if m.Weight < servo.DefaultKalmanConfig().ScoreMemory {
+		t.Errorf("weight %.0f samples, want at least the ranking's memory", m.Weight)
+	}
+
+	seeded, fresh := servo.NewKalman(servo.DefaultKalmanConfig()), servo.NewKalman(servo.DefaultKalmanConfig())
+	if err := seeded.Seed(m); err != nil {
+		t.Fatal(err)
+	}
+	// The same clock, continuing: both new servos take the same 64 samples.
+	for _, k := range []*servo.Kalman{seeded, fresh} {
+		cc := &clock{rng: rand.New(rand.NewPCG(6, 6)), sigma: 1e3, x: c.x}
+		ss := servo.New(servo.DefaultConfig(), k, s.Frequency())
+		cc.run(ss, 64, func(j int) float64 { return freq(6000 + j) }, func(j int) float64 { return temp(6000 + j) })
+	}
+	if got := seeded.TempCoefficient(); math.Abs(got-m.TempCo) > 5 {
+		t.Errorf("seeded coefficient %.1f ppb/°C after a minute, want the kept %.1f", got, m.TempCo)
+	}
+	if got := fresh.TempCoefficient(); math.Abs(got-tempco) < 20 {
+		t.Errorf("a fresh servo's coefficient is %.1f ppb/°C after a minute: the test does not tell seeded from fresh", got)
+	}
+	if seeded.Bandwidth() != old.Bandwidth() {
+		t.Errorf("seeded servo steers with the filter of ratio %g, its predecessor with %g", seeded.Bandwidth(), old.Bandwidth())
+	}
+	sm, ok := seeded.Memory()
+	if !ok {
+		t.Fatal("no memory after the seeded start")
+	}
+	// The likelihoods went on from the kept ones: over 64 samples at a
+	// forgetting of at least 4096 they moved by a fraction of their size.
+	for i := range m.LogL {
+		if d := math.Abs(sm.LogL[i] - m.LogL[i]); d > 0.1*math.Abs(m.LogL[i])+64*20 {
+			t.Errorf("filter %d: log-likelihood %.0f after the seeded start, kept %.0f", i, sm.LogL[i], m.LogL[i])
+		}
+	}
+	if sm.Weight < m.Weight {
+		t.Errorf("weight %.0f after the seeded start, kept %.0f: the kept samples were forgotten", sm.Weight, m.Weight)
+	}
+}
+
+func TestKalmanMemoryValidate(t *testing.T) {
+	good := servo.NewKalman(servo.DefaultKalmanConfig())
+	c := &clock{rng: rand.New(rand.NewPCG(7, 7)), sigma: 1e3}
+	s := servo.New(servo.DefaultConfig(), good, 0)
+	c.run(s, 200, func(int) float64 { return 3e3 }, nil)
+	m, ok := s.Memory()
+	if !ok {
+		t.Fatal("no memory after 200 samples")
+	}
+	clone := func() servo.Memory {
+		n := m
+		n.Ratios, n.LogL = append([]float64(nil), m.Ratios...), append([]float64(nil), m.LogL...)
+		return n
+	}
+	tests := []struct {
+		name string
+		edit func(*servo.Memory)
+		want string
+	}{
+		{"as kept", func(*servo.Memory) {}, ""},
+		{"a likelihood short", func(m *servo.Memory) { m.LogL = m.LogL[1:] }, "want the same number"},
+		{"no bank", func(m *servo.Memory) { m.Ratios, m.LogL = nil, nil }, "at least one"},
+		{"NaN likelihood", func(m *servo.Memory) { m.LogL[2] = math.NaN() }, "bandwidth 2: log-likelihood NaN"},
+		{"zero ratio", func(m *servo.Memory) { m.Ratios[0] = 0 }, "bandwidth 0: noise ratio 0"},
+		{"weight past the memory", func(m *servo.Memory) { m.Weight = 1e6 }, "weight"},
+		{"absurd coefficient", func(m *servo.Memory) { m.TempCo = 1e9 }, "temperature coefficient"},
+		{"no variance", func(m *servo.Memory) { m.TempCoVar = 0 }, "variance 0"},
+		{"selected past the bank", func(m *servo.Memory) { m.Selected = len(m.Ratios) }, "selected filter"},
+		{"another bank", func(m *servo.Memory) { m.Ratios[3] *= 2 }, "kept bandwidth 3"},
+		{"a smaller bank", func(m *servo.Memory) { m.Ratios, m.LogL = m.Ratios[1:], m.LogL[1:] }, "the bank has"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := clone()
+			tt.edit(&n)
+			err := servo.NewKalman(servo.DefaultKalmanConfig()).Seed(n)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Seed: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Seed: %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	oracle := servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: 1e6, Qrw: 1e-4}})
+	if err := oracle.Seed(m); err == nil {
+		t.Error("a fixed-noise servo accepted a bank's memory")
+	}
+	if err := servo.New(servo.DefaultConfig(), servo.NewPI(), 0).Seed(m); err == nil {
+		t.Error("the PI law accepted a bank's memory")
+	}
+}
