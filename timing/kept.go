@@ -21,6 +21,12 @@ const KeptVersion = 1
 // longer may have been moved, or its board replaced, and learns afresh.
 const MaxKeptAge = 24 * time.Hour
 
+// keptClockSlack is how far before the save the clock may read at start
+// and the record still count as fresh: the clock is read before it is
+// disciplined, and a real-time clock, or the simulation's start, is off
+// by up to seconds.
+const keptClockSlack = time.Minute
+
 // Kept is what the daemon keeps of the discipline across restarts, as
 // JSON in its state directory: the oscillator's stability as measured
 // (Status.Allan, per octave τ = 2^m s) and the servo's memory
@@ -51,9 +57,10 @@ func (k Kept) Stability() bound.Stability {
 // Validate reports why the record may not seed a discipline at now, if
 // it may not: a version it does not know, sums that do not validate, a
 // servo memory no bank could have made, or saved more than MaxKeptAge
-// before now or after it (a clock that reads before the save, as a board
-// without a real-time clock does at boot, cannot tell the age). Whether
-// the servo memory fits the servo's bank is the servo's to judge.
+// before now, or more than a minute after it (a clock that reads that far
+// before the save, as a board without a real-time clock does at boot,
+// cannot tell the age). Whether the servo memory fits the servo's bank is
+// the servo's to judge.
 func (k Kept) Validate(now time.Time) error {
 	if k.Version != KeptVersion {
 		return fmt.Errorf("version %d, want %d", k.Version, KeptVersion)
@@ -72,7 +79,7 @@ func (k Kept) Validate(now time.Time) error {
 	switch age := now.Sub(k.SavedAt); {
 	case k.SavedAt.IsZero():
 		return errors.New("no saved_at")
-	case age < 0:
+	case age < -keptClockSlack:
 		return fmt.Errorf("saved at %s, after the clock's %s: its age is unknown",
 			k.SavedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case age > MaxKeptAge:

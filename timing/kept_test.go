@@ -47,6 +47,7 @@ func TestParseKept(t *testing.T) {
 		{"a day old", func(k *Kept) { k.SavedAt = keptNow.Add(-MaxKeptAge) }, keptNow, ""},
 		{"older than a day", func(k *Kept) { k.SavedAt = keptNow.Add(-MaxKeptAge - time.Minute) }, keptNow, "more than 24h0m0s"},
 		{"saved after the clock's now", func(*Kept) {}, keptNow.Add(-2 * time.Hour), "its age is unknown"},
+		{"saved seconds after a clock not yet disciplined", func(*Kept) {}, keptNow.Add(-time.Hour - 30*time.Second), ""},
 		{"no time", func(k *Kept) { k.SavedAt = time.Time{} }, keptNow, "no saved_at"},
 		{"unknown version", func(k *Kept) { k.Version = 2 }, keptNow, "version 2"},
 		{"an octave short", func(k *Kept) { k.AllanSum = k.AllanSum[:bound.Octaves-1] }, keptNow, "11 sums and 12 counts"},

@@ -39,7 +39,15 @@ func TestEndToEndKeepsStability(t *testing.T) {
 		!strings.Contains(d.log.String(), "servo_memory=true") {
 		t.Errorf("the restarted daemon does not say %q:\n%s", want, d.log.String())
 	}
+	// Stopped again soon after it locked, before its servo measured its
+	// own noise: what it was given is kept, with its own terms added.
+	d.waitIntegrity(t, 60*time.Second, "clock LOCKED after the restart", func(h netsvc.Health) bool { return h.Clock.State == "LOCKED" })
 	d.stop()
+	again, ok, err := timing.LoadKept(path, time.Now())
+	if !ok || err != nil || again.Servo == nil || again.Servo.Weight < k.Servo.Weight || again.AllanTerms[0] < k.AllanTerms[0] {
+		t.Fatalf("kept after a second, short run: ok %v, err %v, servo memory %v, 1 s terms %v (first run %v)",
+			ok, err, again.Servo != nil, again.AllanTerms[0], k.AllanTerms[0])
+	}
 
 	if err := os.WriteFile(path, []byte(`{"version": 1, "saved_at": "2020-01-01T00:00:00Z"}`), 0o600); err != nil {
 		t.Fatal(err)

@@ -17,18 +17,20 @@ type clock struct {
 	x     float64
 	rng   *rand.Rand
 	sigma float64
+	t0    int // seconds run before: a second run goes on from there
 }
 
 // run drives s for n seconds and returns the true offsets before each
 // sample.
 func (c *clock) run(s *servo.Servo, n int, freq func(k int) float64, temp func(k int) float64) []float64 {
 	var xs []float64
+	defer func() { c.t0 += n }()
 	for k := range n {
 		if temp != nil {
 			s.SetTemperature(temp(k))
 		}
 		xs = append(xs, c.x)
-		out := s.Sample(c.x+c.sigma*c.rng.NormFloat64(), int64(k)*1e9)
+		out := s.Sample(c.x+c.sigma*c.rng.NormFloat64(), int64(c.t0+k)*1e9)
 		if out.State == servo.Jump {
 			c.x += out.StepNs
 		}

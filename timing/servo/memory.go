@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Memory is what the Kalman bank has learnt that outlives a restart of
@@ -33,11 +34,19 @@ type Memory struct {
 // times a cheap crystal's, far beyond what any oscillator has.
 const maxTempCo = 1e5
 
-// Memory returns the bank's memory; ok is false while it has none of its
-// own (before the timestamp noise is measured, the likelihoods judge the
-// prior) and in oracle mode, which has no bank.
+// Memory returns the bank's memory: a seeded bank's from its seed on
+// (the seed itself until it is applied), so that a node restarted twice
+// in quick succession keeps what the first run learnt. ok is false for
+// an unseeded bank while it has none of its own (before the timestamp
+// noise is measured, the likelihoods judge the prior) and in oracle
+// mode, which has no bank.
 func (k *Kalman) Memory() (m Memory, ok bool) {
-	if !k.init || k.fixed || k.nd2 <= minNoiseSamples {
+	if k.seed != nil {
+		m = *k.seed
+		m.Ratios, m.LogL = slices.Clone(m.Ratios), slices.Clone(m.LogL)
+		return m, true
+	}
+	if !k.init || k.fixed || (k.nd2 <= minNoiseSamples && k.prior == 0) {
 		return m, false
 	}
 	m.Ratios = make([]float64, len(k.bank))

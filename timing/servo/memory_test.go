@@ -3,6 +3,7 @@ package servo_test
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -44,11 +45,29 @@ func TestKalmanMemory(t *testing.T) {
 	if err := seeded.Seed(m); err != nil {
 		t.Fatal(err)
 	}
-	// The same clock, continuing: both new servos take the same 64 samples.
-	for _, k := range []*servo.Kalman{seeded, fresh} {
+	// Until its first sample a seeded bank's memory is the seed: a node
+	// restarted again before it learnt anything keeps what it was given.
+	if got, ok := seeded.Memory(); !ok || !reflect.DeepEqual(got, m) {
+		t.Errorf("seeded bank before its first sample: memory %+v (%v), want the seed", got, ok)
+	}
+	// The same clock, continuing: both new servos take the same samples,
+	// 16 (their timestamp noise not yet measured), then 48 more.
+	var early servo.Memory
+	for i, k := range []*servo.Kalman{seeded, fresh} {
 		cc := &clock{rng: rand.New(rand.NewPCG(6, 6)), sigma: 1e3, x: c.x}
 		ss := servo.New(servo.DefaultConfig(), k, s.Frequency())
-		cc.run(ss, 64, func(j int) float64 { return freq(6000 + j) }, func(j int) float64 { return temp(6000 + j) })
+		cc.run(ss, 16, func(j int) float64 { return freq(6000 + j) }, func(j int) float64 { return temp(6000 + j) })
+		em, ok := ss.Memory()
+		if i == 0 {
+			early = em
+		}
+		if ok != (i == 0) {
+			t.Errorf("servo %d after 16 samples: memory %v, want one only for the seeded servo", i, ok)
+		}
+		cc.run(ss, 48, func(j int) float64 { return freq(6016 + j) }, func(j int) float64 { return temp(6016 + j) })
+	}
+	if early.Weight < m.Weight {
+		t.Errorf("seeded memory after 16 samples has weight %.0f, kept %.0f", early.Weight, m.Weight)
 	}
 	if got := seeded.TempCoefficient(); math.Abs(got-m.TempCo) > 5 {
 		t.Errorf("seeded coefficient %.1f ppb/°C after a minute, want the kept %.1f", got, m.TempCo)
