@@ -112,6 +112,7 @@ func (k *Kalman) Seed(m Memory) error {
 			return fmt.Errorf("servo: kept bandwidth %d is %g, the bank's %g", i, r, k.bank[i].ratio)
 		}
 	}
+	m.Ratios, m.LogL = slices.Clone(m.Ratios), slices.Clone(m.LogL) // the caller's may be published
 	k.seed = &m
 	return nil
 }
