@@ -50,3 +50,29 @@ func TestRestartKeepsHoldover(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartLocked: restarted with what the daemon keeps, the shipped
+// discipline in scenario (a) steers as well after the restart as it did
+// without one, better than a restart that learns afresh, and its bound
+// covers every second from the restart on.
+func TestRestartLocked(t *testing.T) {
+	sc := Scenarios()[0]
+	whole := RunRestart(sc, 0, NoRestart)
+	fresh := RunRestart(sc, 0, RestartFresh)
+	kept := RunRestart(sc, 0, RestartKeeping)
+	t.Logf("RMS from the restart: %.0f ns without one, %.0f ns afresh, %.0f ns kept; coverage locked %.5f, holdover %.5f",
+		whole.RMSNs, fresh.RMSNs, kept.RMSNs, kept.CoverLocked, kept.CoverHold)
+	if kept.RMSNs > 1.05*whole.RMSNs || kept.RMSNs >= fresh.RMSNs {
+		t.Errorf("RMS after the restart %.0f ns kept, %.0f ns afresh, %.0f ns without a restart: want within 5 %% of no restart and below afresh",
+			kept.RMSNs, fresh.RMSNs, whole.RMSNs)
+	}
+	if kept.CoverLocked < 1 || kept.HoldSeconds == 0 || kept.CoverHold < 1 {
+		t.Errorf("coverage from the restart: locked %.5f, holdover %.5f over %d s; want every second covered, holdover included",
+			kept.CoverLocked, kept.CoverHold, kept.HoldSeconds)
+	}
+	var buf bytes.Buffer
+	WriteRestart(&buf, 0)
+	if !strings.Contains(buf.String(), "| (a) |") {
+		t.Errorf("restart table lacks scenario (a):\n%s", buf.String())
+	}
+}
