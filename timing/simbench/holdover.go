@@ -60,6 +60,12 @@ const (
 
 var restartNames = [...]string{"", "nothing kept", "Allan sums only", "Allan sums and servo memory (shipped)"}
 
+// apply makes sc restart at second at and keep what rs keeps.
+func (rs Restart) apply(sc *Scenario, at int) {
+	sc.RestartS = at
+	sc.KeepStability, sc.KeepServo = rs >= RestartKeepAllan, rs == RestartKeeping
+}
+
 // RunHoldover locks model's oscillator (1 µs timestamp noise, noise seed
 // i of the sweep) and then removes the sky, with kind's servo; rs
 // restarts the discipline restartBeforeS before the outage.
@@ -71,8 +77,7 @@ func RunHoldover(m HoldoverModel, kind Kind, i int, rs Restart) HoldoverResult {
 	sc.Outages = []Outage{{StartS: holdoverLockS, DurationS: holdoverMaxS}}
 	from := holdoverLockS
 	if rs != NoRestart {
-		sc.RestartS = holdoverLockS - restartBeforeS
-		sc.KeepStability, sc.KeepServo = rs >= RestartKeepAllan, rs == RestartKeeping
+		rs.apply(&sc, holdoverLockS-restartBeforeS)
 		from = sc.RestartS
 	}
 	_, tr := Run(sc, kind)

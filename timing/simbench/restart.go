@@ -32,8 +32,7 @@ func RunRestart(sc Scenario, i int, rs Restart) RestartResult {
 		at = min(at, sc.Outages[0].StartS-restartBeforeS)
 	}
 	if rs != NoRestart {
-		sc.RestartS = at
-		sc.KeepStability, sc.KeepServo = rs >= RestartKeepAllan, rs == RestartKeeping
+		rs.apply(&sc, at)
 	}
 	_, tr := Run(sc, Ours)
 	var locked, hold Trace
