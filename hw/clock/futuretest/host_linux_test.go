@@ -49,7 +49,8 @@ func TestFutureDates(t *testing.T) {
 	t.Logf("initramfs built in %v", time.Since(start).Round(time.Second))
 
 	// One guest after the other, each with two CPUs as the host has: the
-	// batching and reload tests need real parallelism.
+	// batching and reload tests need real parallelism. Each guest runs two
+	// packages at a time and reruns a failed test alone at its end.
 	var failures, retried []string
 	for i, date := range futureDates {
 		t.Run(date[:10], func(t *testing.T) {

@@ -3,8 +3,11 @@
 package futuretest
 
 import (
+	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestSummarizeAndRetryPattern: a failed subtest is rerun through its
@@ -48,5 +51,83 @@ func TestJudgeReportsRetriesWithoutFailing(t *testing.T) {
 	failed, retried := judge(t, report)
 	if len(failed) != 0 || len(retried) != 1 || !strings.Contains(retried[0], "TestX") {
 		t.Errorf("failed %q retried %q, want no failure and the retry", failed, retried)
+	}
+}
+
+// TestRunPackagesRerunsAloneAfterTheRest: packages run two at a time, the
+// slowest first; a failed test is rerun only after every first run has
+// ended, so it runs alone; a rerun that passes reports RETRY and does not
+// count, one that fails again does, and so does a package that failed
+// with no test failed (a panic).
+func TestRunPackagesRerunsAloneAfterTheRest(t *testing.T) {
+	pkgs := slowFirst([]testPackage{
+		{"a.test", "a"}, {"flaky.test", "flaky"}, {"dated.test", "dated"},
+		{"panics.test", "panics"}, {"sim.test", "timing/simbench"}, {"d.test", "cmd/timenoded"},
+	})
+	if got := []string{pkgs[0].dir, pkgs[1].dir, pkgs[2].dir}; strings.Join(got, ",") != "cmd/timenoded,timing/simbench,a" {
+		t.Fatalf("order %v: the slowest listed first, the rest as given", got)
+	}
+	fail := func(name string) []byte {
+		return []byte("=== RUN   " + name + "\n    x_test.go:1: off by 2s\n--- FAIL: " + name + " (0.00s)\nFAIL\n")
+	}
+	var (
+		mu                   sync.Mutex
+		running, most, first int
+		rerunEarly           bool
+		both                 = make(chan struct{}) // closed when two run at once
+	)
+	run := func(bin, dir, pattern string) ([]byte, error) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		if pattern == "" {
+			first++
+		} else if first < len(pkgs) || running > 1 {
+			rerunEarly = true
+		}
+		if running == 2 && most == 2 && first == 2 {
+			close(both)
+		}
+		mu.Unlock()
+		if pattern == "" {
+			select { // the first runs wait for each other, never forever
+			case <-both:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		mu.Lock()
+		running--
+		mu.Unlock()
+		switch {
+		case dir == "flaky" && pattern == "":
+			return fail("TestLoad/sub"), errors.New("exit status 1")
+		case dir == "dated":
+			return fail("TestDate"), errors.New("exit status 1")
+		case dir == "panics":
+			return []byte("panic: boom\n"), errors.New("exit status 2")
+		}
+		return []byte("=== RUN   TestOK\n--- PASS: TestOK (0.00s)\nPASS\n"), nil
+	}
+	var report strings.Builder
+	failed := runPackages(pkgs, 2, run, func(s string) { report.WriteString(s) })
+	if failed != 2 {
+		t.Errorf("%d packages failed, want 2 (dated, panics)\n%s", failed, report.String())
+	}
+	if most != 2 || rerunEarly {
+		t.Errorf("at most %d at once, a rerun before the first runs ended or beside another: %v", most, rerunEarly)
+	}
+	got := report.String()
+	for _, want := range []string{
+		"PKG flaky ok", "RETRY flaky | --- FAIL: TestLoad/sub",
+		"PKG dated FAIL", "the rerun of ^(TestDate)$ failed too:",
+		"PKG panics FAIL", "OUT panics | panic: boom",
+		"PKG cmd/timenoded ok",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "PKG "); n != len(pkgs) {
+		t.Errorf("%d PKG lines, want %d", n, len(pkgs))
 	}
 }

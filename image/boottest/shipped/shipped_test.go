@@ -266,7 +266,7 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 	t.Helper()
 	waitServing(t, v, hc, https+"/health", 15*time.Minute)
 	step("serving: /health 200, kernel clock synchronized")
-	step("published bound: %s", waitBoundUnder(hc, https, time.Second, 10*time.Minute))
+	step("published bound: %s", waitBoundUnder(hc, https, time.Second, boundWait))
 	step("GNSS integrity as shipped (monitor): %s", integrityState(t, hc, https))
 	whileServing(t, v, hc, https, "chronyd -Q", func(t testing.TB) struct{} { checkNTP(t, v, p); return struct{}{} })
 	step("chronyd -Q: stratum 1")
@@ -354,6 +354,12 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 	}
 	return keysAfter
 }
+
+// boundWait is how long the serving phase waits for a tight bound. Once
+// (CI, 2026-12-05) the bound still read 2.3 s after 10 minutes under TCG;
+// the checks passed all the same, and that wait alone was a ninth of
+// CI's 90 minutes.
+const boundWait = 4 * time.Minute
 
 // waitBoundUnder waits until the node publishes an error bound under
 // limit and says how long that took. Right after lock the bound can be
