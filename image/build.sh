@@ -340,6 +340,9 @@ install -D -m 0755 "$here/rauc/rauc-bootloader" "$R/usr/lib/timenode/rauc-bootlo
 rm -f "$R/boot/initrd.img-$kver"
 in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "update-initramfs failed"; }
 [ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
+# Timed, as the steps below: under qemu-user the stretch from the kernel
+# to the disk took 12 minutes once (arm64, CI 2026-12-05), unexplained.
+log "initramfs made ($(stat -c %s "$R/boot/initrd.img-$kver") bytes)"
 # Management access: one administrator, SSH keys only (installed into
 # /var/lib/timenode-site by the provisioning medium or bundle), no password
 # at all ("*" is not a hash of anything; "!" would make sshd treat the
@@ -359,6 +362,7 @@ rm -f "$R"/etc/ssh/ssh_host_*
 in_chroot visudo -c -q -f /etc/sudoers.d/timenode-admin || die "sudoers.d/timenode-admin does not parse"
 # Compile-check the profiles and the ruleset with the image's own tools.
 in_chroot apparmor_parser -Q -K -T /etc/apparmor.d/usr.sbin.timenoded /etc/apparmor.d/timenode-refresh
+log "AppArmor profiles compile"
 units="timenoded.service timenode-firstboot.service timenode-pps-modules.service nftables.service timenode-update-gate.service timenode-factory-reset.service
 	systemd-networkd.service apparmor.service systemd-time-wait-sync.service ssh.service timenode-sshd-keygen.service
 	timenode-apparmor-denials.timer"
@@ -371,6 +375,7 @@ in_chroot systemctl is-enabled $units >/dev/null || die "enabling units in the i
 in_chroot systemctl mask systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
 	dpkg-db-backup.timer >/dev/null 2>&1
 in_chroot systemd-hwdb update
+log "units enabled, hwdb updated"
 
 # 5. Tidy and split into ESP, root and /var.
 cleanup
