@@ -202,21 +202,33 @@ func startSim(t *testing.T, o simOptions) *simDaemon {
 // series (a name with optional labels), or -1 if there is none.
 func (d *simDaemon) metric(t *testing.T, series string) float64 {
 	t.Helper()
+	return d.metrics(t, series)[0]
+}
+
+// metrics returns the values of series from one scrape, -1 for each
+// one absent.
+func (d *simDaemon) metrics(t *testing.T, series ...string) []float64 {
+	t.Helper()
 	resp, err := http.Get("http://" + d.endpoints["metrics"] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			if _, err := fmt.Sscan(rest, &v); err == nil {
-				return v
+	out := make([]float64, len(series))
+	for i, s := range series {
+		out[i] = -1
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, s+" "); ok {
+				var v float64
+				if _, err := fmt.Sscan(rest, &v); err == nil {
+					out[i] = v
+					break
+				}
 			}
 		}
 	}
-	return -1
+	return out
 }
 
 func (d *simDaemon) get(t *testing.T, path string) (int, []byte) {

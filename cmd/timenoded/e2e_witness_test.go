@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,9 +99,7 @@ func TestEndToEndIntegrityWitnesses(t *testing.T) {
 						t.Errorf("agreeing witnesses raised %s/%s (%s)", e.Detector, e.Reason, e.Level)
 					}
 				}
-				if off := d.metric(t, series); off < -0.001 || off > 0.001 {
-					t.Errorf("witness offset %v s, want within 1 ms of a locked node", off)
-				}
+				d.checkWitnessNear(t, series)
 				return
 			}
 			h := d.waitIntegrity(t, 20*time.Second, "quorum", func(h netsvc.Health) bool { return h.Integrity.State == tt.state })
@@ -136,11 +135,22 @@ func TestEndToEndSimWitnesses(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if off := d.metric(t, series); off < -0.001 || off > 0.001 {
-			t.Errorf("witness %s: offset %v s, want within 1 ms of a locked node", a[1], off)
-		}
+		d.checkWitnessNear(t, series)
 	}
 	if h := d.health(t); h.Integrity == nil || h.Integrity.State != "trusted" {
 		t.Fatalf("witnesses of the true time: integrity %+v, want trusted", h.Integrity)
+	}
+}
+
+// checkWitnessNear checks that a witness places the locked node within
+// 1 ms of true time. One scrape gives the latest measurement's offset
+// (series) with its own uncertainty, the radius and half the round trip:
+// on a loaded CI host one read 1.46 ms just after the node locked at
+// 300 ns. The offset must be within 1 ms and that uncertainty.
+func (d *simDaemon) checkWitnessNear(t *testing.T, series string) {
+	t.Helper()
+	v := d.metrics(t, series, strings.Replace(series, "_offset_", "_uncertainty_", 1))
+	if v[1] < 0 || math.Abs(v[0]) > 0.001+v[1] {
+		t.Errorf("%s: offset %v s ± %v s, want within 1 ms of a locked node", series, v[0], v[1])
 	}
 }
