@@ -340,8 +340,8 @@ install -D -m 0755 "$here/rauc/rauc-bootloader" "$R/usr/lib/timenode/rauc-bootlo
 rm -f "$R/boot/initrd.img-$kver"
 in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "update-initramfs failed"; }
 [ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
-# Timed, as the steps below: under qemu-user the stretch from the kernel
-# to the disk took 12 minutes once (arm64, CI 2026-12-05), unexplained.
+# Timed, as the steps below: under qemu-user (arm64) update-initramfs
+# takes most of the build (808 s of 1,182 s in CI, 2026-12-06).
 log "initramfs made ($(stat -c %s "$R/boot/initrd.img-$kver") bytes)"
 # Management access: one administrator, SSH keys only (installed into
 # /var/lib/timenode-site by the provisioning medium or bundle), no password

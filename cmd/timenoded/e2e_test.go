@@ -215,10 +215,11 @@ func (d *simDaemon) metrics(t *testing.T, series ...string) []float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	lines := strings.Split(string(b), "\n")
 	out := make([]float64, len(series))
 	for i, s := range series {
 		out[i] = -1
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range lines {
 			if rest, ok := strings.CutPrefix(line, s+" "); ok {
 				var v float64
 				if _, err := fmt.Sscan(rest, &v); err == nil {

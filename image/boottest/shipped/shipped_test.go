@@ -401,7 +401,7 @@ func waitBoundUnder(hc *http.Client, https string, limit, within time.Duration) 
 
 // startJournal returns timenoded's journal lines of this boot that say
 // how its clock started: steps, state changes, integrity verdicts with
-// their evidence, and the first lines of the unit.
+// their evidence, NMEA and pulse lines; at most 80.
 func startJournal(v *vm) string {
 	out, err := v.ssh("sudo journalctl -b -u timenoded.service -o short-monotonic --no-pager " +
 		"-g 'clock stepped|clock state|integrity|PPS check|NMEA|pulse|label' | head -n 80")
