@@ -41,6 +41,15 @@ func newSteerLog(c clock.Steerable) *steerLog {
 	return &steerLog{Steerable: c, segs: []steerSeg{{from: c.Now(), ppb: f}}}
 }
 
+// ClockID implements clock.Identified for the clock it wraps, so that
+// the discipline can tell whether a kept frequency was measured on it.
+func (s *steerLog) ClockID() (string, error) {
+	if c, ok := s.Steerable.(clock.Identified); ok {
+		return c.ClockID()
+	}
+	return "", clock.ErrNoIdentity
+}
+
 // SetFrequency implements clock.Steerable and records the change.
 func (s *steerLog) SetFrequency(ppb float64) error {
 	if err := s.Steerable.SetFrequency(ppb); err != nil {

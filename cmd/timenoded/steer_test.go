@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
 )
 
@@ -48,5 +50,27 @@ func TestSteerLogRecoversFreeRunningPhase(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// identifiedClock is a simulated oscillator that says which clock it is,
+// as the kernel's does.
+type identifiedClock struct {
+	*clocktest.Oscillator
+	id string
+}
+
+func (c identifiedClock) ClockID() (string, error) { return c.id, nil }
+
+// TestSteerLogClockID: the steering record passes on the identity of the
+// clock it wraps, so a kept frequency reaches the discipline in
+// production, and says a simulated oscillator has none.
+func TestSteerLogClockID(t *testing.T) {
+	osc := clocktest.NewOscillator(clocktest.NewManual(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)), clocktest.OscillatorConfig{})
+	if id, err := newSteerLog(identifiedClock{osc, "boot:6f1c"}).ClockID(); err != nil || id != "boot:6f1c" {
+		t.Errorf("wrapping an identified clock: %q, %v; want its ID", id, err)
+	}
+	if id, err := newSteerLog(osc).ClockID(); !errors.Is(err, clock.ErrNoIdentity) {
+		t.Errorf("wrapping the simulated oscillator: %q, %v; want clock.ErrNoIdentity", id, err)
 	}
 }

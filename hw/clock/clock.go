@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"errors"
 	"time"
 )
 
@@ -42,6 +43,22 @@ type SyncStatus struct {
 	Leap         Leap          // pending leap second at the end of the UTC day
 	TAIOffset    int           // TAI-UTC in seconds, 0 if unknown
 }
+
+// Identified is a clock that can say whether it is the one an earlier
+// process steered: its free-running frequency, as the servo measures it,
+// holds only as long as its ID does. The kernel's clock keeps its
+// oscillator and its calibration for one boot; a simulated oscillator
+// that is made anew at every start has no lasting identity and does not
+// implement it.
+type Identified interface {
+	// ClockID names the clock for as long as its free-running frequency
+	// is the same oscillator's; ErrNoIdentity if it has none after all
+	// (a wrapper around a clock without one).
+	ClockID() (string, error)
+}
+
+// ErrNoIdentity is ClockID's answer for a clock with no lasting identity.
+var ErrNoIdentity = errors.New("clock: no identity that outlives the process")
 
 // Steerable is a clock whose frequency and phase a servo may adjust.
 type Steerable interface {

@@ -4,6 +4,8 @@ package clock
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +20,33 @@ type Kernel struct {
 	policy steerPolicy // zero: hostPolicy
 	// adjtime performs clock_adjtime(CLOCK_REALTIME); tests replace it.
 	adjtime func(*unix.Timex) (int, error) // nil: the real call
+	// bootIDPath is where the boot's identity is read; tests replace it.
+	bootIDPath string // "": /proc/sys/kernel/random/boot_id
 }
 
-var _ Steerable = (*Kernel)(nil)
+// ClockID implements Identified: the kernel's boot ID. Within one boot
+// the system clock runs from the same oscillator with the same
+// calibration; a reboot may calibrate it anew, and a cold board warms up.
+func (k *Kernel) ClockID() (string, error) {
+	path := k.bootIDPath
+	if path == "" {
+		path = "/proc/sys/kernel/random/boot_id"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("clock identity: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", fmt.Errorf("clock identity: %s is empty", path)
+	}
+	return "boot:" + id, nil
+}
+
+var (
+	_ Steerable  = (*Kernel)(nil)
+	_ Identified = (*Kernel)(nil)
+)
 
 // NewKernel returns the kernel clock. It does not touch the clock.
 func NewKernel() *Kernel {

@@ -159,3 +159,39 @@ func TestKernelApplyCopiesRequest(t *testing.T) {
 		t.Errorf("SetFrequency with a failing syscall = %v, want EPERM wrapped", err)
 	}
 }
+
+// TestKernelClockID reads the boot's identity: the host's own, one boot's
+// file read twice alike, another boot's different, and a missing or empty
+// file refused.
+func TestKernelClockID(t *testing.T) {
+	host, err := NewKernel().ClockID()
+	if err != nil {
+		t.Fatalf("host boot ID: %v", err)
+	}
+	if len(host) != len("boot:")+36 || host[:5] != "boot:" {
+		t.Errorf("host clock ID %q, want boot: and a 36-character UUID", host)
+	}
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	one := &Kernel{bootIDPath: write("one", "6f1c-aa\n")}
+	a, errA := one.ClockID()
+	b, errB := one.ClockID()
+	if errA != nil || errB != nil || a != "boot:6f1c-aa" || a != b {
+		t.Errorf("one boot read twice: %q (%v), %q (%v), want boot:6f1c-aa both times", a, errA, b, errB)
+	}
+	other, err := (&Kernel{bootIDPath: write("other", "71d0-bb\n")}).ClockID()
+	if err != nil || other == a {
+		t.Errorf("another boot: %q (%v), want a different ID from %q", other, err, a)
+	}
+	for _, k := range []*Kernel{{bootIDPath: dir + "/missing"}, {bootIDPath: write("empty", "\n")}} {
+		if id, err := k.ClockID(); err == nil {
+			t.Errorf("%s: ID %q, want an error", k.bootIDPath, id)
+		}
+	}
+}

@@ -7,7 +7,9 @@
 package simclock
 
 import (
+	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/aunsorm/timenode/hw/clock"
@@ -33,12 +35,26 @@ type Clock struct {
 	// sets it each simulated second.
 	Osc  float64
 	corr float64 // frequency correction in force (ppb)
+	id   uint64  // ClockID: one oscillator for the clock's life
 }
 
-var _ clock.Steerable = (*Clock)(nil)
+var (
+	_ clock.Steerable  = (*Clock)(nil)
+	_ clock.Identified = (*Clock)(nil)
+)
+
+// clocks numbers the clocks New makes, so that no two share an ID.
+var clocks atomic.Uint64
 
 // New returns a clock at true time epoch whose reading is off by x0 ns.
-func New(epoch time.Time, x0 float64) *Clock { return &Clock{epoch: epoch, X: x0} }
+func New(epoch time.Time, x0 float64) *Clock {
+	return &Clock{epoch: epoch, X: x0, id: clocks.Add(1)}
+}
+
+// ClockID implements clock.Identified: a discipline restarted on the same
+// Clock runs on the same oscillator, as a daemon restarted within one
+// boot does.
+func (c *Clock) ClockID() (string, error) { return fmt.Sprintf("sim:%d", c.id), nil }
 
 // Advance moves true time to ns after the epoch; the offset integrates
 // the frequency error over the interval.
