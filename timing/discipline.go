@@ -59,6 +59,13 @@ type Config struct {
 	// (servo.Kalman.Seed). A memory the servo refuses is logged and
 	// ignored.
 	ServoMemory *servo.Memory
+	// KeptFrequency, when not nil, is the oscillator's free-running
+	// frequency an earlier run measured (from its ServoMemory) and the
+	// clock it measured it on: the servo is offered it only on that same
+	// clock (clock.Identified: the kernel's, within one boot), with its
+	// variance grown over the gap since, and judges it against its own
+	// samples (servo.Servo.SetFrequencyPrior).
+	KeptFrequency *KeptFrequency
 	// Servo, when not nil, makes the control law: the simulation bench
 	// runs its baseline and its oracle through the same discipline. Nil
 	// is the adaptive Kalman servo the appliance ships.
@@ -186,13 +193,22 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 			d.log.Warn("kept oscillator stability ignored", "err", err)
 		}
 	}
+	seeded := false
 	if cfg.ServoMemory != nil {
 		if err := d.servo.Seed(*cfg.ServoMemory); err != nil {
 			d.log.Warn("kept servo memory ignored", "err", err)
+		} else {
+			seeded = true
 		}
 	}
 	d.leap.Store(cfg.Leap)
 	d.cur = Status{State: Freerun, Stratum: 16, FrequencyPPB: f, MaxBound: cfg.MaxHoldoverBound, Reason: "waiting for GNSS"}
+	d.cur.ClockID = d.clockID()
+	// The kept frequency goes with the memory's temperature coefficient:
+	// without the one, the other is not this servo's to start from.
+	if cfg.KeptFrequency != nil && seeded {
+		d.offerFrequency(*cfg.KeptFrequency)
+	}
 	d.publish()
 	return d
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/servo"
@@ -38,12 +40,25 @@ type Kept struct {
 	AllanSum   []float64     `json:"allan_sum_ppb2"`
 	AllanTerms []float64     `json:"allan_terms"`
 	Servo      *servo.Memory `json:"servo,omitempty"`
+	// ClockID is the clock the servo memory's frequency was measured on
+	// (Status.ClockID): only a discipline on the same clock starts from
+	// that frequency.
+	ClockID string `json:"clock_id,omitempty"`
 }
 
 // NewKept returns the record of what st has learnt, as of now.
 func NewKept(st *Status, now time.Time) Kept {
 	return Kept{Version: KeptVersion, SavedAt: now.UTC(), AllanSum: st.Allan.Sum[:], AllanTerms: st.Allan.N[:],
-		Servo: st.ServoMemory}
+		Servo: st.ServoMemory, ClockID: st.ClockID}
+}
+
+// KeptFrequency is an oscillator's free-running frequency as an earlier
+// run measured it (servo.Memory's FreqPPB, FreqVar and FreqWalk), on the
+// clock ClockID names, as of SavedAt.
+type KeptFrequency struct {
+	ClockID                    string
+	SavedAt                    time.Time
+	FreqPPB, FreqVar, FreqWalk float64
 }
 
 // Stability returns the record's Allan sums.
@@ -88,10 +103,15 @@ func (k Kept) Validate(now time.Time) error {
 	return nil
 }
 
-// Seed makes cfg's discipline start from the record.
+// Seed makes cfg's discipline start from the record: the frequency too
+// when the record names its clock (the discipline checks it is the same).
 func (k Kept) Seed(cfg *Config) {
 	s := k.Stability()
 	cfg.Stability, cfg.ServoMemory = &s, k.Servo
+	if m := k.Servo; m != nil && m.FreqVar > 0 && k.ClockID != "" {
+		cfg.KeptFrequency = &KeptFrequency{ClockID: k.ClockID, SavedAt: k.SavedAt,
+			FreqPPB: m.FreqPPB, FreqVar: m.FreqVar, FreqWalk: m.FreqWalk}
+	}
 }
 
 // ParseKept decodes a kept discipline file and validates it at now.
@@ -129,4 +149,63 @@ func SaveKept(path string, k Kept) error {
 		return err
 	}
 	return keyfile.WriteAtomic(path, append(b, '\n'), 0o600)
+}
+
+// clockID returns the steered clock's identity, "" if it has none that
+// outlives the process (or cannot read it, which is logged).
+func (d *Discipline) clockID() string {
+	c, ok := d.clk.(clock.Identified)
+	if !ok {
+		return ""
+	}
+	id, err := c.ClockID()
+	if errors.Is(err, clock.ErrNoIdentity) {
+		return ""
+	}
+	if err != nil {
+		d.log.Warn("clock identity unknown: a restart will learn the frequency afresh", "err", err)
+		return ""
+	}
+	return id
+}
+
+// offerFrequency offers the servo a kept frequency if it was
+// measured on this clock, with its variance grown by the filter's random
+// walk over the gap since it was saved.
+func (d *Discipline) offerFrequency(k KeptFrequency) {
+	notUsed := func(reason string) {
+		d.log.Info("kept frequency not used; the servo measures it afresh", "reason", reason)
+	}
+	gap := d.clk.Now().Sub(k.SavedAt)
+	switch {
+	case d.cur.ClockID == "":
+		notUsed("the clock cannot say whether it is the one it was measured on")
+		return
+	case k.ClockID != d.cur.ClockID:
+		notUsed("measured on another clock or boot (" + k.ClockID + ")")
+		return
+	case gap < -keptClockSlack:
+		notUsed("saved after the clock's reading: the gap is unknown")
+		return
+	}
+	sigma := math.Sqrt(k.FreqVar + k.FreqWalk*max(gap.Seconds(), 0))
+	d.servo.SetFrequencyPrior(k.FreqPPB, sigma)
+	d.log.Info("kept frequency offered to the servo", "freq_ppb", k.FreqPPB, "sigma_ppb", sigma,
+		"gap", gap.Round(time.Second))
+}
+
+// judgePrior logs what the servo made of an offered frequency, once it
+// has judged it.
+func (d *Discipline) judgePrior() {
+	v, ok := d.servo.TakePriorVerdict()
+	if !ok {
+		return
+	}
+	args := []any{"kept_ppb", v.KeptPPB, "kept_sigma_ppb", v.KeptSigma, "measured_ppb", v.FilterPPB,
+		"measured_sigma_ppb", v.FilterSigma}
+	if v.Used {
+		d.log.Info("kept frequency agrees with the servo's measurement: taken in", args...)
+		return
+	}
+	d.log.Warn("kept frequency disagrees with the servo's measurement: dropped", args...)
 }

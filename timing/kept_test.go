@@ -3,6 +3,7 @@ package timing
 import (
 	"encoding/json"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aunsorm/timenode/hw/clock"
 	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/internal/simclock"
 	"github.com/aunsorm/timenode/timing/servo"
@@ -55,6 +57,9 @@ func TestParseKept(t *testing.T) {
 		{"count past the cap", func(k *Kept) { k.AllanTerms = append([]float64{1e9}, k.AllanTerms[1:]...) }, keptNow, "more than the accumulator keeps"},
 		{"no servo memory", func(k *Kept) { k.Servo = nil }, keptNow, ""},
 		{"a broken servo memory", func(k *Kept) { k.Servo = &servo.Memory{Ratios: []float64{1}} }, keptNow, "servo: 1 bandwidths and 0 likelihoods"},
+		{"a kept frequency", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo) }, keptNow, ""},
+		{"a frequency past the servo's range", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo); k.Servo.FreqPPB = 6e5 }, keptNow, "frequency 600000 ppb"},
+		{"a negative frequency variance", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo); k.Servo.FreqVar = -1 }, keptNow, "frequency variance -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +83,92 @@ func TestParseKept(t *testing.T) {
 	}
 	if _, err := ParseKept([]byte(`{"version":1,`), keptNow); err == nil {
 		t.Error("a truncated file was accepted")
+	}
+}
+
+// keptFreqMemory returns a copy of m with a kept frequency.
+func keptFreqMemory(m *servo.Memory) *servo.Memory {
+	c := *m
+	c.FreqPPB, c.FreqVar, c.FreqWalk = 2150, 0.25, 1e-4
+	return &c
+}
+
+// bankMemory is a memory the default Kalman bank accepts, with a kept
+// frequency.
+func bankMemory() *servo.Memory {
+	cfg := servo.DefaultKalmanConfig()
+	m := keptFreqMemory(keptMemory())
+	m.Ratios, m.LogL = nil, nil
+	for x := cfg.MinLogRatio; x <= cfg.MaxLogRatio+1e-9; x += 0.5 {
+		m.Ratios, m.LogL = append(m.Ratios, math.Pow(10, x)), append(m.LogL, -4e4)
+	}
+	return m
+}
+
+// anonymousClock hides a clock's identity (clock.Identified).
+type anonymousClock struct{ clock.Steerable }
+
+// TestKeptFrequency: the kept record carries the frequency with its
+// clock; the discipline offers it to the servo only on the same clock, its
+// variance grown by the random walk over the gap, and says why not
+// otherwise.
+func TestKeptFrequency(t *testing.T) {
+	same := simclock.New(keptNow, 0)
+	id, err := same.ClockID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &Status{Allan: measuredStability(), ServoMemory: bankMemory(), ClockID: id}
+	var cfg Config
+	NewKept(st, keptNow.Add(-time.Hour)).Seed(&cfg)
+	want := KeptFrequency{ClockID: id, SavedAt: keptNow.Add(-time.Hour), FreqPPB: 2150, FreqVar: 0.25, FreqWalk: 1e-4}
+	if cfg.KeptFrequency == nil || *cfg.KeptFrequency != want {
+		t.Fatalf("Seed set the kept frequency %+v, want %+v", cfg.KeptFrequency, want)
+	}
+	for name, edit := range map[string]func(*Status){
+		"no clock ID":  func(s *Status) { s.ClockID = "" },
+		"no frequency": func(s *Status) { m := *s.ServoMemory; m.FreqVar = 0; s.ServoMemory = &m },
+		"no memory":    func(s *Status) { s.ServoMemory = nil },
+	} {
+		s2 := *st
+		edit(&s2)
+		var c Config
+		NewKept(&s2, keptNow).Seed(&c)
+		if c.KeptFrequency != nil {
+			t.Errorf("%s: Seed set a kept frequency %+v", name, c.KeptFrequency)
+		}
+	}
+
+	tests := []struct {
+		name    string
+		clk     clock.Steerable
+		saved   time.Time
+		memory  *servo.Memory
+		want    string // in the log
+		offered bool
+	}{
+		{"the same clock, an hour later", same, keptNow.Add(-time.Hour), bankMemory(),
+			"sigma_ppb=0.7", true}, // √(0.25 + 1e-4·3600) = 0.78
+		{"another clock", simclock.New(keptNow, 0), keptNow.Add(-time.Hour), bankMemory(), "measured on another clock or boot (" + id + ")", false},
+		{"a clock without identity", anonymousClock{simclock.New(keptNow, 0)}, keptNow.Add(-time.Hour), bankMemory(), "cannot say whether it is the one", false},
+		{"saved after the clock's reading", same, keptNow.Add(2 * time.Minute), bankMemory(), "the gap is unknown", false},
+		{"a memory of another bank", same, keptNow.Add(-time.Hour), keptFreqMemory(keptMemory()), "kept servo memory ignored", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			st := &Status{Allan: measuredStability(), ServoMemory: tt.memory, ClockID: id}
+			NewKept(st, tt.saved).Seed(&c)
+			var logs strings.Builder
+			New(c, tt.clk, slog.New(slog.NewTextHandler(&logs, nil)))
+			out := logs.String()
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("log lacks %q:\n%s", tt.want, out)
+			}
+			if got := strings.Contains(out, "kept frequency offered to the servo"); got != tt.offered {
+				t.Errorf("offered %v, want %v:\n%s", got, tt.offered, out)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	localNs := p.Local.UnixNano() - d.stepNs
 	d.holdAdjust = 0 // a sample again: the servo's own frequency from here
 	out := d.servo.Sample(float64(offset), localNs)
+	d.judgePrior()
 	if out.State == servo.Jump {
 		step := time.Duration(out.StepNs)
 		if err := d.clk.Step(step); err != nil {

@@ -88,6 +88,11 @@ type Status struct {
 	// keeps it with Allan (Config.ServoMemory). Never modified after
 	// publication.
 	ServoMemory *servo.Memory
+	// ClockID names the steered clock for as long as its oscillator's
+	// free-running frequency holds (clock.Identified; "" if it cannot
+	// say): the daemon keeps it with ServoMemory, so that only a restart
+	// on the same clock starts from the frequency (Config.KeptFrequency).
+	ClockID string
 }
 
 // HoldoverSince returns when the node entered HOLDOVER, and false when it

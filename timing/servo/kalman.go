@@ -111,6 +111,19 @@ type Kalman struct {
 	// it gave the bank.
 	seed  *Memory
 	prior float64
+
+	// freqPrior is an earlier run's frequency on this clock, waiting to
+	// be judged (SetFrequencyPrior); verdict is what the filters made of
+	// the last one.
+	freqPrior *frequencyPrior
+	verdict   PriorVerdict
+	judged    bool // verdict is new
+}
+
+// frequencyPrior is a kept free-running frequency (ppb) and its standard
+// deviation.
+type frequencyPrior struct {
+	y, sigma float64
 }
 
 // The timestamp-noise estimate replaces the prior after minWarmSamples
@@ -205,6 +218,7 @@ func NewKalman(cfg KalmanConfig) *Kalman {
 func (k *Kalman) Reset(freqPPB float64) {
 	k.init, k.freq0, k.uF, k.uP, k.n = false, freqPPB, freqPPB, 0, 0
 	k.ctl, k.histOK = 0, 0
+	k.freqPrior = nil
 }
 
 // Sample implements Algorithm.
@@ -213,10 +227,11 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 	k.n++
 	if !k.init {
 		k.init = true
+		y := k.startFrequency()
 		for i := range k.bank {
 			m := &k.bank[i]
 			k.tune(m)
-			m.f.init(offsetNs, math.Sqrt(m.f.R), -k.freq0, k.cfg.InitFreqSigmaPPB, 0, k.cfg.TempCoSigma)
+			m.f.init(offsetNs, math.Sqrt(m.f.R), y, k.cfg.InitFreqSigmaPPB, 0, k.cfg.TempCoSigma)
 			m.logL = 0
 		}
 		k.prior = 0
@@ -256,6 +271,9 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 		}
 		if !k.fixed {
 			k.choose()
+		}
+		if k.freqPrior != nil && k.n >= priorAfterSamples {
+			k.judgePrior()
 		}
 	}
 	k.lastNs = localNs

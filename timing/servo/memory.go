@@ -28,7 +28,19 @@ type Memory struct {
 	// filter's temperature coefficient and its variance.
 	TempCo    float64 `json:"temp_co_ppb_per_c"`
 	TempCoVar float64 `json:"temp_co_var"`
+	// FreqPPB is the selected filter's free-running frequency of the
+	// oscillator (ppb), FreqVar its variance (ppb²) and FreqWalk the
+	// filter's random-walk FM (ppb²/s), which grows the variance over a
+	// gap. FreqVar 0: none kept. Only a restart on the same clock may use
+	// them (Servo.SetFrequencyPrior): the bank's seed leaves them out.
+	FreqPPB  float64 `json:"freq_ppb,omitempty"`
+	FreqVar  float64 `json:"freq_var_ppb2,omitempty"`
+	FreqWalk float64 `json:"freq_walk_ppb2_per_s,omitempty"`
 }
+
+// maxFreqPPB bounds a kept free-running frequency (ppb): the servo's own
+// clamp is ±500 ppm, and no oscillator it can steer is off by more.
+const maxFreqPPB = 500e3
 
 // maxTempCo bounds a kept temperature coefficient (ppb/°C): a hundred
 // times a cheap crystal's, far beyond what any oscillator has.
@@ -44,6 +56,9 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	if k.seed != nil {
 		m = *k.seed
 		m.Ratios, m.LogL = slices.Clone(m.Ratios), slices.Clone(m.LogL)
+		// The seed's frequency is as old as the seed; this run has
+		// measured none yet.
+		m.FreqPPB, m.FreqVar, m.FreqWalk = 0, 0, 0
 		return m, true
 	}
 	if !k.init || k.fixed || (k.nd2 <= minNoiseSamples && k.prior == 0) {
@@ -58,6 +73,7 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	m.Selected = k.best
 	f := &k.bank[k.best].f
 	m.TempCo, m.TempCoVar = f.s[2], f.p[2][2]
+	m.FreqPPB, m.FreqVar, m.FreqWalk = f.s[1], f.p[1][1], f.Qrw
 	return m, true
 }
 
@@ -85,6 +101,12 @@ func (m Memory) Validate() error {
 	}
 	if !(m.TempCoVar > 0) || math.IsInf(m.TempCoVar, 0) {
 		return fmt.Errorf("temperature coefficient variance %v, want a finite positive one", m.TempCoVar)
+	}
+	if !(math.Abs(m.FreqPPB) <= maxFreqPPB) {
+		return fmt.Errorf("frequency %v ppb, want at most %g in size", m.FreqPPB, float64(maxFreqPPB))
+	}
+	if !(m.FreqVar >= 0) || math.IsInf(m.FreqVar, 0) || !(m.FreqWalk >= 0) || math.IsInf(m.FreqWalk, 0) {
+		return fmt.Errorf("frequency variance %v and random walk %v, want finite ones, not negative", m.FreqVar, m.FreqWalk)
 	}
 	return nil
 }
@@ -117,7 +139,9 @@ func (k *Kalman) Seed(m Memory) error {
 	return nil
 }
 
-// applySeed starts the bank from the seed, once, at its first sample.
+// applySeed starts the bank from the seed, once, at its first sample
+// (after startFrequency, which has taken the seed's temperature term out
+// of the starting frequency).
 func (k *Kalman) applySeed() {
 	m := k.seed
 	k.seed = nil
@@ -127,4 +151,84 @@ func (k *Kalman) applySeed() {
 		b.f.s[2], b.f.p[2][2] = m.TempCo, m.TempCoVar
 	}
 	k.best, k.prior = m.Selected, m.Weight
+}
+
+// priorAgreeSigmas is how far, in standard deviations of their
+// difference, the filters' own frequency may be from a kept one for the
+// two to be taken as one oscillator's: a kept value this far off was not
+// this oscillator's (chrony changed the kernel's tick meanwhile, say, or
+// the board was moved to a hot room) and is dropped.
+const priorAgreeSigmas = 4
+
+// minPriorSigmaPPB is the least uncertainty a kept frequency is taken
+// with, however well it was known: what the filters' random walk does not
+// model (ageing, a temperature the sensor does not see) must not make
+// them too sure of it.
+const minPriorSigmaPPB = 2
+
+// priorAfterSamples is when the filters judge a kept frequency: after
+// five minutes of their own samples they know the frequency to tens of
+// ppb even under 50 µs timestamps, so a kept value they cannot tell from
+// theirs at that point is one they could not have refused later either.
+// The seven samples of the servo's start would let a kept value tens of
+// ppm off through.
+const priorAfterSamples = 300
+
+// PriorVerdict is what the filters made of a kept frequency
+// (SetFrequencyPrior): the kept free-running frequency with its standard
+// deviation (ppb), the selected filter's own as it judged it, and whether
+// the filters took the kept one in.
+type PriorVerdict struct {
+	Used                   bool
+	KeptPPB, KeptSigma     float64
+	FilterPPB, FilterSigma float64
+}
+
+// SetFrequencyPrior offers the filters the oscillator's free-running
+// frequency y (ppb, as Memory.FreqPPB, with the kept temperature
+// coefficient's term out) that an earlier run on this clock measured,
+// with standard deviation sigma grown over the gap since. After
+// priorAfterSamples of their own samples the filters judge it: if it
+// agrees with theirs, each takes it in as a measurement of its frequency,
+// else it is dropped. Reset withdraws a value not yet judged.
+func (k *Kalman) SetFrequencyPrior(y, sigma float64) {
+	if k.fixed || !(sigma > 0) || math.IsInf(sigma, 0) || !(math.Abs(y) <= maxFreqPPB) {
+		return
+	}
+	k.freqPrior = &frequencyPrior{y: y, sigma: math.Max(sigma, minPriorSigmaPPB)}
+}
+
+// TakePriorVerdict returns, once, what the filters made of a kept
+// frequency; ok is false until they have judged one.
+func (k *Kalman) TakePriorVerdict() (v PriorVerdict, ok bool) {
+	v, ok = k.verdict, k.judged
+	k.judged = false
+	return v, ok
+}
+
+// judgePrior takes the kept frequency in as a measurement of every
+// filter's frequency if the selected filter's agrees with it.
+func (k *Kalman) judgePrior() {
+	p := k.freqPrior
+	k.freqPrior = nil
+	f := &k.bank[k.best].f
+	v := PriorVerdict{KeptPPB: p.y, KeptSigma: p.sigma, FilterPPB: f.s[1], FilterSigma: math.Sqrt(f.p[1][1])}
+	if math.Abs(p.y-f.s[1]) <= priorAgreeSigmas*math.Sqrt(f.p[1][1]+p.sigma*p.sigma) {
+		for i := range k.bank {
+			k.bank[i].f.updateState(1, p.y, p.sigma*p.sigma)
+		}
+		v.Used = true
+	}
+	k.verdict, k.judged = v, true
+}
+
+// startFrequency returns the free-running frequency (ppb) the filters
+// start from: the start's whole rate (−freq0) with a seeded temperature
+// term taken out, since the start measured it at today's temperature.
+func (k *Kalman) startFrequency() float64 {
+	y := -k.freq0
+	if k.seed != nil {
+		y -= k.seed.TempCo * k.temp
+	}
+	return y
 }

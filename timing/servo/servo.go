@@ -96,6 +96,16 @@ type Rememberer interface {
 	Seed(Memory) error
 }
 
+// FrequencyPriorer is implemented by algorithms that can start from a
+// frequency an earlier run measured on the same clock (the Kalman bank).
+type FrequencyPriorer interface {
+	// SetFrequencyPrior offers the algorithm, just reset by the start,
+	// the free-running frequency y (ppb) with standard deviation sigma.
+	SetFrequencyPrior(y, sigma float64)
+	// TakePriorVerdict returns, once, what it made of it.
+	TakePriorVerdict() (PriorVerdict, bool)
+}
+
 // Output is the servo's answer to one sample.
 type Output struct {
 	State   State
@@ -155,6 +165,31 @@ type Servo struct {
 	spikes    spikeFilter
 	disagree  int     // consecutive offsets beyond the step threshold, refused
 	lastFar   float64 // the last of them
+	// freqPrior is a kept frequency for the start (SetFrequencyPrior).
+	freqPrior *[2]float64
+}
+
+// SetFrequencyPrior offers the servo the oscillator's free-running
+// frequency y (ppb, as Memory.FreqPPB) with standard deviation sigma, as
+// an earlier run on the same clock measured it, grown over the gap since.
+// The servo's start hands it to the algorithm, which judges it against
+// its own measurement of the frequency once that can tell (the Kalman
+// bank: after five minutes) and takes it in or drops it; the caller learns
+// which from TakePriorVerdict. An algorithm that cannot take one ignores
+// it, as does a servo that has started.
+func (s *Servo) SetFrequencyPrior(y, sigma float64) {
+	if _, ok := s.alg.(FrequencyPriorer); ok && !s.started {
+		s.freqPrior = &[2]float64{y, sigma}
+	}
+}
+
+// TakePriorVerdict returns, once, what the algorithm made of a frequency
+// offered by SetFrequencyPrior; ok is false until it has judged one.
+func (s *Servo) TakePriorVerdict() (v PriorVerdict, ok bool) {
+	if p, isP := s.alg.(FrequencyPriorer); isP {
+		return p.TakePriorVerdict()
+	}
+	return v, false
 }
 
 // New returns a servo with the given policy and algorithm, starting from the
@@ -236,6 +271,10 @@ func (s *Servo) start(offsetNs float64, localNs int64) Output {
 	// median phase is too, unless the frequency error carried it beyond.
 	s.freq = s.clamp(s.freq - drift)
 	s.alg.Reset(s.freq)
+	if p := s.freqPrior; p != nil {
+		s.freqPrior = nil
+		s.alg.(FrequencyPriorer).SetFrequencyPrior(p[0], p[1])
+	}
 	if math.Abs(phase) > s.cfg.StepThresholdNs {
 		// The algorithm starts from the stepped phase, zero by the
 		// estimate, rather than from the next sample, which may be a

@@ -90,7 +90,9 @@ func newDiscipline(kind Kind, sc Scenario, clk *simclock.Clock, prev *timing.Sta
 		cfg.Stability = &prev.Allan
 	}
 	if prev != nil && sc.KeepServo {
-		cfg.ServoMemory = prev.ServoMemory
+		// What the daemon keeps in its state directory, saved as it
+		// stopped and read back on the same clock.
+		timing.NewKept(prev, clk.Now()).Seed(&cfg)
 	}
 	var ours *servo.Kalman
 	switch kind {
