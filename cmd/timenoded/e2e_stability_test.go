@@ -33,11 +33,20 @@ func TestEndToEndKeepsStability(t *testing.T) {
 	if !ok || err != nil || !k.Stability().Measured() || k.Servo == nil {
 		t.Fatalf("kept: ok %v, err %v, measured %v, servo memory %v", ok, err, k.Stability().Measured(), k.Servo != nil)
 	}
+	// The simulated oscillator is made anew at every start: its
+	// frequency is kept in the servo memory but names no clock, so no
+	// restart is offered it.
+	if k.Servo.FreqVar <= 0 || k.ClockID != "" {
+		t.Errorf("kept frequency variance %v, clock %q; want a frequency and no clock for --sim", k.Servo.FreqVar, k.ClockID)
+	}
 
 	d = startSim(t, simOptions{stateDir: state})
 	if want := `msg="oscillator stability restored" path=` + path; !strings.Contains(d.log.String(), want) ||
 		!strings.Contains(d.log.String(), "servo_memory=true") {
 		t.Errorf("the restarted daemon does not say %q:\n%s", want, d.log.String())
+	}
+	if strings.Contains(d.log.String(), "kept frequency offered") {
+		t.Errorf("a --sim restart was offered the last oscillator's frequency:\n%s", d.log.String())
 	}
 	// Stopped again soon after it locked, before its servo measured its
 	// own noise: what it was given is kept, with its own terms added.
