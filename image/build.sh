@@ -251,10 +251,11 @@ path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 path-exclude /usr/share/lintian/*
 EOF
-# initramfs: every storage driver left after trimming (real boards differ),
-# zstd (fast to unpack under emulation too).
+# initramfs: the modules hooks/timenode-modules adds (Debian's "most"
+# without network drivers: every storage driver left after trimming, as
+# real boards differ), zstd (fast to unpack under emulation too).
 mkdir -p "$R/etc/initramfs-tools/conf.d"
-printf 'MODULES=most\nCOMPRESS=zstd\n' >"$R/etc/initramfs-tools/conf.d/timenode.conf"
+printf 'MODULES=list\nCOMPRESS=zstd\n' >"$R/etc/initramfs-tools/conf.d/timenode.conf"
 
 chroot_mount
 log "apt-get install (kernel, systemd, apparmor, nftables)"
@@ -341,8 +342,25 @@ rm -f "$R/boot/initrd.img-$kver"
 in_chroot update-initramfs -c -k "$kver" >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "update-initramfs failed"; }
 [ -s "$R/boot/initrd.img-$kver" ] || die "update-initramfs made no $R/boot/initrd.img-$kver"
 # Timed, as the steps below: under qemu-user (arm64) update-initramfs
-# takes most of the build (808 s of 1,182 s in CI, 2026-12-06).
+# took most of the build with Debian's MODULES=most (808 s of 1,182 s in
+# CI, 2026-12-06), half a second for each module it copies.
 log "initramfs made ($(stat -c %s "$R/boot/initrd.img-$kver") bytes)"
+# What a root slot needs on any board must be in it (or built into the
+# kernel), and not the network drivers (hooks/timenode-modules says why):
+# a hook that stopped adding modules, or an initramfs-tools that ignored
+# MODULES=list, fails here, not at a board's first boot.
+in_chroot lsinitramfs "/boot/initrd.img-$kver" >"$BUILD/initrd.list" 2>>"$BUILD/apt.log" ||
+	die "lsinitramfs /boot/initrd.img-$kver failed"
+for m in ext4 dm-verity virtio_blk virtio_pci nvme sd_mod ahci mmc_block usb-storage; do
+	grep -q "/$m\.ko" "$BUILD/initrd.list" "$R/lib/modules/$kver/modules.builtin" ||
+		die "the initramfs has no $m module and the kernel has none built in: a root slot on such a disk would not mount"
+done
+# virtio_net stands for the network group: nothing else pulls it in (a
+# storage driver may pull in a NIC helper, as bnx2fc does cnic).
+! grep -q '/virtio_net\.ko' "$BUILD/initrd.list" ||
+	die "the initramfs holds the network drivers (virtio_net among them): is MODULES=list in force?"
+initrd_modules=$(grep -c '\.ko' "$BUILD/initrd.list")
+log "initramfs holds $initrd_modules modules, the root's storage drivers among them"
 # Management access: one administrator, SSH keys only (installed into
 # /var/lib/timenode-site by the provisioning medium or bundle), no password
 # at all ("*" is not a hash of anything; "!" would make sshd treat the
@@ -481,7 +499,7 @@ elapsed=$(( $(date +%s) - t0 ))
 	echo "image_bytes=$(stat -c %s "$BUILD/timenode-$ARCH.img")"
 	echo "image_allocated_kib=$(du -k "$BUILD/timenode-$ARCH.img" | cut -f1)"
 	echo "root_tree_mib=$(du -sm "$R" | cut -f1) var_tree_mib=$(du -sm "$T/var" | cut -f1)"
-	echo "initrd_bytes=$(stat -c %s "$BUILD/initrd.img")"
+	echo "initrd_bytes=$(stat -c %s "$BUILD/initrd.img") initrd_modules=$initrd_modules"
 } >"$BUILD/build-report.txt"
 log "done in ${elapsed}s"
 cat "$BUILD/build-report.txt"

@@ -139,7 +139,7 @@ byte=$(od -An -tu1 -j "$flip" -N1 "$W/root" | tr -d ' ')
 printf "\\$(printf %03o $(( 255 - byte )))" | dd of="$W/root" bs=1 seek="$flip" conv=notrunc status=none
 ! veritysetup verify "$W/root" "$W/root" "$hash" --hash-offset="$off" >/dev/null 2>&1 || fail "slot a with byte $flip flipped still verifies"
 printf "\\$(printf %03o "$byte")" | dd of="$W/root" bs=1 seek="$flip" conv=notrunc status=none
-for f in /etc/initramfs-tools/hooks/timenode-verity /etc/initramfs-tools/scripts/local-top/timenode-verity /usr/sbin/veritysetup; do
+for f in /etc/initramfs-tools/hooks/timenode-verity /etc/initramfs-tools/hooks/timenode-modules /etc/initramfs-tools/scripts/local-top/timenode-verity /usr/sbin/veritysetup; do
 	exists "$f" || fail "root has no $f (the initramfs opens the root through dm-verity)"
 done
 echo "check: slot a (ext4, read-only feature) matches its root hash ${hash:0:16}..., signed under the update CA; a flipped byte fails"
