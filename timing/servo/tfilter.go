@@ -47,8 +47,13 @@ func (f *tempFilter) innovation(z float64) float64 { return z - f.s[0] }
 // update folds in a phase measurement z.
 func (f *tempFilter) update(z float64) { f.updateR(z, f.R) }
 
+// updateR folds in z as a measurement of variance r: more than R for a
+// sample trusted less than the model says (a robust, Huber-weighted update,
+// whose covariance then shrinks only as much as the weight allows).
+func (f *tempFilter) updateR(z, r float64) { f.updateState(0, z, r) }
+
 // updateState folds in z as a direct measurement of state j with
-// variance r (a kept frequency, j = 1).
+// variance r: the phase (updateR), or a kept frequency (j = 1).
 func (f *tempFilter) updateState(j int, z, r float64) {
 	innov := z - f.s[j]
 	p := &f.p
@@ -62,26 +67,6 @@ func (f *tempFilter) updateState(j int, z, r float64) {
 	for i := range 3 {
 		for l := range 3 {
 			p[i][l] -= k[i] * row[l]
-		}
-	}
-}
-
-// updateR folds in z as a measurement of variance r: more than R for a
-// sample trusted less than the model says (a robust, Huber-weighted update,
-// whose covariance then shrinks only as much as the weight allows).
-func (f *tempFilter) updateR(z, r float64) {
-	innov := z - f.s[0]
-	p := &f.p
-	s := p[0][0] + r
-	var k [3]float64
-	for i := range 3 {
-		k[i] = p[i][0] / s
-		f.s[i] += k[i] * innov
-	}
-	row := p[0]
-	for i := range 3 {
-		for j := range 3 {
-			p[i][j] -= k[i] * row[j]
 		}
 	}
 }
