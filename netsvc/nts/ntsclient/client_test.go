@@ -27,7 +27,8 @@ func newClient(t *testing.T, cfg Config) *Client {
 
 // TestOurServer runs the client against the appliance's own NTS server in
 // process: KE, authenticated replies whose cookies keep the client at
-// eight, and an offset near zero (both ends read the host clock).
+// eight, and an offset within half the round trip (both ends read the
+// host clock).
 func TestOurServer(t *testing.T) {
 	s := startOurServer(t, syncedStatus)
 	c := newClient(t, Config{Addr: s.ke.Addr().String(), ServerName: "localhost", RootCAs: s.ca.roots})
@@ -41,8 +42,12 @@ func TestOurServer(t *testing.T) {
 		if (i == 0) != (res.KE > 0) {
 			t.Errorf("query %d: KE %v, want KE on the first query only", i, res.KE)
 		}
-		if res.Offset > 50*time.Millisecond || res.Offset < -50*time.Millisecond || res.Delay > time.Second {
-			t.Errorf("query %d: offset %v delay %v, want near 0 on loopback", i, res.Offset, res.Delay)
+		// Both ends read one clock, so the offset is only the round
+		// trip's asymmetry: within half the delay, whatever a loaded
+		// host (a TCG guest in CI) does to the delay itself. The
+		// microsecond is the NTP timestamps' rounding.
+		if lim := res.Delay/2 + time.Microsecond; res.Offset > lim || res.Offset < -lim || res.Delay > time.Second {
+			t.Errorf("query %d: offset %v delay %v, want |offset| <= delay/2 on one clock", i, res.Offset, res.Delay)
 		}
 		if res.Stratum != 1 || res.RefID != [4]byte{'G', 'P', 'S', 0} || res.RootDispersion < 20*time.Microsecond {
 			t.Errorf("query %d: stratum %d refid %q root dispersion %v", i, res.Stratum, res.RefID, res.RootDispersion)
