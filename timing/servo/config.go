@@ -22,6 +22,16 @@ type Config struct {
 	// above all, sets the start; it then steps or locks. Below 2 it is 2:
 	// the classic estimate from the first two samples.
 	StartSamples int
+	// StartFreqSigmaPPB is how far the oscillator's frequency may be, a
+	// priori, from the correction the servo starts from (200 ppm: a
+	// crystal's tolerance with its temperature and ageing; the bench
+	// locks from ±200 ppm). The start takes the drift its line measured
+	// in proportion to how well it measured it against this spread: all
+	// of it under ordinary noise, almost none of it from samples
+	// jittered by milliseconds, whose line is thousands of ppm of noise
+	// and would otherwise command the frequency clamp. Zero takes the
+	// drift as measured.
+	StartFreqSigmaPPB float64
 	// MaxFreqPPB clamps the frequency correction (the kernel allows 500 ppm).
 	MaxFreqPPB float64
 	// StableThresholdNs and StableCount: LockedStable once this many
@@ -52,6 +62,7 @@ func DefaultConfig() Config {
 		RelockAfter:       3,
 		RelockAgreeNs:     1e6,
 		StartSamples:      7,
+		StartFreqSigmaPPB: 200e3,
 		MaxFreqPPB:        500e3,
 		StableThresholdNs: 10e3,
 		StableCount:       10,

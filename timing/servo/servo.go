@@ -134,8 +134,10 @@ type Output struct {
 //     the frequency and phase estimated from all of them by medians
 //     (Theil–Sen), so that a latency spike among them cannot set the start
 //     (linuxptp uses the difference of the first two samples, which a spike
-//     turns into hundreds of ppm). The algorithm starts from that estimate,
-//     not from a raw sample, and the servo is Locked;
+//     turns into hundreds of ppm); the frequency only as far as the
+//     samples' scatter lets the line tell it (Config.StartFreqSigmaPPB).
+//     The algorithm starts from that estimate, not from a raw sample, and
+//     the servo is Locked;
 //   - afterwards an offset beyond the step threshold is stepped if
 //     Config.StepAfterLock, else refused (Disagree) until RelockAfter
 //     consistent ones make the servo re-acquire with a step;
@@ -264,7 +266,13 @@ func (s *Servo) start(offsetNs float64, localNs int64) Output {
 	if len(s.startOff) < max(2, s.cfg.StartSamples) {
 		return Output{State: Unlocked, FreqPPB: s.freq}
 	}
-	drift, phase := robustLine(s.startOff, s.startNs)
+	drift, se := robustLine(s.startOff, s.startNs)
+	if p := s.cfg.StartFreqSigmaPPB; p > 0 {
+		// The drift's posterior mean under a prior N(0, p²) on it: a
+		// line through millisecond jitter must not set the frequency.
+		drift *= p * p / (p*p + se*se)
+	}
+	phase := phaseAt(s.startOff, s.startNs, drift)
 	s.startOff, s.startNs = nil, nil
 	s.started = true
 	// All the start's samples were within the step threshold, so their
@@ -288,11 +296,13 @@ func (s *Servo) start(offsetNs float64, localNs int64) Output {
 }
 
 // robustLine fits off = phase + drift·(t − t_last) by Theil–Sen: drift is
-// the median of the slopes between all pairs of samples (ns/s, i.e. ppb)
-// and phase the median of the samples carried to the last one's time. Up
-// to 29 % of the samples may be arbitrarily wrong; two of seven, say, may
-// be latency spikes.
-func robustLine(off []float64, ns []int64) (drift, phase float64) {
+// the median of the slopes between all pairs of samples (ns/s, i.e. ppb).
+// Up to 29 % of the samples may be arbitrarily wrong; two of seven, say,
+// may be latency spikes. se is the drift's standard error, from Sen's
+// distribution-free interval: half the spread of the slopes between the
+// ranks ±1σ of Kendall's statistic from their median, which the one or
+// two spikes the median shrugs off do not inflate either.
+func robustLine(off []float64, ns []int64) (drift, se float64) {
 	var slopes []float64
 	for i := range off {
 		for j := i + 1; j < len(off); j++ {
@@ -301,15 +311,39 @@ func robustLine(off []float64, ns []int64) (drift, phase float64) {
 			}
 		}
 	}
-	if len(slopes) > 0 {
-		drift = median(slopes)
+	if len(slopes) == 0 {
+		return 0, 0
 	}
+	drift = median(slopes) // sorts them
+	n := float64(len(off))
+	c := math.Sqrt(n * (n - 1) * (2*n + 5) / 18) // σ of Kendall's S
+	mid := float64(len(slopes)-1) / 2
+	return drift, (rankValue(slopes, mid+c/2) - rankValue(slopes, mid-c/2)) / 2
+}
+
+// rankValue interpolates sorted v at the fractional index r, clamped to
+// its ends.
+func rankValue(v []float64, r float64) float64 {
+	if r <= 0 {
+		return v[0]
+	}
+	i := int(r)
+	if i >= len(v)-1 {
+		return v[len(v)-1]
+	}
+	f := r - float64(i)
+	return v[i]*(1-f) + v[i+1]*f
+}
+
+// phaseAt returns the median of the samples carried to the last one's
+// time at drift (ppb).
+func phaseAt(off []float64, ns []int64, drift float64) float64 {
 	last := ns[len(ns)-1]
 	carried := make([]float64, len(off))
 	for i, o := range off {
 		carried[i] = o + drift*float64(last-ns[i])/1e9
 	}
-	return drift, median(carried)
+	return median(carried)
 }
 
 // median returns the median of v (the mean of the middle two for an even
