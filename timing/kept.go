@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"time"
@@ -197,15 +198,21 @@ func (d *Discipline) offerFrequency(k KeptFrequency) {
 // judgePrior logs what the servo made of an offered frequency, once it
 // has judged it.
 func (d *Discipline) judgePrior() {
-	v, ok := d.servo.TakePriorVerdict()
-	if !ok {
-		return
+	if v, ok := d.servo.TakePriorVerdict(); ok {
+		logPriorVerdict(d.log, v)
 	}
-	args := []any{"kept_ppb", v.KeptPPB, "kept_sigma_ppb", v.KeptSigma, "measured_ppb", v.FilterPPB,
-		"measured_sigma_ppb", v.FilterSigma}
-	if v.Used {
-		d.log.Info("kept frequency agrees with the servo's measurement: taken in", args...)
-		return
+}
+
+// logPriorVerdict says in the journal what became of a kept frequency.
+func logPriorVerdict(log *slog.Logger, v servo.PriorVerdict) {
+	kept := []any{"kept_ppb", v.KeptPPB, "kept_sigma_ppb", v.KeptSigma}
+	both := append(kept[:len(kept):len(kept)], "measured_ppb", v.FilterPPB, "measured_sigma_ppb", v.FilterSigma)
+	switch {
+	case v.Withdrawn:
+		log.Info("kept frequency withdrawn before the servo could judge it: the servo re-acquired and measures it afresh", kept...)
+	case v.Used:
+		log.Info("kept frequency agrees with the servo's measurement: taken in", both...)
+	default:
+		log.Warn("kept frequency disagrees with the servo's measurement: dropped", both...)
 	}
-	d.log.Warn("kept frequency disagrees with the servo's measurement: dropped", args...)
 }

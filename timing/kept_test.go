@@ -227,3 +227,33 @@ func FuzzParseKept(f *testing.F) {
 		}
 	})
 }
+
+// TestLogPriorVerdict: each verdict on a kept frequency has its own line
+// in the journal, with the values it was judged on.
+func TestLogPriorVerdict(t *testing.T) {
+	tests := []struct {
+		v     servo.PriorVerdict
+		want  []string
+		level string
+	}{
+		{servo.PriorVerdict{Used: true, KeptPPB: 2150, KeptSigma: 2, FilterPPB: 2151, FilterSigma: 9},
+			[]string{"taken in", "kept_ppb=2150", "measured_ppb=2151", "measured_sigma_ppb=9"}, "INFO"},
+		{servo.PriorVerdict{KeptPPB: 2150, KeptSigma: 2, FilterPPB: 3150, FilterSigma: 9},
+			[]string{"disagrees", "dropped", "kept_ppb=2150", "measured_ppb=3150"}, "WARN"},
+		{servo.PriorVerdict{Withdrawn: true, KeptPPB: 2150, KeptSigma: 2},
+			[]string{"withdrawn before the servo could judge it", "kept_ppb=2150", "kept_sigma_ppb=2"}, "INFO"},
+	}
+	for _, tt := range tests {
+		var logs strings.Builder
+		logPriorVerdict(slog.New(slog.NewTextHandler(&logs, nil)), tt.v)
+		out := logs.String()
+		for _, w := range append(tt.want, "level="+tt.level) {
+			if !strings.Contains(out, w) {
+				t.Errorf("%+v: log lacks %q:\n%s", tt.v, w, out)
+			}
+		}
+		if tt.v.Withdrawn && strings.Contains(out, "measured_ppb") {
+			t.Errorf("a withdrawn verdict logs a measurement it never made:\n%s", out)
+		}
+	}
+}

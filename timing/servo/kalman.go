@@ -218,7 +218,12 @@ func NewKalman(cfg KalmanConfig) *Kalman {
 func (k *Kalman) Reset(freqPPB float64) {
 	k.init, k.freq0, k.uF, k.uP, k.n = false, freqPPB, freqPPB, 0, 0
 	k.ctl, k.histOK = 0, 0
-	k.freqPrior = nil
+	if p := k.freqPrior; p != nil {
+		// The filters it waited for start afresh: say so rather than
+		// let the offer vanish from the journal.
+		k.verdict, k.judged = PriorVerdict{Withdrawn: true, KeptPPB: p.y, KeptSigma: p.sigma}, true
+		k.freqPrior = nil
+	}
 }
 
 // Sample implements Algorithm.

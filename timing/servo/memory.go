@@ -177,9 +177,11 @@ const priorAfterSamples = 300
 // PriorVerdict is what the filters made of a kept frequency
 // (SetFrequencyPrior): the kept free-running frequency with its standard
 // deviation (ppb), the selected filter's own as it judged it, and whether
-// the filters took the kept one in.
+// the filters took the kept one in. Withdrawn: the servo re-acquired (a
+// step) before the filters could judge it, and the filters it was offered
+// to are gone; FilterPPB and FilterSigma are then zero.
 type PriorVerdict struct {
-	Used                   bool
+	Used, Withdrawn        bool
 	KeptPPB, KeptSigma     float64
 	FilterPPB, FilterSigma float64
 }
@@ -190,7 +192,8 @@ type PriorVerdict struct {
 // with standard deviation sigma grown over the gap since. After
 // priorAfterSamples of their own samples the filters judge it: if it
 // agrees with theirs, each takes it in as a measurement of its frequency,
-// else it is dropped. Reset withdraws a value not yet judged.
+// else it is dropped. Reset withdraws a value not yet judged, with a
+// verdict that says so.
 func (k *Kalman) SetFrequencyPrior(y, sigma float64) {
 	if k.fixed || !(sigma > 0) || math.IsInf(sigma, 0) || !(math.Abs(y) <= maxFreqPPB) {
 		return

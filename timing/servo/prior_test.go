@@ -88,3 +88,46 @@ func TestFrequencyPrior(t *testing.T) {
 		t.Errorf("the PI law judged a kept frequency: %+v", p.verdict)
 	}
 }
+
+// TestFrequencyPriorWithdrawn: a re-acquisition (a step) before the
+// filters judged a kept frequency withdraws it, and the verdict says so
+// once, so that the offer does not vanish from the journal; the servo
+// after the step has none.
+func TestFrequencyPriorWithdrawn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	s := servo.New(servo.DefaultConfig(), servo.NewKalman(servo.DefaultKalmanConfig()), 0)
+	s.SetFrequencyPrior(250, 40)
+	var ns int64
+	sample := func(off float64) servo.Output {
+		ns += 1e9
+		return s.Sample(off, ns)
+	}
+	for range 100 {
+		sample(1e3 * rng.NormFloat64())
+	}
+	if _, ok := s.TakePriorVerdict(); ok {
+		t.Fatal("a verdict after 100 samples, before the filters could judge")
+	}
+	stepped := false
+	for range servo.DefaultConfig().RelockAfter {
+		if out := sample(200e6); out.State == servo.Jump {
+			stepped = true
+		}
+	}
+	if !stepped {
+		t.Fatal("three agreeing offsets of 200 ms did not re-acquire")
+	}
+	v, ok := s.TakePriorVerdict()
+	if !ok || !v.Withdrawn || v.Used || v.KeptPPB != 250 || v.KeptSigma != 40 {
+		t.Fatalf("verdict after the step: %+v (%v), want withdrawn, 250 ± 40 ppb", v, ok)
+	}
+	if _, ok := s.TakePriorVerdict(); ok {
+		t.Error("the withdrawal reported twice")
+	}
+	for range 400 {
+		sample(1e3 * rng.NormFloat64())
+		if v, ok := s.TakePriorVerdict(); ok {
+			t.Fatalf("a verdict after the withdrawal: %+v", v)
+		}
+	}
+}
