@@ -245,11 +245,13 @@ func (d *Discipline) reject(reason string, attrs ...any) {
 }
 
 // Run consumes pulses and fixes until ctx is done, and re-evaluates the
-// state every tick so holdover is entered without new input.
+// state every tick so holdover is entered without new input. When ctx is
+// done it leaves the clock at the servo's frequency estimate (stop).
 func (d *Discipline) Run(ctx context.Context, pulses <-chan pps.Pulse, fixes <-chan gnss.Fix, tick <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
+			d.stop()
 			return nil
 		case p := <-pulses:
 			d.HandlePulse(p)

@@ -1,8 +1,10 @@
 package timing
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -711,5 +713,43 @@ func TestWithheldHoldsOver(t *testing.T) {
 				t.Fatalf("following again for 2 min: %v, want LOCKED", s)
 			}
 		})
+	}
+}
+
+// TestRunHoldsAtStop: a stopped discipline leaves the clock at the
+// servo's frequency estimate, not at its last output, whose phase term
+// would run for the whole stop. Two identical locked benches, one
+// stopped through Run and one simply abandoned, then run 10 s with
+// nothing steering them: the stopped one moves by its residual
+// frequency error only.
+func TestRunHoldsAtStop(t *testing.T) {
+	const gap = 10
+	drift := func(stop bool) (moved float64, b *bench) {
+		b = lockedBench(t, 0, 300)
+		b.kick = 3 * time.Microsecond // the last edge late: a phase term to run
+		b.second(true, true, true)
+		if stop {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := b.d.Run(ctx, nil, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := b.osc.TrueOffset()
+		b.ref.Set(start.Add(time.Duration(b.sec+gap) * time.Second))
+		return math.Abs(float64(b.osc.TrueOffset() - before)), b
+	}
+	held, b := drift(true)
+	abandoned, _ := drift(false)
+	t.Logf("%d s after the stop the clock moved %.1f ns held, %.1f ns at the last output", gap, held, abandoned)
+	f, err := b.osc.Frequency()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := b.d.servo.HoldoverFrequency() + b.d.holdAdjust; f != want {
+		t.Errorf("clock frequency after the stop %.3f ppb, want the servo's estimate %.3f", f, want)
+	}
+	if held > 50 || abandoned < 2*held {
+		t.Errorf("the held clock moved %.1f ns in %d s and the abandoned one %.1f ns; want under 50 ns and half the other", held, gap, abandoned)
 	}
 }

@@ -113,6 +113,20 @@ func (d *Discipline) sample(p pps.Pulse, offset time.Duration) {
 	d.publish()
 }
 
+// stop leaves the clock to whatever runs next, a restarted daemon or
+// nothing, at the servo's frequency estimate rather than at its last
+// output: that output's phase term is meant for one second (the servo's
+// contract) and the kernel would run it for the whole stop. At a locked
+// node's few hundred ns of phase, the term is a few hundred ppb, so a
+// restart's seconds would cost microseconds.
+func (d *Discipline) stop() {
+	if d.holding || d.appliedAt.IsZero() {
+		return
+	}
+	d.hold(d.clk.Now())
+	d.log.Info("stopping: the clock holds the servo's frequency estimate", "freq_ppb", d.cur.FrequencyPPB)
+}
+
 // servoHoldAfter is how long the servo's output may run: its phase term
 // is meant for one second (the servo's contract), and without a sample in
 // that time the clock must hold the servo's frequency estimate instead. A

@@ -339,7 +339,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}()
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
-	go disc.Run(ctx, pulses, fixes, ticker.C)
+	discDone := make(chan struct{})
+	go func() {
+		defer close(discDone)
+		_ = disc.Run(ctx, pulses, fixes, ticker.C)
+	}()
+	// At shutdown the discipline leaves the kernel clock at its frequency
+	// estimate for the next start: wait for it.
+	defer func() { cancel(); <-discDone }()
 	keptDone := make(chan struct{})
 	go func() {
 		defer close(keptDone)

@@ -25,6 +25,11 @@ func TestEndToEndKeepsStability(t *testing.T) {
 	// The bound's fit needs two octaves backed (about 30 samples).
 	time.Sleep(testbin.Wait(40 * time.Second))
 	d.stop()
+	// The stopping daemon leaves the clock at its frequency estimate, not
+	// at its last output with that second's phase term (timing.Run).
+	if want := `msg="stopping: the clock holds the servo's frequency estimate"`; !strings.Contains(d.log.String(), want) {
+		t.Errorf("the daemon stopped while LOCKED does not say %q:\n%s", want, d.log.String())
+	}
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("after a stop while LOCKED: %v; want %s with mode 0600", err, path)
