@@ -332,6 +332,9 @@ func rankValue(v []float64, r float64) float64 {
 		return v[len(v)-1]
 	}
 	f := r - float64(i)
+	if f == 0 {
+		return v[i]
+	}
 	return v[i]*(1-f) + v[i+1]*f
 }
 
@@ -350,11 +353,7 @@ func phaseAt(off []float64, ns []int64, drift float64) float64 {
 // length), reordering v.
 func median(v []float64) float64 {
 	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
+	return rankValue(v, float64(len(v)-1)/2)
 }
 
 // reacquire counts a refused far offset and reports whether enough
