@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -303,6 +304,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := runPanel(ctx, cfg, disc, rx, log); err != nil {
 		return err
 	}
+	// finishing holds the goroutines whose last act at shutdown must be
+	// done before the daemon exits: they all stop on ctx.
+	var finishing sync.WaitGroup
+	defer func() { cancel(); finishing.Wait() }()
 	// With integrity checks, pulses and fixes pass the guard, which
 	// withholds them from the discipline while GNSS is untrusted.
 	rawPulses, rawFixes := pulses, fixes
@@ -323,13 +328,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
 		judge := time.NewTicker(time.Second)
 		defer judge.Stop()
-		guardDone := make(chan struct{})
-		go func() {
-			defer close(guardDone)
-			grd.run(ctx, rawPulses, rawFixes, measured, pulses, fixes, judge.C, hw.clk.Now)
-		}()
-		// The guard writes the witness history at shutdown: wait for it.
-		defer func() { cancel(); <-guardDone }()
+		// The guard writes the witness history at shutdown.
+		finishing.Go(func() { grd.run(ctx, rawPulses, rawFixes, measured, pulses, fixes, judge.C, hw.clk.Now) })
 	}
 	go timing.FeedPulses(ctx, hw.pps, rawPulses, log)
 	go func() {
@@ -339,26 +339,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}()
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
-	discDone := make(chan struct{})
-	go func() {
-		defer close(discDone)
-		_ = disc.Run(ctx, pulses, fixes, ticker.C)
-	}()
 	// At shutdown the discipline leaves the kernel clock at its frequency
-	// estimate for the next start: wait for it.
-	defer func() { cancel(); <-discDone }()
-	keptDone := make(chan struct{})
-	go func() {
-		defer close(keptDone)
+	// estimate for the next start.
+	finishing.Go(func() { _ = disc.Run(ctx, pulses, fixes, ticker.C) })
+	// The stability is saved at shutdown.
+	finishing.Go(func() {
 		keepStability(ctx, cfg.stateDir, disc, func() *integrity.Status {
 			if grd == nil {
 				return nil
 			}
 			return grd.Status()
 		}, hw.clk.Now, log)
-	}()
-	// The stability is saved at shutdown: wait for it.
-	defer func() { cancel(); <-keptDone }()
+	})
 	go announceReady(ctx, api, cfg, endpoints, log)
 	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr, lp}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
