@@ -60,7 +60,7 @@ func TestEndToEndIntegrityAttacks(t *testing.T) {
 		// fixed (docs/INTEGRITY.md), and on an emulated CPU the simulated
 		// pulses' user-space timestamps jitter by milliseconds, which it
 		// rightly calls implausible for a TCXO.
-		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model; enforcement is tested on the host")
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, far beyond the microseconds the PPS check's noise model allows, calibrated or not; enforcement is tested on the host")
 	}
 	tests := []struct {
 		name    string
@@ -194,7 +194,7 @@ func TestEndToEndIntegritySignedModes(t *testing.T) {
 	})
 	t.Run("monitor", func(t *testing.T) {
 		if testbin.Emulated() {
-			t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model")
+			t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, far beyond the microseconds the PPS check's noise model allows, calibrated or not")
 		}
 		t.Parallel()
 		d := startSim(t, simOptions{args: []string{"--integrity", "monitor"}})
@@ -266,7 +266,7 @@ func TestEndToEndIntegrityRemembersDistrust(t *testing.T) {
 		// As in TestEndToEndIntegrityAttacks: the PPS check may rightly
 		// distrust an emulated CPU's pulses first, and then the cause
 		// remembered is not the attack this test makes.
-		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model")
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, far beyond the microseconds the PPS check's noise model allows, calibrated or not")
 	}
 	state := t.TempDir()
 	args := []string{"--integrity", "enforce"}

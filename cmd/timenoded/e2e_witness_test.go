@@ -62,7 +62,7 @@ func TestEndToEndIntegrityWitnesses(t *testing.T) {
 		// fixed (docs/INTEGRITY.md), and on an emulated CPU the simulated
 		// pulses' user-space timestamps jitter by milliseconds, which it
 		// rightly calls implausible for a TCXO.
-		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model; enforcement is tested on the host")
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, far beyond the microseconds the PPS check's noise model allows, calibrated or not; enforcement is tested on the host")
 	}
 	tests := []struct {
 		name   string
@@ -118,7 +118,7 @@ func TestEndToEndIntegrityWitnesses(t *testing.T) {
 // refused.
 func TestEndToEndSimWitnesses(t *testing.T) {
 	if testbin.Emulated() {
-		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, above the PPS check's fixed noise model; enforcement is tested on the host")
+		t.Skip("emulated CPU: simulated PPS timestamps jitter by milliseconds, far beyond the microseconds the PPS check's noise model allows, calibrated or not; enforcement is tested on the host")
 	}
 	d := startSim(t, simOptions{args: []string{"--integrity", "enforce", "--sim-witnesses", "3", "--witness-interval", "1s"}})
 	d.waitHealthy(t, 60*time.Second)
