@@ -102,6 +102,7 @@ type Kalman struct {
 	ctl      float64    // control phase steered in since Reset (ns)
 	hist     [2]float64 // last two free phases
 	histOK   int        // how many consecutive one-second samples in hist
+	histNs   int64      // when the last of them was taken
 	d2, rHat float64
 	nd2      int       // second differences seen
 	warm     []float64 // the first squared differences, for a robust start
@@ -250,6 +251,16 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 		}
 		control, tAvg := k.control(dt)
 		weight, reject := k.gate(offsetNs, dt, tAvg, control)
+		if reject && k.nd2 < minNoiseSamples {
+			// Until the noise is measured the gate judges by the prior,
+			// and under noise far above it (a loaded guest's kernel PPS,
+			// a busy GPIO line: hundreds of µs to ms) it refuses most
+			// late samples. Measured only on the rest, the noise would
+			// stay at the prior for minutes while the filters learnt
+			// from one side of it; the median of the second differences
+			// shrugs off the few real spikes among them.
+			k.measureNoise(offsetNs-k.ctl-control, localNs)
+		}
 		if reject {
 			// As if the pulse had not come: the phase term has run its
 			// second, the caller now holds the frequency.
@@ -257,7 +268,7 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 			return k.uF
 		}
 		k.ctl += control
-		k.measureNoise(offsetNs-k.ctl, dt)
+		k.measureNoise(offsetNs-k.ctl, localNs)
 		// Innovations are clipped at 5σ of the timestamp noise so that the
 		// acquisition transient does not dominate the ranking for long.
 		alpha := math.Max(1/k.scoreMemory(), 1/(float64(k.n)+k.prior))
@@ -386,12 +397,14 @@ func (k *Kalman) tune(m *member) {
 }
 
 // measureNoise estimates the timestamp noise variance from second
-// differences of the free-running phase p at one-second spacing: for white
-// phase noise their variance is six times the noise variance.
-func (k *Kalman) measureNoise(p, dt float64) {
-	if math.Abs(dt-1) > 0.1 {
+// differences of the free-running phase p, taken at localNs, at
+// one-second spacing: for white phase noise their variance is six times
+// the noise variance.
+func (k *Kalman) measureNoise(p float64, localNs int64) {
+	if math.Abs(float64(localNs-k.histNs)/1e9-1) > 0.1 {
 		k.histOK = 0
 	}
+	k.histNs = localNs
 	if k.histOK >= 2 {
 		d := p - 2*k.hist[1] + k.hist[0]
 		k.nd2++
