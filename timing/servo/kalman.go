@@ -135,6 +135,17 @@ const (
 	minNoiseSamples = 32
 )
 
+// firstRankSamples is how many second differences the bank waits for
+// before it first changes filter: three times minNoiseSamples, about
+// 100 s. The first few dozen read the noise to ±30 % (10th to 90th
+// percentile), and the likelihoods summed meanwhile judged the filters
+// by that reading: one read low makes the slowest filters look
+// overconfident, and a first ranking at minNoiseSamples chose a fast
+// filter in about a fifth of starts under 10 µs noise, which then
+// steered 10–17 µs off for a minute or two. Four times held a cheap XO
+// without its temperature input on a too-slow filter for minutes.
+const firstRankSamples = 3 * minNoiseSamples
+
 // warmMedian returns the median of v without reordering it.
 func warmMedian(v []float64) float64 {
 	w := slices.Clone(v)
@@ -163,7 +174,7 @@ const switchNats = 2
 // one that claims less pays for it; the margin is the hysteresis. It
 // counts the changes.
 func (k *Kalman) choose() {
-	if k.nd2 <= minNoiseSamples {
+	if k.nd2 <= firstRankSamples {
 		// The likelihoods use the noise level measured so far: before
 		// it is, they judge the prior, not the filters.
 		return
