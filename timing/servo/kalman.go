@@ -135,16 +135,25 @@ const (
 	minNoiseSamples = 32
 )
 
-// firstRankSamples is how many second differences the bank waits for
-// before it first changes filter: three times minNoiseSamples, about
-// 100 s. The first few dozen read the noise to ±30 % (10th to 90th
-// percentile), and the likelihoods summed meanwhile judged the filters
-// by that reading: one read low makes the slowest filters look
-// overconfident, and a first ranking at minNoiseSamples chose a fast
-// filter in about a fifth of starts under 10 µs noise, which then
-// steered 10–17 µs off for a minute or two. Four times held a cheap XO
-// without its temperature input on a too-slow filter for minutes.
-const firstRankSamples = 3 * minNoiseSamples
+// firstRankSamples and firstRankNats: until the bank has seen this many
+// second differences (three times minNoiseSamples, about 100 s) another
+// filter must lead the selected one by firstRankNats, not switchNats.
+// The first few dozen read the noise to ±30 % (10th to 90th percentile),
+// and the likelihoods summed meanwhile judged the filters by that
+// reading: one read low makes the slowest filters look overconfident,
+// and ranking at switchNats from minNoiseSamples on chose a fast filter
+// in about a fifth of starts under 10 µs noise, which then steered
+// 10–17 µs off for a minute or two. A filter that is plainly wrong still
+// loses by more and is left: on an edge timestamped to the nanosecond the
+// bank's middle filter's gate refuses most edges, and forbidding any
+// change until firstRankSamples left such a clock in holdover
+// (TestLabellingAcrossReceiverDelays). Forbidding it for four times
+// minNoiseSamples also held a cheap XO without its temperature input on a
+// too-slow filter for minutes.
+const (
+	firstRankSamples = 3 * minNoiseSamples
+	firstRankNats    = 20
+)
 
 // warmMedian returns the median of v without reordering it.
 func warmMedian(v []float64) float64 {
@@ -174,10 +183,14 @@ const switchNats = 2
 // one that claims less pays for it; the margin is the hysteresis. It
 // counts the changes.
 func (k *Kalman) choose() {
-	if k.nd2 <= firstRankSamples {
+	if k.nd2 <= minNoiseSamples {
 		// The likelihoods use the noise level measured so far: before
 		// it is, they judge the prior, not the filters.
 		return
+	}
+	need := float64(switchNats)
+	if k.nd2 <= firstRankSamples {
+		need = firstRankNats
 	}
 	best := k.best
 	for i := range k.bank {
@@ -185,7 +198,7 @@ func (k *Kalman) choose() {
 			best = i
 		}
 	}
-	if best != k.best && k.bank[best].logL-k.bank[k.best].logL > switchNats {
+	if best != k.best && k.bank[best].logL-k.bank[k.best].logL > need {
 		k.best = best
 		k.switches++
 	}
