@@ -70,9 +70,9 @@ func DefaultKalmanConfig() KalmanConfig {
 //
 // Adaptive mode (KalmanConfig.Noise nil) runs a bank of filters of different
 // bandwidth (ratio of random-walk frequency noise to timestamp noise) on the
-// same samples and steers with the one under which the recent samples are
-// most likely, changing only when another leads by switchNats; the
-// timestamp noise itself comes from second differences of the free-running
+// same samples, selects the one under which the recent samples are most
+// likely, changing only when another leads by switchNats, and steers with
+// the filters' mean weighted by those likelihoods (mix); the timestamp noise itself comes from second differences of the free-running
 // phase. This handles temperature wander, which no fixed model captures.
 //
 // The control model assumes the caller follows the Servo contract: the
@@ -83,6 +83,10 @@ type Kalman struct {
 	bank  []member
 	best  int
 	fixed bool
+	// steer is the state the servo steers by: the selected filter's
+	// phase, frequency and temperature coefficient, or, once the ranking
+	// has settled, the bank's likelihood-weighted mean (mix).
+	steer [3]float64
 	// switches counts changes of the selected filter, for diagnostics.
 	switches int
 
@@ -317,11 +321,12 @@ func (k *Kalman) Sample(offsetNs float64, localNs int64) float64 {
 		}
 	}
 	k.lastNs = localNs
-	f := &k.bank[k.best].f
+	k.mix()
+	st := &k.steer
 	lim := k.cfg.MaxFreqPPB
-	k.yHold, k.cHold, k.tLast = f.s[1], f.s[2], k.temp
-	k.uF = math.Max(-lim, math.Min(lim, -f.s[1]-f.s[2]*k.temp))
-	k.uP = math.Max(-k.cfg.MaxSlewPPB, math.Min(k.cfg.MaxSlewPPB, -f.s[0]))
+	k.yHold, k.cHold, k.tLast = st[1], st[2], k.temp
+	k.uF = math.Max(-lim, math.Min(lim, -st[1]-st[2]*k.temp))
+	k.uP = math.Max(-k.cfg.MaxSlewPPB, math.Min(k.cfg.MaxSlewPPB, -st[0]))
 	total := math.Max(-lim, math.Min(lim, k.uF+k.uP))
 	k.uP = total - k.uF
 	return total
@@ -458,15 +463,61 @@ func (k *Kalman) measureNoise(p float64, localNs int64) {
 	k.histOK = min(k.histOK+1, 2)
 }
 
+// mixNats: filters further than this below the best log-likelihood carry
+// less than 10⁻¹³ of its weight in the mixture and are left out.
+const mixNats = 30
+
+// mix sets the state the servo steers by. Until the ranking has settled
+// (firstRankSamples) that is the selected filter's. Then it is the mean of
+// the bank's states weighted by their likelihoods, each filter's weight
+// exp(logL − the best logL): the bank's posterior under equal priors, with
+// the ranking's forgetting. Where one filter leads by several nats this is
+// that filter; where neighbours are nearly as likely, as at 10–50 µs of
+// noise for hours, it averages them instead of committing to one, and a
+// change of the selected filter no longer moves the steering at once.
+// Over 100 bench seeds from ±200 ppm it took the worst seed's RMS from
+// 1.46 to 1.20 times the oracle's under 10 µs noise with spikes, and from
+// 1.59 to 1.23 under 50 µs. Mixing from the first ranking
+// (minNoiseSamples) made 5 instead of 1 of those seeds lock after 60 s:
+// the early likelihoods judge a noise level read to ±30 %. The gate and
+// the ranking's memory still follow the selected filter, the most likely
+// single model.
+func (k *Kalman) mix() {
+	if k.fixed || k.nd2 <= firstRankSamples {
+		k.steer = k.bank[k.best].f.s
+		return
+	}
+	best := k.bank[k.best].logL
+	for i := range k.bank {
+		best = math.Max(best, k.bank[i].logL)
+	}
+	var st [3]float64
+	sum := 0.0
+	for i := range k.bank {
+		m := &k.bank[i]
+		if m.logL < best-mixNats {
+			continue
+		}
+		w := math.Exp(m.logL - best)
+		sum += w
+		for j := range st {
+			st[j] += w * m.f.s[j]
+		}
+	}
+	for j := range st {
+		st[j] /= sum
+	}
+	k.steer = st
+}
+
 // HoldoverFrequency implements Holder: the correction that cancels the
 // estimated free-running frequency at the last temperature given.
 func (k *Kalman) HoldoverFrequency() float64 {
 	if !k.init {
 		return k.uF
 	}
-	f := &k.bank[k.best].f
 	lim := k.cfg.MaxFreqPPB
-	return math.Max(-lim, math.Min(lim, -f.s[1]-f.s[2]*k.temp))
+	return math.Max(-lim, math.Min(lim, -k.steer[1]-k.steer[2]*k.temp))
 }
 
 // SetTemperature implements TempInput: the oscillator temperature (°C)
@@ -475,8 +526,8 @@ func (k *Kalman) HoldoverFrequency() float64 {
 func (k *Kalman) SetTemperature(tempC float64) { k.temp = tempC }
 
 // TempCoefficient returns the learnt frequency sensitivity to temperature
-// (ppb/°C) of the selected filter.
-func (k *Kalman) TempCoefficient() float64 { return k.bank[k.best].f.s[2] }
+// (ppb/°C) the servo steers by.
+func (k *Kalman) TempCoefficient() float64 { return k.steer[2] }
 
 // TemperatureTerm implements TempModel: the learnt coefficient times the
 // last temperature given.
@@ -484,7 +535,7 @@ func (k *Kalman) TemperatureTerm() float64 {
 	if !k.init {
 		return 0
 	}
-	return k.bank[k.best].f.s[2] * k.temp
+	return k.steer[2] * k.temp
 }
 
 // Bandwidth returns the selected filter's Qrw/R ratio (0 in oracle mode),
@@ -519,8 +570,8 @@ const plausibleNats = 2
 // Predictions implements Predictor: the prediction, made with the last
 // sample, of every filter whose recent likelihood is within plausibleNats
 // of the best one's, in the frame the discipline tells the bound
-// estimator its corrections in (the applied correction plus the selected
-// filter's temperature term). None before the timestamp noise is
+// estimator its corrections in (the applied correction plus the
+// temperature term the servo steers by, TemperatureTerm). None before the timestamp noise is
 // measured: until then the likelihoods judge the prior. None in oracle
 // mode either: a single filter has no doubt about its bandwidth to add,
 // and at 4σ alone, with errors correlated over its time constant (about
@@ -542,7 +593,7 @@ func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
 	for i := range k.bank {
 		best = math.Max(best, k.bank[i].logL)
 	}
-	cBest := k.bank[k.best].f.s[2]
+	cBest := k.steer[2]
 	t := k.temp
 	for i := range k.bank {
 		m := &k.bank[i]

@@ -272,57 +272,75 @@ func TestBankHoldsAndSwitches(t *testing.T) {
 // TestKalmanPredictions: what the servo tells the bound estimator. None
 // while it starts; afterwards the models its data cannot exclude, whose
 // worst |mean| + 4σ one second on covers the true offset at the next
-// pulse, and not loosely (measured from 10000 s on, of 20000 s).
+// pulse, and not loosely (measured from 10000 s on, of 20000 s). The
+// looseness is judged over eight noise seeds: one seed's median
+// bound/error moves by a factor of two with where its error happened to
+// fall (4.2–17.1 at 50 µs, while the bound itself moved by 15 %).
 func TestKalmanPredictions(t *testing.T) {
 	for _, sigma := range []float64{1e3, 10e3, 50e3} {
 		t.Run(fmt.Sprintf("%.0f µs noise", sigma/1e3), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(5, 5))
-			s := servo.New(servo.DefaultConfig(), servo.NewKalman(servo.DefaultKalmanConfig()), 0)
-			x, y := 20e3, 3e3
-			var ratios []float64
-			in, n := 0, 0
-			var ps []bound.Prediction
-			for k := range 20000 {
-				if k > 0 && len(ps) > 0 && k > 10000 {
-					b := 0.0
-					for _, p := range ps {
-						v := p.Pxx + 2*p.Pxy + p.Pyy + p.Qrw/3
-						b = math.Max(b, math.Abs(p.PhaseNs+p.FreqPPB+s.Frequency())+4*math.Sqrt(v))
-					}
-					n++
-					if math.Abs(x) <= b {
-						in++
-					}
-					ratios = append(ratios, b/math.Abs(x))
+			var meds []float64
+			for seed := uint64(1); seed <= 8; seed++ {
+				cov, med := predictionCoverage(t, sigma, seed)
+				t.Logf("seed %d: coverage %.4f %%, median bound/error %.1f", seed, 100*cov, med)
+				if cov < 0.999 {
+					t.Errorf("seed %d: coverage %.4f %%, want ≥ 99.9 %%", seed, 100*cov)
 				}
-				out := s.Sample(x+sigma*rng.NormFloat64(), int64(k)*1e9)
-				if out.State == servo.Jump {
-					x += out.StepNs
-				}
-				ps = s.Predictions(ps[:0])
-				if k < servo.DefaultConfig().StartSamples && len(ps) > 0 {
-					t.Fatalf("%d predictions at sample %d, during the start", len(ps), k)
-				}
-				x += y + out.FreqPPB
-				y += 0.01 * rng.NormFloat64()
-			}
-			if n == 0 {
-				t.Fatal("no predictions")
-			}
-			slices.Sort(ratios)
-			cov, med := float64(in)/float64(n), ratios[len(ratios)/2]
-			t.Logf("coverage %.4f %%, median bound/error %.1f", 100*cov, med)
-			if cov < 0.999 {
-				t.Errorf("coverage %.4f %%, want ≥ 99.9 %%", 100*cov)
+				meds = append(meds, med)
 			}
 			// 4σ of the right model alone gives about 6; the models
 			// the data cannot exclude, a decade of wander either side
 			// at this length of data, cost up to 1.7 times that.
-			if med < 3 || med > 11 {
-				t.Errorf("median bound/error %.1f, want within [3, 11]", med)
+			slices.Sort(meds)
+			if med := (meds[3] + meds[4]) / 2; med < 3 || med > 11 {
+				t.Errorf("median over seeds of the median bound/error %.1f, want within [3, 11]", med)
 			}
 		})
 	}
+}
+
+// predictionCoverage runs the shipped Kalman servo closed loop on a
+// clock 3 ppm off with random-walk FM, under white timestamp noise of
+// sigma ns, and returns over the second half of 20000 s the share of
+// pulses whose true offset the predictions' worst |mean| + 4σ covered,
+// and the median ratio of that bound to the error.
+func predictionCoverage(t *testing.T, sigma float64, seed uint64) (cov, med float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 5))
+	s := servo.New(servo.DefaultConfig(), servo.NewKalman(servo.DefaultKalmanConfig()), 0)
+	x, y := 20e3, 3e3
+	var ratios []float64
+	in, n := 0, 0
+	var ps []bound.Prediction
+	for k := range 20000 {
+		if k > 10000 && len(ps) > 0 {
+			b := 0.0
+			for _, p := range ps {
+				v := p.Pxx + 2*p.Pxy + p.Pyy + p.Qrw/3
+				b = math.Max(b, math.Abs(p.PhaseNs+p.FreqPPB+s.Frequency())+4*math.Sqrt(v))
+			}
+			n++
+			if math.Abs(x) <= b {
+				in++
+			}
+			ratios = append(ratios, b/math.Abs(x))
+		}
+		out := s.Sample(x+sigma*rng.NormFloat64(), int64(k)*1e9)
+		if out.State == servo.Jump {
+			x += out.StepNs
+		}
+		ps = s.Predictions(ps[:0])
+		if k < servo.DefaultConfig().StartSamples && len(ps) > 0 {
+			t.Fatalf("%d predictions at sample %d, during the start", len(ps), k)
+		}
+		x += y + out.FreqPPB
+		y += 0.01 * rng.NormFloat64()
+	}
+	if n == 0 {
+		t.Fatal("no predictions")
+	}
+	slices.Sort(ratios)
+	return float64(in) / float64(n), ratios[len(ratios)/2]
 }
 
 // TestEarlyOutlierAfterLock: once locked and the noise measured, one
