@@ -173,19 +173,21 @@ type member struct {
 }
 
 // switchNats is the log-likelihood ratio by which another filter must
-// lead the selected one before the servo steers with it. On 20 bench
+// lead the selected one before the servo selects it (the switchNats
+// figures below predate the mixture the servo now steers by). On 20 bench
 // seeds, 0 (no hysteresis) switched as often as the innovation-power
 // ranking did (650–830 times in 7 h); 1 kept about ten switches a run but
 // was 4 % further from the oracle at 50 µs noise; 3 held the wrong filter
 // in (a) and (c) (1.11× and 1.12× the oracle).
 const switchNats = 2
 
-// choose steers with the filter of the highest recent likelihood, and
-// changes only when another leads it by switchNats: the likelihood weighs
-// each filter's innovations against its own predicted variance, so a
-// filter that claims more certainty than its predictions earn loses, and
-// one that claims less pays for it; the margin is the hysteresis. It
-// counts the changes.
+// choose selects the filter of the highest recent likelihood, and changes
+// only when another leads it by switchNats: the likelihood weighs each
+// filter's innovations against its own predicted variance, so a filter
+// that claims more certainty than its predictions earn loses, and one that
+// claims less pays for it; the margin is the hysteresis. The gate judges
+// by the selected filter, and the servo steers by it until the ranking
+// has settled (mix). It counts the changes.
 func (k *Kalman) choose() {
 	if k.nd2 <= minNoiseSamples {
 		// The likelihoods use the noise level measured so far: before
