@@ -72,8 +72,9 @@ func DefaultKalmanConfig() KalmanConfig {
 // bandwidth (ratio of random-walk frequency noise to timestamp noise) on the
 // same samples, selects the one under which the recent samples are most
 // likely, changing only when another leads by switchNats, and steers with
-// the filters' mean weighted by those likelihoods (mix); the timestamp noise itself comes from second differences of the free-running
-// phase. This handles temperature wander, which no fixed model captures.
+// the filters' mean weighted by those likelihoods (mix); the timestamp
+// noise itself comes from second differences of the free-running phase.
+// This handles temperature wander, which no fixed model captures.
 //
 // The control model assumes the caller follows the Servo contract: the
 // phase term of an output is applied for one second at most, after which
@@ -573,16 +574,16 @@ const plausibleNats = 2
 // sample, of every filter whose recent likelihood is within plausibleNats
 // of the best one's, in the frame the discipline tells the bound
 // estimator its corrections in (the applied correction plus the
-// temperature term the servo steers by, TemperatureTerm). None before the timestamp noise is
-// measured: until then the likelihoods judge the prior. None in oracle
-// mode either: a single filter has no doubt about its bandwidth to add,
-// and at 4σ alone, with errors correlated over its time constant (about
-// 20 min in the bench's TCXO under 10 µs of noise), one excursion cost
-// a bench seed 0.6 % of its locked seconds (99.365 % covered, 100 seeds);
-// the oracle's bound stays the estimator's own. None either while the
-// bank's fastest filter is the selected one: the data may want more
-// bandwidth than the bank spans, and that filter's covariance, which
-// assumes its own noise ratio, is then overconfident. With timestamps
+// temperature term the servo steers by, TemperatureTerm). None before the
+// timestamp noise is measured: until then the likelihoods judge the
+// prior. None in oracle mode either: a single filter has no doubt about
+// its bandwidth to add, and at 4σ alone, with errors correlated over its
+// time constant (about 20 min in the bench's TCXO under 10 µs of noise),
+// one excursion cost a bench seed 0.6 % of its locked seconds (99.365 %
+// covered, 100 seeds); the oracle's bound stays the estimator's own. None
+// either while the bank's fastest filter is the selected one: the data
+// may want more bandwidth than the bank spans, and that filter's
+// covariance, which assumes its own noise ratio, is then overconfident. With timestamps
 // cleaner than the 1 ns² floor of the noise estimate and 2 ppb/√s of
 // frequency wander (TestOneEarlyTimestampKeepsTheLockedBoundSane), its
 // 4σ said 5 ns while the clock moved 7 ns, and 11 of 200 locked seconds
@@ -595,7 +596,7 @@ func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
 	for i := range k.bank {
 		best = math.Max(best, k.bank[i].logL)
 	}
-	cBest := k.steer[2]
+	cSteer := k.steer[2]
 	t := k.temp
 	for i := range k.bank {
 		m := &k.bank[i]
@@ -605,7 +606,7 @@ func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
 		p := &m.f.p
 		dst = append(dst, bound.Prediction{
 			PhaseNs: m.f.s[0],
-			FreqPPB: m.f.s[1] + (m.f.s[2]-cBest)*t,
+			FreqPPB: m.f.s[1] + (m.f.s[2]-cSteer)*t,
 			Pxx:     p[0][0],
 			Pxy:     p[0][1] + t*p[0][2],
 			Pyy:     p[1][1] + 2*t*p[1][2] + t*t*p[2][2],
