@@ -199,16 +199,22 @@ func (k *Kalman) choose() {
 	if k.nd2 <= firstRankSamples {
 		need = firstRankNats
 	}
+	if best := k.leader(); best != k.best && k.bank[best].logL-k.bank[k.best].logL > need {
+		k.best = best
+		k.switches++
+	}
+}
+
+// leader returns the filter of the highest recent likelihood, the
+// selected one on a tie.
+func (k *Kalman) leader() int {
 	best := k.best
 	for i := range k.bank {
 		if k.bank[i].logL > k.bank[best].logL {
 			best = i
 		}
 	}
-	if best != k.best && k.bank[best].logL-k.bank[k.best].logL > need {
-		k.best = best
-		k.switches++
-	}
+	return best
 }
 
 // NewKalman returns a Kalman servo algorithm.
@@ -490,10 +496,7 @@ func (k *Kalman) mix() {
 		k.steer = k.bank[k.best].f.s
 		return
 	}
-	best := k.bank[k.best].logL
-	for i := range k.bank {
-		best = math.Max(best, k.bank[i].logL)
-	}
+	best := k.bank[k.leader()].logL
 	var st [3]float64
 	sum := 0.0
 	for i := range k.bank {
@@ -583,19 +586,17 @@ const plausibleNats = 2
 // covered, 100 seeds); the oracle's bound stays the estimator's own. None
 // either while the bank's fastest filter is the selected one: the data
 // may want more bandwidth than the bank spans, and that filter's
-// covariance, which assumes its own noise ratio, is then overconfident. With timestamps
-// cleaner than the 1 ns² floor of the noise estimate and 2 ppb/√s of
-// frequency wander (TestOneEarlyTimestampKeepsTheLockedBoundSane), its
-// 4σ said 5 ns while the clock moved 7 ns, and 11 of 200 locked seconds
-// went uncovered; the estimator's own bound covers them all.
+// covariance, which assumes its own noise ratio, is then overconfident.
+// With timestamps cleaner than the 1 ns² floor of the noise estimate and
+// 2 ppb/√s of frequency wander
+// (TestOneEarlyTimestampKeepsTheLockedBoundSane), its 4σ said 5 ns while
+// the clock moved 7 ns, and 11 of 200 locked seconds went uncovered; the
+// estimator's own bound covers them all.
 func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
 	if !k.init || k.fixed || k.nd2 <= minNoiseSamples || k.best == len(k.bank)-1 {
 		return dst
 	}
-	best := math.Inf(-1)
-	for i := range k.bank {
-		best = math.Max(best, k.bank[i].logL)
-	}
+	best := k.bank[k.leader()].logL
 	cSteer := k.steer[2]
 	t := k.temp
 	for i := range k.bank {

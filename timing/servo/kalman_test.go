@@ -496,7 +496,7 @@ func TestFirstRankingKeepsSlowFilters(t *testing.T) {
 		}
 		lock, wasFast := 0, false
 		for i := range secs {
-			// A second at a time, to see the filter each one steers with.
+			// A second at a time, to see the filter selected after each.
 			if x := c.run(s, 1, func(int) float64 { return y }, nil)[0]; math.Abs(x) >= 10e3 {
 				lock = i + 1
 			}
