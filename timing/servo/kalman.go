@@ -492,12 +492,27 @@ const mixNats = 30
 // the ranking's memory still follow the selected filter, the most likely
 // single model.
 func (k *Kalman) mix() {
+	var st [3]float64
+	sum := k.mixture(func(m *member, w float64) {
+		for j := range st {
+			st[j] += w * m.f.s[j]
+		}
+	})
+	for j := range st {
+		st[j] /= sum
+	}
+	k.steer = st
+}
+
+// mixture calls fn with each filter that mix weighs and its weight, not
+// normalised, and returns the weights' sum: the selected filter alone at
+// weight 1 before the ranking has settled and in oracle mode.
+func (k *Kalman) mixture(fn func(m *member, w float64)) float64 {
 	if k.fixed || k.nd2 <= firstRankSamples {
-		k.steer = k.bank[k.best].f.s
-		return
+		fn(&k.bank[k.best], 1)
+		return 1
 	}
 	best := k.bank[k.leader()].logL
-	var st [3]float64
 	sum := 0.0
 	for i := range k.bank {
 		m := &k.bank[i]
@@ -506,14 +521,9 @@ func (k *Kalman) mix() {
 		}
 		w := math.Exp(m.logL - best)
 		sum += w
-		for j := range st {
-			st[j] += w * m.f.s[j]
-		}
+		fn(m, w)
 	}
-	for j := range st {
-		st[j] /= sum
-	}
-	k.steer = st
+	return sum
 }
 
 // HoldoverFrequency implements Holder: the correction that cancels the

@@ -24,13 +24,15 @@ type Memory struct {
 	LogL     []float64 `json:"log_likelihoods"`
 	Weight   float64   `json:"weight_samples"`
 	Selected int       `json:"selected"`
-	// TempCo (ppb/°C) and TempCoVar ((ppb/°C)²) are the selected
-	// filter's temperature coefficient and its variance.
+	// TempCo (ppb/°C) and TempCoVar ((ppb/°C)²) are the temperature
+	// coefficient the servo steers by and its variance (the mixture's,
+	// Kalman.mix; the selected filter's before the ranking settles).
 	TempCo    float64 `json:"temp_co_ppb_per_c"`
 	TempCoVar float64 `json:"temp_co_var"`
-	// FreqPPB is the selected filter's free-running frequency of the
-	// oscillator (ppb), FreqVar its variance (ppb²) and FreqWalk the
-	// filter's random-walk FM (ppb²/s), which grows the variance over a
+	// FreqPPB is the free-running frequency of the oscillator the
+	// servo steers by (ppb), FreqVar its variance (ppb²), both the
+	// mixture's as TempCo's, and FreqWalk the filters' random-walk FM
+	// (ppb²/s, their weighted mean), which grows the variance over a
 	// gap. FreqVar 0: none kept. Only a restart on the same clock may use
 	// them (Servo.SetFrequencyPrior): the bank's seed leaves them out.
 	FreqPPB  float64 `json:"freq_ppb,omitempty"`
@@ -71,9 +73,24 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	}
 	m.Weight = math.Min(float64(k.n)+k.prior, k.scoreMemory())
 	m.Selected = k.best
-	f := &k.bank[k.best].f
-	m.TempCo, m.TempCoVar = f.s[2], f.p[2][2]
-	m.FreqPPB, m.FreqVar, m.FreqWalk = f.s[1], f.p[1][1], f.Qrw
+	// The frequency and coefficient are the steering's (mix), which a
+	// stopping daemon leaves the clock at, with the mixture's variance:
+	// the filters' own, weighted, plus their spread about the mean.
+	var mean, vr [2]float64
+	var walk float64
+	sum := k.mixture(func(b *member, w float64) {
+		mean[0] += w * b.f.s[1]
+		mean[1] += w * b.f.s[2]
+		walk += w * b.f.Qrw
+	})
+	mean[0], mean[1], walk = mean[0]/sum, mean[1]/sum, walk/sum
+	k.mixture(func(b *member, w float64) {
+		d0, d1 := b.f.s[1]-mean[0], b.f.s[2]-mean[1]
+		vr[0] += w * (b.f.p[1][1] + d0*d0)
+		vr[1] += w * (b.f.p[2][2] + d1*d1)
+	})
+	m.FreqPPB, m.FreqVar, m.FreqWalk = mean[0], vr[0]/sum, walk
+	m.TempCo, m.TempCoVar = mean[1], vr[1]/sum
 	return m, true
 }
 

@@ -153,3 +153,43 @@ func TestKalmanMemoryValidate(t *testing.T) {
 		t.Error("the PI law accepted a bank's memory")
 	}
 }
+
+// TestMemoryKeepsTheSteering: the frequency and temperature coefficient
+// the bank keeps across a restart are the ones it steers by (the
+// likelihood-weighted mixture), so a daemon that stops with the clock at
+// HoldoverFrequency keeps that same frequency. At 50 µs of timestamp
+// noise neighbouring filters disagree for hours, so the selected filter's
+// would differ (by 0.05–1.9 ppb on these seeds).
+func TestMemoryKeepsTheSteering(t *testing.T) {
+	const (
+		sigma  = 50e3  // timestamp noise, ns
+		qrw    = 1e-2  // random-walk FM, ppb²/s
+		tempco = 150.0 // ppb/°C
+		secs   = 3 * 3600
+	)
+	temp := func(k int) float64 { return 25 + 5*math.Sin(2*math.Pi*float64(k)/7200) }
+	for seed := range uint64(8) {
+		k := servo.NewKalman(servo.DefaultKalmanConfig())
+		s := servo.New(servo.DefaultConfig(), k, 0)
+		c := &clock{x: 0.3e6, rng: rand.New(rand.NewPCG(seed, 23)), sigma: sigma}
+		walk := rand.New(rand.NewPCG(seed, 24))
+		y := 20e3
+		c.run(s, secs, func(i int) float64 {
+			y += math.Sqrt(qrw) * walk.NormFloat64()
+			return y + tempco*temp(i)
+		}, temp)
+		m, ok := k.Memory()
+		if !ok {
+			t.Fatalf("seed %d: no memory after %d s", seed, secs)
+		}
+		kept := -m.FreqPPB - m.TempCo*temp(secs-1)
+		if d := kept - k.HoldoverFrequency(); math.Abs(d) > 1e-9*math.Max(1, math.Abs(kept)) {
+			t.Errorf("seed %d: kept frequency %.6f ppb, the servo holds over at %.6f (%.3g apart); want the same",
+				seed, kept, k.HoldoverFrequency(), d)
+		}
+		if !(m.FreqVar > 0) || !(m.TempCoVar > 0) || m.Validate() != nil {
+			t.Errorf("seed %d: kept variances %v ppb², %v (ppb/°C)² (%v); want positive ones that validate",
+				seed, m.FreqVar, m.TempCoVar, m.Validate())
+		}
+	}
+}
