@@ -47,6 +47,47 @@ type Memory struct {
 	// from and what the node's move is measured against
 	// (WitnessDeparture). Absent without witnesses.
 	WitnessHistory []WitnessRecord `json:"witness_history,omitempty"`
+	// PPSHeld is the PPS check's held line as a stopping daemon left it
+	// (written at shutdown only, while the check holds one), so that the
+	// next run judges GNSS against the oscillator's line from before the
+	// alarm rather than learn one from the pulses it then sees.
+	PPSHeld *PPSHeldRecord `json:"pps_held,omitempty"`
+}
+
+// PPSHeldRecord ties a held line to the clock it was measured on. The
+// line is in the guard's frame: the phase of pulse n is the free-running
+// reading (the clock's reading minus the steering's corrections, from the
+// guard's first pulse) minus n·(1e9 + SlopeNsPerS). At clock reading At
+// the free-running reading was FreeNs and the steering ran the clock at
+// FreqPPB, on the clock ClockID names (hw/clock.Identified).
+type PPSHeldRecord struct {
+	Line        HeldLine  `json:"line"`
+	SlopeNsPerS float64   `json:"slope_ns_per_s"`
+	ClockID     string    `json:"clock_id"`
+	At          time.Time `json:"at"`
+	FreeNs      float64   `json:"free_ns"`
+	FreqPPB     float64   `json:"freq_ppb"`
+}
+
+// validate reports what in r no stopping daemon could have written.
+func (r PPSHeldRecord) validate() error {
+	if err := r.Line.Validate(); err != nil {
+		return err
+	}
+	for _, v := range []float64{r.SlopeNsPerS, r.FreeNs, r.FreqPPB} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e18 {
+			return fmt.Errorf("slope %v ns/s, free-running reading %v ns, frequency %v ppb: want finite ones", r.SlopeNsPerS, r.FreeNs, r.FreqPPB)
+		}
+	}
+	// A slope or frequency beyond 0.1 % is no oscillator the servo steers
+	// (its clamp is 500 ppm).
+	if math.Abs(r.SlopeNsPerS) > 1e6 || math.Abs(r.FreqPPB) > 1e6 {
+		return fmt.Errorf("slope %v ns/s, frequency %v ppb: want at most 1e6 in size", r.SlopeNsPerS, r.FreqPPB)
+	}
+	if r.ClockID == "" || len(r.ClockID) > 256 || r.At.IsZero() {
+		return fmt.Errorf("clock %q at %v: want the clock's identity and the time it was read", r.ClockID, r.At)
+	}
+	return nil
 }
 
 // WitnessRecord is a Measurement as the memory file keeps it.
@@ -178,6 +219,11 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 	for i, r := range m.WitnessHistory {
 		if r.Witness == "" || len(r.Witness) > 1024 || r.At.IsZero() || r.UncertaintyNs < 0 {
 			return Memory{}, false, fmt.Errorf("%s: witness_history[%d] %+v: want a witness name, a time and a non-negative uncertainty", path, i, r)
+		}
+	}
+	if r := m.PPSHeld; r != nil {
+		if err := r.validate(); err != nil {
+			return Memory{}, false, fmt.Errorf("%s: pps_held: %w", path, err)
 		}
 	}
 	return m, true, nil

@@ -78,6 +78,9 @@ func TestLoadMemory(t *testing.T) {
 		{"unnamed witness", `{"version":1,"state":"trusted","witness_history":[{"w":"","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
 		{"witness without a time", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
 		{"negative uncertainty", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":-1}]}`, "witness_history[0]"},
+		{"held line of no alarm", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"pps_missing"},"slope_ns_per_s":3000,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: held line for"},
+		{"held line without its clock", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3000,"clock_id":"","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: clock"},
+		{"held line off any oscillator", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3e7,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: slope"},
 		{"too long a history", `{"version":1,"state":"trusted","witness_history":[` +
 			strings.Repeat(`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9},`, maxWitnessRecords) +
 			`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "more than"},
@@ -158,6 +161,7 @@ func FuzzLoadMemory(f *testing.F) {
 	f.Add(`{"version":1,"state":"suspect","drift_ns_per_s":2.5,"drift_from":"2031-06-01T00:00:00Z","pps_fit":{"r_ns2":1,"qwf_ns2_per_s":0.1,"qrw_ppb2_per_s":0}}`)
 	f.Add(`{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`)
 	f.Add(`{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":40,"Valid":true}}`)
+	f.Add(`{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3000,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`)
 	dir := f.TempDir()
 	now := time.Date(2031, 6, 1, 1, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {
@@ -171,6 +175,11 @@ func FuzzLoadMemory(f *testing.F) {
 		}
 		if _, err := NewPolicy(PolicyConfig{}, now).Restore(m, now); err != nil {
 			t.Fatalf("accepted memory does not restore: %v", err)
+		}
+		if r := m.PPSHeld; r != nil {
+			if err := NewPPSDetector(PPSConfig{Model: tcxo}).Hold(r.Line); err != nil {
+				t.Fatalf("accepted held line %+v is not held: %v", r.Line, err)
+			}
 		}
 		hist := m.RestoreWitnessHistory(now)
 		if len(hist) > len(m.WitnessHistory) {

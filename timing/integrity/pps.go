@@ -1,6 +1,8 @@
 package integrity
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -153,6 +155,12 @@ type PPSDetector struct {
 	heldSF    float64 // held frequency's standard deviation, ns/s
 	heldWhy   string
 	agreeRuns int
+	// heldExtra widens the held line's allowance (ns): what a line
+	// carried across a restart does not know of the clock (Hold).
+	heldExtra float64
+	// heldAbs: a line given by Hold before the first median, whose
+	// phase is absolute until the reference line is set.
+	heldAbs bool
 }
 
 type rawPulse struct {
@@ -303,6 +311,9 @@ func (d *PPSDetector) at(sec int64) (float64, int64, bool) {
 func (d *PPSDetector) addMedian(now time.Time, sec int64, x float64, evs []Evidence) []Evidence {
 	if !d.refSet {
 		d.refSet, d.refSec, d.refX = true, sec, x
+		if d.heldAbs {
+			d.heldX, d.heldAbs = d.heldX-x, false
+		}
 	}
 	rel := x - d.refX
 	if d.hasTop && sec <= d.top {
@@ -421,7 +432,7 @@ func (d *PPSDetector) alarm(now time.Time, sec int64, tau int, why string, D, z 
 			d.heldSF = d.cfg.Model.statFor(1).sigma
 		}
 	}
-	d.held, d.heldWhy, d.agreeRuns = true, why, 0
+	d.held, d.heldWhy, d.agreeRuns, d.heldExtra = true, why, 0, 0
 	// How far GNSS already is from the held line: what a node that
 	// followed it up to now has taken in (the policy widens the bound by
 	// it while the node holds over).
@@ -440,7 +451,69 @@ func (d *PPSDetector) heldDeviation(sec int64, rel float64) (e, allow float64) {
 	l := float64(d.heldTau)
 	sf := d.heldSF
 	v := medianInflation*m.R + m.Qwf*dt + m.Qrw*dt*dt*dt/3 + (dt*sf)*(dt*sf)
-	return e, d.cfg.K*math.Sqrt(v) + m.DriftPPBPerS*(dt+l)*(dt+l)/2
+	return e, d.cfg.K*math.Sqrt(v) + m.DriftPPBPerS*(dt+l)*(dt+l)/2 + d.heldExtra
+}
+
+// HeldLine is the oscillator line a PPS check holds after an alarm, in
+// the frame of the phases it is given: phase X (ns) at pulse Sec, slope Y
+// (ns per pulse), averaged over Tau pulses, held because of Why. ExtraNs
+// widens what the check allows about it (a restart's uncertainty).
+type HeldLine struct {
+	Sec     int64   `json:"sec"`
+	X       float64 `json:"x_ns"`
+	Y       float64 `json:"y_ns_per_s"`
+	Tau     int     `json:"tau_s"`
+	Why     string  `json:"why"`
+	ExtraNs float64 `json:"extra_ns,omitempty"`
+}
+
+// Validate reports what in l no PPS check could have held.
+func (l HeldLine) Validate() error {
+	for _, v := range []float64{l.X, l.Y, l.ExtraNs} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("held line %+v: want finite numbers", l)
+		}
+	}
+	if l.Tau < 1 || l.Tau > heldSpan {
+		return fmt.Errorf("held line averaged over %d pulses, want 1 to %d", l.Tau, heldSpan)
+	}
+	if l.ExtraNs < 0 {
+		return fmt.Errorf("held line widened by %v ns, want none or more", l.ExtraNs)
+	}
+	if l.Why != ReasonPhaseStep && l.Why != ReasonFrequencyChange && l.Why != ReasonFrequencyDrift {
+		return fmt.Errorf("held line for %q, want one of %s, %s, %s", l.Why, ReasonPhaseStep, ReasonFrequencyChange, ReasonFrequencyDrift)
+	}
+	return nil
+}
+
+// HeldLine returns the line the detector holds, if it holds one.
+func (d *PPSDetector) HeldLine() (HeldLine, bool) {
+	if !d.held {
+		return HeldLine{}, false
+	}
+	x := d.heldX
+	if !d.heldAbs {
+		x += d.refX
+	}
+	return HeldLine{Sec: d.heldSec, X: x, Y: d.heldY, Tau: d.heldTau, Why: d.heldWhy, ExtraNs: d.heldExtra}, true
+}
+
+// Hold makes a detector that has seen no pulse hold l, as if it had
+// alarmed on l.Why: the pulses it is then given are judged against l and
+// reported while they disagree, until ClearAfter agree. The daemon uses
+// it to keep the line across a restart, so that a restart does not let
+// the check learn a new line from a spoofer's pulses.
+func (d *PPSDetector) Hold(l HeldLine) error {
+	if d.started {
+		return errors.New("the PPS check has seen pulses: it holds its own line")
+	}
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	d.held, d.heldAbs, d.agreeRuns = true, true, 0
+	d.heldSec, d.heldX, d.heldY, d.heldTau, d.heldWhy, d.heldExtra = l.Sec, l.X, l.Y, l.Tau, l.Why, l.ExtraNs
+	d.heldSF = d.cfg.Model.statFor(l.Tau).sigma / float64(l.Tau)
+	return nil
 }
 
 // checkHeld compares the phase with the held line. The allowed error is K

@@ -155,6 +155,104 @@ func TestPPSHeldUntilGNSSReturns(t *testing.T) {
 	}
 }
 
+// TestPPSHoldCarriesTheLine: a detector given another's held line (as the
+// daemon gives it across a restart) judges the pulses that follow as the
+// one that alarmed does, with the same evidence while GNSS stays pushed,
+// and clears at the same pulse once it returns; without the line a fresh
+// detector sees nothing of the push while it lasts.
+func TestPPSHoldCarriesTheLine(t *testing.T) {
+	const at, handover, back = 3 * 3600, 3*3600 + 600, 3*3600 + 1800
+	o := newOscPhase(11)
+	o.attack = func(k int) float64 {
+		if k >= at && k < back {
+			return 200e3
+		}
+		return 0
+	}
+	a := NewPPSDetector(PPSConfig{Model: tcxo})
+	var b, fresh *PPSDetector
+	var aEv, bEv, freshEv int
+	lastA, lastB := -1, -1
+	for k := range back + 600 {
+		x := o.next(k)
+		now := t0.Add(time.Duration(k) * time.Second)
+		if k == handover {
+			l, ok := a.HeldLine()
+			if !ok {
+				t.Fatal("no held line 10 min into the push")
+			}
+			b, fresh = NewPPSDetector(PPSConfig{Model: tcxo}), NewPPSDetector(PPSConfig{Model: tcxo})
+			if err := b.Hold(l); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Hold(l); err == nil {
+				t.Error("Hold on a detector that has seen pulses: no error")
+			}
+		}
+		evA := a.Observe(now, int64(k), x)
+		if b == nil {
+			continue
+		}
+		evB := b.Observe(now, int64(k), x)
+		if evF := fresh.Observe(now, int64(k), x); k < back {
+			freshEv += len(evF)
+		}
+		aEv += len(evA)
+		bEv += len(evB)
+		if len(evA) > 0 {
+			lastA = k
+		}
+		if len(evB) > 0 {
+			lastB = k
+			// Once the carried detector's median has its full window
+			// the two medians are the same.
+			if k >= handover+medianWindow && (len(evA) == 0 || evB[0].Reason != evA[0].Reason ||
+				math.Abs(evB[0].Values["held_error_ns"]-evA[0].Values["held_error_ns"]) > 1e-3) {
+				t.Fatalf("second %d: carried line says %v, the alarmed detector %v", k, evB, evA)
+			}
+		}
+	}
+	// The carried detector needs medianNeed pulses before its first
+	// median: at most that many fewer reports.
+	if bEv < aEv-medianNeed || bEv > aEv || lastB != lastA || lastA < back-5 {
+		t.Errorf("carried line: %d reports, last at %d s; alarmed detector %d, last at %d s (GNSS back at %d)", bEv, lastB, aEv, lastA, back)
+	}
+	if b.Held() || a.Held() {
+		t.Errorf("still holding 10 min after GNSS returned: carried %v, alarmed %v", b.Held(), a.Held())
+	}
+	if freshEv != 0 {
+		t.Errorf("a fresh detector reported %d times during the push: it learns the pushed line as its own, want none", freshEv)
+	}
+}
+
+func TestHeldLineValidate(t *testing.T) {
+	good := HeldLine{Sec: -40, X: 1e12, Y: 3, Tau: 1024, Why: ReasonFrequencyDrift, ExtraNs: 5}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("%+v: %v", good, err)
+	}
+	tests := []struct {
+		name string
+		edit func(*HeldLine)
+	}{
+		{"NaN phase", func(l *HeldLine) { l.X = math.NaN() }},
+		{"infinite slope", func(l *HeldLine) { l.Y = math.Inf(1) }},
+		{"no window", func(l *HeldLine) { l.Tau = 0 }},
+		{"window past the ring", func(l *HeldLine) { l.Tau = 2 * heldSpan }},
+		{"negative widening", func(l *HeldLine) { l.ExtraNs = -1 }},
+		{"not a PPS alarm", func(l *HeldLine) { l.Why = ReasonPPSMissing }},
+	}
+	for _, tt := range tests {
+		l := good
+		tt.edit(&l)
+		if err := l.Validate(); err == nil {
+			t.Errorf("%s: %+v accepted", tt.name, l)
+		}
+		if err := NewPPSDetector(PPSConfig{Model: tcxo}).Hold(l); err == nil {
+			t.Errorf("%s: Hold took %+v", tt.name, l)
+		}
+	}
+}
+
 func TestPPSMissingAndUnstable(t *testing.T) {
 	d := NewPPSDetector(PPSConfig{Model: tcxo})
 	for k := range 10 {
