@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -93,6 +94,9 @@ type guard struct {
 	slope     float64
 	haveSlope bool
 	early     []earlyPulse
+	// keptHeld is the held line the previous run left (restoreHeld),
+	// until this run's first pulse places it in its frame.
+	keptHeld *integrity.PPSHeldRecord
 
 	witnessMu sync.Mutex
 	witnesses map[string]integrity.Measurement
@@ -153,6 +157,14 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 				"state", st.String(), "since", mem.Since, "why", mem.Why, "evidence", evidenceString(mem.Evidence),
 				"path", cfg.MemoryPath, "enforced", cfg.Mode == integrityEnforce)
 		}
+		if r := mem.PPSHeld; r != nil {
+			if id, err := steer.ClockID(); err != nil || id != r.ClockID {
+				log.Info("PPS check's held line not restored: it was measured on another clock (another boot); the check learns a new one",
+					"path", cfg.MemoryPath, "kept_clock", r.ClockID, "clock", id, "err", err)
+			} else {
+				g.keptHeld = r
+			}
+		}
 		if hist := mem.RestoreWitnessHistory(now); len(hist) > 0 {
 			// Kept until the first step: the measurements were taken on
 			// the clock as it runs on, and a step breaks that
@@ -195,7 +207,46 @@ func recall(path string, now time.Time, log *slog.Logger) (integrity.Memory, boo
 
 // remember writes the policy's state and the surveyed antenna to the
 // memory file (on every transition and when the survey completes).
-func (g *guard) remember(now time.Time) {
+func (g *guard) remember(now time.Time) { g.write(now, nil) }
+
+// stop writes the memory file at shutdown, with the PPS check's held
+// line if it holds one: only a stopping daemon knows the frequency it
+// leaves the clock at, which the next run's frame depends on.
+func (g *guard) stop(now time.Time) {
+	held := g.heldRecord(now)
+	if held != nil || g.haveWitnessHistory() {
+		g.write(now, held)
+	}
+	switch {
+	case held != nil:
+		g.log.Info("PPS check's held line kept for the next run", "why", held.Line.Why, "path", g.cfg.MemoryPath)
+	case g.keptHeld != nil:
+		// Restored, but no pulse came to place it in this run's frame.
+		g.log.Warn("PPS check's held line not kept: no pulse came in this run to place it on the clock", "path", g.cfg.MemoryPath)
+	}
+}
+
+// heldRecord is the PPS check's held line tied to the clock, or nil if
+// the check holds none or it cannot be tied (a step since the pulses
+// began, a clock without an identity).
+func (g *guard) heldRecord(now time.Time) *integrity.PPSHeldRecord {
+	line, ok := g.pps.HeldLine()
+	if !ok || !g.started || !g.haveSlope || g.cfg.MemoryPath == "" {
+		return nil
+	}
+	corr, ppb, gen := g.steer.Steering(now)
+	id, err := g.steer.ClockID()
+	if gen != g.gen || err != nil {
+		g.log.Info("PPS check's held line not kept: the next run cannot place it on the clock",
+			"stepped", gen != g.gen, "err", err)
+		return nil
+	}
+	return &integrity.PPSHeldRecord{Line: line, SlopeNsPerS: g.slope, ClockID: id, At: now,
+		FreeNs: float64(now.Sub(g.anchor)) - corr, FreqPPB: ppb}
+}
+
+// write saves the memory file, with held as its PPS line (nil: none).
+func (g *guard) write(now time.Time, held *integrity.PPSHeldRecord) {
 	if g.cfg.MemoryPath == "" {
 		return
 	}
@@ -204,6 +255,7 @@ func (g *guard) remember(now time.Time) {
 		m.Antenna = &f
 	}
 	m.PPSFit = g.ppsFit
+	m.PPSHeld = held
 	g.witnessMu.Lock()
 	m.WitnessHistory = integrity.WitnessRecords(g.witnessHist)
 	g.witnessMu.Unlock()
@@ -277,6 +329,10 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	if !g.started {
 		g.started, g.gen, g.anchor, g.lastFree, g.sec = true, gen, p.Local, -corr, 0
 		g.lastEdge = p.Local
+		if r := g.keptHeld; r != nil {
+			g.keptHeld = nil
+			g.restoreHeld(*r, p.Local, corr, gen)
+		}
 		g.judgePulse(now, 0, -corr, stampOffset(p.Local))
 		return
 	}
@@ -288,6 +344,72 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	g.lastEdge = p.Local
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
 	g.compareHeld(now, p.Local)
+}
+
+// maxHeldGap is the longest a held line is carried from the previous
+// run's stop to this run's start: a restart takes seconds, and the
+// longer the gap the more may have moved the clock unrecorded.
+const maxHeldGap = 10 * time.Minute
+
+// maxHeldWidening is the most a held line may be widened for what the
+// restart leaves unknown (rebaseHeld); beyond it the line would judge
+// nothing.
+const maxHeldWidening = 100e3 // ns
+
+// restoreHeld makes the PPS check hold the line the previous run kept,
+// placed in this run's frame at its first pulse (local time anchor, the
+// steering's correction corr there, step generation gen), with the
+// previous run's oscillator frequency: the pulses are judged against the
+// oscillator's line from before the alarm, not against one learnt from
+// what GNSS says now.
+func (g *guard) restoreHeld(r integrity.PPSHeldRecord, anchor time.Time, corr float64, gen uint64) {
+	origin, originPPB := g.steer.Origin()
+	line, err := rebaseHeld(r, origin, originPPB, anchor, corr)
+	if err == nil && gen != 0 {
+		err = errors.New("the clock was stepped before the first pulse")
+	}
+	if err == nil {
+		d := g.newPPS()
+		if err = d.Hold(line); err == nil {
+			g.pps, g.slope, g.haveSlope, g.early = d, r.SlopeNsPerS, true, nil
+			g.log.Info("PPS check's held line restored: GNSS is judged against the oscillator's line from before the alarm",
+				"why", line.Why, "held_s", -line.Sec, "widened_ns", line.ExtraNs)
+			return
+		}
+	}
+	g.log.Warn("PPS check's held line not restored; the check learns a new one from the pulses it sees", "err", err)
+}
+
+// rebaseHeld places a held line kept at r.At in the frame of a guard
+// whose steer log starts at origin (correction 0, the clock at originPPB)
+// and whose first pulse came at local time anchor, with correction corr
+// there. The frames differ by a constant: the previous frame's
+// free-running reading at the origin is r.FreeNs plus the time since r.At
+// less the steering at originPPB over it, and the pulse count by the
+// pulses the line says fell between. originPPB is what the previous run
+// left the clock at, but it may have set it at any time after r.At, so
+// the line is widened by the two frequencies' difference over the gap.
+func rebaseHeld(r integrity.PPSHeldRecord, origin time.Time, originPPB float64, anchor time.Time, corr float64) (integrity.HeldLine, error) {
+	l := r.Line
+	gap := origin.Sub(r.At)
+	switch {
+	case gap < 0:
+		return l, fmt.Errorf("the clock reads %v, before the line was kept at %v: it was set back", origin, r.At)
+	case gap > maxHeldGap:
+		return l, fmt.Errorf("kept %v before this start, more than %v", gap.Round(time.Second), maxHeldGap)
+	}
+	g := float64(gap)
+	widen := math.Abs(originPPB-r.FreqPPB) * 1e-9 * g
+	if widen > maxHeldWidening {
+		return l, fmt.Errorf("the clock's frequency changed by %.0f ppb over the %v since the line was kept: %.0f ns unknown", originPPB-r.FreqPPB, gap.Round(time.Millisecond), widen)
+	}
+	c := r.FreeNs + g*(1-originPPB*1e-9) + float64(anchor.Sub(origin))
+	per := 1e9 + r.SlopeNsPerS
+	n0 := math.Round((c - corr - l.X + l.Y*float64(l.Sec)) / (per + l.Y))
+	l.Sec -= int64(n0)
+	l.X += n0*per - c
+	l.ExtraNs += widen
+	return l, l.Validate()
 }
 
 // compareHeld judges an edge against the node's own clock while the
@@ -581,12 +703,9 @@ func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-ch
 		}
 		return follow
 	}
-	// At shutdown the witness history since the last save is written.
-	defer func() {
-		if g.haveWitnessHistory() {
-			g.remember(now())
-		}
-	}()
+	// At shutdown the witness history since the last save is written,
+	// and the PPS check's held line.
+	defer func() { g.stop(now()) }()
 	for {
 		select {
 		case <-ctx.Done():

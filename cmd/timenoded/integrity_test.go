@@ -656,3 +656,152 @@ func TestGuardWideningGrowsAfterTheHoldOff(t *testing.T) {
 		t.Errorf("the release does not say the widening grows: %q", g.Status().Last.Why)
 	}
 }
+
+// TestGuardKeepsTheHeldLineAcrossARestart: a guard whose PPS check holds
+// the oscillator's line after a 1 ms push writes it at shutdown, and the
+// guard of the next run on the same clock judges its pulses against it:
+// the push that goes on is reported from the first pulses, and GNSS that
+// returns agrees with the line and clears it. The stopping discipline
+// sets another frequency and the steering goes on changing it every
+// second, as a running discipline does. On another boot the line is not
+// used, and the check learns the pushed line as its own: what a restart
+// cost before the line was kept.
+func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
+	tests := []struct {
+		name      string
+		bootAfter string
+		pushed    bool
+		wantHeld  bool // restored, and the push reported
+	}{
+		{"push goes on", "boot:1", true, true},
+		{"GNSS returns", "boot:1", false, true},
+		{"another boot", "boot:2", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+			ref := clocktest.NewManual(t0)
+			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 12000, WanderPPB: simWander, Seed: 3})
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: filepath.Join(t.TempDir(), integrityMemoryFile)}
+			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			quiet := slog.New(slog.DiscardHandler)
+			sky := func() gnss.SkyView { return gnss.SkyView{} }
+			rng := rand.New(rand.NewPCG(4, 2))
+			const pushAt = 200
+			second := func(g *guard, steer *steerLog, s int, pushed bool) {
+				edge := t0.Add(time.Duration(s) * time.Second)
+				if pushed {
+					edge = edge.Add(time.Millisecond)
+				}
+				ref.Set(edge)
+				local := osc.Now().Add(time.Duration(rng.NormFloat64() * 1000))
+				g.observePulse(local, pps.Pulse{Local: local})
+				ref.Set(edge.Add(300 * time.Millisecond))
+				if s == 2 {
+					_ = steer.Step(-300 * time.Millisecond)
+				}
+				_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+				g.evaluate(osc.Now())
+			}
+			steer := newSteerLog(identifiedClock{osc, "boot:1"})
+			g := newGuard(cfg, steer, lockedDisc{}, sky, osc.Now(), quiet)
+			s := 1
+			for ; s < pushAt+60; s++ {
+				second(g, steer, s, s >= pushAt)
+			}
+			if !g.pps.Held() || g.Status().State != integrity.StateUntrusted {
+				t.Fatalf("a minute after the push: held %v, %v; want the line held, untrusted", g.pps.Held(), g.Status().State)
+			}
+			g.stop(osc.Now())
+			// The stopping discipline leaves the clock at its estimate.
+			_ = steer.SetFrequency(-11700)
+			m, ok, err := integrity.LoadMemory(cfg.MemoryPath)
+			if err != nil || !ok || m.PPSHeld == nil || m.PPSHeld.ClockID != "boot:1" {
+				t.Fatalf("memory at shutdown: %+v (%v %v), want the held line on boot:1", m.PPSHeld, ok, err)
+			}
+
+			// Restarted 5 s later.
+			ref.Advance(5 * time.Second)
+			s += 5
+			steer2 := newSteerLog(identifiedClock{osc, tt.bootAfter})
+			h := newGuard(cfg, steer2, lockedDisc{}, sky, osc.Now(), quiet)
+			phase := integrity.Key{Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep}
+			first := -1
+			for i := range 120 {
+				before := h.Counts()[phase]
+				second(h, steer2, s+i, tt.pushed)
+				if h.Counts()[phase] > before && first < 0 {
+					first = i
+				}
+			}
+			switch {
+			case tt.wantHeld && tt.pushed:
+				if first < 0 || first > medianWindowForTest {
+					t.Errorf("the push that goes on first reported at pulse %d of the next run, want within %d", first, medianWindowForTest)
+				}
+				if !h.pps.Held() {
+					t.Error("the next run does not hold the line while the push goes on")
+				}
+			case tt.wantHeld:
+				if first >= 0 || h.pps.Held() {
+					t.Errorf("GNSS back: reported at pulse %d, held %v after 2 min; want the kept line to agree and clear", first, h.pps.Held())
+				}
+			default:
+				if first >= 0 || h.keptHeld != nil {
+					t.Errorf("another boot: reported at pulse %d, line pending %v; want the line dropped", first, h.keptHeld != nil)
+				}
+			}
+		})
+	}
+}
+
+// medianWindowForTest is how many pulses the PPS check's median needs
+// before the first judgement, and a few more.
+const medianWindowForTest = 10
+
+// TestRebaseHeldRefuses: a held line is not placed on a clock set back
+// since it was kept, after more than maxHeldGap, or when the frequency
+// changed so much over the gap that the line would judge nothing; a
+// frequency kept as it was widens nothing.
+func TestRebaseHeldRefuses(t *testing.T) {
+	at := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+	r := integrity.PPSHeldRecord{Line: integrity.HeldLine{Sec: 500, X: 20e3, Y: 0.5, Tau: 256, Why: integrity.ReasonPhaseStep},
+		SlopeNsPerS: 12e3, ClockID: "boot:1", At: at, FreeNs: 600 * (1e9 + 12e3), FreqPPB: -12e3}
+	tests := []struct {
+		name      string
+		origin    time.Duration // after r.At
+		originPPB float64
+		want      string // "" for placed
+		widened   float64
+	}{
+		{"restart", 5 * time.Second, -12e3, "", 0},
+		{"frequency set at stop", 5 * time.Second, -11.7e3, "", 1500},
+		{"set back", -time.Second, -12e3, "set back", 0},
+		{"too late", maxHeldGap + time.Second, -12e3, "more than", 0},
+		{"frequency far off", time.Minute, -9e3, "frequency changed", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := at.Add(tt.origin)
+			l, err := rebaseHeld(r, origin, tt.originPPB, origin.Add(300*time.Millisecond), 0)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err %v, want one saying %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(l.ExtraNs-tt.widened) > 1e-6 || l.Y != r.Line.Y || l.Tau != r.Line.Tau || l.Why != r.Line.Why {
+				t.Errorf("placed %+v, want the kept slope and window, widened by %v ns", l, tt.widened)
+			}
+			// The first pulse of the run is 5 pulses after r.At's reading
+			// (600 pulses in the kept frame), so the line's pulse moves
+			// back by 605.
+			if l.Sec != r.Line.Sec-605 {
+				t.Errorf("held from pulse %d of the new frame, want %d", l.Sec, r.Line.Sec-605)
+			}
+		})
+	}
+}

@@ -18,6 +18,10 @@ type steerLog struct {
 	mu   sync.Mutex
 	segs []steerSeg // oldest first
 	gen  uint64     // steps so far: a step breaks the phase history
+	// origin is where the log starts (correction 0) and originPPB the
+	// clock's frequency then, as whatever ran before left it.
+	origin    time.Time
+	originPPB float64
 }
 
 // steerSeg is a span of constant frequency correction starting at local
@@ -38,8 +42,13 @@ func newSteerLog(c clock.Steerable) *steerLog {
 	if err != nil {
 		f = 0
 	}
-	return &steerLog{Steerable: c, segs: []steerSeg{{from: c.Now(), ppb: f}}}
+	now := c.Now()
+	return &steerLog{Steerable: c, segs: []steerSeg{{from: now, ppb: f}}, origin: now, originPPB: f}
 }
+
+// Origin returns the local time the log starts from, where the
+// correction is 0, and the frequency the clock ran at then.
+func (s *steerLog) Origin() (time.Time, float64) { return s.origin, s.originPPB }
 
 // ClockID implements clock.Identified for the clock it wraps, so that
 // the discipline can tell whether a kept frequency was measured on it.
@@ -101,4 +110,12 @@ func (s *steerLog) Correction(t time.Time) (float64, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.at(t), s.gen
+}
+
+// Steering returns Correction's two values and the frequency correction
+// the steering set last (ppb), which the clock runs at until the next.
+func (s *steerLog) Steering(t time.Time) (corr, ppb float64, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at(t), s.segs[len(s.segs)-1].ppb, s.gen
 }
