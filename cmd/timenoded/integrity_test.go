@@ -736,8 +736,8 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 			}
 			switch {
 			case tt.wantHeld && tt.pushed:
-				if first < 0 || first > medianWindowForTest {
-					t.Errorf("the push that goes on first reported at pulse %d of the next run, want within %d", first, medianWindowForTest)
+				if first < 0 || first > heldReportWithin {
+					t.Errorf("the push that goes on first reported at pulse %d of the next run, want within %d", first, heldReportWithin)
 				}
 				if !h.pps.Held() {
 					t.Error("the next run does not hold the line while the push goes on")
@@ -755,9 +755,10 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 	}
 }
 
-// medianWindowForTest is how many pulses the PPS check's median needs
-// before the first judgement, and a few more.
-const medianWindowForTest = 10
+// heldReportWithin is how many pulses of the next run may pass before a
+// restored line reports: the PPS check's median needs five before its
+// first judgement, and a few more.
+const heldReportWithin = 10
 
 // TestRebaseHeldRefuses: a held line is not placed on a clock set back
 // since it was kept, after more than maxHeldGap, or when the frequency

@@ -161,9 +161,9 @@ func TestKalmanMemoryValidate(t *testing.T) {
 // the mixture's, which the errors of the kept values bear out. At 50 µs
 // of timestamp noise neighbouring filters disagree for hours: the
 // selected filter's values were 0.05–1.9 ppb from the steering's on the
-// first eight seeds, and its variances too small (RMS of the errors in standard
-// deviations 2.75 for the frequency and 2.28 for the coefficient, worst
-// 8.3; the mixture's: 1.41, 1.32, worst 4.7).
+// first eight seeds, and its variances too small (RMS of the errors in
+// standard deviations 2.75 for the frequency and 2.28 for the
+// coefficient, worst 8.3; the mixture's: 1.41, 1.32, worst 4.7).
 func TestMemoryKeepsTheSteering(t *testing.T) {
 	const (
 		sigma  = 50e3  // timestamp noise, ns
