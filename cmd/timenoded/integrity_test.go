@@ -183,14 +183,11 @@ func TestGuardPPSPhase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-			ref := clocktest.NewManual(t0)
-			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 12000, WanderPPB: simWander, Seed: 3})
-			steer := newSteerLog(osc)
+			w := newPPSWorld(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
+			steer := newSteerLog(w.osc)
 			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}}
 			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
-			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-			rng := rand.New(rand.NewPCG(1, 2))
+			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			missing := map[int]bool{}
 			for _, s := range tt.gaps {
 				for i := range 6 {
@@ -199,23 +196,7 @@ func TestGuardPPSPhase(t *testing.T) {
 			}
 			alarmed := false
 			for s := 1; s <= 240; s++ {
-				edge := t0.Add(time.Duration(s) * time.Second)
-				if tt.pushAt > 0 && s >= tt.pushAt {
-					edge = edge.Add(time.Millisecond)
-				}
-				ref.Set(edge)
-				local := osc.Now().Add(time.Duration(rng.NormFloat64() * 1000))
-				if !missing[s] {
-					g.observePulse(local, pps.Pulse{Local: local})
-				}
-				ref.Set(edge.Add(300 * time.Millisecond))
-				// The discipline: a step at the start, then whatever
-				// frequency its servo picks, every second.
-				if s == 2 {
-					_ = steer.Step(-300 * time.Millisecond)
-				}
-				_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
-				g.evaluate(osc.Now())
+				w.second(g, steer, s, tt.pushAt > 0 && s >= tt.pushAt, missing[s])
 				if st := g.Status(); st.State != integrity.StateTrusted {
 					if !tt.wantAlarm || s < tt.pushAt {
 						t.Fatalf("second %d: %v by %v", s, st.State, st.Active)
@@ -232,6 +213,42 @@ func TestGuardPPSPhase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ppsWorld is the guard's PPS tests' world: an oscillator 12 ppm fast and
+// 300 ms off at t0, its edges stamped with 1 µs of noise.
+type ppsWorld struct {
+	t0  time.Time
+	ref *clocktest.Manual
+	osc *clocktest.Oscillator
+	rng *rand.Rand
+}
+
+func newPPSWorld(t0 time.Time, seed uint64) *ppsWorld {
+	ref := clocktest.NewManual(t0)
+	return &ppsWorld{t0: t0, ref: ref, rng: rand.New(rand.NewPCG(seed, 2)),
+		osc: clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 12000, WanderPPB: simWander, Seed: 3})}
+}
+
+// second plays second s: its edge (1 ms late if pushed, none if missing)
+// to g, then the discipline's steering: a step at second 2, and whatever
+// frequency its servo picks, every second.
+func (w *ppsWorld) second(g *guard, steer *steerLog, s int, pushed, missing bool) {
+	edge := w.t0.Add(time.Duration(s) * time.Second)
+	if pushed {
+		edge = edge.Add(time.Millisecond)
+	}
+	w.ref.Set(edge)
+	local := w.osc.Now().Add(time.Duration(w.rng.NormFloat64() * 1000))
+	if !missing {
+		g.observePulse(local, pps.Pulse{Local: local})
+	}
+	w.ref.Set(edge.Add(300 * time.Millisecond))
+	if s == 2 {
+		_ = steer.Step(-300 * time.Millisecond)
+	}
+	_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+	g.evaluate(w.osc.Now())
 }
 
 func hasEvidence(evs []integrity.Evidence, reason string) bool {
@@ -679,40 +696,22 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t0 := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
-			ref := clocktest.NewManual(t0)
-			osc := clocktest.NewOscillator(ref, clocktest.OscillatorConfig{InitialOffset: 300 * time.Millisecond, FrequencyErrorPPB: 12000, WanderPPB: simWander, Seed: 3})
+			w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
 			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: filepath.Join(t.TempDir(), integrityMemoryFile)}
 			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
 			quiet := slog.New(slog.DiscardHandler)
 			sky := func() gnss.SkyView { return gnss.SkyView{} }
-			rng := rand.New(rand.NewPCG(4, 2))
 			const pushAt = 200
-			second := func(g *guard, steer *steerLog, s int, pushed bool) {
-				edge := t0.Add(time.Duration(s) * time.Second)
-				if pushed {
-					edge = edge.Add(time.Millisecond)
-				}
-				ref.Set(edge)
-				local := osc.Now().Add(time.Duration(rng.NormFloat64() * 1000))
-				g.observePulse(local, pps.Pulse{Local: local})
-				ref.Set(edge.Add(300 * time.Millisecond))
-				if s == 2 {
-					_ = steer.Step(-300 * time.Millisecond)
-				}
-				_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
-				g.evaluate(osc.Now())
-			}
-			steer := newSteerLog(identifiedClock{osc, "boot:1"})
-			g := newGuard(cfg, steer, lockedDisc{}, sky, osc.Now(), quiet)
+			steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
+			g := newGuard(cfg, steer, lockedDisc{}, sky, w.osc.Now(), quiet)
 			s := 1
 			for ; s < pushAt+60; s++ {
-				second(g, steer, s, s >= pushAt)
+				w.second(g, steer, s, s >= pushAt, false)
 			}
 			if !g.pps.Held() || g.Status().State != integrity.StateUntrusted {
 				t.Fatalf("a minute after the push: held %v, %v; want the line held, untrusted", g.pps.Held(), g.Status().State)
 			}
-			g.stop(osc.Now())
+			g.stop(w.osc.Now())
 			// The stopping discipline leaves the clock at its estimate.
 			_ = steer.SetFrequency(-11700)
 			m, ok, err := integrity.LoadMemory(cfg.MemoryPath)
@@ -721,15 +720,15 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 			}
 
 			// Restarted 5 s later.
-			ref.Advance(5 * time.Second)
+			w.ref.Advance(5 * time.Second)
 			s += 5
-			steer2 := newSteerLog(identifiedClock{osc, tt.bootAfter})
-			h := newGuard(cfg, steer2, lockedDisc{}, sky, osc.Now(), quiet)
+			steer2 := newSteerLog(identifiedClock{w.osc, tt.bootAfter})
+			h := newGuard(cfg, steer2, lockedDisc{}, sky, w.osc.Now(), quiet)
 			phase := integrity.Key{Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep}
 			first := -1
 			for i := range 120 {
 				before := h.Counts()[phase]
-				second(h, steer2, s+i, tt.pushed)
+				w.second(h, steer2, s+i, tt.pushed, false)
 				if h.Counts()[phase] > before && first < 0 {
 					first = i
 				}

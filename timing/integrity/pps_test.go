@@ -115,6 +115,16 @@ func step(at int, ns float64) func(int) float64 {
 	}
 }
 
+// pushed is a push of ns from second at until second until.
+func pushed(at, until int, ns float64) func(int) float64 {
+	return func(k int) float64 {
+		if k >= at && k < until {
+			return ns
+		}
+		return 0
+	}
+}
+
 func drag(at int, nsPerS float64) func(int) float64 {
 	return func(k int) float64 {
 		if k >= at {
@@ -129,12 +139,7 @@ func drag(at int, nsPerS float64) func(int) float64 {
 func TestPPSHeldUntilGNSSReturns(t *testing.T) {
 	const at, back = 3 * 3600, 3*3600 + 1800
 	o := newOscPhase(9)
-	o.attack = func(k int) float64 {
-		if k >= at && k < back {
-			return 200e3
-		}
-		return 0
-	}
+	o.attack = pushed(at, back, 200e3)
 	d := NewPPSDetector(PPSConfig{Model: tcxo})
 	last := -1
 	for k := range back + 3600 {
@@ -163,12 +168,7 @@ func TestPPSHeldUntilGNSSReturns(t *testing.T) {
 func TestPPSHoldCarriesTheLine(t *testing.T) {
 	const at, handover, back = 3 * 3600, 3*3600 + 600, 3*3600 + 1800
 	o := newOscPhase(11)
-	o.attack = func(k int) float64 {
-		if k >= at && k < back {
-			return 200e3
-		}
-		return 0
-	}
+	o.attack = pushed(at, back, 200e3)
 	a := NewPPSDetector(PPSConfig{Model: tcxo})
 	var b, fresh *PPSDetector
 	var aEv, bEv, freshEv int
