@@ -107,9 +107,8 @@ func (s *steerLog) at(t time.Time) float64 {
 // from different generations are not comparable, because local times
 // before a step overlap those after it.
 func (s *steerLog) Correction(t time.Time) (float64, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.at(t), s.gen
+	corr, _, gen := s.Steering(t)
+	return corr, gen
 }
 
 // Steering returns Correction's two values and the frequency correction

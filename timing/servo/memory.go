@@ -73,24 +73,20 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	}
 	m.Weight = math.Min(float64(k.n)+k.prior, k.scoreMemory())
 	m.Selected = k.best
-	// The frequency and coefficient are the steering's (mix), which a
-	// stopping daemon leaves the clock at, with the mixture's variance:
-	// the filters' own, weighted, plus their spread about the mean.
-	var mean, vr [2]float64
+	// The frequency and coefficient are the steering's (mix, computed
+	// at every sample from the bank as it stands), which a stopping
+	// daemon leaves the clock at, with the mixture's variance: the
+	// filters' own, weighted, plus their spread about the mean.
+	var vr [2]float64
 	var walk float64
 	sum := k.mixture(func(b *member, w float64) {
-		mean[0] += w * b.f.s[1]
-		mean[1] += w * b.f.s[2]
-		walk += w * b.f.Qrw
-	})
-	mean[0], mean[1], walk = mean[0]/sum, mean[1]/sum, walk/sum
-	k.mixture(func(b *member, w float64) {
-		d0, d1 := b.f.s[1]-mean[0], b.f.s[2]-mean[1]
+		d0, d1 := b.f.s[1]-k.steer[1], b.f.s[2]-k.steer[2]
 		vr[0] += w * (b.f.p[1][1] + d0*d0)
 		vr[1] += w * (b.f.p[2][2] + d1*d1)
+		walk += w * b.f.Qrw
 	})
-	m.FreqPPB, m.FreqVar, m.FreqWalk = mean[0], vr[0]/sum, walk
-	m.TempCo, m.TempCoVar = mean[1], vr[1]/sum
+	m.FreqPPB, m.FreqVar, m.FreqWalk = k.steer[1], vr[0]/sum, walk/sum
+	m.TempCo, m.TempCoVar = k.steer[2], vr[1]/sum
 	return m, true
 }
 
