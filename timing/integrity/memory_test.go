@@ -63,6 +63,9 @@ func TestMemoryRestoresDistrustForAFullHoldOff(t *testing.T) {
 	}
 }
 
+// heldJSON is a PPS held line as a stopping daemon writes it.
+const heldJSON = `{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3000,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}`
+
 func TestLoadMemory(t *testing.T) {
 	dir := t.TempDir()
 	if _, ok, err := LoadMemory(filepath.Join(dir, "absent.json")); ok || err != nil {
@@ -78,9 +81,9 @@ func TestLoadMemory(t *testing.T) {
 		{"unnamed witness", `{"version":1,"state":"trusted","witness_history":[{"w":"","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
 		{"witness without a time", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","offset_ns":5,"uncertainty_ns":9}]}`, "witness_history[0]"},
 		{"negative uncertainty", `{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":-1}]}`, "witness_history[0]"},
-		{"held line of no alarm", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"pps_missing"},"slope_ns_per_s":3000,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: held line for"},
-		{"held line without its clock", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3000,"clock_id":"","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: clock"},
-		{"held line off any oscillator", `{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3e7,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`, "pps_held: slope"},
+		{"held line of no alarm", `{"version":1,"state":"untrusted","pps_held":` + strings.Replace(heldJSON, "phase_step", "pps_missing", 1) + `}`, "pps_held: held line for"},
+		{"held line without its clock", `{"version":1,"state":"untrusted","pps_held":` + strings.Replace(heldJSON, `"boot-1"`, `""`, 1) + `}`, "pps_held: clock"},
+		{"held line off any oscillator", `{"version":1,"state":"untrusted","pps_held":` + strings.Replace(heldJSON, "3000,", "3e7,", 1) + `}`, "pps_held: slope"},
 		{"too long a history", `{"version":1,"state":"trusted","witness_history":[` +
 			strings.Repeat(`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9},`, maxWitnessRecords) +
 			`{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "more than"},
@@ -161,7 +164,7 @@ func FuzzLoadMemory(f *testing.F) {
 	f.Add(`{"version":1,"state":"suspect","drift_ns_per_s":2.5,"drift_from":"2031-06-01T00:00:00Z","pps_fit":{"r_ns2":1,"qwf_ns2_per_s":0.1,"qrw_ppb2_per_s":0}}`)
 	f.Add(`{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`)
 	f.Add(`{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":40,"Valid":true}}`)
-	f.Add(`{"version":1,"state":"untrusted","pps_held":{"line":{"sec":-30,"x_ns":12.5,"y_ns_per_s":0.25,"tau_s":512,"why":"phase_step"},"slope_ns_per_s":3000,"clock_id":"boot-1","at":"2031-06-01T00:00:00Z","free_ns":1.5e12,"freq_ppb":-3000}}`)
+	f.Add(`{"version":1,"state":"untrusted","pps_held":` + heldJSON + `}`)
 	dir := f.TempDir()
 	now := time.Date(2031, 6, 1, 1, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {

@@ -529,22 +529,18 @@ func TestMixtureFollowsTheOracle(t *testing.T) {
 		secs  = 4 * 3600
 		seeds = 40
 	)
-	rms := func(k servo.Algorithm, seed uint64) float64 {
+	tailRMS := func(k servo.Algorithm, seed uint64) float64 {
 		s := servo.New(servo.DefaultConfig(), k, 0)
 		c := &clock{x: 0.3e6, rng: rand.New(rand.NewPCG(seed, 17)), sigma: sigma}
 		walk := rand.New(rand.NewPCG(seed, 18))
 		y := 20e3
 		xs := c.run(s, secs, func(int) float64 { y += math.Sqrt(qrw) * walk.NormFloat64(); return y }, nil)
-		sum := 0.0
-		for _, x := range xs[secs/2:] {
-			sum += x * x
-		}
-		return math.Sqrt(sum / float64(secs-secs/2))
+		return rms(xs[secs/2:])
 	}
 	var ratios []float64
 	for seed := range uint64(seeds) {
-		ours := rms(servo.NewKalman(servo.DefaultKalmanConfig()), seed)
-		oracle := rms(servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: sigma * sigma, Qrw: qrw}}), seed)
+		ours := tailRMS(servo.NewKalman(servo.DefaultKalmanConfig()), seed)
+		oracle := tailRMS(servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: sigma * sigma, Qrw: qrw}}), seed)
 		ratios = append(ratios, ours/oracle)
 	}
 	slices.Sort(ratios)
