@@ -97,6 +97,10 @@ type guard struct {
 	// keptHeld is the held line the previous run left (restoreHeld),
 	// until this run's first pulse places it in its frame.
 	keptHeld *integrity.PPSHeldRecord
+	// heldWritten: the memory file holds a PPS held line; heldSaved:
+	// when the guard last wrote the file (keepHeld).
+	heldWritten bool
+	heldSaved   time.Time
 
 	witnessMu sync.Mutex
 	witnesses map[string]integrity.Measurement
@@ -158,6 +162,7 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 				"path", cfg.MemoryPath, "enforced", cfg.Mode == integrityEnforce)
 		}
 		if r := mem.PPSHeld; r != nil {
+			g.heldWritten = true
 			if id, err := steer.ClockID(); err != nil || id != r.ClockID {
 				log.Info("PPS check's held line not restored: it was measured on another clock (another boot); the check learns a new one",
 					"path", cfg.MemoryPath, "kept_clock", r.ClockID, "clock", id, "err", err)
@@ -205,44 +210,87 @@ func recall(path string, now time.Time, log *slog.Logger) (integrity.Memory, boo
 			At: now, Detector: "memory", Reason: "memory_unreadable", Level: integrity.LevelUntrusted}}}, true
 }
 
-// remember writes the policy's state and the surveyed antenna to the
-// memory file (on every transition and when the survey completes).
-func (g *guard) remember(now time.Time) { g.write(now, nil) }
+// remember writes the policy's state, the surveyed antenna, the witness
+// history and the PPS check's held line to the memory file (on every
+// transition, when the survey completes, and as keepHeld and evaluate
+// say).
+func (g *guard) remember(now time.Time) {
+	held, _ := g.heldToKeep(now)
+	g.write(now, held)
+}
 
-// stop writes the memory file at shutdown, with the PPS check's held
-// line if it holds one: only a stopping daemon knows the frequency it
-// leaves the clock at, which the next run's frame depends on.
-func (g *guard) stop(now time.Time) {
-	held := g.heldRecord(now)
-	if held != nil || g.haveWitnessHistory() {
+// heldSaveEvery is how often the memory file is written while the PPS
+// check holds a line, so that a crash loses no more than that: the next
+// run carries the line over the gap at the frequency it finds the clock
+// at, which is the one the crashed run last set, and the servo moves the
+// frequency little within heldSaveEvery (rebaseHeld widens the line by
+// the change). At shutdown it is written again (stop).
+const heldSaveEvery = 10 * time.Second
+
+// keepHeld writes the memory file after a pulse when the held line is due
+// to be saved again, or has cleared (or can no longer be placed) since
+// it was written.
+func (g *guard) keepHeld(now time.Time) {
+	held, _ := g.heldToKeep(now)
+	if (held != nil || g.heldWritten) && now.Sub(g.heldSaved) >= heldSaveEvery {
 		g.write(now, held)
-	}
-	switch {
-	case held != nil:
-		g.log.Info("PPS check's held line kept for the next run", "why", held.Line.Why, "path", g.cfg.MemoryPath)
-	case g.keptHeld != nil:
-		// Restored, but no pulse came to place it in this run's frame.
-		g.log.Warn("PPS check's held line not kept: no pulse came in this run to place it on the clock", "path", g.cfg.MemoryPath)
 	}
 }
 
-// heldRecord is the PPS check's held line tied to the clock, or nil if
-// the check holds none or it cannot be tied (a step since the pulses
-// began, a clock without an identity).
-func (g *guard) heldRecord(now time.Time) *integrity.PPSHeldRecord {
-	line, ok := g.pps.HeldLine()
-	if !ok || !g.started || !g.haveSlope || g.cfg.MemoryPath == "" {
-		return nil
+// stop writes the memory file at shutdown, with the PPS check's held
+// line if it holds one: a stopping daemon writes the line with the
+// steering as it leaves it, so the next run need only widen it for the
+// frequency the discipline sets last.
+func (g *guard) stop(now time.Time) {
+	held, err := g.heldToKeep(now)
+	if held != nil || g.heldWritten || g.haveWitnessHistory() {
+		g.write(now, held)
+	}
+	switch {
+	case held != nil && g.keptHeld != nil:
+		g.log.Info("PPS check's held line carried to the next run: no pulse came in this run to place it on the clock",
+			"why", held.Line.Why, "path", g.cfg.MemoryPath)
+	case held != nil:
+		g.log.Info("PPS check's held line kept for the next run", "why", held.Line.Why, "path", g.cfg.MemoryPath)
+	case err != nil:
+		g.log.Info("PPS check's held line not kept: the next run cannot place it on the clock", "err", err)
+	}
+}
+
+// heldToKeep is the held line to write to the memory file now, tied to
+// the clock: the PPS check's own, or the previous run's that no pulse has
+// placed in this run's frame yet, carried to now in its own frame. It is
+// nil if there is none, and nil with the reason if it cannot be tied (a
+// step since the pulses began, a clock without an identity).
+func (g *guard) heldToKeep(now time.Time) (*integrity.PPSHeldRecord, error) {
+	if g.cfg.MemoryPath == "" {
+		return nil, nil
 	}
 	corr, ppb, gen := g.steer.Steering(now)
+	if r := g.keptHeld; r != nil {
+		if gen != 0 {
+			return nil, errors.New("the clock was stepped before the first pulse")
+		}
+		origin, originPPB := g.steer.Origin()
+		c, err := carryHeld(*r, origin, originPPB, now, corr, ppb)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	}
+	line, ok := g.pps.HeldLine()
+	if !ok || !g.started || !g.haveSlope {
+		return nil, nil
+	}
+	if gen != g.gen {
+		return nil, errors.New("the clock was stepped since the pulses began")
+	}
 	id, err := g.steer.ClockID()
-	if gen != g.gen || err != nil {
-		g.log.Info("PPS check's held line not kept: the next run cannot place it on the clock",
-			"stepped", gen != g.gen, "err", err)
-		return nil
+	if err != nil {
+		return nil, err
 	}
 	return &integrity.PPSHeldRecord{Line: line, SlopeNsPerS: g.slope, ClockID: id, At: now,
-		FreeNs: float64(now.Sub(g.anchor)) - corr, FreqPPB: ppb}
+		FreeNs: float64(now.Sub(g.anchor)) - corr, FreqPPB: ppb}, nil
 }
 
 // write saves the memory file, with held as its PPS line (nil: none).
@@ -259,10 +307,14 @@ func (g *guard) write(now time.Time, held *integrity.PPSHeldRecord) {
 	g.witnessMu.Lock()
 	m.WitnessHistory = integrity.WitnessRecords(g.witnessHist)
 	g.witnessMu.Unlock()
-	g.witnessSaved = now
+	// Saved or not, not tried again before the next interval: a disk
+	// that refuses gets one error line per interval.
+	g.witnessSaved, g.heldSaved = now, now
 	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
 		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
+		return
 	}
+	g.heldWritten = held != nil
 }
 
 func (g *guard) haveWitnessHistory() bool {
@@ -334,6 +386,7 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 			g.restoreHeld(*r, p.Local, corr, gen)
 		}
 		g.judgePulse(now, 0, -corr, stampOffset(p.Local))
+		g.keepHeld(now)
 		return
 	}
 	free := float64(p.Local.Sub(g.anchor)) - corr
@@ -344,6 +397,7 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	g.lastEdge = p.Local
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
 	g.compareHeld(now, p.Local)
+	g.keepHeld(now)
 }
 
 // maxHeldGap is the longest a held line is carried from the previous
@@ -380,35 +434,48 @@ func (g *guard) restoreHeld(r integrity.PPSHeldRecord, anchor time.Time, corr fl
 	g.log.Warn("PPS check's held line not restored; the check learns a new one from the pulses it sees", "err", err)
 }
 
-// rebaseHeld places a held line kept at r.At in the frame of a guard
-// whose steer log starts at origin (correction 0, the clock at originPPB)
-// and whose first pulse came at local time anchor, with correction corr
-// there. The frames differ by a constant: the previous frame's
-// free-running reading at the origin is r.FreeNs plus the time since r.At
-// less the steering at originPPB over it, and the pulse count by the
-// pulses the line says fell between. originPPB is what the previous run
-// left the clock at, but it may have set it at any time after r.At, so
-// the line is widened by the two frequencies' difference over the gap.
-func rebaseHeld(r integrity.PPSHeldRecord, origin time.Time, originPPB float64, anchor time.Time, corr float64) (integrity.HeldLine, error) {
-	l := r.Line
+// carryHeld carries a held line kept at r.At, in its own frame, to local
+// time at, in the frame of a steer log that starts at origin (correction
+// 0, the clock at originPPB) and has correction corr and frequency ppb at
+// at: the record the previous run would have written then. From r.At to
+// the origin the clock ran at originPPB, what the previous run left it
+// at; but it may have set that at any time after r.At, so the line is
+// widened by the two frequencies' difference over the gap.
+func carryHeld(r integrity.PPSHeldRecord, origin time.Time, originPPB float64, at time.Time, corr, ppb float64) (integrity.PPSHeldRecord, error) {
 	gap := origin.Sub(r.At)
 	switch {
 	case gap < 0:
-		return l, fmt.Errorf("the clock reads %v, before the line was kept at %v: it was set back", origin, r.At)
+		return r, fmt.Errorf("the clock reads %v, before the line was kept at %v: it was set back", origin, r.At)
 	case gap > maxHeldGap:
-		return l, fmt.Errorf("kept %v before this start, more than %v", gap.Round(time.Second), maxHeldGap)
+		return r, fmt.Errorf("kept %v before this start, more than %v", gap.Round(time.Second), maxHeldGap)
 	}
 	g := float64(gap)
 	widen := math.Abs(originPPB-r.FreqPPB) * 1e-9 * g
 	if widen > maxHeldWidening {
-		return l, fmt.Errorf("the clock's frequency changed by %.0f ppb over the %v since the line was kept: %.0f ns unknown", originPPB-r.FreqPPB, gap.Round(time.Millisecond), widen)
+		return r, fmt.Errorf("the clock's frequency changed by %.0f ppb over the %v since the line was kept: %.0f ns unknown", originPPB-r.FreqPPB, gap.Round(time.Millisecond), widen)
 	}
-	c := r.FreeNs + g*(1-originPPB*1e-9) + float64(anchor.Sub(origin))
+	r.FreeNs += g*(1-originPPB*1e-9) + float64(at.Sub(origin)) - corr
+	r.Line.ExtraNs += widen
+	r.At, r.FreqPPB = at, ppb
+	return r, r.Line.Validate()
+}
+
+// rebaseHeld places a held line kept at r.At in the frame of a guard
+// whose steer log starts at origin (correction 0, the clock at originPPB)
+// and whose first pulse came at local time anchor, with correction corr
+// there. The frames differ by a constant: the kept frame's free-running
+// reading at the anchor (carryHeld) less this one's, −corr; the pulse
+// count by the pulses the line says fell between.
+func rebaseHeld(r integrity.PPSHeldRecord, origin time.Time, originPPB float64, anchor time.Time, corr float64) (integrity.HeldLine, error) {
+	c, err := carryHeld(r, origin, originPPB, anchor, corr, originPPB)
+	if err != nil {
+		return r.Line, err
+	}
+	l := c.Line
 	per := 1e9 + r.SlopeNsPerS
-	n0 := math.Round((c - corr - l.X + l.Y*float64(l.Sec)) / (per + l.Y))
+	n0 := math.Round((c.FreeNs - l.X + l.Y*float64(l.Sec)) / (per + l.Y))
 	l.Sec -= int64(n0)
-	l.X += n0*per - c
-	l.ExtraNs += widen
+	l.X += n0*per - (c.FreeNs + corr)
 	return l, l.Validate()
 }
 

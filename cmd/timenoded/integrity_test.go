@@ -675,24 +675,37 @@ func TestGuardWideningGrowsAfterTheHoldOff(t *testing.T) {
 }
 
 // TestGuardKeepsTheHeldLineAcrossARestart: a guard whose PPS check holds
-// the oscillator's line after a 1 ms push writes it at shutdown, and the
-// guard of the next run on the same clock judges its pulses against it:
-// the push that goes on is reported from the first pulses, and GNSS that
-// returns agrees with the line and clears it. The stopping discipline
-// sets another frequency and the steering goes on changing it every
-// second, as a running discipline does. On another boot the line is not
-// used, and the check learns the pushed line as its own: what a restart
-// cost before the line was kept.
+// the oscillator's line after a 1 ms push writes it, and the guard of the
+// next run on the same clock judges its pulses against it: the push that
+// goes on is reported from the first pulses, and GNSS that returns agrees
+// with the line and clears it. The run ends in one of three ways:
+//   - stop: the guard writes the line at shutdown, and the stopping
+//     discipline then sets another frequency;
+//   - crash: nothing is written at the end, and the clock keeps the
+//     frequency the steering last set; the next run has the line the
+//     guard wrote while it held it, seconds old;
+//   - idle: a run between them sees no pulse, while its steering moves
+//     the frequency every second, and carries the line on at its stop.
+//
+// The steering changes the frequency every second, as a running
+// discipline does. On another boot the line is not used, and the check
+// learns the pushed line as its own: what a restart cost before the line
+// was kept.
 func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 	tests := []struct {
 		name      string
 		bootAfter string
+		end       string // "stop", "crash" or "idle"
 		pushed    bool
 		wantHeld  bool // restored, and the push reported
 	}{
-		{"push goes on", "boot:1", true, true},
-		{"GNSS returns", "boot:1", false, true},
-		{"another boot", "boot:2", true, false},
+		{"push goes on", "boot:1", "stop", true, true},
+		{"GNSS returns", "boot:1", "stop", false, true},
+		{"another boot", "boot:2", "stop", true, false},
+		{"crash, push goes on", "boot:1", "crash", true, true},
+		{"crash, GNSS returns", "boot:1", "crash", false, true},
+		{"idle run, push goes on", "boot:1", "idle", true, true},
+		{"idle run, GNSS returns", "boot:1", "idle", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -711,19 +724,49 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 			if !g.pps.Held() || g.Status().State != integrity.StateUntrusted {
 				t.Fatalf("a minute after the push: held %v, %v; want the line held, untrusted", g.pps.Held(), g.Status().State)
 			}
-			g.stop(w.osc.Now())
-			// The stopping discipline leaves the clock at its estimate.
-			_ = steer.SetFrequency(-11700)
-			m, ok, err := integrity.LoadMemory(cfg.MemoryPath)
-			if err != nil || !ok || m.PPSHeld == nil || m.PPSHeld.ClockID != "boot:1" {
-				t.Fatalf("memory at shutdown: %+v (%v %v), want the held line on boot:1", m.PPSHeld, ok, err)
+			// The memory file as the run leaves it: the line on boot:1,
+			// as old as the end wants.
+			ended := func(wantAge time.Duration) {
+				t.Helper()
+				m, ok, err := integrity.LoadMemory(cfg.MemoryPath)
+				if err != nil || !ok || m.PPSHeld == nil || m.PPSHeld.ClockID != "boot:1" {
+					t.Fatalf("memory at the end of the run: %+v (%v %v), want the held line on boot:1", m.PPSHeld, ok, err)
+				}
+				// Saved at a pulse, at least heldSaveEvery after the last.
+				if age := w.osc.Now().Sub(m.PPSHeld.At); age < wantAge || age > heldSaveEvery+2*time.Second {
+					t.Fatalf("the line was written %v before the end, want %v to %v", age, wantAge, heldSaveEvery+2*time.Second)
+				}
+			}
+			restart := func(boot string) (*steerLog, *guard) {
+				w.ref.Advance(5 * time.Second)
+				s += 5
+				st := newSteerLog(identifiedClock{w.osc, boot})
+				return st, newGuard(cfg, st, lockedDisc{}, sky, w.osc.Now(), quiet)
+			}
+			if tt.end == "crash" {
+				// Killed several seconds after the last write.
+				for ; s < pushAt+64; s++ {
+					w.second(g, steer, s, true, false)
+				}
+				ended(7 * time.Second)
+			} else {
+				g.stop(w.osc.Now())
+				ended(0)
+				// The stopping discipline leaves the clock at its estimate.
+				_ = steer.SetFrequency(-11700)
+			}
+			if tt.end == "idle" {
+				steerIdle, idle := restart("boot:1")
+				for i := range 20 {
+					w.second(idle, steerIdle, s+i, true, true)
+				}
+				s += 20
+				idle.stop(w.osc.Now())
+				ended(0)
+				_ = steerIdle.SetFrequency(-11800)
 			}
 
-			// Restarted 5 s later.
-			w.ref.Advance(5 * time.Second)
-			s += 5
-			steer2 := newSteerLog(identifiedClock{w.osc, tt.bootAfter})
-			h := newGuard(cfg, steer2, lockedDisc{}, sky, w.osc.Now(), quiet)
+			steer2, h := restart(tt.bootAfter)
 			phase := integrity.Key{Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep}
 			first := -1
 			for i := range 120 {
@@ -745,12 +788,58 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 				if first >= 0 || h.pps.Held() {
 					t.Errorf("GNSS back: reported at pulse %d, held %v after 2 min; want the kept line to agree and clear", first, h.pps.Held())
 				}
+				// The cleared line is cleared in the file too: a crash
+				// now must not bring it back.
+				if m, _, err := integrity.LoadMemory(cfg.MemoryPath); err != nil || m.PPSHeld != nil {
+					t.Errorf("memory after the line cleared: %+v (%v), want no held line", m.PPSHeld, err)
+				}
 			default:
 				if first >= 0 || h.keptHeld != nil {
 					t.Errorf("another boot: reported at pulse %d, line pending %v; want the line dropped", first, h.keptHeld != nil)
 				}
 			}
 		})
+	}
+}
+
+// TestCarryHeldComposes: a line carried through a run that saw no pulse
+// and did not steer, then placed in the next run, lands where placing it
+// directly in one run spanning both would have put it; the widening for a
+// frequency changed at each stop adds up.
+func TestCarryHeldComposes(t *testing.T) {
+	at := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+	r := integrity.PPSHeldRecord{Line: integrity.HeldLine{Sec: 500, X: 20e3, Y: 0.5, Tau: 256, Why: integrity.ReasonPhaseStep},
+		SlopeNsPerS: 12e3, ClockID: "boot:1", At: at, FreeNs: 600 * (1e9 + 12e3), FreqPPB: -12e3}
+	origin := at.Add(5 * time.Second)
+	anchor := at.Add(65*time.Second + 300*time.Millisecond)
+	direct, err := rebaseHeld(r, origin, -12e3, anchor, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := at.Add(60 * time.Second)
+	c, err := carryHeld(r, origin, -12e3, stop, 0, -12e3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via, err := rebaseHeld(c, stop, -12e3, anchor, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if via.Sec != direct.Sec || math.Abs(via.X-direct.X) > 1e-3 || via.ExtraNs != 0 {
+		t.Errorf("carried then placed: %+v; placed directly: %+v", via, direct)
+	}
+	// Each stop's frequency change widens by its gap: 300 ppb over 5 s,
+	// then 200 ppb over 2 s.
+	c, err = carryHeld(r, origin, -11.7e3, stop, 0, -11.7e3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via, err = rebaseHeld(c, stop.Add(2*time.Second), -11.9e3, anchor, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(via.ExtraNs-(1500+400)) > 1e-6 {
+		t.Errorf("widened by %v ns over two restarts, want 1900", via.ExtraNs)
 	}
 }
 
