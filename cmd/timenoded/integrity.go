@@ -266,11 +266,11 @@ func (g *guard) heldToKeep(now time.Time) (*integrity.PPSHeldRecord, error) {
 	if g.cfg.MemoryPath == "" {
 		return nil, nil
 	}
+	// A step is in the correction like any steering, so it moves the
+	// kept frame's reading not at all; only the pulse history of this
+	// run breaks at one (observePulse).
 	corr, ppb, gen := g.steer.Steering(now)
 	if r := g.keptHeld; r != nil {
-		if gen != 0 {
-			return nil, errors.New("the clock was stepped before the first pulse")
-		}
 		origin, originPPB := g.steer.Origin()
 		c, err := carryHeld(*r, origin, originPPB, now, corr, ppb)
 		if err != nil {
@@ -383,7 +383,7 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 		g.lastEdge = p.Local
 		if r := g.keptHeld; r != nil {
 			g.keptHeld = nil
-			g.restoreHeld(*r, p.Local, corr, gen)
+			g.restoreHeld(*r, p.Local, corr)
 		}
 		g.judgePulse(now, 0, -corr, stampOffset(p.Local))
 		g.keepHeld(now)
@@ -412,16 +412,13 @@ const maxHeldWidening = 100e3 // ns
 
 // restoreHeld makes the PPS check hold the line the previous run kept,
 // placed in this run's frame at its first pulse (local time anchor, the
-// steering's correction corr there, step generation gen), with the
+// steering's correction corr there, steps included), with the
 // previous run's oscillator frequency: the pulses are judged against the
 // oscillator's line from before the alarm, not against one learnt from
 // what GNSS says now.
-func (g *guard) restoreHeld(r integrity.PPSHeldRecord, anchor time.Time, corr float64, gen uint64) {
+func (g *guard) restoreHeld(r integrity.PPSHeldRecord, anchor time.Time, corr float64) {
 	origin, originPPB := g.steer.Origin()
 	line, err := rebaseHeld(r, origin, originPPB, anchor, corr)
-	if err == nil && gen != 0 {
-		err = errors.New("the clock was stepped before the first pulse")
-	}
 	if err == nil {
 		d := g.newPPS()
 		if err = d.Hold(line); err == nil {

@@ -687,6 +687,10 @@ func TestGuardWideningGrowsAfterTheHoldOff(t *testing.T) {
 //   - idle: a run between them sees no pulse, while its steering moves
 //     the frequency every second, and carries the line on at its stop.
 //
+// A step of the clock before the next run's first pulse (the discipline's
+// first lock, when GNSS was pushed beyond the step threshold) moves the
+// line with the clock: the steer log counts it.
+//
 // The steering changes the frequency every second, as a running
 // discipline does. On another boot the line is not used, and the check
 // learns the pushed line as its own: what a restart cost before the line
@@ -696,16 +700,19 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 		name      string
 		bootAfter string
 		end       string // "stop", "crash" or "idle"
+		step      time.Duration
 		pushed    bool
 		wantHeld  bool // restored, and the push reported
 	}{
-		{"push goes on", "boot:1", "stop", true, true},
-		{"GNSS returns", "boot:1", "stop", false, true},
-		{"another boot", "boot:2", "stop", true, false},
-		{"crash, push goes on", "boot:1", "crash", true, true},
-		{"crash, GNSS returns", "boot:1", "crash", false, true},
-		{"idle run, push goes on", "boot:1", "idle", true, true},
-		{"idle run, GNSS returns", "boot:1", "idle", false, true},
+		{"push goes on", "boot:1", "stop", 0, true, true},
+		{"GNSS returns", "boot:1", "stop", 0, false, true},
+		{"another boot", "boot:2", "stop", 0, true, false},
+		{"crash, push goes on", "boot:1", "crash", 0, true, true},
+		{"crash, GNSS returns", "boot:1", "crash", 0, false, true},
+		{"idle run, push goes on", "boot:1", "idle", 0, true, true},
+		{"idle run, GNSS returns", "boot:1", "idle", 0, false, true},
+		{"stepped, push goes on", "boot:1", "stop", 200 * time.Millisecond, true, true},
+		{"stepped, GNSS returns", "boot:1", "stop", -200 * time.Millisecond, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -767,6 +774,9 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 			}
 
 			steer2, h := restart(tt.bootAfter)
+			if tt.step != 0 {
+				_ = steer2.Step(tt.step)
+			}
 			phase := integrity.Key{Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep}
 			first := -1
 			for i := range 120 {
