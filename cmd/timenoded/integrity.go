@@ -97,10 +97,13 @@ type guard struct {
 	// keptHeld is the held line the previous run left (restoreHeld),
 	// until this run's first pulse places it in its frame.
 	keptHeld *integrity.PPSHeldRecord
-	// heldWritten: the memory file holds a PPS held line; heldSaved:
-	// when the guard last wrote the file (keepHeld).
-	heldWritten bool
-	heldSaved   time.Time
+	// heldWritten: the memory file holds a PPS held line. heldSaved is
+	// when the guard last wrote the file, heldCorr and heldPPB the
+	// steering then (keepHeld); heldFailed when a write last failed.
+	heldWritten       bool
+	heldSaved         time.Time
+	heldCorr, heldPPB float64
+	heldFailed        time.Time
 
 	witnessMu sync.Mutex
 	witnesses map[string]integrity.Measurement
@@ -215,24 +218,47 @@ func recall(path string, now time.Time, log *slog.Logger) (integrity.Memory, boo
 // transition, when the survey completes, and as keepHeld and evaluate
 // say).
 func (g *guard) remember(now time.Time) {
-	held, _ := g.heldToKeep(now)
+	held, _ := g.heldToKeep(now, heldCrashMargin)
 	g.write(now, held)
 }
 
-// heldSaveEvery is how often the memory file is written while the PPS
-// check holds a line, so that a crash loses no more than that: the next
-// run carries the line over the gap at the frequency it finds the clock
-// at, which is the one the crashed run last set, and the servo moves the
-// frequency little within heldSaveEvery (rebaseHeld widens the line by
-// the change). At shutdown it is written again (stop).
-const heldSaveEvery = 10 * time.Second
+// While a held line is kept, the memory file is written again when the
+// steering since the last write has moved the clock heldDriftNs from
+// where the frequency set then would have taken it, and at least every
+// heldRefreshEvery (the next run takes a line kept at most maxHeldGap
+// before it starts). A crash leaves the clock at the frequency the
+// steering set last, and the next run carries the line over the time
+// since the write at that frequency: it is off by the steering's drift
+// from the write's frequency (under heldDriftNs, but for the second
+// before the check) less the frequency change over that time (which
+// carryHeld widens by). heldCrashMargin, added to every line written
+// while the daemon runs, covers the first, twice over for that second.
+// A node holding over steers at a steady frequency and writes every
+// heldRefreshEvery; one steering by GNSS writes as its frequency
+// wanders, where a fixed interval of 10 s wrote the 4 h witness history
+// (107 KB with three witnesses asked every 64 s) 8,640 times a day of
+// alarm.
+const (
+	heldDriftNs      = 500.0
+	heldCrashMargin  = 2 * heldDriftNs
+	heldRefreshEvery = 5 * time.Minute
+	// heldRetryAfter spaces writes after one failed: a disk that refuses
+	// gets one error line per interval.
+	heldRetryAfter = time.Minute
+)
 
-// keepHeld writes the memory file after a pulse when the held line is due
-// to be saved again, or has cleared (or can no longer be placed) since
-// it was written.
+// keepHeld writes the memory file when the held line is due to be
+// written again, or has cleared (or can no longer be placed) since it was
+// written; every second (evaluate), so a line the previous run left is
+// kept current before this run's first pulse too.
 func (g *guard) keepHeld(now time.Time) {
-	held, _ := g.heldToKeep(now)
-	if (held != nil || g.heldWritten) && now.Sub(g.heldSaved) >= heldSaveEvery {
+	held, _ := g.heldToKeep(now, heldCrashMargin)
+	if held == nil && !g.heldWritten || now.Sub(g.heldFailed) < heldRetryAfter {
+		return
+	}
+	corr, _, _ := g.steer.Steering(now)
+	drift := corr - g.heldCorr - g.heldPPB*1e-9*float64(now.Sub(g.heldSaved))
+	if held == nil || !g.heldWritten || now.Sub(g.heldSaved) >= heldRefreshEvery || math.Abs(drift) >= heldDriftNs {
 		g.write(now, held)
 	}
 }
@@ -242,7 +268,7 @@ func (g *guard) keepHeld(now time.Time) {
 // steering as it leaves it, so the next run need only widen it for the
 // frequency the discipline sets last.
 func (g *guard) stop(now time.Time) {
-	held, err := g.heldToKeep(now)
+	held, err := g.heldToKeep(now, 0)
 	if held != nil || g.heldWritten || g.haveWitnessHistory() {
 		g.write(now, held)
 	}
@@ -258,11 +284,12 @@ func (g *guard) stop(now time.Time) {
 }
 
 // heldToKeep is the held line to write to the memory file now, tied to
-// the clock: the PPS check's own, or the previous run's that no pulse has
-// placed in this run's frame yet, carried to now in its own frame. It is
-// nil if there is none, and nil with the reason if it cannot be tied (a
-// step since the pulses began, a clock without an identity).
-func (g *guard) heldToKeep(now time.Time) (*integrity.PPSHeldRecord, error) {
+// the clock and widened by margin (ns): the PPS check's own, or the
+// previous run's that no pulse has placed in this run's frame yet,
+// carried to now in its own frame. It is nil if there is none, and nil
+// with the reason if it cannot be tied (a step since the pulses began, a
+// clock without an identity).
+func (g *guard) heldToKeep(now time.Time, margin float64) (*integrity.PPSHeldRecord, error) {
 	if g.cfg.MemoryPath == "" {
 		return nil, nil
 	}
@@ -276,6 +303,7 @@ func (g *guard) heldToKeep(now time.Time) (*integrity.PPSHeldRecord, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.Line.ExtraNs += margin
 		return &c, nil
 	}
 	line, ok := g.pps.HeldLine()
@@ -289,6 +317,7 @@ func (g *guard) heldToKeep(now time.Time) (*integrity.PPSHeldRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	line.ExtraNs += margin
 	return &integrity.PPSHeldRecord{Line: line, SlopeNsPerS: g.slope, ClockID: id, At: now,
 		FreeNs: float64(now.Sub(g.anchor)) - corr, FreqPPB: ppb}, nil
 }
@@ -307,14 +336,16 @@ func (g *guard) write(now time.Time, held *integrity.PPSHeldRecord) {
 	g.witnessMu.Lock()
 	m.WitnessHistory = integrity.WitnessRecords(g.witnessHist)
 	g.witnessMu.Unlock()
-	// Saved or not, not tried again before the next interval: a disk
-	// that refuses gets one error line per interval.
-	g.witnessSaved, g.heldSaved = now, now
+	// Saved or not, the history is not tried again before the next
+	// interval, nor the held line before heldRetryAfter.
+	g.witnessSaved = now
 	if err := integrity.SaveMemory(g.cfg.MemoryPath, m); err != nil {
 		g.log.Error("integrity memory not saved: a restart would forget this state", "path", g.cfg.MemoryPath, "err", err)
+		g.heldFailed = now
 		return
 	}
-	g.heldWritten = held != nil
+	g.heldWritten, g.heldSaved = held != nil, now
+	g.heldCorr, g.heldPPB, _ = g.steer.Steering(now)
 }
 
 func (g *guard) haveWitnessHistory() bool {
@@ -386,7 +417,6 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 			g.restoreHeld(*r, p.Local, corr)
 		}
 		g.judgePulse(now, 0, -corr, stampOffset(p.Local))
-		g.keepHeld(now)
 		return
 	}
 	free := float64(p.Local.Sub(g.anchor)) - corr
@@ -397,7 +427,6 @@ func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	g.lastEdge = p.Local
 	g.judgePulse(now, sec, free, stampOffset(p.Local))
 	g.compareHeld(now, p.Local)
-	g.keepHeld(now)
 }
 
 // maxHeldGap is the longest a held line is carried from the previous
@@ -701,6 +730,7 @@ func (g *guard) evaluate(now time.Time) {
 	if now.Sub(g.witnessSaved) >= witnessSaveEvery && g.haveWitnessHistory() {
 		g.remember(now)
 	}
+	g.keepHeld(now)
 	g.record(g.pps.Tick(now))
 	if d, ok := g.hold.GNSSBound(now); ok {
 		drift, _ := g.hold.Drift(now)

@@ -222,6 +222,9 @@ type ppsWorld struct {
 	ref *clocktest.Manual
 	osc *clocktest.Oscillator
 	rng *rand.Rand
+	// steady: the steering holds its frequency, as in holdover, rather
+	// than swinging it 50 ppb over 44 s.
+	steady bool
 }
 
 func newPPSWorld(t0 time.Time, seed uint64) *ppsWorld {
@@ -247,7 +250,11 @@ func (w *ppsWorld) second(g *guard, steer *steerLog, s int, pushed, missing bool
 	if s == 2 {
 		_ = steer.Step(-300 * time.Millisecond)
 	}
-	_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+	if w.steady {
+		_ = steer.SetFrequency(-12000)
+	} else {
+		_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+	}
 	g.evaluate(w.osc.Now())
 }
 
@@ -733,15 +740,18 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 			}
 			// The memory file as the run leaves it: the line on boot:1,
 			// as old as the end wants.
-			ended := func(wantAge time.Duration) {
+			written := func() time.Duration {
 				t.Helper()
 				m, ok, err := integrity.LoadMemory(cfg.MemoryPath)
 				if err != nil || !ok || m.PPSHeld == nil || m.PPSHeld.ClockID != "boot:1" {
 					t.Fatalf("memory at the end of the run: %+v (%v %v), want the held line on boot:1", m.PPSHeld, ok, err)
 				}
-				// Saved at a pulse, at least heldSaveEvery after the last.
-				if age := w.osc.Now().Sub(m.PPSHeld.At); age < wantAge || age > heldSaveEvery+2*time.Second {
-					t.Fatalf("the line was written %v before the end, want %v to %v", age, wantAge, heldSaveEvery+2*time.Second)
+				return w.osc.Now().Sub(m.PPSHeld.At)
+			}
+			ended := func(wantAge time.Duration) {
+				t.Helper()
+				if age := written(); age < wantAge || age > heldRefreshEvery {
+					t.Fatalf("the line was written %v before the end, want %v to %v", age, wantAge, heldRefreshEvery)
 				}
 			}
 			restart := func(boot string) (*steerLog, *guard) {
@@ -751,11 +761,16 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 				return st, newGuard(cfg, st, lockedDisc{}, sky, w.osc.Now(), quiet)
 			}
 			if tt.end == "crash" {
-				// Killed several seconds after the last write.
-				for ; s < pushAt+64; s++ {
+				// Killed at the first second at least 4 s after a write:
+				// the next run carries the line over steering the file
+				// does not have.
+				for written() < 4*time.Second {
+					if s++; s > pushAt+300 {
+						t.Fatal("the held line was written every few seconds for 4 minutes")
+					}
 					w.second(g, steer, s, true, false)
 				}
-				ended(7 * time.Second)
+				ended(4 * time.Second)
 			} else {
 				g.stop(w.osc.Now())
 				ended(0)
@@ -807,6 +822,73 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 				if first >= 0 || h.keptHeld != nil {
 					t.Errorf("another boot: reported at pulse %d, line pending %v; want the line dropped", first, h.keptHeld != nil)
 				}
+			}
+		})
+	}
+}
+
+// TestGuardWritesTheHeldLineAsTheSteeringMoves: while the PPS check holds
+// a line, the line in the memory file is, at every second, one that a
+// crash then would leave within its allowance: carried to that second at
+// the frequency the steering set last, as the next run would, it is off
+// the free-running reading by no more than what it was widened by. A
+// steering that holds its frequency writes it only every
+// heldRefreshEvery; one that swings it writes as it swings.
+func TestGuardWritesTheHeldLineAsTheSteeringMoves(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		steady       bool
+		minWr, maxWr int
+	}{
+		{"steady", true, 2, 3},
+		{"swinging", false, 20, 300},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
+			w.steady = tt.steady
+			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: filepath.Join(t.TempDir(), integrityMemoryFile)}
+			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
+			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
+			const pushAt = 200
+			s := 1
+			for ; s < pushAt+30; s++ {
+				w.second(g, steer, s, s >= pushAt, false)
+			}
+			line, ok := g.pps.HeldLine()
+			if !ok {
+				t.Fatal("no line held 30 s after the push")
+			}
+			writes, worst := 0, 0.0
+			var last time.Time
+			for range 600 {
+				s++
+				w.second(g, steer, s, true, false)
+				now := w.osc.Now()
+				m, _, err := integrity.LoadMemory(cfg.MemoryPath)
+				if err != nil || m.PPSHeld == nil {
+					t.Fatalf("second %d: memory %+v (%v), want the held line", s, m.PPSHeld, err)
+				}
+				r := *m.PPSHeld
+				if !r.At.Equal(last) {
+					writes++
+					last = r.At
+				}
+				corr, ppb, _ := steer.Steering(now)
+				c, err := carryHeld(r, now, ppb, now, 0, ppb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				off := math.Abs(c.FreeNs - (float64(now.Sub(g.anchor)) - corr))
+				// (to a hundredth of a ns: float64 carries 1e11 ns)
+				if allowed := c.Line.ExtraNs - line.ExtraNs; off > allowed+0.01 {
+					t.Fatalf("second %d: a crash now leaves the line %.0f ns off, widened by %.0f", s, off, allowed)
+				}
+				worst = max(worst, off)
+			}
+			t.Logf("%d writes in 10 min; a crash left the line at most %.0f ns off", writes, worst)
+			if writes < tt.minWr || writes > tt.maxWr {
+				t.Errorf("%d writes in 10 min, want %d to %d", writes, tt.minWr, tt.maxWr)
 			}
 		})
 	}
