@@ -250,15 +250,22 @@ const (
 // keepHeld writes the memory file when the held line is due to be
 // written again, or has cleared (or can no longer be placed) since it was
 // written; every second (evaluate), so a line the previous run left is
-// kept current before this run's first pulse too.
+// kept current before this run's first pulse too. The line is built (and
+// the clock's identity read) only when a write may be due.
 func (g *guard) keepHeld(now time.Time) {
-	held, _ := g.heldToKeep(now, heldCrashMargin)
-	if held == nil && !g.heldWritten || now.Sub(g.heldFailed) < heldRetryAfter {
+	holding := g.keptHeld != nil || g.pps.Held()
+	if !holding && !g.heldWritten || now.Sub(g.heldFailed) < heldRetryAfter {
 		return
 	}
-	corr, _, _ := g.steer.Steering(now)
-	drift := corr - g.heldCorr - g.heldPPB*1e-9*float64(now.Sub(g.heldSaved))
-	if held == nil || !g.heldWritten || now.Sub(g.heldSaved) >= heldRefreshEvery || math.Abs(drift) >= heldDriftNs {
+	if holding && g.heldWritten {
+		corr, _, _ := g.steer.Steering(now)
+		drift := corr - g.heldCorr - g.heldPPB*1e-9*float64(now.Sub(g.heldSaved))
+		if now.Sub(g.heldSaved) < heldRefreshEvery && math.Abs(drift) < heldDriftNs {
+			return
+		}
+	}
+	held, _ := g.heldToKeep(now, heldCrashMargin)
+	if held != nil || g.heldWritten {
 		g.write(now, held)
 	}
 }

@@ -185,8 +185,7 @@ func TestGuardPPSPhase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newPPSWorld(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
 			steer := newSteerLog(w.osc)
-			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}}
-			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			cfg := w.guardConfig("")
 			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			missing := map[int]bool{}
 			for _, s := range tt.gaps {
@@ -250,12 +249,21 @@ func (w *ppsWorld) second(g *guard, steer *steerLog, s int, pushed, missing bool
 	if s == 2 {
 		_ = steer.Step(-300 * time.Millisecond)
 	}
-	if w.steady {
-		_ = steer.SetFrequency(-12000)
-	} else {
-		_ = steer.SetFrequency(-12000 + 50*math.Sin(float64(s)/7))
+	f := -12000.0
+	if !w.steady {
+		f += 50 * math.Sin(float64(s)/7)
 	}
+	_ = steer.SetFrequency(f)
 	g.evaluate(w.osc.Now())
+}
+
+// guardConfig is the configuration the guard's PPS tests run: enforcing,
+// the PPS check calibrated for the simulated pulses, the memory file at
+// memory ("": none).
+func (w *ppsWorld) guardConfig(memory string) guardConfig {
+	cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: memory}
+	cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+	return cfg
 }
 
 func hasEvidence(evs []integrity.Evidence, reason string) bool {
@@ -724,8 +732,7 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
-			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: filepath.Join(t.TempDir(), integrityMemoryFile)}
-			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			cfg := w.guardConfig(filepath.Join(t.TempDir(), integrityMemoryFile))
 			quiet := slog.New(slog.DiscardHandler)
 			sky := func() gnss.SkyView { return gnss.SkyView{} }
 			const pushAt = 200
@@ -846,8 +853,7 @@ func TestGuardWritesTheHeldLineAsTheSteeringMoves(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
 			w.steady = tt.steady
-			cfg := guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}, MemoryPath: filepath.Join(t.TempDir(), integrityMemoryFile)}
-			cfg.PPS.Model.R = ppsNoiseVariance(pps.QualitySimulated)
+			cfg := w.guardConfig(filepath.Join(t.TempDir(), integrityMemoryFile))
 			steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
 			g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
 			const pushAt = 200
