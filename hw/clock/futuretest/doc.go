@@ -13,7 +13,8 @@
 //
 // In the guest, /init checks that the clock really is at the date asked
 // for, brings up loopback, runs each package's binary from its source
-// directory with -test.v, and writes one line per package, one per skipped
+// directory with -test.v (a package listed in guestSubtests runs only the
+// subtests named there), and writes one line per package, one per skipped
 // test with its reason, and the output of any failing package to the second
 // serial port, then a result marker, and powers off. The host test fails on
 // any failing package, a missing marker or a guest that was not at the date;

@@ -4,10 +4,13 @@ package futuretest
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aunsorm/timenode/timing/integrity/attacksim"
 )
 
 // TestSummarizeAndRetryPattern: a failed subtest is rerun through its
@@ -129,5 +132,44 @@ func TestRunPackagesRerunsAloneAfterTheRest(t *testing.T) {
 	}
 	if n := strings.Count(got, "PKG "); n != len(pkgs) {
 		t.Errorf("%d PKG lines, want %d", n, len(pkgs))
+	}
+}
+
+// TestNarrowNamesARealScenario: a narrowed package's first run and rerun
+// both keep its subtest pattern, other packages' patterns pass through,
+// and attacksim's pattern names one of its scenarios exactly, so a
+// renamed scenario cannot leave the guest running none of them.
+func TestNarrowNamesARealScenario(t *testing.T) {
+	const dir = "timing/integrity/attacksim"
+	for _, c := range []struct{ dir, pattern, want string }{
+		{"netsvc", "", ""},
+		{"netsvc", "^(TestA)$", "^(TestA)$"},
+		{dir, "", "/" + guestSubtests[dir]},
+		{dir, "^(TestAttacks)$", "^(TestAttacks)$/" + guestSubtests[dir]},
+	} {
+		if got := narrow(c.dir, c.pattern); got != c.want {
+			t.Errorf("narrow(%q, %q) = %q, want %q", c.dir, c.pattern, got, c.want)
+		}
+	}
+	var names []string
+	for _, s := range attacksim.Scenarios() {
+		names = append(names, s.Name)
+	}
+	if !slices.Contains(names, guestSubtests[dir]) {
+		t.Errorf("guest runs attacksim's subtests %q; its scenarios are %q", guestSubtests[dir], names)
+	}
+	var patterns []string
+	run := func(bin, dir, pattern string) ([]byte, error) {
+		patterns = append(patterns, pattern)
+		return []byte("=== RUN   TestAttacks/x/y\n    --- FAIL: TestAttacks/x/y (0.00s)\n--- FAIL: TestAttacks (0.00s)\nFAIL\n"), errors.New("exit status 1")
+	}
+	p := firstRun(testPackage{"attacksim.test", dir}, run)
+	p.rerun(run)
+	sub := guestSubtests[dir]
+	if want := []string{"/" + sub, "^(TestAttacks)$/" + sub}; !slices.Equal(patterns, want) {
+		t.Errorf("ran %q, want %q", patterns, want)
+	}
+	if r := p.report(); !strings.Contains(r, " subtests="+sub+"\n") {
+		t.Errorf("report %q does not say which subtests ran", r)
 	}
 }
