@@ -235,9 +235,9 @@ func (g *guard) remember(now time.Time) {
 // while the daemon runs, covers the first, twice over for that second.
 // A node holding over steers at a steady frequency and writes every
 // heldRefreshEvery; one steering by GNSS writes as its frequency
-// wanders, where a fixed interval of 10 s wrote the 4 h witness history
-// (107 KB with three witnesses asked every 64 s) 8,640 times a day of
-// alarm.
+// wanders. Each write is the line alone (integrity.HeldPath), not the
+// memory file with its 4 h witness history (107 KB with three witnesses
+// asked every 64 s).
 const (
 	heldDriftNs      = 500.0
 	heldCrashMargin  = 2 * heldDriftNs
@@ -247,11 +247,12 @@ const (
 	heldRetryAfter = time.Minute
 )
 
-// keepHeld writes the memory file when the held line is due to be
-// written again, or has cleared (or can no longer be placed) since it was
-// written; every second (evaluate), so a line the previous run left is
-// kept current before this run's first pulse too. The line is built (and
-// the clock's identity read) only when a write may be due.
+// keepHeld writes the held line (integrity.SaveHeld) when it is due to
+// be written again, or removes it when it has cleared (or can no longer
+// be placed) since it was written; every second (evaluate), so a line the
+// previous run left is kept current before this run's first pulse too.
+// The line is built (and the clock's identity read) only when a write
+// may be due.
 func (g *guard) keepHeld(now time.Time) {
 	holding := g.keptHeld != nil || g.pps.Held()
 	if !holding && !g.heldWritten || now.Sub(g.heldFailed) < heldRetryAfter {
@@ -265,9 +266,17 @@ func (g *guard) keepHeld(now time.Time) {
 		}
 	}
 	held, _ := g.heldToKeep(now, heldCrashMargin)
-	if held != nil || g.heldWritten {
-		g.write(now, held)
+	if held == nil && !g.heldWritten {
+		return
 	}
+	// The line alone: the memory file around it changes on transitions
+	// and with the witness history, which write keeps.
+	if err := integrity.SaveHeld(g.cfg.MemoryPath, held); err != nil {
+		g.log.Error("PPS check's held line not saved: a crash would lose it", "path", integrity.HeldPath(g.cfg.MemoryPath), "err", err)
+		g.heldFailed = now
+		return
+	}
+	g.wroteHeld(now, held)
 }
 
 // stop writes the memory file at shutdown, with the PPS check's held
@@ -351,6 +360,12 @@ func (g *guard) write(now time.Time, held *integrity.PPSHeldRecord) {
 		g.heldFailed = now
 		return
 	}
+	g.wroteHeld(now, held)
+}
+
+// wroteHeld notes that held (nil: none) is the line on disk as of now,
+// and the steering it was written with.
+func (g *guard) wroteHeld(now time.Time, held *integrity.PPSHeldRecord) {
 	g.heldWritten, g.heldSaved = held != nil, now
 	g.heldCorr, g.heldPPB, _ = g.steer.Steering(now)
 }

@@ -867,10 +867,25 @@ func TestGuardWritesTheHeldLineAsTheSteeringMoves(t *testing.T) {
 			}
 			writes, worst := 0, 0.0
 			var last time.Time
+			mainFile, err := os.Stat(cfg.MemoryPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mainWrites, heldSize := 0, int64(0)
 			for range 600 {
 				s++
 				w.second(g, steer, s, true, false)
 				now := w.osc.Now()
+				// Renamed into place, a rewritten file is another file.
+				if fi, err := os.Stat(cfg.MemoryPath); err != nil {
+					t.Fatal(err)
+				} else if !os.SameFile(fi, mainFile) {
+					mainWrites++
+					mainFile = fi
+				}
+				if fi, err := os.Stat(integrity.HeldPath(cfg.MemoryPath)); err == nil {
+					heldSize = max(heldSize, fi.Size())
+				}
 				m, _, err := integrity.LoadMemory(cfg.MemoryPath)
 				if err != nil || m.PPSHeld == nil {
 					t.Fatalf("second %d: memory %+v (%v), want the held line", s, m.PPSHeld, err)
@@ -892,9 +907,14 @@ func TestGuardWritesTheHeldLineAsTheSteeringMoves(t *testing.T) {
 				}
 				worst = max(worst, off)
 			}
-			t.Logf("%d writes in 10 min; a crash left the line at most %.0f ns off", writes, worst)
+			t.Logf("%d writes in 10 min of up to %d bytes; a crash left the line at most %.0f ns off", writes, heldSize, worst)
 			if writes < tt.minWr || writes > tt.maxWr {
 				t.Errorf("%d writes in 10 min, want %d to %d", writes, tt.minWr, tt.maxWr)
+			}
+			// The line is written alone: the memory file, with the
+			// witness history, is left as it is.
+			if mainWrites != 0 || heldSize == 0 || heldSize > 1024 {
+				t.Errorf("memory file rewritten %d times with the line; line file of %d bytes, want the line alone in under 1 KiB", mainWrites, heldSize)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -47,10 +48,12 @@ type Memory struct {
 	// from and what the node's move is measured against
 	// (WitnessDeparture). Absent without witnesses.
 	WitnessHistory []WitnessRecord `json:"witness_history,omitempty"`
-	// PPSHeld is the PPS check's held line as a stopping daemon left it
-	// (written at shutdown only, while the check holds one), so that the
-	// next run judges GNSS against the oscillator's line from before the
-	// alarm rather than learn one from the pulses it then sees.
+	// PPSHeld is the PPS check's held line as the daemon last kept it
+	// (while the check holds one), so that the next run judges GNSS
+	// against the oscillator's line from before the alarm rather than
+	// learn one from the pulses it then sees. SaveMemory writes it to
+	// its own file (HeldPath); LoadMemory also takes it from here, where
+	// files written before that kept it.
 	PPSHeld *PPSHeldRecord `json:"pps_held,omitempty"`
 }
 
@@ -184,8 +187,18 @@ func (p *Policy) Restore(m Memory, now time.Time) (State, error) {
 	return st, nil
 }
 
-// LoadMemory reads a Memory file. A missing file is no memory (ok false,
-// no error); a file that cannot be read or parsed is an error.
+// HeldPath is the file beside the memory file at path that keeps its PPS
+// held line. The daemon rewrites the line every few minutes while it is
+// held (and as the steering moves); on its own it is a few hundred
+// bytes, where the memory file with a 4 h witness history is about
+// 107 KB.
+func HeldPath(path string) string { return path + ".pps-held" }
+
+// LoadMemory reads a Memory file and the held line beside it (HeldPath),
+// which, when present, is the Memory's PPSHeld. A missing memory file is
+// no memory (ok false, no error), whatever lies beside it: removing the
+// memory file is how an operator resets the check. A file that cannot be
+// read or parsed is an error.
 func LoadMemory(path string) (m Memory, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -226,21 +239,80 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 			return Memory{}, false, fmt.Errorf("%s: pps_held: %w", path, err)
 		}
 	}
+	held, err := loadHeld(HeldPath(path))
+	if err != nil {
+		return Memory{}, false, err
+	}
+	if held != nil {
+		m.PPSHeld = held
+	}
 	return m, true, nil
 }
 
+// loadHeld reads a held-line file: nil if there is none.
+func loadHeld(path string) (*PPSHeldRecord, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r PPSHeldRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := r.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
 // SaveMemory writes m to path atomically, readable by the owner only
-// (keyfile.WriteAtomic: synced, renamed into place, directory synced). A
-// witness history longer than LoadMemory takes (more than 20 witnesses'
-// worth) is cut to its latest measurements: a file the daemon refuses
-// would start it untrusted.
+// (keyfile.WriteAtomic: synced, renamed into place, directory synced),
+// and its held line to HeldPath(path) (SaveHeld). A witness history
+// longer than LoadMemory takes (more than 20 witnesses' worth) is cut to
+// its latest measurements: a file the daemon refuses would start it
+// untrusted.
 func SaveMemory(path string, m Memory) error {
 	if n := len(m.WitnessHistory); n > maxWitnessRecords {
 		m.WitnessHistory = m.WitnessHistory[n-maxWitnessRecords:]
 	}
+	held := m.PPSHeld
+	m.PPSHeld = nil
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
+	// The line first: a crash between the two then leaves at worst a
+	// new line beside an older memory, never a line an operator's reset
+	// (removing the memory file) left behind beside a new one.
+	if err := SaveHeld(path, held); err != nil {
+		return err
+	}
 	return keyfile.WriteAtomic(path, append(b, '\n'), 0o600)
+}
+
+// SaveHeld writes r as the held line of the memory file at path
+// (HeldPath), atomically and readable by the owner only, or removes it
+// when r is nil; the memory file itself is left as it is.
+func SaveHeld(path string, r *PPSHeldRecord) error {
+	hp := HeldPath(path)
+	if r == nil {
+		err := os.Remove(hp)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// A line that came back after a power cut would be judged
+		// against again.
+		return keyfile.SyncDir(filepath.Dir(hp))
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return keyfile.WriteAtomic(hp, append(b, '\n'), 0o600)
 }

@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,21 +157,31 @@ func TestMemoryKeepsTheWitnessHistory(t *testing.T) {
 	}
 }
 
-// FuzzLoadMemory: whatever the file holds, LoadMemory returns a memory or
-// an error, never panics; a memory it accepts restores into a policy and
-// a witness history, and saved again loads again.
+// FuzzLoadMemory: whatever the file and the held line beside it hold,
+// LoadMemory returns a memory or an error, never panics; a memory it
+// accepts restores into a policy and a witness history, and saved again
+// loads again.
 func FuzzLoadMemory(f *testing.F) {
-	f.Add(`{"version":1,"state":"untrusted","since":"2031-06-01T00:00:00Z","residual_ns":5000,"evidence":[{"At":"2031-06-01T00:00:00Z","Detector":"pps","Reason":"phase_step","Level":3,"Values":{"held_error_ns":4000}}]}`)
-	f.Add(`{"version":1,"state":"suspect","drift_ns_per_s":2.5,"drift_from":"2031-06-01T00:00:00Z","pps_fit":{"r_ns2":1,"qwf_ns2_per_s":0.1,"qrw_ppb2_per_s":0}}`)
-	f.Add(`{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`)
-	f.Add(`{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":40,"Valid":true}}`)
-	f.Add(`{"version":1,"state":"untrusted","pps_held":` + heldJSON + `}`)
+	f.Add(`{"version":1,"state":"untrusted","since":"2031-06-01T00:00:00Z","residual_ns":5000,"evidence":[{"At":"2031-06-01T00:00:00Z","Detector":"pps","Reason":"phase_step","Level":3,"Values":{"held_error_ns":4000}}]}`, "")
+	f.Add(`{"version":1,"state":"suspect","drift_ns_per_s":2.5,"drift_from":"2031-06-01T00:00:00Z","pps_fit":{"r_ns2":1,"qwf_ns2_per_s":0.1,"qrw_ppb2_per_s":0}}`, "")
+	f.Add(`{"version":1,"state":"trusted","witness_history":[{"w":"rt","at":"2031-06-01T00:00:00Z","offset_ns":5,"uncertainty_ns":9}]}`, "")
+	f.Add(`{"version":1,"state":"trusted","antenna":{"LatDeg":41,"LonDeg":29,"AltM":40,"Valid":true}}`, "")
+	f.Add(`{"version":1,"state":"untrusted","pps_held":`+heldJSON+`}`, "")
+	f.Add(`{"version":1,"state":"untrusted"}`, heldJSON)
+	f.Add(`{"version":1,"state":"untrusted","pps_held":`+heldJSON+`}`, `{"line":{}}`)
 	dir := f.TempDir()
 	now := time.Date(2031, 6, 1, 1, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, body string) {
+	// held is the file beside the memory file (HeldPath); empty: none.
+	f.Fuzz(func(t *testing.T, body, held string) {
 		path := filepath.Join(dir, "m.json")
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		os.Remove(HeldPath(path))
+		if held != "" {
+			if err := os.WriteFile(HeldPath(path), []byte(held), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		m, ok, err := LoadMemory(path)
 		if err != nil || !ok {
@@ -195,4 +206,104 @@ func FuzzLoadMemory(f *testing.F) {
 			t.Fatalf("saved memory does not load again: %v %v", ok, err)
 		}
 	})
+}
+
+// TestMemoryKeepsTheHeldLineBesideIt: the held line lives in its own file
+// beside the memory file. SaveHeld rewrites that file alone, SaveMemory
+// keeps it in step with the Memory, LoadMemory reads it (over a line an
+// older daemon kept inside the memory file), refuses a broken one by its
+// path, and ignores it when the memory file itself was removed.
+func TestMemoryKeepsTheHeldLineBesideIt(t *testing.T) {
+	var held PPSHeldRecord
+	if err := json.Unmarshal([]byte(heldJSON), &held); err != nil {
+		t.Fatal(err)
+	}
+	later := held
+	later.At = held.At.Add(time.Minute)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "integrity.json")
+	load := func() *PPSHeldRecord {
+		t.Helper()
+		m, ok, err := LoadMemory(path)
+		if err != nil || !ok {
+			t.Fatalf("LoadMemory: %v, %v", ok, err)
+		}
+		return m.PPSHeld
+	}
+	if err := SaveMemory(path, Memory{Version: MemoryVersion, State: "untrusted", PPSHeld: &held}); err != nil {
+		t.Fatal(err)
+	}
+	main, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(main), "pps_held") {
+		t.Errorf("memory file holds the line too:\n%s", main)
+	}
+	if fi, err := os.Stat(HeldPath(path)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("held line file %v, %v; want mode 0600", fi, err)
+	}
+	if r := load(); r == nil || !r.At.Equal(held.At) {
+		t.Fatalf("line read back %+v, want the one saved", r)
+	}
+
+	if err := SaveHeld(path, &later); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(main) {
+		t.Error("SaveHeld rewrote the memory file")
+	}
+	if r := load(); r == nil || !r.At.Equal(later.At) {
+		t.Fatalf("line read back %+v, want the one SaveHeld wrote", r)
+	}
+
+	// An older daemon's file keeps the line inside; the file beside it,
+	// when there is one, is newer.
+	old := strings.Replace(string(main), `"version"`, `"pps_held": `+heldJSON+`, "version"`, 1)
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := load(); r == nil || !r.At.Equal(later.At) {
+		t.Fatalf("line read back %+v, want the one beside the file", r)
+	}
+	if err := SaveHeld(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(HeldPath(path)); !os.IsNotExist(err) {
+		t.Fatalf("held line file after SaveHeld(nil): %v, want it removed", err)
+	}
+	if r := load(); r == nil || !r.At.Equal(held.At) {
+		t.Fatalf("line read back %+v, want the one inside the older file", r)
+	}
+	if err := SaveHeld(path, nil); err != nil {
+		t.Errorf("removing a line that is not there: %v", err)
+	}
+
+	// SaveMemory without a line removes the one beside it.
+	if err := SaveHeld(path, &later); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveMemory(path, Memory{Version: MemoryVersion, State: "trusted"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := load(); r != nil {
+		t.Fatalf("line %+v after a memory saved without one", r)
+	}
+
+	// A broken line is refused, by its own path.
+	if err := os.WriteFile(HeldPath(path), []byte(strings.Replace(heldJSON, `"boot-1"`, `""`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := LoadMemory(path); ok || err == nil || !strings.Contains(err.Error(), HeldPath(path)) {
+		t.Fatalf("broken line: ok %v err %v, want an error naming %s", ok, err, HeldPath(path))
+	}
+
+	// Removing the memory file resets the check: what lies beside it
+	// is not a memory.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok, err := LoadMemory(path); ok || err != nil || m.PPSHeld != nil {
+		t.Fatalf("no memory file: %+v, ok %v, err %v; want no memory", m, ok, err)
+	}
 }
