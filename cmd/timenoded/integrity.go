@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -97,6 +96,9 @@ type guard struct {
 	// keptHeld is the held line the previous run left (restoreHeld),
 	// until this run's first pulse places it in its frame.
 	keptHeld *integrity.PPSHeldRecord
+	// overlapSkipped is the step generation whose first edge was skipped
+	// as perhaps stamped before a step back (observePulse).
+	overlapSkipped uint64
 	// heldWritten: the memory file holds a PPS held line. heldSaved is
 	// when the guard last wrote the file, heldCorr and heldPPB the
 	// steering then (keepHeld); heldFailed when a write last failed.
@@ -303,16 +305,16 @@ func (g *guard) stop(now time.Time) {
 // the clock and widened by margin (ns): the PPS check's own, or the
 // previous run's that no pulse has placed in this run's frame yet,
 // carried to now in its own frame. It is nil if there is none, and nil
-// with the reason if it cannot be tied (a step since the pulses began, a
-// clock without an identity).
+// with the reason if it cannot be tied (a clock without an identity, a
+// carried line the gap or the clock makes useless).
 func (g *guard) heldToKeep(now time.Time, margin float64) (*integrity.PPSHeldRecord, error) {
 	if g.cfg.MemoryPath == "" {
 		return nil, nil
 	}
 	// A step is in the correction like any steering, so it moves the
-	// kept frame's reading not at all; only the pulse history of this
-	// run breaks at one (observePulse).
-	corr, ppb, gen := g.steer.Steering(now)
+	// frame's free-running reading not at all: observePulse keeps a held
+	// line through one, and a carried line is carried through one.
+	corr, ppb, _ := g.steer.Steering(now)
 	if r := g.keptHeld; r != nil {
 		origin, originPPB := g.steer.Origin()
 		c, err := carryHeld(*r, origin, originPPB, now, corr, ppb)
@@ -325,9 +327,6 @@ func (g *guard) heldToKeep(now time.Time, margin float64) (*integrity.PPSHeldRec
 	line, ok := g.pps.HeldLine()
 	if !ok || !g.started || !g.haveSlope {
 		return nil, nil
-	}
-	if gen != g.gen {
-		return nil, errors.New("the clock was stepped since the pulses began")
 	}
 	id, err := g.steer.ClockID()
 	if err != nil {
@@ -426,10 +425,28 @@ const (
 func (g *guard) observePulse(now time.Time, p pps.Pulse) {
 	corr, gen := g.steer.Correction(p.Local)
 	if g.started && gen != g.gen {
-		// A step: local times on either side do not compare. Start the
-		// phase history afresh (steps happen before the first lock).
-		g.pps = g.newPPS()
-		g.started, g.haveSlope, g.early = false, false, []earlyPulse{}
+		switch {
+		case g.steer.Overlaps(p.Local, g.gen) && g.overlapSkipped != gen:
+			// Stamped where a step back doubled the readings: perhaps
+			// before the step, which Correction cannot tell. The next
+			// edge comes a second later, after it.
+			g.overlapSkipped = gen
+			return
+		case !g.pps.Held():
+			// A step with nothing held: the first lock's, or a return to
+			// GNSS. Start the phase history afresh.
+			g.pps = g.newPPS()
+			g.started, g.haveSlope, g.early = false, false, []earlyPulse{}
+		default:
+			// The steer log counts the step in the correction, so the
+			// free-running reading goes on across it and the check keeps
+			// the line it holds: the step a spoofer's push beyond the
+			// step threshold causes must not make it learn the pushed
+			// line.
+			g.gen = gen
+			line, _ := g.pps.HeldLine()
+			g.log.Info("PPS check's held line kept across a step of the clock", "why", line.Why)
+		}
 	}
 	if !g.started {
 		g.started, g.gen, g.anchor, g.lastFree, g.sec = true, gen, p.Local, -corr, 0

@@ -224,6 +224,12 @@ type ppsWorld struct {
 	// steady: the steering holds its frequency, as in holdover, rather
 	// than swinging it 50 ppb over 44 s.
 	steady bool
+	// step steps the clock at second stepAt (instead of second 2's),
+	// after its edge was read or, inFlight, between the edge's timestamp
+	// and its reading.
+	stepAt   int
+	step     time.Duration
+	inFlight bool
 }
 
 func newPPSWorld(t0 time.Time, seed uint64) *ppsWorld {
@@ -233,8 +239,8 @@ func newPPSWorld(t0 time.Time, seed uint64) *ppsWorld {
 }
 
 // second plays second s: its edge (1 ms late if pushed, none if missing)
-// to g, then the discipline's steering: a step at second 2, and whatever
-// frequency its servo picks, every second.
+// to g, then the discipline's steering: a step at second 2 (and at
+// stepAt), and whatever frequency its servo picks, every second.
 func (w *ppsWorld) second(g *guard, steer *steerLog, s int, pushed, missing bool) {
 	edge := w.t0.Add(time.Duration(s) * time.Second)
 	if pushed {
@@ -242,12 +248,25 @@ func (w *ppsWorld) second(g *guard, steer *steerLog, s int, pushed, missing bool
 	}
 	w.ref.Set(edge)
 	local := w.osc.Now().Add(time.Duration(w.rng.NormFloat64() * 1000))
+	var step time.Duration
+	switch s {
+	case w.stepAt:
+		step = w.step
+	case 2:
+		step = -300 * time.Millisecond
+	}
+	if step != 0 && w.inFlight && s == w.stepAt {
+		// 10 ms after the edge, well after its timestamp.
+		w.ref.Set(edge.Add(10 * time.Millisecond))
+		_ = steer.Step(step)
+		step = 0
+	}
 	if !missing {
 		g.observePulse(local, pps.Pulse{Local: local})
 	}
 	w.ref.Set(edge.Add(300 * time.Millisecond))
-	if s == 2 {
-		_ = steer.Step(-300 * time.Millisecond)
+	if step != 0 {
+		_ = steer.Step(step)
 	}
 	f := -12000.0
 	if !w.steady {
@@ -831,6 +850,109 @@ func TestGuardKeepsTheHeldLineAcrossARestart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGuardKeepsTheHeldLineThroughAStep: a step of the clock while the
+// PPS check holds a line (the discipline's, when GNSS was pushed beyond
+// the step threshold) changes nothing the check sees. Against a run
+// without the step on the same pulses it holds the line, reports the
+// push and clears the line when GNSS returns at the same seconds, and the
+// memory keeps the line through the step. A step back between an edge's
+// timestamp and its reading leaves a reading the steer log cannot place
+// on either side of it: that one edge is skipped, and the check may lag
+// the run without the step by a second.
+func TestGuardKeepsTheHeldLineThroughAStep(t *testing.T) {
+	const pushAt, stepAt, end = 200, 260, 400
+	phase := integrity.Key{Detector: integrity.DetectorPPS, Reason: integrity.ReasonPhaseStep}
+	for _, tt := range []struct {
+		name     string
+		step     time.Duration
+		inFlight bool
+		pushed   bool // the push goes on after the step; else GNSS returns
+	}{
+		{"forward, push goes on", 200 * time.Millisecond, false, true},
+		{"forward, GNSS returns", 200 * time.Millisecond, false, false},
+		{"back, push goes on", -200 * time.Millisecond, false, true},
+		{"back, GNSS returns", -200 * time.Millisecond, false, false},
+		{"forward while an edge is read, push goes on", 200 * time.Millisecond, true, true},
+		{"back while an edge is read, push goes on", -200 * time.Millisecond, true, true},
+		{"back while an edge is read, GNSS returns", -200 * time.Millisecond, true, false},
+		{"back 3 s while an edge is read, push goes on", -3 * time.Second, true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// play runs the world and returns, per second from the
+			// step on, whether the line is held and how often the push
+			// was reported.
+			play := func(stepped bool) (held []bool, reports []uint64) {
+				w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
+				if stepped {
+					w.stepAt, w.step, w.inFlight = stepAt, tt.step, tt.inFlight
+				}
+				cfg := w.guardConfig(filepath.Join(t.TempDir(), integrityMemoryFile))
+				steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
+				g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
+				for s := 1; s < end; s++ {
+					w.second(g, steer, s, s >= pushAt && (s < stepAt || tt.pushed), false)
+					if s < stepAt {
+						continue
+					}
+					held, reports = append(held, g.pps.Held()), append(reports, g.Counts()[phase])
+					// What a crash now would leave the next run.
+					m, _, err := integrity.LoadMemory(cfg.MemoryPath)
+					if err != nil || (m.PPSHeld != nil) != g.pps.Held() {
+						t.Fatalf("second %d: line in memory %v (%v), held %v", s, m.PPSHeld != nil, err, g.pps.Held())
+					}
+				}
+				return held, reports
+			}
+			wantHeld, wantReports := play(false)
+			held, reports := play(true)
+			if !wantHeld[0] {
+				t.Fatal("no line held at the step")
+			}
+			skipped := tt.inFlight && tt.step < 0
+			for i := range held {
+				ok := held[i] == wantHeld[i] && reports[i] == wantReports[i]
+				if skipped {
+					// One edge fewer judged: a report fewer or more, the
+					// line cleared a second earlier or later.
+					near := func(j int) bool { return j >= 0 && j < len(held) && held[i] == wantHeld[j] }
+					ok = (near(i-1) || near(i) || near(i+1)) && max(reports[i], wantReports[i])-min(reports[i], wantReports[i]) <= 1
+				}
+				if !ok {
+					t.Fatalf("%d s after the step: held %v, %d reports; without the step held %v, %d reports",
+						i, held[i], reports[i], wantHeld[i], wantReports[i])
+				}
+			}
+			last := len(held) - 1
+			t.Logf("at the end: held %v, %d reports of the push (%d at the step)", held[last], reports[last], reports[0])
+			if tt.pushed != held[last] || tt.pushed && reports[last] == reports[0] {
+				t.Errorf("at the end: held %v, %d reports after the step; want the line held and the push reported while it goes on, the line cleared when GNSS returns", held[last], reports[last]-reports[0])
+			}
+		})
+	}
+}
+
+// TestGuardSkipsAnEdgeStampedBeforeAStepBack: the first lock's step back,
+// made between an edge's timestamp and its reading, starts the phase
+// history afresh from the next edge, not from that one, which the steer
+// log would place 300 ms off: a clean sky raises nothing.
+func TestGuardSkipsAnEdgeStampedBeforeAStepBack(t *testing.T) {
+	w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
+	w.stepAt, w.step, w.inFlight = 2, -300*time.Millisecond, true
+	steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
+	g := newGuard(w.guardConfig(""), steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
+	for s := 1; s < 600; s++ {
+		w.second(g, steer, s, false, false)
+	}
+	for k, n := range g.Counts() {
+		if n != 0 {
+			t.Errorf("clean sky: %d × %v", n, k)
+		}
+	}
+	if st := g.Status().State; st != integrity.StateTrusted {
+		t.Errorf("clean sky: %v, want trusted", st)
 	}
 }
 

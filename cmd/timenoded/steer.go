@@ -22,7 +22,21 @@ type steerLog struct {
 	// clock's frequency then, as whatever ran before left it.
 	origin    time.Time
 	originPPB float64
+	// overlaps are the last backward steps' doubled readings, newest
+	// last (Overlaps).
+	overlaps []stepOverlap
 }
+
+// stepOverlap is the span of local readings a backward step made occur
+// twice, [from, to), and the generation the step began.
+type stepOverlap struct {
+	gen      uint64
+	from, to time.Time
+}
+
+// maxOverlaps is how many backward steps' spans are kept: a pulse is
+// looked up within a second or two of its edge.
+const maxOverlaps = 8
 
 // steerSeg is a span of constant frequency correction starting at local
 // time from, with the correction accumulated up to from.
@@ -82,7 +96,29 @@ func (s *steerLog) Step(d time.Duration) error {
 	last := s.segs[len(s.segs)-1]
 	s.add(steerSeg{from: before.Add(d), base: s.at(before) + float64(d), ppb: last.ppb})
 	s.gen++
+	if d < 0 {
+		s.overlaps = append(s.overlaps, stepOverlap{gen: s.gen, from: before.Add(d), to: before})
+		if len(s.overlaps) > maxOverlaps {
+			s.overlaps = s.overlaps[1:]
+		}
+	}
 	return nil
+}
+
+// Overlaps reports whether local time t lies where a backward step made
+// after generation gen left readings that occur twice: a timestamp there
+// may have been taken on either side of the step, and Correction takes it
+// for one taken after. Readings elsewhere are unambiguous: before a step
+// forward, the clock never read what it reads after it.
+func (s *steerLog) Overlaps(t time.Time, gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.overlaps {
+		if o.gen > gen && !t.Before(o.from) && t.Before(o.to) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *steerLog) add(seg steerSeg) {

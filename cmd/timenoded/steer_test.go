@@ -74,3 +74,34 @@ func TestSteerLogClockID(t *testing.T) {
 		t.Errorf("wrapping the simulated oscillator: %q, %v; want clock.ErrNoIdentity", id, err)
 	}
 }
+
+// TestSteerLogOverlaps: a step back doubles the readings between where it
+// lands and where it left, and only for generations before it; a step
+// forward doubles none.
+func TestSteerLogOverlaps(t *testing.T) {
+	ref := clocktest.NewManual(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC))
+	s := newSteerLog(clocktest.NewOscillator(ref, clocktest.OscillatorConfig{}))
+	at := s.Now()
+	_ = s.Step(time.Second) // generation 1
+	ref.Advance(10 * time.Second)
+	left := s.Now()
+	_ = s.Step(-2 * time.Second) // generation 2
+	for _, c := range []struct {
+		name string
+		t    time.Time
+		gen  uint64
+		want bool
+	}{
+		{"before the step forward", at.Add(-time.Millisecond), 0, false},
+		{"across the step forward", at.Add(500 * time.Millisecond), 0, false},
+		{"where the step back landed", left.Add(-2 * time.Second), 1, true},
+		{"just before it left", left.Add(-time.Nanosecond), 1, true},
+		{"where it left", left, 1, false},
+		{"before where it landed", left.Add(-2*time.Second - time.Nanosecond), 1, false},
+		{"as of the step back's own generation", left.Add(-time.Second), 2, false},
+	} {
+		if got := s.Overlaps(c.t, c.gen); got != c.want {
+			t.Errorf("%s: Overlaps = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
