@@ -200,15 +200,8 @@ func HeldPath(path string) string { return path + ".pps-held" }
 // memory file is how an operator resets the check. A file that cannot be
 // read or parsed is an error.
 func LoadMemory(path string) (m Memory, ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return Memory{}, false, nil
-	}
-	if err != nil {
+	if ok, err := readJSON(path, &m); !ok || err != nil {
 		return Memory{}, false, err
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return Memory{}, false, fmt.Errorf("%s: %w", path, err)
 	}
 	if m.Version != MemoryVersion {
 		return Memory{}, false, fmt.Errorf("%s: version %d, want %d", path, m.Version, MemoryVersion)
@@ -251,21 +244,40 @@ func LoadMemory(path string) (m Memory, ok bool, err error) {
 
 // loadHeld reads a held-line file: nil if there is none.
 func loadHeld(path string) (*PPSHeldRecord, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var r PPSHeldRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if ok, err := readJSON(path, &r); !ok || err != nil {
+		return nil, err
 	}
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// readJSON reads the JSON file at path into v: false, no error, if there
+// is no file; a parse error names the path.
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
+}
+
+// writeJSON writes v to path as indented JSON, atomically and readable
+// by the owner only (keyfile.WriteAtomic).
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return keyfile.WriteAtomic(path, append(b, '\n'), 0o600)
 }
 
 // SaveMemory writes m to path atomically, readable by the owner only
@@ -280,17 +292,13 @@ func SaveMemory(path string, m Memory) error {
 	}
 	held := m.PPSHeld
 	m.PPSHeld = nil
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
 	// The line first: a crash between the two then leaves at worst a
 	// new line beside an older memory, never a line an operator's reset
 	// (removing the memory file) left behind beside a new one.
 	if err := SaveHeld(path, held); err != nil {
 		return err
 	}
-	return keyfile.WriteAtomic(path, append(b, '\n'), 0o600)
+	return writeJSON(path, m)
 }
 
 // SaveHeld writes r as the held line of the memory file at path
@@ -310,9 +318,5 @@ func SaveHeld(path string, r *PPSHeldRecord) error {
 		// against again.
 		return keyfile.SyncDir(filepath.Dir(hp))
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return keyfile.WriteAtomic(hp, append(b, '\n'), 0o600)
+	return writeJSON(hp, r)
 }

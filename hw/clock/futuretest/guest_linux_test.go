@@ -230,7 +230,7 @@ type packageRun struct {
 // when it is not empty, and returns its verbose output.
 type runner func(bin, dir, pattern string) ([]byte, error)
 
-// firstRun runs every test of p.
+// firstRun runs every test of p (those guestSubtests leaves in the guest).
 func firstRun(p testPackage, run runner) *packageRun {
 	start := time.Now()
 	out, err := run(p.bin, p.dir, narrow(p.dir, ""))
