@@ -890,6 +890,9 @@ func TestGuardKeepsTheHeldLineThroughAStep(t *testing.T) {
 					w.stepAt, w.step, w.inFlight = stepAt, tt.step, tt.inFlight
 				}
 				cfg := w.guardConfig(filepath.Join(t.TempDir(), integrityMemoryFile))
+				// As shipped: a monitoring node follows the pushed GNSS
+				// and steps; an enforcing one holds over and does not.
+				cfg.Mode = integrityMonitor
 				steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
 				g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
 				for s := 1; s < end; s++ {
