@@ -945,7 +945,9 @@ func TestGuardSkipsAnEdgeStampedBeforeAStepBack(t *testing.T) {
 	w := newPPSWorld(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC), 4)
 	w.stepAt, w.step, w.inFlight = 2, -300*time.Millisecond, true
 	steer := newSteerLog(identifiedClock{w.osc, "boot:1"})
-	g := newGuard(w.guardConfig(""), steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
+	cfg := w.guardConfig("")
+	cfg.Mode = integrityMonitor // as shipped
+	g := newGuard(cfg, steer, lockedDisc{}, func() gnss.SkyView { return gnss.SkyView{} }, w.osc.Now(), slog.New(slog.DiscardHandler))
 	for s := 1; s < 600; s++ {
 		w.second(g, steer, s, false, false)
 	}
