@@ -549,3 +549,54 @@ func TestMixtureFollowsTheOracle(t *testing.T) {
 		t.Errorf("worst run %.2f times the oracle's RMS, want ≤ 1.3", w)
 	}
 }
+
+// TestClassPrior: the oscillator class's prior helps where the
+// likelihoods cannot tell the bank's filters apart, and costs nothing
+// where they can. Under 50 µs of timestamp noise on an oscillator of the
+// class itself the bank with the prior comes closer to the oracle than
+// the bank without it; under 1 µs, on an oscillator that wanders 400
+// times the class, the data overrule the prior. (Far from the class under
+// 50 µs, TestMixtureFollowsTheOracle.)
+func TestClassPrior(t *testing.T) {
+	tests := []struct {
+		name       string
+		sigma, qrw float64
+		// want: the prior's median RMS/oracle at most this fraction of
+		// the median without it.
+		want float64
+	}{
+		{"class oscillator, 50 µs", 50e3, servo.DefaultClassQrw, 0.99},
+		{"400 times the class, 1 µs", 1e3, 400 * servo.DefaultClassQrw, 1.01},
+	}
+	const (
+		secs  = 4 * 3600
+		seeds = 16
+	)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tailRMS := func(k servo.Algorithm, seed uint64) float64 {
+				s := servo.New(servo.DefaultConfig(), k, 0)
+				c := &clock{x: 0.3e6, rng: rand.New(rand.NewPCG(seed, 31)), sigma: tt.sigma}
+				walk := rand.New(rand.NewPCG(seed, 32))
+				y := 20e3
+				xs := c.run(s, secs, func(int) float64 { y += math.Sqrt(tt.qrw) * walk.NormFloat64(); return y }, nil)
+				return rms(xs[secs/2:])
+			}
+			noPrior := servo.DefaultKalmanConfig()
+			noPrior.ClassQrw = -1
+			var with, without []float64
+			for seed := range uint64(seeds) {
+				oracle := tailRMS(servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: tt.sigma * tt.sigma, Qrw: tt.qrw}}), seed)
+				with = append(with, tailRMS(servo.NewKalman(servo.DefaultKalmanConfig()), seed)/oracle)
+				without = append(without, tailRMS(servo.NewKalman(noPrior), seed)/oracle)
+			}
+			slices.Sort(with)
+			slices.Sort(without)
+			t.Logf("RMS/oracle over %d runs, median and worst: with the prior %.3f, %.3f; without %.3f, %.3f",
+				seeds, with[seeds/2], with[seeds-1], without[seeds/2], without[seeds-1])
+			if with[seeds/2] > tt.want*without[seeds/2] {
+				t.Errorf("median RMS/oracle %.3f with the prior, %.3f without: want at most %.2f times", with[seeds/2], without[seeds/2], tt.want)
+			}
+		})
+	}
+}
