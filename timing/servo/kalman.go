@@ -268,7 +268,7 @@ func (k *Kalman) score(i int) float64 {
 // can bear: under 50 µs on an oscillator that wanders 400 times the
 // class (TestMixtureFollowsTheOracle) the worst of 40 runs is 1.29 the
 // oracle's, 1.24 without the prior; 1.5 decades gained more on the
-// bench (worst 1.09–1.14) but made that 1.36.
+// bench (worst 1.11–1.14) but made that 1.36.
 func (k *Kalman) classPrior(ratio float64) float64 {
 	if k.cfg.ClassQrw < 0 || k.fixed {
 		return 0
