@@ -255,10 +255,10 @@ func (k *Kalman) score(i int) float64 {
 // decades from the right one differs from it by about 0.1 % in predicted
 // innovation variance, and telling that takes some 10⁶ samples. On the
 // bench's worst seed of (c) the ten slowest filters, 4.5 decades, were
-// within 2 nats of each other through its worst excursion, 5,000 s in,
+// within about 2 nats of each other through its worst excursion, 5,000 s in,
 // and their mixture steered 1.20 times the oracle's RMS, while the right
-// filter run alone came within 1 % of it and one half-decade away cost
-// 2–15 %. Over the
+// filter run alone came within 1 % of it, a half-decade away cost up to
+// 11 % and a decade up to 42 %. Over the
 // bench's 100 seeds the prior took the worst seed from 1.20 to 1.17 the
 // oracle's under 10 µs and from 1.23 to 1.15 under 50 µs, and every seed
 // of (c) and (g) locked within 68 s, the oracle's worst (was 118 s).
