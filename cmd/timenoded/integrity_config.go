@@ -17,7 +17,6 @@ import (
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/timing/integrity"
 	"github.com/aunsorm/timenode/timing/leap"
-	"github.com/aunsorm/timenode/timing/servo"
 )
 
 // repeated is a flag that may be given several times.
@@ -156,10 +155,9 @@ func loadCAPool(path string) (*x509.CertPool, error) {
 // Oscillator models for the PPS check, in bound.Noise's notation. The
 // appliance's default is the bench's TCXO (docs/INTEGRITY.md): white FM
 // 0.1 ns/√s, random walk 0.005 ppb/√s, a 5 ppb temperature swing over 4 h.
-// The timestamp noise follows the PPS source. The servo's bank weighs its
-// filters by the same class (servo.DefaultClassQrw).
+// The timestamp noise follows the PPS source.
 var (
-	tcxoModel = integrity.PowerLaw{Qwf: 0.01, Qrw: servo.DefaultClassQrw, DriftPPBPerS: 2 * math.Pi * 5 / (4 * 3600)}
+	tcxoModel = integrity.PowerLaw{Qwf: 0.01, Qrw: 2.5e-5, DriftPPBPerS: 2 * math.Pi * 5 / (4 * 3600)}
 	// simModel is the simulated oscillator's: random walk 0.5 ppb/√s
 	// (simWander), no temperature.
 	simModel = integrity.PowerLaw{Qrw: simWander * simWander}

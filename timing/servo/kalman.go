@@ -42,22 +42,7 @@ type KalmanConfig struct {
 	// MinLogRatio and MaxLogRatio span the bank: filters with
 	// Qrw/R = 10^x for x from min to max in half-decade steps.
 	MinLogRatio, MaxLogRatio float64
-	// ClassQrw is the random-walk FM (ppb²/s) of the oscillator class the
-	// node is built with, and ClassDecades how far, in decades (one
-	// standard deviation of a log-normal prior), a board's may lie from
-	// it. The bank weighs each filter's likelihood by that prior when it
-	// selects and mixes (classPrior). A negative ClassQrw turns the prior
-	// off.
-	ClassQrw, ClassDecades float64
 }
-
-// Class priors of DefaultKalmanConfig: the appliance's TCXO, random walk
-// 0.005 ppb/√s (the same class its PPS integrity check assumes), and 2.5
-// decades either way for a board's own.
-const (
-	DefaultClassQrw     = 2.5e-5
-	DefaultClassDecades = 2.5
-)
 
 // DefaultKalmanConfig returns the documented defaults.
 func DefaultKalmanConfig() KalmanConfig {
@@ -73,8 +58,6 @@ func DefaultKalmanConfig() KalmanConfig {
 		TempCoDrift:      1e-9,
 		MinLogRatio:      -14.5,
 		MaxLogRatio:      -1,
-		ClassQrw:         DefaultClassQrw,
-		ClassDecades:     DefaultClassDecades,
 	}
 }
 
@@ -88,10 +71,9 @@ func DefaultKalmanConfig() KalmanConfig {
 // Adaptive mode (KalmanConfig.Noise nil) runs a bank of filters of different
 // bandwidth (ratio of random-walk frequency noise to timestamp noise) on the
 // same samples, selects the one under which the recent samples are most
-// likely, weighed by the oscillator class's prior (score), changing only
-// when another leads by switchNats, and steers with the filters' mean
-// weighted by those posteriors (mix); the timestamp noise itself comes
-// from second differences of the free-running phase.
+// likely, changing only when another leads by switchNats, and steers with
+// the filters' mean weighted by those likelihoods (mix); the timestamp
+// noise itself comes from second differences of the free-running phase.
 // This handles temperature wander, which no fixed model captures.
 //
 // The control model assumes the caller follows the Servo contract: the
@@ -189,8 +171,6 @@ type member struct {
 	f     tempFilter
 	ratio float64 // Qrw / R
 	logL  float64 // log-likelihood of the recent samples, with forgetting
-	// logPrior is classPrior at the noise the filter was last tuned to.
-	logPrior float64
 }
 
 // switchNats is the log-likelihood ratio by which another filter must
@@ -202,10 +182,9 @@ type member struct {
 // in (a) and (c) (1.11× and 1.12× the oracle).
 const switchNats = 2
 
-// choose selects the filter of the highest score (its recent likelihood
-// and the class prior), and changes only when another leads it by
-// switchNats: the likelihood weighs each filter's innovations against
-// its own predicted variance, so a filter
+// choose selects the filter of the highest recent likelihood, and changes
+// only when another leads it by switchNats: the likelihood weighs each
+// filter's innovations against its own predicted variance, so a filter
 // that claims more certainty than its predictions earn loses, and one that
 // claims less pays for it; the margin is the hysteresis. The gate judges
 // by the selected filter, and the servo steers by it until the ranking
@@ -220,61 +199,22 @@ func (k *Kalman) choose() {
 	if k.nd2 <= firstRankSamples {
 		need = firstRankNats
 	}
-	if best := k.leader(); best != k.best && k.score(best)-k.score(k.best) > need {
+	if best := k.leader(); best != k.best && k.bank[best].logL-k.bank[k.best].logL > need {
 		k.best = best
 		k.switches++
 	}
 }
 
-// leader returns the filter of the highest score, the selected one on a
-// tie.
+// leader returns the filter of the highest recent likelihood, the
+// selected one on a tie.
 func (k *Kalman) leader() int {
 	best := k.best
 	for i := range k.bank {
-		if k.score(i) > k.score(best) {
+		if k.bank[i].logL > k.bank[best].logL {
 			best = i
 		}
 	}
 	return best
-}
-
-// score is filter i's recent log-likelihood plus the log of its prior
-// under the oscillator class (classPrior): the log of its posterior
-// weight, up to a constant.
-func (k *Kalman) score(i int) float64 {
-	return k.bank[i].logL + k.bank[i].logPrior
-}
-
-// classPrior returns the log prior (nats) of a filter of bandwidth ratio
-// (Qrw/R) at the measured timestamp noise: normal in log10 of its
-// random walk Qrw, centred on ClassQrw with ClassDecades as its standard
-// deviation; 0 with the prior off.
-//
-// Why a prior. Under 10–50 µs of timestamp noise the bank's
-// likelihoods cannot tell its filters apart for hours: a filter two
-// decades from the right one differs from it by about 0.1 % in predicted
-// innovation variance, and telling that takes some 10⁶ samples. On the
-// bench's worst seed of (c) the ten slowest filters, 4.5 decades, were
-// within about 2 nats of each other through its worst excursion, 5,000 s in,
-// and their mixture steered 1.20 times the oracle's RMS, while the right
-// filter run alone came within 1 % of it, a half-decade away cost up to
-// 11 % and a decade up to 42 %. Over the
-// bench's 100 seeds the prior took the worst seed from 1.20 to 1.17 the
-// oracle's under 10 µs and from 1.23 to 1.15 under 50 µs, and every seed
-// of (c) and (g) locked within 68 s, the oracle's worst (was 118 s).
-// Where the data can tell, they overrule it: a filter 2.5 decades from
-// the class loses half a nat, where under 1 µs of noise neighbouring
-// filters part by tens. The width is what a board far from its class
-// can bear: under 50 µs on an oscillator that wanders 400 times the
-// class (TestMixtureFollowsTheOracle) the worst of 40 runs is 1.29 the
-// oracle's, 1.24 without the prior; 1.5 decades gained more on the
-// bench (worst 1.11–1.14) but made that 1.36.
-func (k *Kalman) classPrior(ratio float64) float64 {
-	if k.cfg.ClassQrw < 0 || k.fixed {
-		return 0
-	}
-	z := math.Log10(ratio*k.rHat/k.cfg.ClassQrw) / k.cfg.ClassDecades
-	return -0.5 * z * z
 }
 
 // NewKalman returns a Kalman servo algorithm.
@@ -284,7 +224,7 @@ func NewKalman(cfg KalmanConfig) *Kalman {
 		{&cfg.InitFreqSigmaPPB, &d.InitFreqSigmaPPB}, {&cfg.PriorSigmaNs, &d.PriorSigmaNs},
 		{&cfg.MaxSlewPPB, &d.MaxSlewPPB}, {&cfg.MaxFreqPPB, &d.MaxFreqPPB},
 		{&cfg.ScoreMemory, &d.ScoreMemory}, {&cfg.TempCoSigma, &d.TempCoSigma},
-		{&cfg.TempCoDrift, &d.TempCoDrift}, {&cfg.ClassDecades, &d.ClassDecades},
+		{&cfg.TempCoDrift, &d.TempCoDrift},
 	} {
 		if *p.v <= 0 {
 			*p.v = *p.def
@@ -295,9 +235,6 @@ func NewKalman(cfg KalmanConfig) *Kalman {
 	}
 	if cfg.GateMaxRun <= 0 {
 		cfg.GateMaxRun = d.GateMaxRun
-	}
-	if cfg.ClassQrw == 0 {
-		cfg.ClassQrw = d.ClassQrw
 	}
 	if cfg.MinLogRatio == 0 && cfg.MaxLogRatio == 0 {
 		cfg.MinLogRatio, cfg.MaxLogRatio = d.MinLogRatio, d.MaxLogRatio
@@ -495,7 +432,6 @@ func (k *Kalman) tune(m *member) {
 		}
 	}
 	m.f.R, m.f.Qwf, m.f.Qrw, m.f.Qc = k.rHat, 0, m.ratio*k.rHat, k.cfg.TempCoDrift
-	m.logPrior = k.classPrior(m.ratio)
 }
 
 // measureNoise estimates the timestamp noise variance from second
@@ -542,10 +478,10 @@ const mixNats = 30
 
 // mix sets the state the servo steers by. Until the ranking has settled
 // (firstRankSamples) that is the selected filter's. Then it is the mean of
-// the bank's states weighted by their posteriors, each filter's weight
-// exp(score − the best score): its likelihood, with the ranking's
-// forgetting, times the oscillator class's prior (classPrior). Where one
-// filter leads by several nats this is that filter; where neighbours are nearly as likely, as at 10–50 µs of
+// the bank's states weighted by their likelihoods, each filter's weight
+// exp(logL − the best logL): the bank's posterior under equal priors, with
+// the ranking's forgetting. Where one filter leads by several nats this is
+// that filter; where neighbours are nearly as likely, as at 10–50 µs of
 // noise for hours, it averages them instead of committing to one, and a
 // change of the selected filter no longer moves the steering at once.
 // Over 100 bench seeds from ±200 ppm it took the worst seed's RMS from
@@ -557,7 +493,7 @@ const mixNats = 30
 // single model.
 func (k *Kalman) mix() {
 	var st [3]float64
-	sum := k.mixture(true, func(m *member, w float64) {
+	sum := k.mixture(func(m *member, w float64) {
 		for j := range st {
 			st[j] += w * m.f.s[j]
 		}
@@ -570,33 +506,20 @@ func (k *Kalman) mix() {
 
 // mixture calls fn with each filter that mix weighs and its weight, not
 // normalised, and returns the weights' sum: the selected filter alone at
-// weight 1 before the ranking has settled and in oracle mode. The
-// weights are the posteriors (score) when withPrior is set, else the
-// likelihoods alone: what the servo steers by may lean on the class
-// prior, but a variance it reports must be the data's, or a board whose
-// oscillator is far from its class would be told too little doubt.
-func (k *Kalman) mixture(withPrior bool, fn func(m *member, w float64)) float64 {
+// weight 1 before the ranking has settled and in oracle mode.
+func (k *Kalman) mixture(fn func(m *member, w float64)) float64 {
 	if k.fixed || k.nd2 <= firstRankSamples {
 		fn(&k.bank[k.best], 1)
 		return 1
 	}
-	weight := func(i int) float64 {
-		if withPrior {
-			return k.score(i)
-		}
-		return k.bank[i].logL
-	}
-	best := math.Inf(-1)
-	for i := range k.bank {
-		best = max(best, weight(i))
-	}
+	best := k.bank[k.leader()].logL
 	sum := 0.0
 	for i := range k.bank {
 		m := &k.bank[i]
-		if weight(i) < best-mixNats {
+		if m.logL < best-mixNats {
 			continue
 		}
-		w := math.Exp(weight(i) - best)
+		w := math.Exp(m.logL - best)
 		sum += w
 		fn(m, w)
 	}
@@ -683,12 +606,7 @@ func (k *Kalman) Predictions(dst []bound.Prediction) []bound.Prediction {
 	if !k.init || k.fixed || k.nd2 <= minNoiseSamples || k.best == len(k.bank)-1 {
 		return dst
 	}
-	// Plausible by the data alone: the class prior picks among filters
-	// the data cannot tell apart, and the bound must cover them all.
-	best := math.Inf(-1)
-	for i := range k.bank {
-		best = max(best, k.bank[i].logL)
-	}
+	best := k.bank[k.leader()].logL
 	cSteer := k.steer[2]
 	t := k.temp
 	for i := range k.bank {

@@ -76,11 +76,10 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	// The frequency and coefficient are the steering's (mix, computed
 	// at every sample from the bank as it stands), which a stopping
 	// daemon leaves the clock at, with the mixture's variance: the
-	// filters' own, weighted, plus their spread about the mean, both by
-	// the likelihoods alone (mixture).
+	// filters' own, weighted, plus their spread about the mean.
 	var vr [2]float64
 	var walk float64
-	sum := k.mixture(false, func(b *member, w float64) {
+	sum := k.mixture(func(b *member, w float64) {
 		d0, d1 := b.f.s[1]-k.steer[1], b.f.s[2]-k.steer[2]
 		vr[0] += w * (b.f.p[1][1] + d0*d0)
 		vr[1] += w * (b.f.p[2][2] + d1*d1)
