@@ -19,22 +19,26 @@ var tcxo = PowerLaw{R: 1e6, Qwf: 0.01, Qrw: 2.5e-5, DriftPPBPerS: 2 * math.Pi * 
 // second, with the model's noise and a 4-hour temperature cycle, plus
 // attack(k) (ns) added to the phase.
 type oscPhase struct {
-	rng         *rand.Rand
-	x, rw       float64
-	spikeProb   float64
-	noiseNs     float64
-	wf, rwStep  float64 // white FM (ns per √s) and random walk step (ppb per √s)
-	attack      func(k int) float64
-	missingFrom int
-	missingTo   int
+	rng        *rand.Rand
+	x, rw      float64
+	spikeProb  float64
+	noiseNs    float64
+	wf, rwStep float64 // white FM (ns per √s) and random walk step (ppb per √s)
+	// tempPPB and tempPeriodS are the temperature cycle's frequency
+	// swing (amplitude, ppb) and its period.
+	tempPPB, tempPeriodS float64
+	attack               func(k int) float64
+	missingFrom          int
+	missingTo            int
 }
 
 func newOscPhase(seed uint64) *oscPhase {
-	return &oscPhase{rng: rand.New(rand.NewPCG(seed, 7)), noiseNs: 1e3, wf: 0.1, rwStep: 0.005}
+	return &oscPhase{rng: rand.New(rand.NewPCG(seed, 7)), noiseNs: 1e3, wf: 0.1, rwStep: 0.005,
+		tempPPB: 5, tempPeriodS: 4 * 3600}
 }
 
 func (o *oscPhase) next(k int) float64 {
-	temp := 5 * math.Sin(2*math.Pi*float64(k)/(4*3600))
+	temp := o.tempPPB * math.Sin(2*math.Pi*float64(k)/o.tempPeriodS)
 	o.x += 30 + o.rw + temp + o.wf*o.rng.NormFloat64()
 	o.rw += o.rwStep * o.rng.NormFloat64()
 	m := o.x + o.noiseNs*o.rng.NormFloat64()
