@@ -642,7 +642,8 @@ func (t guardedTiming) Integrity() *integrity.Status { return t.g.Status() }
 var _ netsvc.IntegritySource = guardedTiming{}
 
 // integrityConfig picks the oscillator model and the antenna: the
-// simulation's own, or the appliance's TCXO and the surveyed position;
+// simulation's own (its oscillator's model unless --oscillator was
+// given), or the configured oscillator class and the surveyed position;
 // the receiver's GPS−UTC is checked against leapTable.
 // integrityMemoryFile, in the state directory, keeps the integrity state
 // and the surveyed antenna across restarts; removing it (and restarting)
@@ -650,12 +651,15 @@ var _ netsvc.IntegritySource = guardedTiming{}
 const integrityMemoryFile = "integrity.json"
 
 func integrityConfig(cfg *config, hw *hardware, leapTable integrity.LeapTable) guardConfig {
-	model, q, antenna := tcxoModel, pps.QualityKernel, cfg.antenna
+	model, q, antenna := cfg.oscillator, pps.QualityKernel, cfg.antenna
 	if cfg.ppsGPIO != "" {
 		q = pps.QualityGPIO
 	}
 	if hw.sim != nil {
-		model, q = simModel, pps.QualitySimulated
+		q = pps.QualitySimulated
+		if !cfg.oscillatorSet {
+			model = simModel
+		}
 		if antenna == nil {
 			antenna = &integrity.Fix{LatDeg: simAntenna.Lat, LonDeg: simAntenna.Lon, AltM: simAntenna.Alt, Valid: true}
 		}

@@ -146,6 +146,8 @@ func newGuard(cfg guardConfig, steer *steerLog, disc discipline, sky func() gnss
 		counter:   integrity.NewCounter(integrity.AllKeys()...),
 		witnesses: map[string]integrity.Measurement{},
 	}
+	log.Info("PPS check starts from the oscillator class", "class", integrity.ClassString(cfg.PPS.Model),
+		"r_ns2", cfg.PPS.Model.R)
 	if haveMem && mem.PPSFit != nil {
 		fit := *mem.PPSFit
 		g.ppsFit = &fit

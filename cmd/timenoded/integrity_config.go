@@ -37,6 +37,11 @@ func (c *config) finishIntegrity() error {
 	default:
 		return fmt.Errorf("--integrity %q: want enforce, monitor or off", c.integrityMode)
 	}
+	osc, err := integrity.ParseClass(c.oscillatorFlag)
+	if err != nil {
+		return fmt.Errorf("--oscillator: %w", err)
+	}
+	c.oscillator = osc
 	if c.antennaFlag != "" {
 		f, err := parseAntenna(c.antennaFlag)
 		if err != nil {
@@ -152,16 +157,11 @@ func loadCAPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// Oscillator models for the PPS check, in bound.Noise's notation. The
-// appliance's default is the bench's TCXO (docs/INTEGRITY.md): white FM
-// 0.1 ns/√s, random walk 0.005 ppb/√s, a 5 ppb temperature swing over 4 h.
-// The timestamp noise follows the PPS source.
-var (
-	tcxoModel = integrity.PowerLaw{Qwf: 0.01, Qrw: 2.5e-5, DriftPPBPerS: 2 * math.Pi * 5 / (4 * 3600)}
-	// simModel is the simulated oscillator's: random walk 0.5 ppb/√s
-	// (simWander), no temperature.
-	simModel = integrity.PowerLaw{Qrw: simWander * simWander}
-)
+// simModel is the PPS check's model of the simulated oscillator, in
+// bound.Noise's notation: random walk 0.5 ppb/√s (simWander), no
+// temperature. The appliance's comes from --oscillator (integrity.ParseClass);
+// the timestamp noise follows the PPS source.
+var simModel = integrity.PowerLaw{Qrw: simWander * simWander}
 
 // ppsNoiseVariance is the timestamp noise variance (ns²) of a PPS source.
 func ppsNoiseVariance(q pps.Quality) float64 {

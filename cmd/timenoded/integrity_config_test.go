@@ -1,10 +1,15 @@
 package main
 
 import (
+	"flag"
 	"io"
+	"strings"
 	"testing"
 
+	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
+	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/timing/integrity"
 )
 
 func TestParseIntegrityFlags(t *testing.T) {
@@ -15,11 +20,26 @@ func TestParseIntegrityFlags(t *testing.T) {
 		check   func(t *testing.T, c *config)
 		wantErr bool
 	}{
-		{"defaults: monitor, survey, no witnesses", nil, func(t *testing.T, c *config) {
+		{"defaults: monitor, survey, no witnesses, the TCXO class", nil, func(t *testing.T, c *config) {
 			if c.integrityMode != integrityMonitor || c.antenna != nil || len(c.witnesses) != 0 {
 				t.Errorf("mode %q antenna %v witnesses %d", c.integrityMode, c.antenna, len(c.witnesses))
 			}
+			if c.oscillator != integrity.ClassTCXO || c.oscillatorSet {
+				t.Errorf("oscillator %+v (given: %v), want the TCXO class by default", c.oscillator, c.oscillatorSet)
+			}
 		}, false},
+		{"cheap crystal", []string{"--oscillator", "xo"}, func(t *testing.T, c *config) {
+			if c.oscillator != integrity.ClassXO || !c.oscillatorSet {
+				t.Errorf("oscillator %+v (given: %v), want the XO class", c.oscillator, c.oscillatorSet)
+			}
+		}, false},
+		{"datasheet terms", []string{"--oscillator=wfm=0.01,rw=0.0005,drift=0.0002"}, func(t *testing.T, c *config) {
+			if want := (integrity.PowerLaw{Qwf: 1e-4, Qrw: 2.5e-7, DriftPPBPerS: 2e-4}); c.oscillator != want {
+				t.Errorf("oscillator %+v, want %+v", c.oscillator, want)
+			}
+		}, false},
+		{"unknown oscillator", []string{"--oscillator", "ocxo"}, nil, true},
+		{"oscillator without noise", []string{"--oscillator", "drift=0.1"}, nil, true},
 		{"enforce", []string{"--integrity", "enforce"}, func(t *testing.T, c *config) {
 			if c.integrityMode != integrityEnforce {
 				t.Errorf("mode %q", c.integrityMode)
@@ -63,5 +83,61 @@ func TestParseIntegrityFlags(t *testing.T) {
 				tt.check(t, c)
 			}
 		})
+	}
+}
+
+// TestIntegrityConfigOscillator: the PPS check judges by the configured
+// class with the PPS source's timestamp noise; simulation by its own
+// oscillator unless a class is given.
+func TestIntegrityConfigOscillator(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		sim  bool
+		want integrity.PowerLaw
+	}{
+		{"appliance default", nil, false, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualityKernel), Qwf: integrity.ClassTCXO.Qwf,
+			Qrw: integrity.ClassTCXO.Qrw, DriftPPBPerS: integrity.ClassTCXO.DriftPPBPerS}},
+		{"cheap crystal, GPIO PPS", []string{"--oscillator", "xo", "--pps-gpio", "GPIO18"}, false, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualityGPIO),
+			Qwf: integrity.ClassXO.Qwf, Qrw: integrity.ClassXO.Qrw, DriftPPBPerS: integrity.ClassXO.DriftPPBPerS}},
+		{"simulation", []string{"--sim"}, true, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualitySimulated), Qrw: simModel.Qrw}},
+		{"simulation judged as a cheap crystal", []string{"--sim", "--oscillator", "xo"}, true, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualitySimulated),
+			Qwf: integrity.ClassXO.Qwf, Qrw: integrity.ClassXO.Qrw, DriftPPBPerS: integrity.ClassXO.DriftPPBPerS}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hw := &hardware{}
+			if tt.sim {
+				hw.sim = &simWorld{}
+			}
+			if got := integrityConfig(c, hw, nil).PPS.Model; got != tt.want {
+				t.Errorf("PPS model %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBoardFlagsAreDaemonFlags: every flag a site.env may set is one the
+// daemon declares, and integrity options the site check accepts start
+// the daemon (a site.env that passes provisioning must not stop it).
+func TestBoardFlagsAreDaemonFlags(t *testing.T) {
+	fs := flag.NewFlagSet("timenoded", flag.ContinueOnError)
+	declareFlags(fs, &config{})
+	for name := range site.BoardFlags {
+		if fs.Lookup(name) == nil {
+			t.Errorf("site.BoardFlags has --%s, which timenoded does not declare", name)
+		}
+	}
+	opts := "--integrity enforce --oscillator wfm=0.01,rw=0.0005,drift=0.0002 --witness-nts time.example:4460 --witness-interval 2m"
+	env := "NTP_AUTHORITY_ID=time.test.example\nTIMENODED_OPTS=\"" + opts + "\"\n"
+	if _, err := site.ParseEnv("site.env", []byte(env)); err != nil {
+		t.Fatalf("site check refused %q: %v", opts, err)
+	}
+	if _, err := parseConfig(strings.Fields(opts), func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatalf("the site check accepted %q, the daemon refuses it: %v", opts, err)
 	}
 }

@@ -441,7 +441,7 @@ func (*stabilityDisc) SetSuspectSince(time.Time) {}
 func TestGuardCalibratesThePPSCheck(t *testing.T) {
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	fit := bound.Noise{R: 9e6, Qwf: 0.09, Qrw: 4e-4}
-	class := tcxoModel
+	class := integrity.ClassTCXO
 	class.R = ppsNoiseVariance(pps.QualityKernel)
 	want := integrity.Calibrate(class, integrity.PowerLaw{R: fit.R, Qwf: fit.Qwf, Qrw: fit.Qrw})
 	if want == class {

@@ -73,8 +73,11 @@ type config struct {
 	nmeaOnlyBound   time.Duration // NMEA-only error bound past which the node stops serving
 	integrityMode   string        // --integrity: enforce, monitor or off
 	antennaFlag     string        // --antenna-position as given
+	oscillatorFlag  string        // --oscillator as given
 	antenna         *integrity.Fix
-	witnessFlags    repeated // --witness-roughtime as given
+	oscillator      integrity.PowerLaw // the class --oscillator names, without the timestamp term
+	oscillatorSet   bool               // --oscillator was given (simulation otherwise judges its own oscillator)
+	witnessFlags    repeated           // --witness-roughtime as given
 	witnesses       []roughtimeWitness
 	ntsWitnesses    repeated       // --witness-nts: NTS-KE addresses, HOST:PORT
 	ntsWitnessCA    string         // --witness-nts-ca as given; "": system roots
@@ -141,6 +144,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	// measured timestamp noise: under emulated PPS they distrusted a clean
 	// receiver (docs/INTEGRITY.md).
 	fs.StringVar(&c.integrityMode, "integrity", integrityMonitor, "GNSS integrity checks (docs/INTEGRITY.md): enforce (an untrusted GNSS is not followed, a suspect one widens the published bound), monitor (judge, log, export and alert only), off")
+	fs.StringVar(&c.oscillatorFlag, "oscillator", "tcxo", "oscillator class the PPS integrity check judges the board's oscillator by: tcxo, xo (a cheap crystal with temperature swings), or its datasheet terms wfm=NS_PER_SQRT_S,rw=PPB_PER_SQRT_S,drift=PPB_PER_S (docs/INTEGRITY.md); a class quieter than the oscillator raises false alarms, a noisier one sees less (in simulation: the simulated oscillator's unless given)")
 	fs.StringVar(&c.antennaFlag, "antenna-position", "", "surveyed antenna position LAT,LON,ALT (degrees, degrees, metres) the position check holds; empty: survey it in over the first hour (in simulation: the simulated antenna)")
 	fs.Var(&c.witnessFlags, "witness-roughtime", "Roughtime server witnessing the node's time from outside the GNSS path, HOST:PORT=BASE64KEY[,google] (repeatable; a quorum of 2 is needed to distrust GNSS)")
 	fs.Var(&c.ntsWitnesses, "witness-nts", "NTS-secured NTP server witnessing the node's time from outside the GNSS path, by its NTS-KE address HOST:PORT (usually port 4460; repeatable, counts towards the same quorum as --witness-roughtime)")
@@ -173,6 +177,7 @@ func (c *config) finish(fs *flag.FlagSet, allow string, verbose bool, getenv fun
 	if c.sim && !explicit["listen"] {
 		c.httpAddr = "127.0.0.1:5000"
 	}
+	c.oscillatorSet = explicit["oscillator"]
 	if c.sim && !explicit["ntp"] {
 		c.ntpAddr = "127.0.0.1:11123" // unprivileged: simulation runs as any user
 	}

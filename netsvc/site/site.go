@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/aunsorm/timenode/timing/integrity"
 )
 
 // Names in the state directory.
@@ -177,8 +180,12 @@ var BoardFlags = map[string]bool{
 	"serial": true, "baud": true, "pps": true, "pps-gpio": true, "led-gpio": true, "reset-gpio": true,
 	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true, "lock-threshold": true,
 	"require-client-cert": true, "agent-check": true, "v": true,
-	// GNSS integrity: the site's antenna, witnesses and whether to enforce.
-	"integrity": true, "antenna-position": true, "witness-roughtime": true, "witness-interval": true,
+	// GNSS integrity: the site's antenna, witnesses and whether to enforce,
+	// and the board's oscillator class the PPS check judges by. NTS
+	// witnesses are trusted through the system roots: a private CA
+	// (--witness-nts-ca) is not part of the bundle.
+	"integrity": true, "antenna-position": true, "witness-roughtime": true, "witness-nts": true,
+	"witness-interval": true, "oscillator": true,
 }
 
 // ParseEnv reads site.env: KEY=VALUE lines as systemd's EnvironmentFile=
@@ -284,6 +291,23 @@ var boardFlagValues = map[string]func(string) error{
 	"nmea-only-max-bound": checkDuration(0, 0),
 	"max-holdover-bound":  checkDuration(0, 0),
 	"lock-threshold":      checkDuration(time.Nanosecond, 10*time.Millisecond),
+	"oscillator": func(v string) error {
+		_, err := integrity.ParseClass(v)
+		return err
+	},
+	"witness-nts": checkHostPort,
+}
+
+// checkHostPort wants HOST:PORT with a port from 1 to 65535.
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT: %v", err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); host == "" || err != nil || n == 0 {
+		return errors.New("want HOST:PORT with a host and a port from 1 to 65535")
+	}
+	return nil
 }
 
 // checkOpts accepts the board flags as Go's flag package parses them,
