@@ -180,3 +180,13 @@ func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Du
 	}
 	return s.State != Holdover || s.MaxBound <= 0 || publish(s.BoundAt(now)) <= s.MaxBound
 }
+
+// FreeRunning reports whether the clock runs on its oscillator without a
+// reference, at the frequency the discipline holds, with a bound: in
+// HOLDOVER, or UNSYNCHRONIZED once that bound passed policy (the clock
+// runs on as before, and its bound goes on growing from the measured
+// stability). An integrity check that compares GNSS with the node's own
+// clock can go on doing so; in FREERUN there is no bound to compare with.
+func (s *Status) FreeRunning() bool {
+	return (s.State == Holdover || s.State == Unsynchronized) && !s.BoundAsOf.IsZero() && s.ErrorBound < math.MaxInt64
+}

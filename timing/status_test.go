@@ -93,3 +93,25 @@ func TestServableWith(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusFreeRunning(t *testing.T) {
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		st   Status
+		want bool
+	}{
+		{"holdover", Status{State: Holdover, ErrorBound: time.Microsecond, BoundAsOf: at}, true},
+		{"unsynchronized past policy", Status{State: Unsynchronized, ErrorBound: 20 * time.Millisecond, BoundAsOf: at}, true},
+		{"unsynchronized without a bound", Status{State: Unsynchronized, ErrorBound: math.MaxInt64, BoundAsOf: at}, false},
+		{"never bounded", Status{State: Unsynchronized}, false},
+		{"free run", Status{State: Freerun}, false},
+		{"locked", Status{State: Locked, ErrorBound: time.Microsecond, BoundAsOf: at}, false},
+		{"acquiring", Status{State: Acquiring, ErrorBound: time.Microsecond, BoundAsOf: at}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.st.FreeRunning(); got != tt.want {
+			t.Errorf("%s: FreeRunning() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -557,7 +557,7 @@ func (g *guard) compareHeld(now, edge time.Time) {
 		return
 	}
 	ds := g.disc.Status()
-	if ds == nil || ds.State != timing.Holdover {
+	if ds == nil || !ds.FreeRunning() {
 		g.hold.Reset()
 		return
 	}

@@ -120,11 +120,12 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 		var evs []integrity.Evidence
 		// The edge's offset on the node's clock places the node on the
 		// PPS check's held line, as the daemon's guard does. While the
-		// node holds over, the same offset compares GNSS with the bound
-		// it publishes; the guard does that whatever the PPS check
+		// node's clock runs free (holding over, or unsynchronized once
+		// its bound passed policy), the same offset compares GNSS with
+		// the bound it publishes; the guard does that whatever the PPS check
 		// sees, so the witnesses-only runs do it too.
 		ppsCheck := a == nil || !a.NoPPSCheck
-		if !withheld || st.State != timing.Holdover {
+		if !withheld || !st.FreeRunning() {
 			hold.Reset()
 		}
 		for _, e := range []struct {
@@ -138,7 +139,7 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 			if ppsCheck {
 				evs = append(evs, integrity.AddNodeError(ppsDet.Observe(now, int64(k), e.phase), off)...)
 			}
-			if withheld && st.State == timing.Holdover {
+			if withheld && st.FreeRunning() {
 				evs = append(evs, hold.Observe(now, off, published)...)
 			}
 		}

@@ -155,6 +155,18 @@ func (w *world) measure(p WitnessPath, at time.Time, nodeErrNs float64) integrit
 		Uncertainty: time.Duration(rtt/2 + p.RadiusUs*1e3 + 1)}
 }
 
+// CleanScenarios are the worlds the bench runs clean for false alarms:
+// Scenarios, and a cheap crystal next to an HVAC cycle (timing/simbench's
+// (b)) on kernel PPS, whose PPS check judges by integrity.ClassXO, the
+// class `--oscillator xo` configures.
+func CleanScenarios() []Scenario {
+	s := Scenarios()
+	xo := s[0]
+	xo.Name, xo.Seed = "xo-kernel-pps", 3
+	xo.Osc = Oscillator{FreqPPB: 15e3, WhiteFM: 1, RandomWalk: 0.05, TempAmpPPB: 500, TempPeriodS: 1200}
+	return append(s, xo)
+}
+
 // Scenarios are the bench's clean worlds.
 func Scenarios() []Scenario {
 	tcxo := Oscillator{FreqPPB: 3000, WhiteFM: 0.1, RandomWalk: 0.005, TempAmpPPB: 5, TempPeriodS: 4 * 3600}
