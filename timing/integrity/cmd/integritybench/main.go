@@ -35,7 +35,7 @@ func main() {
 	start := time.Now() // only for the report's run time; nothing simulated reads it
 	fmt.Fprintf(&out, "### False alarms: clean scenarios\n\n")
 	var clean []attacksim.Result
-	for _, s := range attacksim.Scenarios() {
+	for _, s := range attacksim.CleanScenarios() {
 		clean = append(clean, attacksim.Run(s, nil, time.Duration(*hours*float64(time.Hour)), 0))
 	}
 	attacksim.WriteCleanTable(&out, clean, *hours)
