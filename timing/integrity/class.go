@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -27,14 +28,7 @@ var (
 var classes = map[string]PowerLaw{"tcxo": ClassTCXO, "xo": ClassXO}
 
 // ClassNames returns the names ParseClass accepts, sorted.
-func ClassNames() []string {
-	names := make([]string, 0, len(classes))
-	for n := range classes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func ClassNames() []string { return slices.Sorted(maps.Keys(classes)) }
 
 // Limits of a class given by its terms: far beyond any oscillator a
 // timing board carries (a free-running RC oscillator wanders by ppm), so
@@ -96,9 +90,8 @@ func ParseClass(s string) (PowerLaw, error) {
 	return PowerLaw{Qwf: wfm * wfm, Qrw: rw * rw, DriftPPBPerS: drift}, nil
 }
 
-// ClassString is the inverse of ParseClass for logs and the
-// configuration's default: the class's name if it is a named one, else
-// its terms.
+// ClassString is the inverse of ParseClass, for logs: the class's name
+// if it is a named one, else its terms (R, the PPS source's, left out).
 func ClassString(c PowerLaw) string {
 	c.R = 0
 	for _, n := range ClassNames() {
