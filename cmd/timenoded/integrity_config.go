@@ -15,6 +15,7 @@ import (
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/timing/integrity"
 	"github.com/aunsorm/timenode/timing/leap"
 )
@@ -57,8 +58,8 @@ func (c *config) finishIntegrity() error {
 		c.witnesses = append(c.witnesses, w)
 	}
 	for _, addr := range c.ntsWitnesses {
-		if err := checkNTSWitness(addr); err != nil {
-			return fmt.Errorf("--witness-nts %q: %w", addr, err)
+		if err := site.CheckHostPort(addr); err != nil {
+			return fmt.Errorf("--witness-nts %q: %w (the NTS-KE address, usually port 4460)", addr, err)
 		}
 	}
 	if c.ntsWitnessCA != "" {
@@ -125,22 +126,6 @@ func parseRoughtimeWitness(spec string) (roughtimeWitness, error) {
 		return roughtimeWitness{}, fmt.Errorf("unknown option %q: want google or nothing", opt)
 	}
 	return w, nil
-}
-
-// checkNTSWitness checks an NTS-KE address: HOST:PORT with a host and a
-// numeric port.
-func checkNTSWitness(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("want HOST:PORT (the NTS-KE address, usually port 4460): %v", err)
-	}
-	if host == "" {
-		return fmt.Errorf("want HOST:PORT: no host")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("want HOST:PORT: port %q is not a number from 1 to 65535", port)
-	}
-	return nil
 }
 
 // loadCAPool reads a PEM file of CA certificates; it must hold at least

@@ -295,17 +295,21 @@ var boardFlagValues = map[string]func(string) error{
 		_, err := integrity.ParseClass(v)
 		return err
 	},
-	"witness-nts": checkHostPort,
+	"witness-nts": CheckHostPort,
 }
 
-// checkHostPort wants HOST:PORT with a port from 1 to 65535.
-func checkHostPort(v string) error {
-	host, port, err := net.SplitHostPort(v)
+// CheckHostPort checks a server address: HOST:PORT with a host and a
+// port from 1 to 65535 (the daemon's --witness-nts, here and at start).
+func CheckHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("want HOST:PORT: %v", err)
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); host == "" || err != nil || n == 0 {
-		return errors.New("want HOST:PORT with a host and a port from 1 to 65535")
+	if host == "" {
+		return errors.New("want HOST:PORT: no host")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("want HOST:PORT: port %q is not a number from 1 to 65535", port)
 	}
 	return nil
 }

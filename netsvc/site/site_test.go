@@ -78,7 +78,7 @@ func TestParseEnv(t *testing.T) {
 		{name: "unknown oscillator", in: id + "TIMENODED_OPTS=--oscillator=ocxo\n", wantErr: "--oscillator=ocxo: unknown oscillator class"},
 		{name: "oscillator without noise", in: id + "TIMENODED_OPTS=--oscillator drift=1\n", wantErr: "no white FM"},
 		{name: "NTS witness without port", in: id + "TIMENODED_OPTS=--witness-nts time.example\n", wantErr: "--witness-nts=time.example: want HOST:PORT"},
-		{name: "NTS witness port 0", in: id + "TIMENODED_OPTS=--witness-nts time.example:0\n", wantErr: "port from 1 to 65535"},
+		{name: "NTS witness port 0", in: id + "TIMENODED_OPTS=--witness-nts time.example:0\n", wantErr: "port \"0\" is not a number from 1 to 65535"},
 		{name: "private NTS CA", in: id + "TIMENODED_OPTS=--witness-nts-ca /tmp/ca.pem\n", wantErr: "--witness-nts-ca is not a board setting"},
 		{name: "empty options", in: id + "TIMENODED_OPTS=\"\"\n", want: map[string]string{"NTP_AUTHORITY_ID": "time.test.example", "TIMENODED_OPTS": ""}},
 		{name: "no authority", in: "NTP_STRATUM=1\n", wantErr: "site.env: NTP_AUTHORITY_ID is required"},
