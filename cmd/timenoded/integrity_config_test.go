@@ -96,13 +96,10 @@ func TestIntegrityConfigOscillator(t *testing.T) {
 		sim  bool
 		want integrity.PowerLaw
 	}{
-		{"appliance default", nil, false, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualityKernel), Qwf: integrity.ClassTCXO.Qwf,
-			Qrw: integrity.ClassTCXO.Qrw, DriftPPBPerS: integrity.ClassTCXO.DriftPPBPerS}},
-		{"cheap crystal, GPIO PPS", []string{"--oscillator", "xo", "--pps-gpio", "GPIO18"}, false, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualityGPIO),
-			Qwf: integrity.ClassXO.Qwf, Qrw: integrity.ClassXO.Qrw, DriftPPBPerS: integrity.ClassXO.DriftPPBPerS}},
-		{"simulation", []string{"--sim"}, true, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualitySimulated), Qrw: simModel.Qrw}},
-		{"simulation judged as a cheap crystal", []string{"--sim", "--oscillator", "xo"}, true, integrity.PowerLaw{R: ppsNoiseVariance(pps.QualitySimulated),
-			Qwf: integrity.ClassXO.Qwf, Qrw: integrity.ClassXO.Qrw, DriftPPBPerS: integrity.ClassXO.DriftPPBPerS}},
+		{"appliance default", nil, false, withR(integrity.ClassTCXO, ppsNoiseVariance(pps.QualityKernel))},
+		{"cheap crystal, GPIO PPS", []string{"--oscillator", "xo", "--pps-gpio", "GPIO18"}, false, withR(integrity.ClassXO, ppsNoiseVariance(pps.QualityGPIO))},
+		{"simulation", []string{"--sim"}, true, withR(simModel, ppsNoiseVariance(pps.QualitySimulated))},
+		{"simulation judged as a cheap crystal", []string{"--sim", "--oscillator", "xo"}, true, withR(integrity.ClassXO, ppsNoiseVariance(pps.QualitySimulated))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +116,12 @@ func TestIntegrityConfigOscillator(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withR is class c with timestamp noise variance r (ns²).
+func withR(c integrity.PowerLaw, r float64) integrity.PowerLaw {
+	c.R = r
+	return c
 }
 
 // TestBoardFlagsAreDaemonFlags: every flag a site.env may set is one the

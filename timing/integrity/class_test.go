@@ -50,7 +50,7 @@ func TestParseClass(t *testing.T) {
 		})
 	}
 	// The timestamp term is the PPS source's, not the class's.
-	if got := ClassString(PowerLaw{R: 1e6, Qwf: ClassXO.Qwf, Qrw: ClassXO.Qrw, DriftPPBPerS: ClassXO.DriftPPBPerS}); got != "xo" {
+	if got := ClassString(withR(ClassXO, 1e6)); got != "xo" {
 		t.Errorf("ClassString of the XO class with a timestamp term = %q, want xo", got)
 	}
 }
@@ -92,11 +92,10 @@ func cheapXO(seed uint64) *oscPhase {
 // the XO class it is configured with; and what the XO class still
 // catches of a drag.
 func TestClassOfACheapCrystal(t *testing.T) {
-	tcxoK, xoK := ClassTCXO, ClassXO
-	tcxoK.R, xoK.R = 1e6, 1e6
+	xoK := withR(ClassXO, 1e6)
 	const day = 24 * 3600
 	for seed := uint64(1); seed <= 3; seed++ {
-		first, ev := runPPS(NewPPSDetector(PPSConfig{Model: tcxoK}), cheapXO(seed), 4*3600)
+		first, ev := runPPS(NewPPSDetector(PPSConfig{Model: tcxo}), cheapXO(seed), 4*3600)
 		if first < 0 {
 			t.Errorf("seed %d: the TCXO class raised nothing in 4 h on a cheap crystal: the test shows nothing", seed)
 		} else {

@@ -13,7 +13,14 @@ var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 // tcxo is the bench's TCXO (timing/simbench): white FM 0.1 ns/√s, random
 // walk 0.005 ppb/√s, a 5 ppb temperature swing over 4 h, 1 µs kernel PPS
 // timestamps.
-var tcxo = PowerLaw{R: 1e6, Qwf: 0.01, Qrw: 2.5e-5, DriftPPBPerS: 2 * math.Pi * 5 / (4 * 3600)}
+// tcxo is the TCXO class with kernel PPS timestamps (1 µs).
+var tcxo = withR(ClassTCXO, 1e6)
+
+// withR is class c with timestamp noise variance r (ns²).
+func withR(c PowerLaw, r float64) PowerLaw {
+	c.R = r
+	return c
+}
 
 // oscPhase simulates the PPS phase against the oscillator, second by
 // second, with the model's noise and a 4-hour temperature cycle, plus
