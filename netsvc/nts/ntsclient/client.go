@@ -135,6 +135,31 @@ type Result struct {
 // on its own error it vouches for.
 func (r *Result) RootDistance() time.Duration { return r.RootDelay/2 + r.RootDispersion }
 
+// SetRootCAs replaces the trust anchors (nil: the system roots), as a
+// reload that rotates them does. When they change, the keys and cookies
+// of the session the old anchors vouched for are dropped, so the next
+// query runs NTS-KE and the server is checked against the new ones: an
+// operator who withdraws a CA withdraws its sessions too. Anchors equal
+// to the current ones keep the session.
+func (c *Client) SetRootCAs(roots *x509.CertPool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if samePool(c.cfg.RootCAs, roots) {
+		return
+	}
+	c.cfg.RootCAs = roots
+	c.forget()
+}
+
+// samePool says whether a and b are the same trust anchors, nil (the
+// system roots) only being the same as nil.
+func samePool(a, b *x509.CertPool) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
+}
+
 // KeyExchange runs NTS-KE now, replacing the keys and cookies held.
 func (c *Client) KeyExchange(ctx context.Context) error {
 	c.mu.Lock()

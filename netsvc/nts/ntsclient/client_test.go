@@ -137,6 +137,43 @@ func TestKEVerification(t *testing.T) {
 	}
 }
 
+// TestSetRootCAs: anchors that change drop the session they vouched for,
+// so the next query runs NTS-KE and checks the server against the new
+// ones; the same anchors given again keep it.
+func TestSetRootCAs(t *testing.T) {
+	s := startOurServer(t, syncedStatus)
+	other := newTestCA(t, "other")
+	c := newClient(t, Config{Addr: s.ke.Addr().String(), ServerName: "localhost", RootCAs: s.ca.roots})
+	ctx := context.Background()
+	if _, err := c.Query(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A reload that rereads the same CA file builds an equal pool.
+	c.SetRootCAs(s.ca.roots.Clone())
+	if res, err := c.Query(ctx); err != nil {
+		t.Fatalf("same anchors again: %v", err)
+	} else if res.KE != 0 {
+		t.Errorf("same anchors again: KE %v, want the session kept", res.KE)
+	}
+	c.SetRootCAs(other.roots)
+	if c.Cookies() != 0 {
+		t.Errorf("%d cookies kept after the anchors changed", c.Cookies())
+	}
+	var verr *tls.CertificateVerificationError
+	if _, err := c.Query(ctx); !errors.As(err, &verr) {
+		t.Fatalf("query under a CA that did not issue the server's certificate: %v, want a certificate verification error", err)
+	}
+	c.SetRootCAs(s.ca.roots)
+	if res, err := c.Query(ctx); err != nil {
+		t.Fatalf("back to the server's CA: %v", err)
+	} else if res.KE == 0 {
+		t.Errorf("back to the server's CA: no KE, want a new session")
+	}
+	if st := c.Stats(); st.KESessions != 2 || st.KEFailures != 1 || st.Replies != 3 {
+		t.Errorf("client stats %+v, want 2 KE sessions, 1 KE failure, 3 replies", st)
+	}
+}
+
 // TestTamperedReply: a reply changed on the way (one byte of the
 // transmit timestamp, covered by the authenticator) is dropped, the query
 // fails with ErrAuthentication, and the next honest reply is accepted.
