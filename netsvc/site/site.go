@@ -14,11 +14,14 @@
 //	S/site -> .site/GEN      the operator's validated bundle, swapped as one
 //	    tls.crt server-ca.pem client-ca.pem attestation-ca.pem
 //	    attestation-cert.pem [next-attestation-cert.pem] allow.txt site.env
-//	    [metrics-ca.pem] [leap-seconds.list]
+//	    [metrics-ca.pem] [leap-seconds.list] [witness-ca.pem]
 //
 // An optional leap-seconds.list (the IETF/IERS format, with its #h hash)
 // replaces the image's tzdata list (DefaultLeapSeconds) for the daemon:
 // the image is read-only, so a fresh list travels with the site material.
+// An optional witness-ca.pem holds the CA(s) that vouch for the site's NTS
+// witnesses (--witness-nts) when they serve under a private CA; without it
+// they are trusted through the image's system roots.
 //
 // Files consumed by root-owned services (sshd, nftables, module loading)
 // live in RootDir instead, outside the daemon's private directory.
@@ -65,6 +68,7 @@ const (
 	MetricsCA           = "metrics-ca.pem"    // CA(s) of the Prometheus scrapers; optional: /metrics is mTLS when present
 	Env                 = "site.env"          // authority id and site settings
 	LeapSeconds         = "leap-seconds.list" // optional: replaces DefaultLeapSeconds
+	WitnessCA           = "witness-ca.pem"    // optional: CA(s) of the NTS witnesses, replacing the system roots
 )
 
 // DefaultLeapSeconds is the image's leap-seconds.list (Debian's tzdata),
@@ -181,9 +185,9 @@ var BoardFlags = map[string]bool{
 	"nmea-only-stratum": true, "nmea-only-max-bound": true, "max-holdover-bound": true, "lock-threshold": true,
 	"require-client-cert": true, "agent-check": true, "v": true,
 	// GNSS integrity: the site's antenna, witnesses and whether to enforce,
-	// and the board's oscillator class the PPS check judges by. NTS
-	// witnesses are trusted through the system roots: a private CA
-	// (--witness-nts-ca) is not part of the bundle.
+	// and the board's oscillator class the PPS check judges by. A private
+	// CA of the NTS witnesses is a file of the bundle (WitnessCA), not a
+	// path here (bundleFiles).
 	"integrity": true, "antenna-position": true, "witness-roughtime": true, "witness-nts": true,
 	"witness-interval": true, "oscillator": true,
 }
@@ -276,6 +280,27 @@ func checkAddr(v string) error {
 	return nil
 }
 
+// bundleFiles are the daemon's file flags whose file a site provides in
+// its bundle instead: a path in site.env would point outside the
+// generation that provision checked and a reload rereads.
+var bundleFiles = map[string]string{
+	"witness-nts-ca":    WitnessCA,
+	"metrics-client-ca": MetricsCA,
+	"leap-seconds":      LeapSeconds,
+}
+
+// OptsSet says whether the options opts (TIMENODED_OPTS, as checkOpts
+// accepts them) set the flag name.
+func OptsSet(opts, name string) bool {
+	for _, f := range strings.Fields(opts) {
+		n, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
+		if strings.HasPrefix(f, "-") && n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // boardBoolFlags are the board flags of type bool: Go's flag package never
 // takes the next word as their value.
 var boardBoolFlags = map[string]bool{"require-client-cert": true, "v": true}
@@ -330,6 +355,9 @@ func checkOpts(v string) error {
 		name, value, hasValue := strings.Cut(name, "=")
 		if name == "" || strings.HasPrefix(name, "-") {
 			return fmt.Errorf("%q: want --flag or --flag=value", f)
+		}
+		if file, ok := bundleFiles[name]; ok {
+			return fmt.Errorf("--%s is not a board setting: put the file in the bundle as %s", name, file)
 		}
 		if !BoardFlags[name] {
 			return fmt.Errorf("--%s is not a board setting (allowed: %s)", name, strings.Join(boardFlagNames(), ", "))

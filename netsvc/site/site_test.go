@@ -79,7 +79,8 @@ func TestParseEnv(t *testing.T) {
 		{name: "oscillator without noise", in: id + "TIMENODED_OPTS=--oscillator drift=1\n", wantErr: "no white FM"},
 		{name: "NTS witness without port", in: id + "TIMENODED_OPTS=--witness-nts time.example\n", wantErr: "--witness-nts=time.example: want HOST:PORT"},
 		{name: "NTS witness port 0", in: id + "TIMENODED_OPTS=--witness-nts time.example:0\n", wantErr: "port \"0\" is not a number from 1 to 65535"},
-		{name: "private NTS CA", in: id + "TIMENODED_OPTS=--witness-nts-ca /tmp/ca.pem\n", wantErr: "--witness-nts-ca is not a board setting"},
+		{name: "private NTS CA", in: id + "TIMENODED_OPTS=--witness-nts-ca /tmp/ca.pem\n", wantErr: "--witness-nts-ca is not a board setting: put the file in the bundle as witness-ca.pem"},
+		{name: "metrics CA path", in: id + "TIMENODED_OPTS=--metrics-client-ca=/tmp/ca.pem\n", wantErr: "--metrics-client-ca is not a board setting: put the file in the bundle as metrics-ca.pem"},
 		{name: "empty options", in: id + "TIMENODED_OPTS=\"\"\n", want: map[string]string{"NTP_AUTHORITY_ID": "time.test.example", "TIMENODED_OPTS": ""}},
 		{name: "no authority", in: "NTP_STRATUM=1\n", wantErr: "site.env: NTP_AUTHORITY_ID is required"},
 		{name: "empty file", in: "", wantErr: "NTP_AUTHORITY_ID is required"},
@@ -273,4 +274,26 @@ func FuzzParseEnv(f *testing.F) {
 			t.Fatalf("round trip of %q: %q, %v", env, again, err)
 		}
 	})
+}
+
+// TestOptsSet: a flag is found in each spelling the daemon accepts, and a
+// value that happens to spell a flag's name is not a flag.
+func TestOptsSet(t *testing.T) {
+	tests := []struct {
+		opts string
+		want bool
+	}{
+		{"--witness-nts time.example:4460", true},
+		{"-witness-nts=time.example:4460", true},
+		{"--integrity enforce --witness-nts=[2001:db8::1]:4460", true},
+		{"--witness-nts-ca /tmp/ca.pem", false},
+		{"--witness-roughtime witness-nts:2002=a2V5", false},
+		{"--serial witness-nts", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := OptsSet(tt.opts, "witness-nts"); got != tt.want {
+			t.Errorf("OptsSet(%q, witness-nts) = %v, want %v", tt.opts, got, tt.want)
+		}
+	}
 }

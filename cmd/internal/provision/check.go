@@ -27,10 +27,10 @@ import (
 
 // siteFiles are the daemon's files of a generation, in report order.
 var siteFiles = []string{site.TLSCert, site.ServerCA, site.ClientCA, site.AttestationCA,
-	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.MetricsCA, site.Env, site.LeapSeconds}
+	site.AttestationCert, site.NextAttestationCert, site.AllowList, site.MetricsCA, site.Env, site.LeapSeconds, site.WitnessCA}
 
 // optionalFiles may be left out of a bundle.
-var optionalFiles = map[string]bool{site.NextAttestationCert: true, site.MetricsCA: true, site.LeapSeconds: true}
+var optionalFiles = map[string]bool{site.NextAttestationCert: true, site.MetricsCA: true, site.LeapSeconds: true, site.WitnessCA: true}
 
 // roles say what each file is, for "missing" and "unknown" messages.
 var roles = map[string]string{
@@ -44,6 +44,7 @@ var roles = map[string]string{
 	site.MetricsCA:           "the CA(s) of the Prometheus scrapers' client certificates (optional: /metrics is then served over mTLS)",
 	site.Env:                 "NTP_AUTHORITY_ID=... and the site's settings",
 	site.LeapSeconds:         "the IETF leap-seconds.list (optional: replaces the image's tzdata list)",
+	site.WitnessCA:           "the CA(s) of the NTS witnesses' servers (optional: replaces the system roots for --witness-nts)",
 	BundleAuthorizedKeys:     "the administrators' SSH public keys",
 	BundleNftables:           "the site's network segments (nft statements)",
 	BundleModules:            "the board's PPS kernel modules",
@@ -182,6 +183,7 @@ func checkSite(c Config, files map[string][]byte, r *Report) {
 	checkClientCA(c, site.MetricsCA, "scraper", files, stage, clean, r)
 	checkAttestation(c, files, stage, uid, clean, r)
 	checkLeap(c, files, r)
+	checkWitnessCA(c, files, r)
 	if b, ok := files[site.AllowList]; ok {
 		if ids, err := site.ParseAllowList(site.AllowList, b); err != nil {
 			r.problem(site.AllowList, "%v", err)
@@ -230,6 +232,20 @@ func checkCAFile(c Config, files map[string][]byte, name, why string, r *Report)
 	}
 	r.ok(name, "%d CA%s: %s", len(cas), plural(len(cas), "", "s"), strings.Join(names, "; "))
 	return roots
+}
+
+// checkWitnessCA checks witness-ca.pem (if present): CA certificates,
+// none of them a development CA, and an NTS witness in site.env that
+// uses them. A file no witness uses is a warning, not a problem: a site
+// may stage its CA one bundle ahead of the witnesses.
+func checkWitnessCA(c Config, files map[string][]byte, r *Report) {
+	if checkCAFile(c, files, site.WitnessCA, "a production node's witnesses are production servers", r) == nil {
+		return
+	}
+	env, err := site.ParseEnv(site.Env, files[site.Env])
+	if err == nil && !site.OptsSet(env["TIMENODED_OPTS"], "witness-nts") {
+		r.warn(site.WitnessCA, "no NTS witness uses it: %s sets no --witness-nts in TIMENODED_OPTS", site.Env)
+	}
 }
 
 // checkTLS checks tls.crt: it belongs to the node's TLS key, it is valid
@@ -301,9 +317,6 @@ func checkTLS(c Config, files map[string][]byte, uid int, r *Report) {
 	}
 }
 
-// checkClientCA checks client-ca.pem exactly as the daemon loads it
-// (mtls.Parse), with a throwaway server certificate standing in for
-// tls.crt so that this file is judged even when tls.crt is bad.
 // checkClientCA checks a CA bundle of client certificates (the mTLS
 // clients', or the Prometheus scrapers') as the daemon loads it.
 func checkClientCA(c Config, name, who string, files map[string][]byte, stage string, clean func(error) string, r *Report) {

@@ -268,3 +268,67 @@ func sshKey(t *testing.T, comment string) string {
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " " + comment
 }
+
+// TestCheckWitnessCA: witness-ca.pem must hold production CA
+// certificates; one that no NTS witness in site.env uses is a warning.
+func TestCheckWitnessCA(t *testing.T) {
+	const withWitness = "NTP_AUTHORITY_ID=time.test.example\nTIMENODED_OPTS=\"--witness-nts nts.test.example:4460\"\n"
+	witnessCA := sitetest.NewIssuer(t, "witness CA", t0.Add(-day)).PEM()
+	dev, err := signer.NewCA("test witness", true, t0, 365*day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      string
+		ca       func(f map[string][]byte) []byte
+		ok, warn string
+		problem  string
+	}{
+		{name: "used by a witness", env: withWitness, ca: func(map[string][]byte) []byte { return witnessCA },
+			ok: `witness-ca.pem: 1 CA: "witness CA"`},
+		{name: "no witness uses it", ca: func(map[string][]byte) []byte { return witnessCA },
+			ok: `witness-ca.pem: 1 CA: "witness CA"`, warn: "witness-ca.pem: no NTS witness uses it: site.env sets no --witness-nts"},
+		{name: "not PEM", env: withWitness, ca: func(map[string][]byte) []byte { return []byte("not a certificate\n") },
+			problem: "witness-ca.pem: no PEM"},
+		{name: "a leaf", env: withWitness, ca: func(f map[string][]byte) []byte { return f[site.TLSCert] },
+			problem: "witness-ca.pem: \"tn1.test.example\" is not a CA certificate"},
+		{name: "development CA", env: withWitness, ca: func(map[string][]byte) []byte { return signer.EncodeCerts(dev.Cert.Raw) },
+			problem: "witness-ca.pem: \"test witness DEVELOPMENT\" is a development CA: a production node's witnesses are production servers"},
+	}
+	n := newNode(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := n.files(t)
+			if tt.env != "" {
+				f[site.Env] = []byte(tt.env)
+			}
+			f[site.WitnessCA] = tt.ca(f)
+			r, err := Check(n.cfg, writeBundle(t, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := problemsText(r)
+			switch {
+			case tt.problem == "" && len(r.Problems) > 0:
+				t.Fatalf("refused:\n%s", text)
+			case tt.problem != "" && (len(r.Problems) != 1 || !strings.HasPrefix(r.Problems[0].String(), tt.problem)):
+				t.Fatalf("problems:\n%s\nwant one starting %q", text, tt.problem)
+			}
+			var files []string
+			for _, f := range r.Files {
+				files = append(files, f.String())
+			}
+			if !strings.Contains(strings.Join(files, "\n"), tt.ok) {
+				t.Errorf("summary lacks %q:\n%s", tt.ok, strings.Join(files, "\n"))
+			}
+			var warns []string
+			for _, w := range r.Warnings {
+				warns = append(warns, w.String())
+			}
+			if got := strings.Join(warns, "\n"); (tt.warn == "") != (got == "") || !strings.Contains(got, tt.warn) {
+				t.Errorf("warnings %q, want %q", got, tt.warn)
+			}
+		})
+	}
+}
