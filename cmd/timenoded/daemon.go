@@ -311,6 +311,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// With integrity checks, pulses and fixes pass the guard, which
 	// withholds them from the discipline while GNSS is untrusted.
 	rawPulses, rawFixes := pulses, fixes
+	// trust hands the NTS witnesses each reload's CA.
+	trust := &witnessTrust{}
 	if grd != nil {
 		rawPulses, rawFixes = make(chan pps.Pulse, 4), make(chan gnss.Fix, 4)
 		measured := make(chan integrity.Measurement, 4)
@@ -319,11 +321,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ws = append(ws, newRoughtimeWitness(w, hw.clk.Now)) // the clock being checked
 		}
 		for _, addr := range cfg.ntsWitnesses {
-			w, err := newNTSWitness(addr, cfg.ntsWitnessRoots, hw.clk.Now)
+			w, c, err := newNTSWitness(addr, mat.witnessRoots, hw.clk.Now)
 			if err != nil {
 				return fmt.Errorf("--witness-nts %q: %w", addr, err)
 			}
 			ws = append(ws, w)
+			trust.clients = append(trust.clients, c)
+		}
+		if len(trust.clients) > 0 {
+			trust.use(mat.witnessCA, mat.witnessRoots, log)
 		}
 		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
 		judge := time.NewTicker(time.Second)
@@ -352,7 +358,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}, hw.clk.Now, log)
 	})
 	go announceReady(ctx, api, cfg, endpoints, log)
-	go handleReloads(ctx, cfg, reloadable{tlsMgr, sig, ke, metricsMgr, lp}, hw.clk, metrics, log)
+	go handleReloads(ctx, cfg, reloadable{tls: tlsMgr, sig: sig, nts: ke, metrics: metricsMgr, leap: lp, witnesses: trust}, hw.clk, metrics, log)
 	go watchdog(ctx, cfg, disc, log)
 	if err := cfg.notify.send("READY=1\nSTATUS=serving; clock " + disc.Status().State.String()); err != nil {
 		log.Warn("sd_notify failed", "err", err)
@@ -467,17 +473,21 @@ type reloadable struct {
 	// chosen at start, the certificate and the scrapers' CA rotate.
 	metrics *mtls.Manager
 	leap    *leapInUse // nil: the leap second list is not reloaded
+	// witnesses take the reloaded CA of the NTS witnesses; nil or
+	// without clients when there are none.
+	witnesses *witnessTrust
 }
 
 // metricsPolicy admits any scraper whose certificate the metrics CA
 // issued, and asks every one for it.
 var metricsPolicy = mtls.Policy{RequireClientCert: true}
 
-// handleReloads reloads TLS material, client policy, signing keys and
-// the leap second list on SIGHUP (systemctl reload) as one transaction:
-// all of it is read from the same site generation and validated first,
-// then swapped together; if any part is refused nothing changes, the
-// current set keeps serving, and the failure is logged and counted. systemd hears RELOADING=1, then READY=1
+// handleReloads reloads TLS material, client policy, signing keys, the
+// leap second list and the NTS witnesses' CA on SIGHUP (systemctl
+// reload) as one transaction: all of it is read from the same site
+// generation and validated first, then swapped together; if any part is
+// refused nothing changes, the current set keeps serving, and the
+// failure is logged and counted. systemd hears RELOADING=1, then READY=1
 // with the outcome.
 func handleReloads(ctx context.Context, cfg *config, r reloadable, clk clock.Clock, m *netsvc.Metrics, log *slog.Logger) {
 	// One buffered signal coalesces the SIGHUPs that arrive during a
@@ -540,6 +550,9 @@ func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *sl
 	}
 	if r.leap != nil {
 		r.leap.use(mat.leapPath, mat.leap, now, log)
+	}
+	if r.witnesses != nil && len(r.witnesses.clients) > 0 {
+		r.witnesses.use(mat.witnessCA, mat.witnessRoots, log)
 	}
 	if r.nts != nil {
 		// A reload is when an operator expects keys to turn over: new

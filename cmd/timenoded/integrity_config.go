@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/aunsorm/timenode/hw/pps"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
 	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/signer/keyfile"
 	"github.com/aunsorm/timenode/timing/integrity"
 	"github.com/aunsorm/timenode/timing/leap"
 )
@@ -63,11 +63,11 @@ func (c *config) finishIntegrity() error {
 		}
 	}
 	if c.ntsWitnessCA != "" {
-		roots, err := loadCAPool(c.ntsWitnessCA)
-		if err != nil {
+		// Checked here to fail the start naming the flag; each material
+		// set reads it again (witnessCA).
+		if _, err := loadCAPool(c.ntsWitnessCA); err != nil {
 			return fmt.Errorf("--witness-nts-ca: %w", err)
 		}
-		c.ntsWitnessRoots = roots
 	}
 	if c.witnessInterval < time.Second {
 		return fmt.Errorf("--witness-interval %v: want at least 1s", c.witnessInterval)
@@ -131,7 +131,7 @@ func parseRoughtimeWitness(spec string) (roughtimeWitness, error) {
 // loadCAPool reads a PEM file of CA certificates; it must hold at least
 // one.
 func loadCAPool(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
+	b, err := keyfile.ReadRegular(path) // a reload rereads it: never block on it
 	if err != nil {
 		return nil, err
 	}

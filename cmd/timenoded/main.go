@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,9 +78,8 @@ type config struct {
 	oscillatorSet   bool               // --oscillator was given (simulation otherwise judges its own oscillator)
 	witnessFlags    repeated           // --witness-roughtime as given
 	witnesses       []roughtimeWitness
-	ntsWitnesses    repeated       // --witness-nts: NTS-KE addresses, HOST:PORT
-	ntsWitnessCA    string         // --witness-nts-ca as given; "": system roots
-	ntsWitnessRoots *x509.CertPool // read from ntsWitnessCA; nil: system roots
+	ntsWitnesses    repeated // --witness-nts: NTS-KE addresses, HOST:PORT
+	ntsWitnessCA    string   // --witness-nts-ca as given; "": the site generation's witness-ca.pem, else the system roots
 	witnessInterval time.Duration
 	simWitnesses    int // --sim-witnesses: Roughtime servers of the simulation's true time
 	notify          *notifier
@@ -148,7 +146,7 @@ func declareFlags(fs *flag.FlagSet, c *config) (allow *string, verbose *bool) {
 	fs.StringVar(&c.antennaFlag, "antenna-position", "", "surveyed antenna position LAT,LON,ALT (degrees, degrees, metres) the position check holds; empty: survey it in over the first hour (in simulation: the simulated antenna)")
 	fs.Var(&c.witnessFlags, "witness-roughtime", "Roughtime server witnessing the node's time from outside the GNSS path, HOST:PORT=BASE64KEY[,google] (repeatable; a quorum of 2 is needed to distrust GNSS)")
 	fs.Var(&c.ntsWitnesses, "witness-nts", "NTS-secured NTP server witnessing the node's time from outside the GNSS path, by its NTS-KE address HOST:PORT (usually port 4460; repeatable, counts towards the same quorum as --witness-roughtime)")
-	fs.StringVar(&c.ntsWitnessCA, "witness-nts-ca", "", "PEM file of the CA certificates that vouch for the --witness-nts servers (empty: the system roots)")
+	fs.StringVar(&c.ntsWitnessCA, "witness-nts-ca", "", "PEM file of the CA certificates that vouch for the --witness-nts servers (empty: the site generation's "+site.WitnessCA+" when the bundle carried one, else the system roots; reread on reload)")
 	fs.DurationVar(&c.witnessInterval, "witness-interval", 64*time.Second, "how often each witness is asked")
 	fs.IntVar(&c.simWitnesses, "sim-witnesses", 0, "with --sim: start this many Roughtime servers of the simulation's true time on loopback and use them as witnesses (at most 5; 2 make a quorum), so that the attacks of /sim/* meet the witness check too")
 	verbose = fs.Bool("v", false, "debug logging")

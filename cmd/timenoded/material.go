@@ -32,6 +32,10 @@ type material struct {
 	// leapPath: the generation's leap-seconds.list, else --leap-seconds.
 	leap     *leap.Schedule
 	leapPath string
+	// witnessRoots are the NTS witnesses' trust anchors, read from the
+	// file witnessCA (func witnessCA); "" and nil: the system roots.
+	witnessCA    string
+	witnessRoots *x509.CertPool
 }
 
 // metricsCA is the CA file of the Prometheus scrapers: --metrics-client-ca,
@@ -98,6 +102,9 @@ func loadMaterial(cfg *config, now time.Time, log *slog.Logger) (*material, erro
 		}
 	}
 	if m.leapPath, m.leap, err = leapList(cfg, m.site, log); err != nil {
+		return nil, err
+	}
+	if m.witnessCA, m.witnessRoots, err = witnessCA(cfg, m.site); err != nil {
 		return nil, err
 	}
 	if m.keys, err = signer.LoadKeySet(m.keyCfg); err != nil {

@@ -27,10 +27,11 @@ import (
 var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
 // siteConfig is the appliance's configuration: --production, nothing but
-// the state directory (the unit passes no TLS paths or credentials).
-func siteConfig(t *testing.T, state string) *config {
+// the state directory (the unit passes no TLS paths or credentials) and
+// the board settings site.env may add.
+func siteConfig(t *testing.T, state string, board ...string) *config {
 	t.Helper()
-	cfg, err := parseConfig([]string{"--production", "--state-dir", state}, func(string) string { return "" }, io.Discard)
+	cfg, err := parseConfig(append([]string{"--production", "--state-dir", state}, board...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +171,8 @@ func genNextKey(n *sitetest.Node) error {
 	return err
 }
 
-// TestReloadRefusesFIFOs: a FIFO in place of the TLS key, a certificate or
-// the allow-list refuses the reload at once, naming the file, and the next
+// TestReloadRefusesFIFOs: a FIFO in place of the TLS key, a certificate,
+// the allow-list or the NTS witnesses' CA refuses the reload at once, naming the file, and the next
 // good reload still rotates (before, opening the FIFO blocked the reload
 // loop forever, so every later SIGHUP was silently ignored). A daemon
 // starting on one exits with the same error instead of hanging.
@@ -182,11 +183,16 @@ func TestReloadRefusesFIFOs(t *testing.T) {
 		{"TLS certificate", filepath.Join(site.Link, site.TLSCert)},
 		{"allow-list", filepath.Join(site.Link, site.AllowList)},
 		{"attestation certificate", filepath.Join(site.Link, site.AttestationCert)},
+		{"NTS witnesses' CA", filepath.Join(site.Link, site.WitnessCA)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := sitetest.NewNode(t, t0)
-			n.Activate(t, n.Bundle(t, t0, "old-client.test.example"), "g1")
-			cfg := siteConfig(t, n.State)
+			b := n.Bundle(t, t0, "old-client.test.example")
+			if err := os.WriteFile(filepath.Join(b, site.WitnessCA), n.ServerCA.PEM(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n.Activate(t, b, "g1")
+			cfg := siteConfig(t, n.State, "--witness-nts", "nts.test.example:4460")
 			r, metrics := startedDaemon(t, cfg, log)
 
 			target, err := filepath.EvalSymlinks(filepath.Join(n.State, tc.path))

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +20,9 @@ import (
 	"github.com/aunsorm/timenode/netsvc/mtls/mtlstest"
 	"github.com/aunsorm/timenode/netsvc/ntp"
 	"github.com/aunsorm/timenode/netsvc/nts"
+	"github.com/aunsorm/timenode/netsvc/nts/ntsclient"
+	"github.com/aunsorm/timenode/netsvc/site"
+	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 )
 
 // TestParseNTSWitnessFlags: --witness-nts takes NTS-KE addresses,
@@ -38,20 +43,22 @@ func TestParseNTSWitnessFlags(t *testing.T) {
 		wantErr string // "" for success
 	}{
 		{"none", nil, func(t *testing.T, c *config) {
-			if len(c.ntsWitnesses) != 0 || c.ntsWitnessRoots != nil {
-				t.Errorf("witnesses %v roots %v", c.ntsWitnesses, c.ntsWitnessRoots)
+			if path, roots, err := witnessCA(c, ""); len(c.ntsWitnesses) != 0 || path != "" || roots != nil || err != nil {
+				t.Errorf("witnesses %v CA %q roots %v err %v", c.ntsWitnesses, path, roots, err)
 			}
 		}, ""},
 		{"two witnesses, system roots", []string{"--witness-nts", "nts.example:4460", "--witness-nts", "[2001:db8::1]:4460"},
 			func(t *testing.T, c *config) {
-				if len(c.ntsWitnesses) != 2 || c.ntsWitnesses[0] != "nts.example:4460" || c.ntsWitnesses[1] != "[2001:db8::1]:4460" || c.ntsWitnessRoots != nil {
-					t.Errorf("witnesses %v roots %v", c.ntsWitnesses, c.ntsWitnessRoots)
+				path, roots, err := witnessCA(c, "")
+				if len(c.ntsWitnesses) != 2 || c.ntsWitnesses[0] != "nts.example:4460" || c.ntsWitnesses[1] != "[2001:db8::1]:4460" || path != "" || roots != nil || err != nil {
+					t.Errorf("witnesses %v CA %q roots %v err %v", c.ntsWitnesses, path, roots, err)
 				}
 			}, ""},
 		{"with a CA file", []string{"--witness-nts", "127.0.0.1:4460", "--witness-nts-ca", caFile},
 			func(t *testing.T, c *config) {
-				if c.ntsWitnessRoots == nil {
-					t.Errorf("no roots from %s", caFile)
+				// The flag's file, not a generation's, even in site mode.
+				if path, roots, err := witnessCA(c, t.TempDir()); path != caFile || roots == nil || err != nil {
+					t.Errorf("CA %q roots %v err %v, want roots from %s", path, roots, err, caFile)
 				}
 			}, ""},
 		{"mixed with Roughtime", []string{"--witness-nts", "nts.example:4460", "--witness-roughtime", "rt.example:2002=iBVjxg/1j7y1+kQUTBYdTabxCppesU/07D4PMDJk2WA="},
@@ -65,7 +72,7 @@ func TestParseNTSWitnessFlags(t *testing.T) {
 		{"port not a number", []string{"--witness-nts", "nts.example:nts"}, nil, `port "nts" is not a number`},
 		{"port out of range", []string{"--witness-nts", "nts.example:70000"}, nil, `port "70000" is not a number from 1 to 65535`},
 		{"Roughtime syntax", []string{"--witness-nts", "nts.example:4460=AAAA"}, nil, `port "4460=AAAA"`},
-		{"missing CA file", []string{"--witness-nts", "nts.example:4460", "--witness-nts-ca", filepath.Join(t.TempDir(), "none.pem")}, nil, "--witness-nts-ca: open"},
+		{"missing CA file", []string{"--witness-nts", "nts.example:4460", "--witness-nts-ca", filepath.Join(t.TempDir(), "none.pem")}, nil, "--witness-nts-ca: keyfile: open"},
 		{"CA file without a certificate", []string{"--witness-nts", "nts.example:4460", "--witness-nts-ca", notPEM}, nil, "no PEM certificate"},
 	}
 	for _, tt := range tests {
@@ -169,5 +176,93 @@ func TestEndToEndNTSWitness(t *testing.T) {
 	}
 	if st.KEResponses != 1 || st.NTPAuthenticated < 3 || st.NTPBadAuth+st.NTPBadCookie+st.NTPMalformed != 0 {
 		t.Errorf("witness server saw %+v, want one KE and authenticated requests only", st)
+	}
+}
+
+// TestReloadRotatesTheWitnessCA: in site mode the NTS witnesses trust
+// the generation's witness-ca.pem, and each reload hands them the new
+// generation's: a CA that did not issue the witness's certificate (or
+// none, the system roots) fails the next NTS-KE, the right one brings
+// the witness back, and a generation whose CA file is bad is refused
+// whole, keeping the session the current CA vouched for.
+func TestReloadRotatesTheWitnessCA(t *testing.T) {
+	addr, caFile, ke := startNTSWitness(t)
+	witnessPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := mtlstest.New(t)
+	otherPEM, _ := pki.Write("other-ca", pki.CA("other CA", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)))
+	otherCA, err := os.ReadFile(otherPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	n := sitetest.NewNode(t, t0)
+	activate := func(gen string, ca []byte) {
+		b := n.Bundle(t, t0, "kms.test.example")
+		if ca != nil {
+			if err := os.WriteFile(filepath.Join(b, site.WitnessCA), ca, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.Activate(t, b, gen)
+	}
+	activate("g0", nil)
+	cfg, err := parseConfig([]string{"--production", "--state-dir", n.State, "--witness-nts", addr}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, metrics := startedDaemon(t, cfg, log)
+	_, c, err := newNTSWitness(addr, nil, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.witnesses = &witnessTrust{clients: []*ntsclient.Client{c}}
+
+	steps := []struct {
+		gen      string
+		ca       []byte
+		status   string // reload's status line, by prefix
+		log      string // the trust line, "" when the anchors stay
+		verifies bool   // whether the next query verifies the witness
+	}{
+		{"g1", witnessPEM, "reloaded", "ca=" + filepath.Join(n.State, site.GensDir, "g1", site.WitnessCA), true},
+		{"g2", []byte("not a certificate\n"), "reload refused: NTS witness CA", "", true},
+		{"g3", otherCA, "reloaded", "ca=" + filepath.Join(n.State, site.GensDir, "g3", site.WitnessCA), false},
+		{"g4", nil, "reloaded", `ca="the system roots"`, false},
+		{"g5", witnessPEM, "reloaded", "ca=" + filepath.Join(n.State, site.GensDir, "g5", site.WitnessCA), true},
+	}
+	for _, s := range steps {
+		logs.Reset()
+		activate(s.gen, s.ca)
+		if st := reload(cfg, r, t0, metrics, log); !strings.HasPrefix(st, s.status) {
+			t.Fatalf("%s: reload %q, want %q", s.gen, st, s.status)
+		}
+		trustLine := ""
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "NTS witnesses trust") {
+				trustLine = l
+			}
+		}
+		if (s.log == "") != (trustLine == "") || !strings.Contains(trustLine, s.log) {
+			t.Errorf("%s: trust log %q, want one with %q", s.gen, trustLine, s.log)
+		}
+		_, err := c.Query(context.Background())
+		var verr *tls.CertificateVerificationError
+		switch {
+		case s.verifies && err != nil:
+			t.Errorf("%s: query: %v", s.gen, err)
+		case !s.verifies && !errors.As(err, &verr):
+			t.Errorf("%s: query: %v, want a certificate verification error", s.gen, err)
+		}
+	}
+	// g1 and g5 each ran NTS-KE; the refused g2 kept g1's session.
+	if st := c.Stats(); st.KESessions != 2 || st.KEFailures != 2 {
+		t.Errorf("client %+v, want 2 KE sessions and 2 failures", st)
+	}
+	if st := ke.Stats(); st.KEResponses != 2 {
+		t.Errorf("witness answered %d NTS-KE sessions, want 2", st.KEResponses)
 	}
 }
