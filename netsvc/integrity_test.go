@@ -134,7 +134,9 @@ func TestIntegrityMetrics(t *testing.T) {
 	m.RegisterIntegrity(clk, Integrity{Status: func() *integrity.Status { return st }, Counts: counts.Snapshot,
 		Witnesses: func() []integrity.Measurement {
 			return []integrity.Measurement{{Witness: "rt1", At: t0.Add(-30 * time.Second), Offset: -40 * time.Microsecond, Uncertainty: 300 * time.Microsecond}}
-		}})
+		},
+		// nts1 never answered: it has an up series, and no offset.
+		Reach: func() []WitnessReach { return []WitnessReach{{"rt1", true}, {"nts1", false}} }})
 	want := `
 # HELP timenode_integrity_state 1 for the GNSS integrity state (trusted, suspect, untrusted), 0 for the others.
 # TYPE timenode_integrity_state gauge
@@ -156,6 +158,10 @@ timenode_integrity_following_gnss 1
 # HELP timenode_integrity_witness_age_seconds Time since the witness's latest answer.
 # TYPE timenode_integrity_witness_age_seconds gauge
 timenode_integrity_witness_age_seconds{witness="rt1"} 30
+# HELP timenode_integrity_witness_up 1 when the witness answered its latest query, 0 when that query failed or none has been answered yet; one series per configured witness.
+# TYPE timenode_integrity_witness_up gauge
+timenode_integrity_witness_up{witness="nts1"} 0
+timenode_integrity_witness_up{witness="rt1"} 1
 # HELP timenode_integrity_witness_move_seconds How far the node's clock moved against the witnesses over their history (up to 4 h; positive: ahead), the median witness's; absent without two witnesses measured over 20 min.
 # TYPE timenode_integrity_witness_move_seconds gauge
 timenode_integrity_witness_move_seconds -0.00012
@@ -165,7 +171,7 @@ timenode_integrity_witness_move_stderr_seconds 1.5e-05
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "timenode_integrity_state", "timenode_integrity_detector_level",
 		"timenode_integrity_bound_widening_seconds", "timenode_integrity_following_gnss", "timenode_integrity_witness_age_seconds",
-		"timenode_integrity_witness_move_seconds", "timenode_integrity_witness_move_stderr_seconds"); err != nil {
+		"timenode_integrity_witness_up", "timenode_integrity_witness_move_seconds", "timenode_integrity_witness_move_stderr_seconds"); err != nil {
 		t.Error(err)
 	}
 	// /health says the same, with the floor the move sets.

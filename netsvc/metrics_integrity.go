@@ -13,6 +13,15 @@ type Integrity struct {
 	Status    func() *integrity.Status
 	Counts    func() map[integrity.Key]uint64
 	Witnesses func() []integrity.Measurement
+	// Reach is every configured witness with whether its latest query
+	// was answered (nil: none exported).
+	Reach func() []WitnessReach
+}
+
+// WitnessReach is whether a witness answered its latest query.
+type WitnessReach struct {
+	Witness string
+	Up      bool
 }
 
 var (
@@ -34,6 +43,8 @@ var (
 		"Uncertainty of that offset: the witness's radius plus half the round trip.", []string{"witness"}, nil)
 	descWitAge = prometheus.NewDesc("timenode_integrity_witness_age_seconds",
 		"Time since the witness's latest answer.", []string{"witness"}, nil)
+	descWitUp = prometheus.NewDesc("timenode_integrity_witness_up",
+		"1 when the witness answered its latest query, 0 when that query failed or none has been answered yet; one series per configured witness.", []string{"witness"}, nil)
 	descWitMove = prometheus.NewDesc("timenode_integrity_witness_move_seconds",
 		"How far the node's clock moved against the witnesses over their history (up to 4 h; positive: ahead), the median witness's; absent without two witnesses measured over 20 min.", nil, nil)
 	descWitMoveErr = prometheus.NewDesc("timenode_integrity_witness_move_stderr_seconds",
@@ -55,7 +66,7 @@ type integrityCollector struct {
 }
 
 func (c *integrityCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIntState, descIntEnforced, descIntFollow, descIntWiden, descIntEvidence, descIntLevel, descWitOffset, descWitUnc, descWitAge, descWitMove, descWitMoveErr} {
+	for _, d := range []*prometheus.Desc{descIntState, descIntEnforced, descIntFollow, descIntWiden, descIntEvidence, descIntLevel, descWitOffset, descWitUnc, descWitAge, descWitUp, descWitMove, descWitMoveErr} {
 		ch <- d
 	}
 }
@@ -93,6 +104,11 @@ func (c *integrityCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descWitOffset, prometheus.GaugeValue, w.Offset.Seconds(), w.Witness)
 			ch <- prometheus.MustNewConstMetric(descWitUnc, prometheus.GaugeValue, w.Uncertainty.Seconds(), w.Witness)
 			ch <- prometheus.MustNewConstMetric(descWitAge, prometheus.GaugeValue, max(now.Sub(w.At), 0).Seconds(), w.Witness)
+		}
+	}
+	if c.src.Reach != nil {
+		for _, w := range c.src.Reach() {
+			ch <- prometheus.MustNewConstMetric(descWitUp, prometheus.GaugeValue, b2f(w.Up), w.Witness)
 		}
 	}
 }

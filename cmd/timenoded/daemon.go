@@ -297,8 +297,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	metrics.RegisterHardware(hwm)
 	metrics.RegisterTLS(hw.clk, tlsMgr)
+	// reach is filled in as the witnesses are polled.
+	reach := &witnessReach{}
 	if grd != nil {
-		metrics.RegisterIntegrity(hw.clk, netsvc.Integrity{Status: grd.Status, Counts: grd.Counts, Witnesses: grd.Witnesses})
+		metrics.RegisterIntegrity(hw.clk, netsvc.Integrity{Status: grd.Status, Counts: grd.Counts, Witnesses: grd.Witnesses, Reach: reach.Reach})
 	}
 
 	if err := runPanel(ctx, cfg, disc, rx, log); err != nil {
@@ -331,7 +333,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if len(trust.clients) > 0 {
 			trust.use(mat.witnessCA, mat.witnessRoots, log)
 		}
-		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, log)
+		reach.list(ws) // before the first scrape can ask
+		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, reach, log)
 		judge := time.NewTicker(time.Second)
 		defer judge.Stop()
 		// The guard writes the witness history at shutdown.

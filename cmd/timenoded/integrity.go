@@ -14,6 +14,7 @@ import (
 
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/integrity"
 )
@@ -872,8 +873,9 @@ func (g *guard) run(ctx context.Context, pulsesIn <-chan pps.Pulse, fixesIn <-ch
 }
 
 // pollWitnesses asks every witness once per interval and hands the
-// measurements to the guard. Failures are logged when they change.
-func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Duration, out chan<- integrity.Measurement, log *slog.Logger) {
+// measurements to the guard. Failures are logged when they change, and
+// every answer or failure is recorded in reach, which lists ws.
+func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Duration, out chan<- integrity.Measurement, reach *witnessReach, log *slog.Logger) {
 	if len(ws) == 0 {
 		return
 	}
@@ -889,6 +891,7 @@ func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Du
 			if ctx.Err() != nil {
 				return
 			}
+			reach.set(w.Name(), err == nil)
 			if msg := fmt.Sprint(err); err != nil && msg != lastErr[w.Name()] {
 				log.Warn("witness unreachable", "witness", w.Name(), "err", err)
 				lastErr[w.Name()] = msg
@@ -912,4 +915,49 @@ func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Du
 		case <-t.C:
 		}
 	}
+}
+
+// witnessReach is whether each witness answered its latest query
+// (timenode_integrity_witness_up). A witness that stops answering (its
+// CA replaced by a reload, a firewall, a server gone) takes its evidence
+// out of the drag check without any other sign. Safe for concurrent use.
+type witnessReach struct {
+	mu    sync.Mutex
+	names []string // in configuration order
+	up    map[string]bool
+}
+
+// list lists the witnesses, each down until it answers.
+func (r *witnessReach) list(ws []integrity.Witness) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.up == nil {
+		r.up = map[string]bool{}
+	}
+	for _, w := range ws {
+		if _, ok := r.up[w.Name()]; !ok {
+			r.names = append(r.names, w.Name())
+			r.up[w.Name()] = false
+		}
+	}
+}
+
+// set records the outcome of a listed witness's latest query.
+func (r *witnessReach) set(name string, up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.up[name]; ok {
+		r.up[name] = up
+	}
+}
+
+// Reach returns every listed witness with its latest outcome.
+func (r *witnessReach) Reach() []netsvc.WitnessReach {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]netsvc.WitnessReach, len(r.names))
+	for i, n := range r.names {
+		out[i] = netsvc.WitnessReach{Witness: n, Up: r.up[n]}
+	}
+	return out
 }

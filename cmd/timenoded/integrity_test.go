@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -1149,5 +1150,87 @@ func TestRebaseHeldRefuses(t *testing.T) {
 				t.Errorf("held from pulse %d of the new frame, want %d", l.Sec, r.Line.Sec-605)
 			}
 		})
+	}
+}
+
+// switchWitness answers or fails as the test says.
+type switchWitness struct {
+	name string
+	fail atomic.Bool
+}
+
+func (w *switchWitness) Name() string { return w.name }
+
+func (w *switchWitness) Measure(context.Context) (integrity.Measurement, error) {
+	if w.fail.Load() {
+		return integrity.Measurement{}, errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")
+	}
+	return integrity.Measurement{Witness: w.name}, nil
+}
+
+// TestPollWitnessesRecordsReach: every witness is listed, down until it
+// answers; a failure is logged once however long it lasts,
+// its recovery once, and the reach follows each query's outcome.
+func TestPollWitnessesRecordsReach(t *testing.T) {
+	good, bad := &switchWitness{name: "good:4460"}, &switchWitness{name: "bad:4460"}
+	bad.fail.Store(true)
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	reach := &witnessReach{}
+	want := func(stage string, up ...bool) {
+		t.Helper()
+		got := reach.Reach()
+		if len(got) != 2 || got[0].Witness != "good:4460" || got[1].Witness != "bad:4460" || got[0].Up != up[0] || got[1].Up != up[1] {
+			t.Errorf("%s: reach %+v, want good %v, bad %v", stage, got, up[0], up[1])
+		}
+	}
+	reach.list([]integrity.Witness{good, bad})
+	want("listed", false, false)
+	out := make(chan integrity.Measurement)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		pollWitnesses(ctx, []integrity.Witness{good, bad}, time.Millisecond, out, reach, log)
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	// next is the next measurement handed on.
+	next := func() string {
+		select {
+		case m := <-out:
+			return m.Witness
+		case <-time.After(time.Minute): // a bound on a hang, not a timing claim
+			t.Fatal("no measurement within a minute")
+			return ""
+		}
+	}
+	// The loop holds good's first answer until it is taken: bad, not yet
+	// asked, is listed and down.
+	for deadline := time.Now().Add(time.Minute); len(reach.Reach()) < 2 || !reach.Reach()[0].Up; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("reach %+v: good not up within a minute", reach.Reach())
+		}
+	}
+	want("before bad is asked", true, false)
+	// Two answers from good: the failing bad was asked in between.
+	next()
+	next()
+	want("bad failing", true, false)
+	bad.fail.Store(false)
+	for next() != "bad:4460" {
+	}
+	want("bad answering", true, true)
+	good.fail.Store(true)
+	for next() != "bad:4460" { // good was asked since bad's answer
+	}
+	for next() != "bad:4460" {
+	}
+	want("good failing", false, true)
+	l := logs.String()
+	if n := strings.Count(l, `"witness unreachable" component=integrity witness=bad:4460`); n != 1 {
+		t.Errorf("bad's failure logged %d times, want once:\n%s", n, l)
+	}
+	if n := strings.Count(l, `"witness answers again" component=integrity witness=bad:4460`); n != 1 {
+		t.Errorf("bad's recovery logged %d times, want once:\n%s", n, l)
 	}
 }

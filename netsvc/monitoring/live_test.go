@@ -32,7 +32,8 @@ func TestLiveDaemonMetrics(t *testing.T) {
 	}
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--sim", "--state-dir", state,
+	// One simulated witness, so that the witness metrics are exported.
+	cmd := exec.CommandContext(ctx, bin, "--sim", "--state-dir", state, "--sim-witnesses", "1",
 		"--https", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ntp", "127.0.0.1:0")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
