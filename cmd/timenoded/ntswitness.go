@@ -74,13 +74,15 @@ type witnessTrust struct {
 	clients []*ntsclient.Client
 	path    string         // the CA file in use; "": the system roots
 	roots   *x509.CertPool // nil: the system roots
+	told    bool           // the anchors in use have been logged once
 }
 
-// use installs the anchors of a material set, logging a change: the
-// clients of the old anchors drop their sessions (SetRootCAs).
+// use installs the anchors of a material set, logging them at start and
+// on a change: the clients of the old anchors drop their sessions
+// (SetRootCAs).
 func (w *witnessTrust) use(path string, roots *x509.CertPool, log *slog.Logger) {
-	changed := w.path != path || (w.roots == nil) != (roots == nil) || (roots != nil && !roots.Equal(w.roots))
-	w.path, w.roots = path, roots
+	changed := !w.told || w.path != path || !ntsclient.SameRoots(w.roots, roots)
+	w.path, w.roots, w.told = path, roots, true
 	for _, c := range w.clients {
 		c.SetRootCAs(roots)
 	}

@@ -220,6 +220,11 @@ func TestReloadRotatesTheWitnessCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.witnesses = &witnessTrust{clients: []*ntsclient.Client{c}}
+	// As the daemon does at start, with g0's anchors: the system roots.
+	r.witnesses.use("", nil, log)
+	if !strings.Contains(logs.String(), `msg="NTS witnesses trust" ca="the system roots" witnesses=1`) {
+		t.Errorf("start: no trust line in %q", logs.String())
+	}
 
 	steps := []struct {
 		gen      string

@@ -144,16 +144,16 @@ func (r *Result) RootDistance() time.Duration { return r.RootDelay/2 + r.RootDis
 func (c *Client) SetRootCAs(roots *x509.CertPool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if samePool(c.cfg.RootCAs, roots) {
+	if SameRoots(c.cfg.RootCAs, roots) {
 		return
 	}
 	c.cfg.RootCAs = roots
 	c.forget()
 }
 
-// samePool says whether a and b are the same trust anchors, nil (the
+// SameRoots says whether a and b are the same trust anchors, nil (the
 // system roots) only being the same as nil.
-func samePool(a, b *x509.CertPool) bool {
+func SameRoots(a, b *x509.CertPool) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
