@@ -20,6 +20,13 @@ type IntegritySource interface {
 	Integrity() *integrity.Status
 }
 
+// WitnessReachSource is implemented by an IntegritySource whose
+// witnesses are polled: /health lists each with whether it answered its
+// latest query. Optional.
+type WitnessReachSource interface {
+	WitnessReach() []WitnessReach
+}
+
 // integrityOf returns ts's integrity status, nil when it has none.
 func integrityOf(ts TimingSource) *integrity.Status {
 	if is, ok := ts.(IntegritySource); ok {
@@ -102,6 +109,25 @@ type HealthIntegrity struct {
 	// witnesses over their history; absent until two witnesses have
 	// answered for 20 minutes.
 	WitnessMove *HealthWitnessMove `json:"witness_move,omitempty"`
+	// Witnesses lists every configured witness, in configuration order,
+	// with whether it answered its latest query; absent without
+	// witnesses.
+	Witnesses []HealthWitness `json:"witnesses,omitempty"`
+}
+
+// HealthWitness is one witness's reach (timenode_integrity_witness_up).
+type HealthWitness struct {
+	Name string `json:"name"`
+	Up   bool   `json:"up"`
+}
+
+// NewHealthWitnesses renders the witnesses' reach for /health.
+func NewHealthWitnesses(ws []WitnessReach) []HealthWitness {
+	var out []HealthWitness
+	for _, w := range ws {
+		out = append(out, HealthWitness{Name: w.Witness, Up: w.Up})
+	}
+	return out
 }
 
 // HealthWitnessMove is the node's move against the witnesses' history

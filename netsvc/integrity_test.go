@@ -2,6 +2,7 @@ package netsvc
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -257,5 +258,59 @@ func TestAttestedIntegrity(t *testing.T) {
 	got := AttestedIntegrity(&integrity.Status{State: integrity.StateSuspect, Enforced: true, Active: many})
 	if len(got.Reasons) != signer.MaxIntegrityReasons || got.Validate() != nil {
 		t.Fatalf("%d reasons kept of 40 (%v), want %d", len(got.Reasons), got.Validate(), signer.MaxIntegrityReasons)
+	}
+}
+
+// witnessTiming is an integrity source whose witnesses are polled.
+type witnessTiming struct {
+	integrityTiming
+	reach []WitnessReach
+}
+
+func (f witnessTiming) WitnessReach() []WitnessReach { return f.reach }
+
+var _ WitnessReachSource = witnessTiming{}
+
+// TestHealthListsWitnesses: /health lists every witness with whether it
+// answered its latest query, in the source's order; a source without
+// witnesses has no list in the JSON.
+func TestHealthListsWitnesses(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktest.NewManual(t0)
+	st := &timing.Status{State: timing.Locked, Stratum: 1, ErrorBound: 2 * time.Microsecond, BoundAsOf: t0, Updated: t0, MaxBound: time.Millisecond}
+	is := &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}
+	key, err := signer.GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ts   TimingSource
+		want string // the JSON of integrity.witnesses, "" for none
+	}{
+		{"two witnesses, one down", witnessTiming{integrityTiming{st, is}, []WitnessReach{{"nts.example:4460", false}, {"rt.example:2002", true}}},
+			`[{"name":"nts.example:4460","up":false},{"name":"rt.example:2002","up":true}]`},
+		{"no witness configured", witnessTiming{integrityTiming{st, is}, nil}, ""},
+		{"a source without witnesses", integrityTiming{st, is}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &API{Clock: clk, Timing: tt.ts, Signer: signer.NewSigner(key, clk.Now), AuthorityID: "test", MaxAge: 30 * time.Second,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			h, _ := api.CheckHealth()
+			b, err := json.Marshal(h.Integrity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Witnesses json.RawMessage `json:"witnesses"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Witnesses) != tt.want {
+				t.Errorf("integrity.witnesses = %s, want %s", got.Witnesses, tt.want)
+			}
+		})
 	}
 }

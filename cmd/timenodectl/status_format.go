@@ -112,6 +112,19 @@ func writeIntegrity(at time.Time, in *netsvc.HealthIntegrity, line func(name, fo
 		line("Witness move", "%s ± %v (%d witnesses, %+.1f ns/s), %s", signed(time.Duration(w.MoveNs)),
 			time.Duration(w.StdErrNs), w.Witnesses, w.RateNsPerS, floor)
 	}
+	if len(in.Witnesses) > 0 {
+		var down []string
+		for _, w := range in.Witnesses {
+			if !w.Up {
+				down = append(down, w.Name)
+			}
+		}
+		reach := fmt.Sprintf("%d of %d answering", len(in.Witnesses)-len(down), len(in.Witnesses))
+		if len(down) > 0 {
+			reach += "; not answering: " + strings.Join(down, ", ")
+		}
+		line("Witnesses", "%s", reach)
+	}
 }
 
 // writeReceiver prints the receiver section.

@@ -109,6 +109,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// state when it is judged, so every published bound is widened.
 	var ts netsvc.TimingSource = disc
 	var grd *guard
+	// reach is filled in as the witnesses are polled.
+	reach := &witnessReach{}
 	if cfg.integrityMode != integrityOff && cfg.simWitnesses > 0 {
 		sw, err := startSimWitnesses(ctx, cfg.simWitnesses, log)
 		if err != nil {
@@ -118,7 +120,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	if cfg.integrityMode != integrityOff {
 		grd = newGuard(integrityConfig(cfg, hw, lp), steer, disc, rx.Sky, hw.clk.Now(), log)
-		ts = guardedTiming{disc, grd}
+		ts = guardedTiming{disc, grd, reach}
 		log.Info("GNSS integrity checks", "mode", cfg.integrityMode, "witnesses", len(cfg.witnesses)+len(cfg.ntsWitnesses), "antenna_known", grd.cfg.Position.Known != nil)
 	}
 
@@ -297,8 +299,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	metrics.RegisterHardware(hwm)
 	metrics.RegisterTLS(hw.clk, tlsMgr)
-	// reach is filled in as the witnesses are polled.
-	reach := &witnessReach{}
 	if grd != nil {
 		metrics.RegisterIntegrity(hw.clk, netsvc.Integrity{Status: grd.Status, Counts: grd.Counts, Witnesses: grd.Witnesses, Reach: reach.Reach})
 	}
@@ -649,13 +649,20 @@ timenode simulation is serving (mTLS: use the development client certificate). T
 // servers (netsvc.IntegritySource).
 type guardedTiming struct {
 	*timing.Discipline
-	g *guard
+	g     *guard
+	reach *witnessReach
 }
 
 // Integrity implements netsvc.IntegritySource.
 func (t guardedTiming) Integrity() *integrity.Status { return t.g.Status() }
 
-var _ netsvc.IntegritySource = guardedTiming{}
+// WitnessReach implements netsvc.WitnessReachSource.
+func (t guardedTiming) WitnessReach() []netsvc.WitnessReach { return t.reach.Reach() }
+
+var (
+	_ netsvc.IntegritySource    = guardedTiming{}
+	_ netsvc.WitnessReachSource = guardedTiming{}
+)
 
 // integrityConfig picks the oscillator model and the antenna: the
 // simulation's own (its oscillator's model unless --oscillator was
