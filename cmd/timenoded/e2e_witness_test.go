@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,9 +137,23 @@ func TestEndToEndSimWitnesses(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		d.checkWitnessNear(t, series)
+		if up := d.metric(t, fmt.Sprintf(`timenode_integrity_witness_up{witness="%s"}`, a[1])); up != 1 {
+			t.Errorf("witness %s answered, but its up series is %v", a[1], up)
+		}
 	}
-	if h := d.health(t); h.Integrity == nil || h.Integrity.State != "trusted" {
+	h := d.health(t)
+	if h.Integrity == nil || h.Integrity.State != "trusted" {
 		t.Fatalf("witnesses of the true time: integrity %+v, want trusted", h.Integrity)
+	}
+	// /health lists them in the order they were configured, all answering.
+	var listed []string
+	for _, w := range h.Integrity.Witnesses {
+		if w.Up {
+			listed = append(listed, w.Name)
+		}
+	}
+	if want := []string{addrs[0][1], addrs[1][1], addrs[2][1]}; !slices.Equal(listed, want) {
+		t.Errorf("/health integrity.witnesses %+v, want %v all up", h.Integrity.Witnesses, want)
 	}
 }
 
