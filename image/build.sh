@@ -264,11 +264,14 @@ in_chroot apt-get update -q >"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.l
 in_chroot apt-get -y -q -o Dpkg::Use-Pty=0 dist-upgrade >>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get dist-upgrade failed"; }
 # INITRD=No: the kernel's postinst makes no initramfs yet; one is made once,
 # after the module trim (under qemu-user each mkinitramfs takes minutes).
+# ca-certificates: the system roots that --witness-nts trusts when the
+# site's bundle has no witness-ca.pem (public NTS servers); a Recommends
+# of openssl that --no-install-recommends would leave out.
 in_chroot INITRD=No apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends \
 	"$KERNEL_PKG" initramfs-tools zstd e2fsprogs \
 	systemd systemd-sysv udev dbus libnss-systemd \
 	apparmor nftables systemd-boot-efi openssh-server sudo rauc rauc-service \
-	cryptsetup-bin openssl \
+	cryptsetup-bin openssl ca-certificates \
 	>>"$BUILD/apt.log" 2>&1 || { tail -n 30 "$BUILD/apt.log" >&2; die "apt-get install failed (log: $BUILD/apt.log)"; }
 log "apt-get done in $(( $(date +%s) - t_apt ))s"
 

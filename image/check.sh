@@ -10,7 +10,8 @@
 #   - the root holds timenoded, timenodectl, systemd and apparmor_parser built
 #     for ARCH (ELF e_machine), the units (timenoded.service
 #     enabled), both AppArmor profiles, the
-#     nftables ruleset and an fstab mounting / read-only;
+#     nftables ruleset, the system CA bundle and an fstab mounting /
+#     read-only;
 #   - the root's timenoded runs: `timenoded -h` under qemu-user for a foreign
 #     ARCH (binfmt_misc), natively otherwise.
 # Prints one line per check and a summary line for the build report.
@@ -100,6 +101,8 @@ for f in /usr/lib/systemd/system/timenoded.service /usr/lib/systemd/system/timen
 	exists "$f" || fail "root has no $f"
 done
 ! rootcat /etc/fstab | grep -Eq '^[^#]+ +/ ' || fail "fstab mounts /: the root is the slot the loader entry names, read-only"
+roots=$(rootcat /etc/ssl/certs/ca-certificates.crt | grep -c 'BEGIN CERTIFICATE' || true)
+[ "$roots" -ge 100 ] || fail "the root has ${roots:-no} system CA certificates in /etc/ssl/certs/ca-certificates.crt: --witness-nts without a site witness-ca.pem trusts them (ca-certificates)"
 rootcat /etc/fstab | grep -Eq '^PARTLABEL=tn-state +/var ' || fail "fstab does not mount the state partition by its name (an update's root must find it)"
 for f in /etc/rauc/system.conf /etc/rauc/update-ca.pem /usr/lib/timenode/rauc-bootloader /usr/bin/rauc \
 	/usr/lib/timenode/boot/vmlinuz /usr/lib/timenode/boot/initrd.img /usr/lib/timenode/boot/cmdline \
@@ -117,7 +120,7 @@ rootcat /etc/shadow | grep -q '^ntp-admin:\*:' || fail "ntp-admin must have no p
 rootcat /etc/shadow | grep -Eq '^root:[*!]' || fail "root must have no password"
 rootcat /etc/group | grep -Eq '^systemd-journal:.*[:,]timenode-denials(,|$)' || fail "timenode-denials (the AppArmor denial counter) is not in systemd-journal"
 rootcat /etc/timenode/appliance.env | grep -qx 'TIMENODE_ALLOW_CLOCK_STEER=appliance' || fail "appliance.env does not opt in to steering"
-echo "check: units (timenoded, sshd, the wait for lock and the update gate enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, A/B slots with RAUC and the update CA only"
+echo "check: units (timenoded, sshd, the wait for lock and the update gate enabled), sshd key-only, no shipped host keys, AppArmor profiles, nftables ruleset, $roots system CAs, A/B slots with RAUC and the update CA only"
 
 # Verified root: slot a's descriptor on the ESP is signed under the update
 # CA the image holds (as its initramfs checks it), slot a matches its root

@@ -32,6 +32,7 @@ import (
 
 	"github.com/aunsorm/timenode/image/boottest/ppssync"
 	"github.com/aunsorm/timenode/netsvc"
+	"github.com/aunsorm/timenode/netsvc/site"
 	"github.com/aunsorm/timenode/signer"
 	"github.com/aunsorm/timenode/signer/client"
 )
@@ -58,9 +59,13 @@ const (
 	// late (measured: median 1.1 ms, p90 6 ms, max 16 ms of 116 pulses)
 	// and the kernel timestamps the interrupt 70-300 µs after the write:
 	// the lock threshold and holdover policy are those of a board with such
-	// a PPS, set through the site's settings.
+	// a PPS, set through the site's settings. The node's own NTS-KE is
+	// its NTS witness: no evidence (one witness, its own clock), but the
+	// shipped witness path runs: through the image's system roots first,
+	// which do not vouch for the site's private server CA, then through
+	// the bundle's witness-ca.pem after a reload.
 	siteEnv = `NTP_AUTHORITY_ID=time.boottest.example
-TIMENODED_OPTS="--serial /dev/ttyS1 --baud 9600 --pps /dev/pps0 --lock-threshold 5ms --max-holdover-bound 50ms"
+TIMENODED_OPTS="--serial /dev/ttyS1 --baud 9600 --pps /dev/pps0 --lock-threshold 5ms --max-holdover-bound 50ms --witness-nts localhost:4460"
 `
 	authority = "time.boottest.example"
 )
@@ -270,6 +275,7 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 	step("published bound: %s", bound)
 	state := integrityState(t, hc, https)
 	step("GNSS integrity as shipped (monitor): %s", state)
+	step("NTS witness through the system roots: %s", checkWitnessRefused(t, v, hc, https))
 	if !tight || !strings.HasPrefix(state, "trusted") {
 		// Twice under TCG the node published seconds for minutes, or
 		// was untrusted on pps/phase_step, while chrony measured it
@@ -305,6 +311,8 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 	v.must("sudo timenodectl keys generate --dir /var/lib/timenode/keys --next")
 	nextCSR := v.must("sudo timenodectl keys csr --dir /var/lib/timenode/keys --next --cn " + authority)
 	bundle2, _ := op.bundle(t, filepath.Join(dir, "bundle2"), time.Now(), tlsCSR, "", nextCSR, siteEnv)
+	// The site's private CA for its witnesses, rotated in with the rest.
+	pemFile(t, filepath.Join(bundle2, site.WitnessCA), op.serverCA.Cert.Raw)
 	v.scp("/var/lib/ntp-admin/", bundle2)
 	v.must("sudo timenodectl provision install /var/lib/ntp-admin/bundle2")
 	v.must("sudo systemctl reload timenoded.service")
@@ -360,7 +368,36 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 		t.Errorf("reload under load: %d verified, %d failed (first: %s), %d repeated on a fresh connection (at most 2 allowed); the clients logged:\n%s\ntimenoded logged:\n%s",
 			ok, failed, first, retries, load.clientLog(), journal)
 	}
+	// The reload handed the witness the bundle's CA: it answers now.
+	waitForOr(t, 4*time.Minute, "the NTS witness answering through witness-ca.pem", func() bool {
+		w := nodeHealth(t, hc, https).Integrity
+		return w != nil && len(w.Witnesses) == 1 && w.Witnesses[0].Up
+	}, func() string { return witnessJournal(v) })
+	step("NTS witness through the bundle's witness-ca.pem after the reload: answering")
 	return keysAfter
+}
+
+// checkWitnessRefused: with no witness-ca.pem, the witness's NTS-KE is
+// checked against the image's system roots (ca-certificates, read under
+// AppArmor), which do not know the site's private server CA: /health
+// lists it not answering, and the journal says why.
+func checkWitnessRefused(t testing.TB, v *vm, hc *http.Client, https string) string {
+	t.Helper()
+	w := nodeHealth(t, hc, https).Integrity
+	if w == nil || len(w.Witnesses) != 1 || w.Witnesses[0].Name != "localhost:4460" || w.Witnesses[0].Up {
+		t.Fatalf("/health integrity.witnesses %+v, want localhost:4460 not answering", w)
+	}
+	journal := witnessJournal(v)
+	if !strings.Contains(journal, "certificate signed by unknown authority") {
+		t.Fatalf("the witness's failure is not the unknown CA:\n%s", journal)
+	}
+	return "not answering, " + lastLine(journal)
+}
+
+// witnessJournal is what timenoded logged about its witnesses this boot.
+func witnessJournal(v *vm) string {
+	out, _ := v.ssh("sudo journalctl -u timenoded.service -b --no-pager -o cat | grep -E 'witness|NTS witnesses trust' | tail -n 20")
+	return strings.TrimSpace(out)
 }
 
 // boundWait is how long the serving phase waits for a tight bound. Once
