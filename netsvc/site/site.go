@@ -36,6 +36,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -289,16 +290,11 @@ var bundleFiles = map[string]string{
 	"leap-seconds":      LeapSeconds,
 }
 
-// OptsSet says whether the options opts (TIMENODED_OPTS, as checkOpts
-// accepts them) set the flag name.
+// OptsSet says whether the options opts (TIMENODED_OPTS) set the flag
+// name; options checkOpts refuses set nothing.
 func OptsSet(opts, name string) bool {
-	for _, f := range strings.Fields(opts) {
-		n, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
-		if strings.HasPrefix(f, "-") && n == name {
-			return true
-		}
-	}
-	return false
+	set, err := boardOpts(opts)
+	return err == nil && slices.ContainsFunc(set, func(o boardOpt) bool { return o.name == name })
 }
 
 // boardBoolFlags are the board flags of type bool: Go's flag package never
@@ -345,39 +341,58 @@ func CheckHostPort(addr string) error {
 // flags, which would leave the value behind as an argument the daemon
 // refuses.
 func checkOpts(v string) error {
+	opts, err := boardOpts(v)
+	if err != nil {
+		return err
+	}
+	for _, o := range opts {
+		if check := boardFlagValues[o.name]; o.hasValue && check != nil {
+			if err := check(o.value); err != nil {
+				return fmt.Errorf("--%s=%s: %w", o.name, o.value, err)
+			}
+		}
+	}
+	return nil
+}
+
+// boardOpt is one flag of TIMENODED_OPTS with its value.
+type boardOpt struct {
+	name, value string
+	hasValue    bool
+}
+
+// boardOpts splits TIMENODED_OPTS into board flags as Go's flag package
+// reads them (checkOpts), refusing what is not a board flag.
+func boardOpts(v string) ([]boardOpt, error) {
+	var opts []boardOpt
 	fields := strings.Fields(v)
 	for i := 0; i < len(fields); i++ {
 		f := fields[i]
 		if !strings.HasPrefix(f, "-") {
-			return fmt.Errorf("%q: want --flag or --flag=value", f)
+			return nil, fmt.Errorf("%q: want --flag or --flag=value", f)
 		}
-		name := strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-")
-		name, value, hasValue := strings.Cut(name, "=")
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), "-"), "=")
 		if name == "" || strings.HasPrefix(name, "-") {
-			return fmt.Errorf("%q: want --flag or --flag=value", f)
+			return nil, fmt.Errorf("%q: want --flag or --flag=value", f)
 		}
 		if file, ok := bundleFiles[name]; ok {
-			return fmt.Errorf("--%s is not a board setting: put the file in the bundle as %s", name, file)
+			return nil, fmt.Errorf("--%s is not a board setting: put the file in the bundle as %s", name, file)
 		}
 		if !BoardFlags[name] {
-			return fmt.Errorf("--%s is not a board setting (allowed: %s)", name, strings.Join(boardFlagNames(), ", "))
+			return nil, fmt.Errorf("--%s is not a board setting (allowed: %s)", name, strings.Join(boardFlagNames(), ", "))
 		}
 		if !hasValue && !boardBoolFlags[name] {
 			// "--flag value": the flag package takes the next word,
 			// whatever it is.
 			if i+1 >= len(fields) || strings.HasPrefix(fields[i+1], "-") {
-				return fmt.Errorf("--%s needs a value", name)
+				return nil, fmt.Errorf("--%s needs a value", name)
 			}
 			i++
 			value, hasValue = fields[i], true
 		}
-		if check := boardFlagValues[name]; hasValue && check != nil {
-			if err := check(value); err != nil {
-				return fmt.Errorf("--%s=%s: %w", name, value, err)
-			}
-		}
+		opts = append(opts, boardOpt{name, value, hasValue})
 	}
-	return nil
+	return opts, nil
 }
 
 func checkBool(v string) error {
