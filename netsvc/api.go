@@ -280,7 +280,7 @@ func (a *API) CheckHealth() (Health, bool) {
 	if is := integrityOf(a.Timing); is != nil {
 		h.Integrity = NewHealthIntegrity(is)
 		if wr, ok := a.Timing.(WitnessReachSource); ok {
-			h.Integrity.Witnesses = NewHealthWitnesses(wr.WitnessReach())
+			h.Integrity.Witnesses = wr.WitnessReach()
 		}
 		if w := integrityWarning(is); w != "" {
 			h.Clock.Warnings = append(h.Clock.Warnings, w)

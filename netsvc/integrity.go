@@ -112,22 +112,14 @@ type HealthIntegrity struct {
 	// Witnesses lists every configured witness, in configuration order,
 	// with whether it answered its latest query; absent without
 	// witnesses.
-	Witnesses []HealthWitness `json:"witnesses,omitempty"`
+	Witnesses []WitnessReach `json:"witnesses,omitempty"`
 }
 
-// HealthWitness is one witness's reach (timenode_integrity_witness_up).
-type HealthWitness struct {
+// WitnessReach is whether a witness answered its latest query, as
+// /health lists it and timenode_integrity_witness_up exports it.
+type WitnessReach struct {
 	Name string `json:"name"`
 	Up   bool   `json:"up"`
-}
-
-// NewHealthWitnesses renders the witnesses' reach for /health.
-func NewHealthWitnesses(ws []WitnessReach) []HealthWitness {
-	var out []HealthWitness
-	for _, w := range ws {
-		out = append(out, HealthWitness{Name: w.Witness, Up: w.Up})
-	}
-	return out
 }
 
 // HealthWitnessMove is the node's move against the witnesses' history

@@ -18,12 +18,6 @@ type Integrity struct {
 	Reach func() []WitnessReach
 }
 
-// WitnessReach is whether a witness answered its latest query.
-type WitnessReach struct {
-	Witness string
-	Up      bool
-}
-
 var (
 	descIntState = prometheus.NewDesc("timenode_integrity_state",
 		"1 for the GNSS integrity state (trusted, suspect, untrusted), 0 for the others.", []string{"state"}, nil)
@@ -108,7 +102,7 @@ func (c *integrityCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Reach != nil {
 		for _, w := range c.src.Reach() {
-			ch <- prometheus.MustNewConstMetric(descWitUp, prometheus.GaugeValue, b2f(w.Up), w.Witness)
+			ch <- prometheus.MustNewConstMetric(descWitUp, prometheus.GaugeValue, b2f(w.Up), w.Name)
 		}
 	}
 }

@@ -957,7 +957,7 @@ func (r *witnessReach) Reach() []netsvc.WitnessReach {
 	defer r.mu.Unlock()
 	out := make([]netsvc.WitnessReach, len(r.names))
 	for i, n := range r.names {
-		out[i] = netsvc.WitnessReach{Witness: n, Up: r.up[n]}
+		out[i] = netsvc.WitnessReach{Name: n, Up: r.up[n]}
 	}
 	return out
 }

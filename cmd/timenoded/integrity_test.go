@@ -1180,7 +1180,7 @@ func TestPollWitnessesRecordsReach(t *testing.T) {
 	want := func(stage string, up ...bool) {
 		t.Helper()
 		got := reach.Reach()
-		if len(got) != 2 || got[0].Witness != "good:4460" || got[1].Witness != "bad:4460" || got[0].Up != up[0] || got[1].Up != up[1] {
+		if len(got) != 2 || got[0].Name != "good:4460" || got[1].Name != "bad:4460" || got[0].Up != up[0] || got[1].Up != up[1] {
 			t.Errorf("%s: reach %+v, want good %v, bad %v", stage, got, up[0], up[1])
 		}
 	}
