@@ -330,9 +330,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ws = append(ws, w)
 			trust.clients = append(trust.clients, c)
 		}
-		if len(trust.clients) > 0 {
-			trust.use(mat.witnessCA, mat.witnessRoots, log)
-		}
+		trust.use(mat.witnessCA, mat.witnessRoots, log)
 		reach.list(ws) // before the first scrape can ask
 		go pollWitnesses(ctx, ws, cfg.witnessInterval, measured, reach, log)
 		judge := time.NewTicker(time.Second)
@@ -476,8 +474,7 @@ type reloadable struct {
 	// chosen at start, the certificate and the scrapers' CA rotate.
 	metrics *mtls.Manager
 	leap    *leapInUse // nil: the leap second list is not reloaded
-	// witnesses take the reloaded CA of the NTS witnesses; nil or
-	// without clients when there are none.
+	// witnesses take the reloaded CA of the NTS witnesses (nil: none).
 	witnesses *witnessTrust
 }
 
@@ -554,9 +551,7 @@ func reload(cfg *config, r reloadable, now time.Time, m *netsvc.Metrics, log *sl
 	if r.leap != nil {
 		r.leap.use(mat.leapPath, mat.leap, now, log)
 	}
-	if r.witnesses != nil && len(r.witnesses.clients) > 0 {
-		r.witnesses.use(mat.witnessCA, mat.witnessRoots, log)
-	}
+	r.witnesses.use(mat.witnessCA, mat.witnessRoots, log)
 	if r.nts != nil {
 		// A reload is when an operator expects keys to turn over: new
 		// cookies are sealed with a fresh key, old ones stay valid for

@@ -79,8 +79,11 @@ type witnessTrust struct {
 
 // use installs the anchors of a material set, logging them at start and
 // on a change: the clients of the old anchors drop their sessions
-// (SetRootCAs).
+// (SetRootCAs). Without NTS witnesses it does nothing.
 func (w *witnessTrust) use(path string, roots *x509.CertPool, log *slog.Logger) {
+	if w == nil || len(w.clients) == 0 {
+		return
+	}
 	changed := !w.told || w.path != path || !ntsclient.SameRoots(w.roots, roots)
 	w.path, w.roots, w.told = path, roots, true
 	for _, c := range w.clients {
