@@ -120,6 +120,11 @@ type HealthIntegrity struct {
 type WitnessReach struct {
 	Name string `json:"name"`
 	Up   bool   `json:"up"`
+	// Failure classifies the latest query's failure while the witness
+	// is not up (certificate, name, unreachable, rejected,
+	// authentication, unsynchronised, protocol, other); empty before its
+	// first query and while it answers. The journal has the error.
+	Failure string `json:"failure,omitempty"`
 }
 
 // HealthWitnessMove is the node's move against the witnesses' history

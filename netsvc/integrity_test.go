@@ -137,7 +137,7 @@ func TestIntegrityMetrics(t *testing.T) {
 			return []integrity.Measurement{{Witness: "rt1", At: t0.Add(-30 * time.Second), Offset: -40 * time.Microsecond, Uncertainty: 300 * time.Microsecond}}
 		},
 		// nts1 never answered: it has an up series, and no offset.
-		Reach: func() []WitnessReach { return []WitnessReach{{"rt1", true}, {"nts1", false}} }})
+		Reach: func() []WitnessReach { return []WitnessReach{{"rt1", true, ""}, {"nts1", false, "unreachable"}} }})
 	want := `
 # HELP timenode_integrity_state 1 for the GNSS integrity state (trusted, suspect, untrusted), 0 for the others.
 # TYPE timenode_integrity_state gauge
@@ -288,8 +288,8 @@ func TestHealthListsWitnesses(t *testing.T) {
 		ts   TimingSource
 		want string // the JSON of integrity.witnesses, "" for none
 	}{
-		{"two witnesses, one down", witnessTiming{integrityTiming{st, is}, []WitnessReach{{"nts.example:4460", false}, {"rt.example:2002", true}}},
-			`[{"name":"nts.example:4460","up":false},{"name":"rt.example:2002","up":true}]`},
+		{"three witnesses, two down", witnessTiming{integrityTiming{st, is}, []WitnessReach{{"nts.example:4460", false, "certificate"}, {"rt.example:2002", true, ""}, {"new.example:4460", false, ""}}},
+			`[{"name":"nts.example:4460","up":false,"failure":"certificate"},{"name":"rt.example:2002","up":true},{"name":"new.example:4460","up":false}]`},
 		{"no witness configured", witnessTiming{integrityTiming{st, is}, nil}, ""},
 		{"a source without witnesses", integrityTiming{st, is}, ""},
 	}

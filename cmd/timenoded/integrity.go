@@ -891,7 +891,7 @@ func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Du
 			if ctx.Err() != nil {
 				return
 			}
-			reach.set(w.Name(), err == nil)
+			reach.set(w.Name(), err)
 			if msg := fmt.Sprint(err); err != nil && msg != lastErr[w.Name()] {
 				log.Warn("witness unreachable", "witness", w.Name(), "err", err)
 				lastErr[w.Name()] = msg
@@ -918,13 +918,15 @@ func pollWitnesses(ctx context.Context, ws []integrity.Witness, interval time.Du
 }
 
 // witnessReach is whether each witness answered its latest query
-// (timenode_integrity_witness_up). A witness that stops answering (its
-// CA replaced by a reload, a firewall, a server gone) takes its evidence
-// out of the drag check without any other sign. Safe for concurrent use.
+// (timenode_integrity_witness_up), and why not. A witness that stops
+// answering (its CA replaced by a reload, a firewall, a server gone)
+// takes its evidence out of the drag check without any other sign. Safe
+// for concurrent use.
 type witnessReach struct {
 	mu    sync.Mutex
 	names []string // in configuration order
 	up    map[string]bool
+	fail  map[string]string // witnessFailure of the latest query
 }
 
 // list lists the witnesses, each down until it answers.
@@ -932,7 +934,7 @@ func (r *witnessReach) list(ws []integrity.Witness) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.up == nil {
-		r.up = map[string]bool{}
+		r.up, r.fail = map[string]bool{}, map[string]string{}
 	}
 	for _, w := range ws {
 		if _, ok := r.up[w.Name()]; !ok {
@@ -942,12 +944,13 @@ func (r *witnessReach) list(ws []integrity.Witness) {
 	}
 }
 
-// set records the outcome of a listed witness's latest query.
-func (r *witnessReach) set(name string, up bool) {
+// set records the outcome of a listed witness's latest query: up when
+// err is nil, else down with err's class.
+func (r *witnessReach) set(name string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.up[name]; ok {
-		r.up[name] = up
+		r.up[name], r.fail[name] = err == nil, witnessFailure(err)
 	}
 }
 
@@ -957,7 +960,7 @@ func (r *witnessReach) Reach() []netsvc.WitnessReach {
 	defer r.mu.Unlock()
 	out := make([]netsvc.WitnessReach, len(r.names))
 	for i, n := range r.names {
-		out[i] = netsvc.WitnessReach{Name: n, Up: r.up[n]}
+		out[i] = netsvc.WitnessReach{Name: n, Up: r.up[n], Failure: r.fail[n]}
 	}
 	return out
 }

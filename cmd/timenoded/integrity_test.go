@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/aunsorm/timenode/hw/clock/clocktest"
 	"github.com/aunsorm/timenode/hw/gnss"
 	"github.com/aunsorm/timenode/hw/pps"
+	"github.com/aunsorm/timenode/netsvc"
 	"github.com/aunsorm/timenode/timing"
 	"github.com/aunsorm/timenode/timing/bound"
 	"github.com/aunsorm/timenode/timing/integrity"
@@ -1163,7 +1166,7 @@ func (w *switchWitness) Name() string { return w.name }
 
 func (w *switchWitness) Measure(context.Context) (integrity.Measurement, error) {
 	if w.fail.Load() {
-		return integrity.Measurement{}, errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")
+		return integrity.Measurement{}, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
 	}
 	return integrity.Measurement{Witness: w.name}, nil
 }
@@ -1177,15 +1180,18 @@ func TestPollWitnessesRecordsReach(t *testing.T) {
 	var logs lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	reach := &witnessReach{}
-	want := func(stage string, up ...bool) {
+	// want checks both witnesses: up or not, and the class of the
+	// latest failure, none while up or not yet asked.
+	want := func(stage string, upGood, upBad bool, failGood, failBad string) {
 		t.Helper()
 		got := reach.Reach()
-		if len(got) != 2 || got[0].Name != "good:4460" || got[1].Name != "bad:4460" || got[0].Up != up[0] || got[1].Up != up[1] {
-			t.Errorf("%s: reach %+v, want good %v, bad %v", stage, got, up[0], up[1])
+		wanted := []netsvc.WitnessReach{{Name: "good:4460", Up: upGood, Failure: failGood}, {Name: "bad:4460", Up: upBad, Failure: failBad}}
+		if !slices.Equal(got, wanted) {
+			t.Errorf("%s: reach %+v, want %+v", stage, got, wanted)
 		}
 	}
 	reach.list([]integrity.Witness{good, bad})
-	want("listed", false, false)
+	want("listed", false, false, "", "")
 	out := make(chan integrity.Measurement)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -1211,21 +1217,21 @@ func TestPollWitnessesRecordsReach(t *testing.T) {
 			t.Fatalf("reach %+v: good not up within a minute", reach.Reach())
 		}
 	}
-	want("before bad is asked", true, false)
+	want("before bad is asked", true, false, "", "")
 	// Two answers from good: the failing bad was asked in between.
 	next()
 	next()
-	want("bad failing", true, false)
+	want("bad failing", true, false, "", failCertificate)
 	bad.fail.Store(false)
 	for next() != "bad:4460" {
 	}
-	want("bad answering", true, true)
+	want("bad answering", true, true, "", "")
 	good.fail.Store(true)
 	for next() != "bad:4460" { // good was asked since bad's answer
 	}
 	for next() != "bad:4460" {
 	}
-	want("good failing", false, true)
+	want("good failing", false, true, failCertificate, "")
 	l := logs.String()
 	if n := strings.Count(l, `"witness unreachable" component=integrity witness=bad:4460`); n != 1 {
 		t.Errorf("bad's failure logged %d times, want once:\n%s", n, l)

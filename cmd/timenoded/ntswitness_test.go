@@ -261,6 +261,8 @@ func TestReloadRotatesTheWitnessCA(t *testing.T) {
 			t.Errorf("%s: query: %v", s.gen, err)
 		case !s.verifies && !errors.As(err, &verr):
 			t.Errorf("%s: query: %v, want a certificate verification error", s.gen, err)
+		case !s.verifies && witnessFailure(err) != failCertificate:
+			t.Errorf("%s: query: %v classed %q, want %q", s.gen, err, witnessFailure(err), failCertificate)
 		}
 	}
 	// g1 and g5 each ran NTS-KE; the refused g2 kept g1's session.

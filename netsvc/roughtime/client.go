@@ -27,6 +27,11 @@ import (
 // answered, but not with a reply that proves a time.
 var ErrInvalidReply = errors.New("roughtime: invalid reply")
 
+// ErrNoReply wraps the error of a Query that had no reply in time: the
+// server or the path to it is down, or (draft 11) the server has another
+// long-term key and ignores a request naming this one.
+var ErrNoReply = errors.New("no reply")
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidReply, fmt.Sprintf(format, args...))
 }
@@ -468,7 +473,7 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		// Checked after setting the deadline, which would otherwise undo
 		// the cancellation's deadline set in between.
 		if err := ctx.Err(); err != nil {
-			return nil, noReply(fmt.Errorf("no reply: %w", err))
+			return nil, noReply(fmt.Errorf("%w: %w", ErrNoReply, err))
 		}
 		t0 := opts.Now()
 		if _, err := conn.Write(req); err != nil {
@@ -481,7 +486,7 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		if err != nil {
 			var ne net.Error
 			if ctx.Err() != nil {
-				return nil, noReply(fmt.Errorf("no reply: %w", ctx.Err()))
+				return nil, noReply(fmt.Errorf("%w: %w", ErrNoReply, ctx.Err()))
 			}
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
@@ -505,5 +510,5 @@ func Query(ctx context.Context, addr string, pub ed25519.PublicKey, v Version, o
 		}
 		return nil, firstErr
 	}
-	return nil, noReply(fmt.Errorf("no reply after %d attempts", opts.Attempts))
+	return nil, noReply(fmt.Errorf("%w after %d attempts", ErrNoReply, opts.Attempts))
 }
