@@ -115,7 +115,11 @@ func writeIntegrity(at time.Time, in *netsvc.HealthIntegrity, line func(name, fo
 	if len(in.Witnesses) > 0 {
 		var down []string
 		for _, w := range in.Witnesses {
-			if !w.Up {
+			switch {
+			case w.Up:
+			case w.Failure != "":
+				down = append(down, w.Name+" ("+w.Failure+")")
+			default:
 				down = append(down, w.Name)
 			}
 		}
