@@ -380,13 +380,15 @@ func serve(t testing.TB, v *vm, dir, root string, op *operator, p ports, hc *htt
 // checkWitnessRefused: with no witness-ca.pem, the witness's NTS-KE is
 // checked against the image's system roots (ca-certificates, read under
 // AppArmor), which do not know the site's private server CA: /health
-// lists it not answering, and the journal says why.
+// lists it not answering for its certificate (once it has been asked,
+// every 64 s), and the journal says why.
 func checkWitnessRefused(t testing.TB, v *vm, hc *http.Client, https string) string {
 	t.Helper()
-	w := nodeHealth(t, hc, https).Integrity
-	if w == nil || len(w.Witnesses) != 1 || w.Witnesses[0].Name != "localhost:4460" || w.Witnesses[0].Up {
-		t.Fatalf("/health integrity.witnesses %+v, want localhost:4460 not answering", w)
-	}
+	var w *netsvc.HealthIntegrity
+	waitForOr(t, 3*time.Minute, "/health listing localhost:4460 not answering for its certificate", func() bool {
+		w = nodeHealth(t, hc, https).Integrity
+		return w != nil && len(w.Witnesses) == 1 && w.Witnesses[0].Name == "localhost:4460" && !w.Witnesses[0].Up && w.Witnesses[0].Failure == "certificate"
+	}, func() string { return fmt.Sprintf("integrity %+v; journal:\n%s", w, witnessJournal(v)) })
 	journal := witnessJournal(v)
 	if !strings.Contains(journal, "certificate signed by unknown authority") {
 		t.Fatalf("the witness's failure is not the unknown CA:\n%s", journal)
