@@ -15,7 +15,20 @@ type Prediction struct {
 	PhaseNs, FreqPPB float64
 	Pxx, Pxy, Pyy    float64
 	Qrw              float64
+	// RecentOnly: only the servo's recent samples back the model, its
+	// longer history excludes it; beyond LongHorizon its variance is
+	// held at its LongHorizon value. HistoryOnly: only the longer
+	// history backs it; it bounds only beyond LongHorizon. The zero
+	// value, backed by both, bounds at every horizon.
+	RecentOnly, HistoryOnly bool
 }
+
+// LongHorizon (seconds) is how far past the sample a model that only the
+// recent samples back grows the bound: four times the 2.5 s a LOCKED
+// discipline waits for a pulse before it holds over, so that every
+// locked second is bounded by the recent set alone, as before the
+// longer history was consulted.
+const LongHorizon = 10.0
 
 // maxPredNIS is the estimator's normalised innovation power (1 when its
 // own model fits) above which the predictions are not used: a timestamp
@@ -35,10 +48,11 @@ func (p Prediction) project(dt, ctlNs float64) (x, v float64) {
 
 // SetPredictions gives the estimator the predictions, made with the last
 // sample added, of every model of the clock the servo's data cannot
-// exclude (for the Kalman bank: every filter whose recent likelihood is
-// within two nats of the best). Bound then also considers the bound they
-// imply together, the largest |mean| + K·σ among them, and publishes the
-// smaller of the two. Each is honest on its own assumptions, so the
+// exclude (for the Kalman bank: every filter whose recent likelihood, or
+// whose likelihood over a longer history, is within two nats of the
+// best). Bound then also considers the bound they imply together, the
+// largest |mean| + K·σ among them (with RecentOnly and HistoryOnly
+// honoured), and publishes the smaller of the two. Each is honest on its own assumptions, so the
 // smaller fails at most as often as both together.
 // Nil or empty withdraws them (a step, a servo restart, or a servo that
 // has no covariance).
@@ -48,17 +62,25 @@ func (e *Estimator) SetPredictions(ps []Prediction) {
 }
 
 // predBound returns the bound the predictions imply at atLocalNs, the
-// largest |mean| + K·σ among them (ok false without predictions).
+// largest |mean| + K·σ among those that bound that horizon (ok false
+// without one).
 func (e *Estimator) predBound(atLocalNs int64) (float64, bool) {
 	if len(e.preds) == 0 || atLocalNs < e.predNs || e.nis > maxPredNIS {
 		return 0, false
 	}
 	dt := float64(atLocalNs-e.predNs) / 1e9
 	ctl := e.ctlAt(atLocalNs) - e.predCtl
-	b := 0.0
+	b, n := 0.0, 0
 	for _, p := range e.preds {
+		if p.HistoryOnly && dt <= LongHorizon {
+			continue
+		}
 		x, v := p.project(dt, ctl)
+		if p.RecentOnly && dt > LongHorizon {
+			_, v = p.project(LongHorizon, ctl)
+		}
 		b = math.Max(b, math.Abs(x)+e.cfg.K*math.Sqrt(v))
+		n++
 	}
-	return b, true
+	return b, n > 0
 }

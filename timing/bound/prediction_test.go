@@ -159,3 +159,48 @@ func TestOutlierWithdrawsPredictions(t *testing.T) {
 	}
 	t.Logf("predictions used again %d samples after the outlier", back)
 }
+
+// TestPredictionsAcrossTheHorizon: within LongHorizon of the sample the
+// bound takes every model the recent samples back, and none that only
+// the longer history backs; beyond it a recent-only model's variance is
+// held at its LongHorizon value while the others' grows, and a
+// history-only model counts. Without a model for a horizon the
+// estimator's own bound stands.
+func TestPredictionsAcrossTheHorizon(t *testing.T) {
+	const K = 4
+	slow := Prediction{Pxx: 100, Pyy: 1e-4, Qrw: 1e-4}                   // backed by both
+	fast := Prediction{Pxx: 100, Pyy: 1e-4, Qrw: 1, RecentOnly: true}    // recent samples only
+	old := Prediction{Pxx: 100, Pyy: 1e-4, Qrw: 1e-2, HistoryOnly: true} // longer history only
+	at := func(p Prediction, dt float64) float64 {
+		_, v := p.project(dt, 0)
+		return K * math.Sqrt(v)
+	}
+	tests := []struct {
+		name  string
+		preds []Prediction
+		dt    float64
+		want  float64 // 0: no bound from the predictions
+	}{
+		{"within the horizon, the fast model counts", []Prediction{slow, fast, old}, 5, at(fast, 5)},
+		{"at the horizon", []Prediction{slow, fast, old}, LongHorizon, at(fast, LongHorizon)},
+		{"past it, the history-only model grows", []Prediction{slow, fast, old}, 3600, at(old, 3600)},
+		{"past it, the fast model is held", []Prediction{slow, fast}, 3600, math.Max(at(slow, 3600), at(fast, LongHorizon))},
+		{"a minute on, the held fast model still dominates", []Prediction{slow, fast}, 60, at(fast, LongHorizon)},
+		{"history only, within the horizon", []Prediction{old}, 5, 0},
+		{"history only, past it", []Prediction{old}, 100, at(old, 100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEstimator(Config{K: K})
+			e.AddSample(0, 0, 0)
+			e.SetPredictions(tt.preds)
+			got, ok := e.predBound(int64(tt.dt * 1e9))
+			switch {
+			case tt.want == 0 && ok:
+				t.Errorf("bound %.1f ns from the predictions, want none", got)
+			case tt.want != 0 && (!ok || math.Abs(got-tt.want) > 1e-6*tt.want):
+				t.Errorf("bound %.1f ns (used %v), want %.1f", got, ok, tt.want)
+			}
+		})
+	}
+}

@@ -316,6 +316,9 @@ func predictionCoverage(t *testing.T, sigma float64, seed uint64) (cov, med floa
 		if k > 10000 && len(ps) > 0 {
 			b := 0.0
 			for _, p := range ps {
+				if p.HistoryOnly { // a second on, within bound.LongHorizon
+					continue
+				}
 				v := p.Pxx + 2*p.Pxy + p.Pyy + p.Qrw/3
 				b = math.Max(b, math.Abs(p.PhaseNs+p.FreqPPB+s.Frequency())+4*math.Sqrt(v))
 			}
@@ -547,5 +550,51 @@ func TestMixtureFollowsTheOracle(t *testing.T) {
 	t.Logf("RMS/oracle over %d runs: median %.3f, 90th percentile %.3f, worst %.3f", seeds, ratios[seeds/2], ratios[seeds*9/10], ratios[seeds-1])
 	if w := ratios[seeds-1]; w > 1.3 {
 		t.Errorf("worst run %.2f times the oracle's RMS, want ≤ 1.3", w)
+	}
+}
+
+// TestPredictionsKeepLatelyGrownWander: after hours of a quiet
+// oscillator its random walk grows fifty-fold (2500 in Qrw). The
+// long-memory sums still favour the slow filters, the recent samples
+// faster ones. The filter the servo now steers with must still grow the
+// holdover bound (not be RecentOnly), so that a holdover is not
+// projected with the wander of the quiet hours; judged on the long
+// history alone it would be, a filter step (half a decade) slower on
+// every seed here.
+func TestPredictionsKeepLatelyGrownWander(t *testing.T) {
+	const quietRW, loudRW = 0.002, 0.1 // ppb/√s
+	for seed := uint64(1); seed <= 4; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		c := &clock{rng: rng, sigma: 1e3}
+		k := servo.NewKalman(servo.DefaultKalmanConfig())
+		s := servo.New(servo.DefaultConfig(), k, 0)
+		y := 2e3
+		walk := func(rw float64) func(int) float64 {
+			return func(int) float64 { y += rw * rng.NormFloat64(); return y }
+		}
+		// grown is the largest random walk (ppb²/s) of the filters that
+		// grow the bound past bound.LongHorizon.
+		grown := func() float64 {
+			ps := s.Predictions(nil)
+			if len(ps) == 0 {
+				t.Fatalf("seed %d: no predictions", seed)
+			}
+			q := 0.0
+			for _, p := range ps {
+				if !p.RecentOnly {
+					q = math.Max(q, p.Qrw)
+				}
+			}
+			return q
+		}
+		c.run(s, 6*3600, walk(quietRW), nil)
+		quiet := grown()
+		c.run(s, 1800, walk(loudRW), nil)
+		loud := grown()
+		steered := k.Bandwidth() * k.NoiseSigma() * k.NoiseSigma()
+		t.Logf("seed %d: largest random walk growing the holdover bound %.3g ppb²/s quiet, %.3g once it grew to %.3g; the servo steers with %.3g", seed, quiet, loud, loudRW*loudRW, steered)
+		if loud < steered*(1-1e-9) || loud < 10*quiet {
+			t.Errorf("seed %d: the holdover bound grows with %.3g ppb²/s after the wander grew to %.3g, below the steered filter's %.3g", seed, loud, loudRW*loudRW, steered)
+		}
 	}
 }

@@ -24,6 +24,12 @@ type Memory struct {
 	LogL     []float64 `json:"log_likelihoods"`
 	Weight   float64   `json:"weight_samples"`
 	Selected int       `json:"selected"`
+	// LogLLong is each filter's log-likelihood over the longer memory
+	// (Kalman.Predictions), WeightLong the samples behind it; absent in
+	// files from before they were kept, which start them from LogL and
+	// Weight.
+	LogLLong   []float64 `json:"log_likelihoods_long,omitempty"`
+	WeightLong float64   `json:"weight_long_samples,omitempty"`
 	// TempCo (ppb/°C) and TempCoVar ((ppb/°C)²) are the temperature
 	// coefficient the servo steers by and its variance (the mixture's,
 	// Kalman.mix; the selected filter's before the ranking settles).
@@ -57,7 +63,7 @@ const maxTempCo = 1e5
 func (k *Kalman) Memory() (m Memory, ok bool) {
 	if k.seed != nil {
 		m = *k.seed
-		m.Ratios, m.LogL = slices.Clone(m.Ratios), slices.Clone(m.LogL)
+		m.Ratios, m.LogL, m.LogLLong = slices.Clone(m.Ratios), slices.Clone(m.LogL), slices.Clone(m.LogLLong)
 		// The seed's frequency is as old as the seed; this run has
 		// measured none yet.
 		m.FreqPPB, m.FreqVar, m.FreqWalk = 0, 0, 0
@@ -68,10 +74,12 @@ func (k *Kalman) Memory() (m Memory, ok bool) {
 	}
 	m.Ratios = make([]float64, len(k.bank))
 	m.LogL = make([]float64, len(k.bank))
+	m.LogLLong = make([]float64, len(k.bank))
 	for i, b := range k.bank {
-		m.Ratios[i], m.LogL[i] = b.ratio, b.logL
+		m.Ratios[i], m.LogL[i], m.LogLLong[i] = b.ratio, b.logL, b.logLLong
 	}
 	m.Weight = math.Min(float64(k.n)+k.prior, k.scoreMemory())
+	m.WeightLong = math.Min(float64(k.n)+k.priorLong, longMemory*k.scoreMemory())
 	m.Selected = k.best
 	// The frequency and coefficient are the steering's (mix, computed
 	// at every sample from the bank as it stands), which a stopping
@@ -103,11 +111,22 @@ func (m Memory) Validate() error {
 			return fmt.Errorf("bandwidth %d: log-likelihood %v is not finite", i, l)
 		}
 	}
+	if m.LogLLong != nil && len(m.LogLLong) != len(m.Ratios) {
+		return fmt.Errorf("%d bandwidths and %d long-memory likelihoods, want the same number", len(m.Ratios), len(m.LogLLong))
+	}
+	for i, l := range m.LogLLong {
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("bandwidth %d: long-memory log-likelihood %v is not finite", i, l)
+		}
+	}
 	if m.Selected < 0 || m.Selected >= len(m.Ratios) {
 		return fmt.Errorf("selected filter %d of %d", m.Selected, len(m.Ratios))
 	}
 	if !(m.Weight >= 0 && m.Weight <= maxScoreMemory) {
 		return fmt.Errorf("weight %v, want 0 to %d samples", m.Weight, maxScoreMemory)
+	}
+	if !(m.WeightLong >= 0 && m.WeightLong <= longMemory*maxScoreMemory) {
+		return fmt.Errorf("long-memory weight %v, want 0 to %d samples", m.WeightLong, longMemory*maxScoreMemory)
 	}
 	if !(math.Abs(m.TempCo) <= maxTempCo) {
 		return fmt.Errorf("temperature coefficient %v ppb/°C, want at most %g in size", m.TempCo, float64(maxTempCo))
@@ -147,7 +166,7 @@ func (k *Kalman) Seed(m Memory) error {
 			return fmt.Errorf("servo: kept bandwidth %d is %g, the bank's %g", i, r, k.bank[i].ratio)
 		}
 	}
-	m.Ratios, m.LogL = slices.Clone(m.Ratios), slices.Clone(m.LogL) // the caller's may be published
+	m.Ratios, m.LogL, m.LogLLong = slices.Clone(m.Ratios), slices.Clone(m.LogL), slices.Clone(m.LogLLong) // the caller's may be published
 	k.seed = &m
 	return nil
 }
@@ -160,10 +179,16 @@ func (k *Kalman) applySeed() {
 	k.seed = nil
 	for i := range k.bank {
 		b := &k.bank[i]
-		b.logL = m.LogL[i]
+		b.logL, b.logLLong = m.LogL[i], m.LogL[i]
+		if m.LogLLong != nil {
+			b.logLLong = m.LogLLong[i]
+		}
 		b.f.s[2], b.f.p[2][2] = m.TempCo, m.TempCoVar
 	}
-	k.best, k.prior = m.Selected, m.Weight
+	k.best, k.prior, k.priorLong = m.Selected, m.Weight, m.Weight
+	if m.LogLLong != nil {
+		k.priorLong = m.WeightLong
+	}
 }
 
 // priorAgreeSigmas is how far, in standard deviations of their

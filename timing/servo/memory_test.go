@@ -91,13 +91,20 @@ func TestKalmanMemory(t *testing.T) {
 	}
 	// The likelihoods went on from the kept ones: over 64 samples at a
 	// forgetting of at least 4096 they moved by a fraction of their size.
+	// So did the long-memory sums, with their own weight.
+	if len(m.LogLLong) != len(m.LogL) || m.WeightLong < m.Weight {
+		t.Fatalf("kept %d long-memory likelihoods of weight %.0f, want %d of at least %.0f", len(m.LogLLong), m.WeightLong, len(m.LogL), m.Weight)
+	}
 	for i := range m.LogL {
 		if d := math.Abs(sm.LogL[i] - m.LogL[i]); d > 0.1*math.Abs(m.LogL[i])+64*20 {
 			t.Errorf("filter %d: log-likelihood %.0f after the seeded start, kept %.0f", i, sm.LogL[i], m.LogL[i])
 		}
+		if d := math.Abs(sm.LogLLong[i] - m.LogLLong[i]); d > 0.1*math.Abs(m.LogLLong[i])+64*20 {
+			t.Errorf("filter %d: long-memory log-likelihood %.0f after the seeded start, kept %.0f", i, sm.LogLLong[i], m.LogLLong[i])
+		}
 	}
-	if sm.Weight < m.Weight {
-		t.Errorf("weight %.0f after the seeded start, kept %.0f: the kept samples were forgotten", sm.Weight, m.Weight)
+	if sm.Weight < m.Weight || sm.WeightLong < m.WeightLong {
+		t.Errorf("weights %.0f and %.0f after the seeded start, kept %.0f and %.0f: the kept samples were forgotten", sm.Weight, sm.WeightLong, m.Weight, m.WeightLong)
 	}
 }
 
@@ -112,7 +119,7 @@ func TestKalmanMemoryValidate(t *testing.T) {
 	}
 	clone := func() servo.Memory {
 		n := m
-		n.Ratios, n.LogL = append([]float64(nil), m.Ratios...), append([]float64(nil), m.LogL...)
+		n.Ratios, n.LogL, n.LogLLong = append([]float64(nil), m.Ratios...), append([]float64(nil), m.LogL...), append([]float64(nil), m.LogLLong...)
 		return n
 	}
 	tests := []struct {
@@ -130,7 +137,11 @@ func TestKalmanMemoryValidate(t *testing.T) {
 		{"no variance", func(m *servo.Memory) { m.TempCoVar = 0 }, "variance 0"},
 		{"selected past the bank", func(m *servo.Memory) { m.Selected = len(m.Ratios) }, "selected filter"},
 		{"another bank", func(m *servo.Memory) { m.Ratios[3] *= 2 }, "kept bandwidth 3"},
-		{"a smaller bank", func(m *servo.Memory) { m.Ratios, m.LogL = m.Ratios[1:], m.LogL[1:] }, "the bank has"},
+		{"a smaller bank", func(m *servo.Memory) { m.Ratios, m.LogL, m.LogLLong = m.Ratios[1:], m.LogL[1:], m.LogLLong[1:] }, "the bank has"},
+		{"a long-memory likelihood short", func(m *servo.Memory) { m.LogLLong = m.LogLLong[1:] }, "long-memory likelihoods, want the same number"},
+		{"infinite long-memory likelihood", func(m *servo.Memory) { m.LogLLong[4] = math.Inf(-1) }, "bandwidth 4: long-memory log-likelihood -Inf"},
+		{"from before the long memory was kept", func(m *servo.Memory) { m.LogLLong, m.WeightLong = nil, 0 }, ""},
+		{"long-memory weight past the memory", func(m *servo.Memory) { m.WeightLong = 1e7 }, "long-memory weight"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
