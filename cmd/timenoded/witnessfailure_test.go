@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/aunsorm/timenode/netsvc/nts/ntsclient"
 	"github.com/aunsorm/timenode/netsvc/roughtime"
+	"github.com/aunsorm/timenode/netsvc/site/sitetest"
 )
 
 // TestWitnessFailure classes the errors the witness clients return. The
@@ -28,23 +25,10 @@ import (
 // crypto/x509; the protocol ones are the clients' sentinels wrapped as
 // the clients wrap them.
 func TestWitnessFailure(t *testing.T) {
-	// A certificate for witness.test, valid in 2030 only.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A CA certificate for witness.test, valid from 2030-06-01 for a
+	// year (less an hour).
 	valid := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "witness.test"},
-		DNSNames: []string{"witness.test"}, NotBefore: valid.AddDate(0, -6, 0), NotAfter: valid.AddDate(0, 6, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := sitetest.NewIssuer(t, "witness.test", valid).Cert
 	own := x509.NewCertPool()
 	own.AddCert(cert)
 	// verify is the error crypto/tls returns for cert under opts.
@@ -98,7 +82,7 @@ func TestWitnessFailure(t *testing.T) {
 	}{
 		{"answered", nil, ""},
 		{"unknown authority", verify(x509.VerifyOptions{Roots: x509.NewCertPool(), CurrentTime: valid}), failCertificate},
-		{"expired", verify(x509.VerifyOptions{Roots: own, CurrentTime: valid.AddDate(1, 0, 0)}), failCertificate},
+		{"expired", verify(x509.VerifyOptions{Roots: own, CurrentTime: valid.AddDate(2, 0, 0)}), failCertificate},
 		{"another name", verify(x509.VerifyOptions{Roots: own, CurrentTime: valid, DNSName: "other.test"}), failName},
 		{"NTS-KE refused by the port", ntsRefused, failUnreachable},
 		{"Roughtime refused by the port", rtQuery(closedUDP), failUnreachable},
