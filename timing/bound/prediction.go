@@ -52,8 +52,10 @@ func (p Prediction) project(dt, ctlNs float64) (x, v float64) {
 // whose likelihood over a longer history, is within two nats of the
 // best). Bound then also considers the bound they imply together, the
 // largest |mean| + K·σ among them (with RecentOnly and HistoryOnly
-// honoured), and publishes the smaller of the two. Each is honest on its own assumptions, so the
-// smaller fails at most as often as both together.
+// honoured), and publishes the smaller of the two. Each is honest on its
+// own assumptions (the predictions': that the clock follows one of the
+// models its horizon counts), so the smaller fails at most as often as
+// both together.
 // Nil or empty withdraws them (a step, a servo restart, or a servo that
 // has no covariance).
 func (e *Estimator) SetPredictions(ps []Prediction) {
