@@ -103,6 +103,9 @@ func (m Memory) Validate() error {
 	if len(m.Ratios) == 0 || len(m.LogL) != len(m.Ratios) {
 		return fmt.Errorf("%d bandwidths and %d likelihoods, want the same number, at least one", len(m.Ratios), len(m.LogL))
 	}
+	if m.LogLLong != nil && len(m.LogLLong) != len(m.Ratios) {
+		return fmt.Errorf("%d bandwidths and %d long-memory likelihoods, want the same number", len(m.Ratios), len(m.LogLLong))
+	}
 	for i, r := range m.Ratios {
 		if !(r > 0) || math.IsInf(r, 0) {
 			return fmt.Errorf("bandwidth %d: noise ratio %v, want a finite positive one", i, r)
@@ -110,13 +113,8 @@ func (m Memory) Validate() error {
 		if l := m.LogL[i]; math.IsNaN(l) || math.IsInf(l, 0) {
 			return fmt.Errorf("bandwidth %d: log-likelihood %v is not finite", i, l)
 		}
-	}
-	if m.LogLLong != nil && len(m.LogLLong) != len(m.Ratios) {
-		return fmt.Errorf("%d bandwidths and %d long-memory likelihoods, want the same number", len(m.Ratios), len(m.LogLLong))
-	}
-	for i, l := range m.LogLLong {
-		if math.IsNaN(l) || math.IsInf(l, 0) {
-			return fmt.Errorf("bandwidth %d: long-memory log-likelihood %v is not finite", i, l)
+		if m.LogLLong != nil && (math.IsNaN(m.LogLLong[i]) || math.IsInf(m.LogLLong[i], 0)) {
+			return fmt.Errorf("bandwidth %d: long-memory log-likelihood %v is not finite", i, m.LogLLong[i])
 		}
 	}
 	if m.Selected < 0 || m.Selected >= len(m.Ratios) {
@@ -167,6 +165,10 @@ func (k *Kalman) Seed(m Memory) error {
 		}
 	}
 	m.Ratios, m.LogL, m.LogLLong = slices.Clone(m.Ratios), slices.Clone(m.LogL), slices.Clone(m.LogLLong) // the caller's may be published
+	// A memory kept before the long sums were starts them from the ranking's.
+	if m.LogLLong == nil {
+		m.LogLLong, m.WeightLong = slices.Clone(m.LogL), m.Weight
+	}
 	k.seed = &m
 	return nil
 }
@@ -179,16 +181,10 @@ func (k *Kalman) applySeed() {
 	k.seed = nil
 	for i := range k.bank {
 		b := &k.bank[i]
-		b.logL, b.logLLong = m.LogL[i], m.LogL[i]
-		if m.LogLLong != nil {
-			b.logLLong = m.LogLLong[i]
-		}
+		b.logL, b.logLLong = m.LogL[i], m.LogLLong[i]
 		b.f.s[2], b.f.p[2][2] = m.TempCo, m.TempCoVar
 	}
-	k.best, k.prior, k.priorLong = m.Selected, m.Weight, m.Weight
-	if m.LogLLong != nil {
-		k.priorLong = m.WeightLong
-	}
+	k.best, k.prior, k.priorLong = m.Selected, m.Weight, m.WeightLong
 }
 
 // priorAgreeSigmas is how far, in standard deviations of their

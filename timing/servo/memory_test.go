@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,6 +156,17 @@ func TestKalmanMemoryValidate(t *testing.T) {
 				t.Errorf("Seed: %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+	// A memory from before the long sums were kept seeds them from the
+	// ranking's likelihoods and weight.
+	old := clone()
+	old.LogLLong, old.WeightLong = nil, 0
+	k := servo.NewKalman(servo.DefaultKalmanConfig())
+	if err := k.Seed(old); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := k.Memory(); !slices.Equal(got.LogLLong, m.LogL) || got.WeightLong != m.Weight {
+		t.Errorf("seeded from an old memory: long sums %v of weight %v, want the ranking's %v of %v", got.LogLLong, got.WeightLong, m.LogL, m.Weight)
 	}
 	oracle := servo.NewKalman(servo.KalmanConfig{Noise: &bound.Noise{R: 1e6, Qrw: 1e-4}})
 	if err := oracle.Seed(m); err == nil {
