@@ -60,7 +60,7 @@ func (a *API) Claims() (signer.Claims, error) {
 	st := a.Timing.Status()
 	is := integrityOf(a.Timing)
 	if !servableWith(is, st, now) {
-		return signer.Claims{}, fmt.Errorf("%w: %s: %s", ErrNotServable, st.State, st.Reason)
+		return signer.Claims{}, fmt.Errorf("%w: %s: %s", ErrNotServable, st.State, whyNotServable(is, st, now))
 	}
 	return signer.Claims{
 		AuthorityID:     a.AuthorityID,
@@ -253,10 +253,16 @@ type HealthSigner struct {
 func (a *API) CheckHealth() (Health, bool) {
 	now := a.Clock.Now()
 	st := a.Timing.Status()
+	is := integrityOf(a.Timing) // one snapshot for the bound, the verdict and the reason
+	clockOK := servableWith(is, st, now)
+	why := st.Why()
+	if !clockOK {
+		why = whyNotServable(is, st, now)
+	}
 	h := Health{Clock: HealthClock{
 		State: st.State.String(), Stratum: int(st.Stratum), OffsetNs: int64(st.Offset),
-		ErrorBoundNs: int64(publishedBound(a.Timing, st, now)), FrequencyPPB: st.FrequencyPPB,
-		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: st.Why(),
+		ErrorBoundNs: int64(is.Bound(st.BoundAt(now))), FrequencyPPB: st.FrequencyPPB,
+		JitterNs: int64(st.Jitter), MaxAgeSecs: int(a.MaxAge / time.Second), Reason: why,
 		Leap: st.Leap.String(), TAIOffset: st.TAIOffset,
 	}}
 	if since, ok := st.HoldoverSince(); ok {
@@ -277,7 +283,7 @@ func (a *API) CheckHealth() (Health, bool) {
 	if st.LeapListExpired {
 		h.Clock.Warnings = append(h.Clock.Warnings, "leap second list expired: install a current leap-seconds.list (docs/runbooks/LeapListExpired.md)")
 	}
-	if is := integrityOf(a.Timing); is != nil {
+	if is != nil {
 		h.Integrity = NewHealthIntegrity(is)
 		if wr, ok := a.Timing.(WitnessReachSource); ok {
 			h.Integrity.Witnesses = wr.WitnessReach()
@@ -292,7 +298,6 @@ func (a *API) CheckHealth() (Health, bool) {
 		h.Signer.Development = h.Signer.Development || k.Development
 	}
 	h.Signer.Ready = a.Signer.Ready()
-	clockOK := servable(a.Timing, st, now)
 	for _, svc := range a.Services {
 		svc.Serving = clockOK
 		h.Services = append(h.Services, svc)
@@ -306,7 +311,7 @@ func (a *API) CheckHealth() (Health, bool) {
 	}
 	switch {
 	case !clockOK:
-		h.Status, h.Reason = "unavailable", "clock "+st.State.String()+": "+st.Why()
+		h.Status, h.Reason = "unavailable", "clock "+st.State.String()+": "+why
 	case !h.Signer.Ready:
 		h.Status, h.Reason = "unavailable", "signer has no key"
 	default:

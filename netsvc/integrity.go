@@ -54,6 +54,21 @@ func servableWith(is *integrity.Status, st *timing.Status, now time.Time) bool {
 	return st.ServableWith(now, is.Bound)
 }
 
+// whyNotServable says why st may not be served at now with the
+// integrity status is (nil: none), for /health and the errors of what
+// refuses to sign: the discipline's reason, or the published bound past
+// the policy when only the integrity widening keeps the node out.
+func whyNotServable(is *integrity.Status, st *timing.Status, now time.Time) string {
+	if st.Servable(now) && st.PastPolicy(now, is.Bound) {
+		why := fmt.Sprintf("published error bound %v past the policy's %v", is.Bound(st.BoundAt(now)), st.MaxBound)
+		if is != nil && is.Enforced && is.Widening > 0 {
+			why += fmt.Sprintf(" (GNSS integrity %s: bound widened by %v)", is.State, is.Widening)
+		}
+		return why
+	}
+	return st.Why()
+}
+
 // AttestedIntegrity is the signed integrity field for s: nil when the
 // node runs no integrity checks (s nil, --integrity=off). Its reasons are
 // the suspect- and untrusted-level evidence active in s, as

@@ -45,19 +45,30 @@ func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
 		wantState    string // /health integrity.state, "" for none
 		wantWarning  string
 		wantSigned   string // the signed integrity field, as Integrity.String
+		wantWhy      string // in /health's reason and Claims' error when not servable
 	}{
-		{"no integrity source", locked, nil, 2 * time.Microsecond, true, "", "", "off"},
+		{"no integrity source", locked, nil, 2 * time.Microsecond, true, "", "", "off", ""},
 		{"trusted", locked, &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, 2 * time.Microsecond, true, "trusted", "",
-			"trusted (enforced)"},
+			"trusted (enforced)", ""},
 		{"suspect widens", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond,
 			Active: []integrity.Evidence{cn0}}, 252 * time.Microsecond, true, "suspect", "GNSS integrity suspect: error bound widened by 250µs",
-			"suspect (enforced): receiver/cn0_uniform"},
+			"suspect (enforced): receiver/cn0_uniform", ""},
 		{"suspect monitored only", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Active: []integrity.Evidence{cn0}},
-			2 * time.Microsecond, true, "suspect", "", "suspect (monitored, not enforced): receiver/cn0_uniform"},
+			2 * time.Microsecond, true, "suspect", "", "suspect (monitored, not enforced): receiver/cn0_uniform", ""},
 		{"suspect in holdover past policy", holdover, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 250 * time.Microsecond},
-			1150 * time.Microsecond, false, "suspect", "GNSS integrity suspect", ""},
+			1150 * time.Microsecond, false, "suspect", "GNSS integrity suspect", "",
+			"HOLDOVER: published error bound 1.15ms past the policy's 1ms (GNSS integrity suspect: bound widened by 250µs)"},
+		// Fail closed: a node locked to a suspect GNSS serves no bound
+		// past the policy either.
+		{"suspect locked past policy", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 1200 * time.Microsecond,
+			Active: []integrity.Evidence{cn0}}, 1202 * time.Microsecond, false, "suspect", "GNSS integrity suspect", "",
+			"LOCKED: published error bound 1.202ms past the policy's 1ms (GNSS integrity suspect: bound widened by 1.2ms)"},
+		{"suspect locked at policy", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: 998 * time.Microsecond,
+			Active: []integrity.Evidence{cn0}}, time.Millisecond, true, "suspect", "GNSS integrity suspect", "suspect (enforced): receiver/cn0_uniform", ""},
+		{"suspect locked, a widening past policy monitored only", locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Widening: 1200 * time.Microsecond,
+			Active: []integrity.Evidence{cn0}}, 2 * time.Microsecond, true, "suspect", "", "suspect (monitored, not enforced): receiver/cn0_uniform", ""},
 		{"untrusted", holdover, &integrity.Status{State: integrity.StateUntrusted, Since: t0, Enforced: true, Active: []integrity.Evidence{step}},
-			900 * time.Microsecond, true, "untrusted", "GNSS integrity untrusted", "untrusted (enforced): pps/phase_step"},
+			900 * time.Microsecond, true, "untrusted", "GNSS integrity untrusted", "untrusted (enforced): pps/phase_step", ""},
 	}
 	key, err := signer.GenerateDevelopment(rand.Reader, t0.Add(-time.Hour), 48*time.Hour)
 	if err != nil {
@@ -84,6 +95,9 @@ func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
 			if (err == nil) != tt.wantServable {
 				t.Fatalf("Claims error %v, want servable %v", err, tt.wantServable)
 			}
+			if err != nil && !strings.Contains(err.Error(), tt.wantWhy) {
+				t.Errorf("Claims error %q, want it to say %q", err, tt.wantWhy)
+			}
 			if err == nil && claims.ErrorBoundNs != int64(tt.wantBound) {
 				t.Errorf("attested bound %d ns, want %d", claims.ErrorBoundNs, int64(tt.wantBound))
 			}
@@ -103,6 +117,12 @@ func TestIntegrityWidensEveryPublishedBound(t *testing.T) {
 			h, ok := api.CheckHealth()
 			if ok != tt.wantServable || h.Clock.ErrorBoundNs != int64(tt.wantBound) {
 				t.Errorf("/health ok %v bound %d, want %v %d", ok, h.Clock.ErrorBoundNs, tt.wantServable, int64(tt.wantBound))
+			}
+			if !ok && (h.Reason != "clock "+tt.wantWhy || h.Clock.Reason != strings.SplitN(tt.wantWhy, ": ", 2)[1]) {
+				t.Errorf("/health reason %q, clock reason %q, want %q", h.Reason, h.Clock.Reason, "clock "+tt.wantWhy)
+			}
+			if a := AgentReply(clk, ts); (a == "down\n") == tt.wantServable {
+				t.Errorf("agent reply %q with servable %v", a, tt.wantServable)
 			}
 			switch {
 			case tt.wantState == "" && h.Integrity != nil:

@@ -60,9 +60,8 @@ func TestBoundAtSaturates(t *testing.T) {
 	}
 }
 
-// TestServableWith: the widened bound decides in HOLDOVER only; LOCKED
-// serves whatever the widening, and no state that is not servable becomes
-// servable.
+// TestServableWith: the widened bound decides in LOCKED as in HOLDOVER,
+// and no state that is not servable becomes servable.
 func TestServableWith(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	widen := func(by time.Duration) func(time.Duration) time.Duration {
@@ -76,7 +75,10 @@ func TestServableWith(t *testing.T) {
 		by    time.Duration
 		want  bool
 	}{
-		{"locked, widened past policy", Locked, 10 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, true},
+		{"locked, widened past policy", Locked, 10 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, false},
+		{"locked, widened to policy", Locked, 10 * time.Microsecond, time.Millisecond, 990 * time.Microsecond, true},
+		{"locked, not widened", Locked, 10 * time.Microsecond, time.Millisecond, 0, true},
+		{"locked, no policy", Locked, 10 * time.Microsecond, 0, time.Second, true},
 		{"holdover, within policy widened", Holdover, 500 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
 		{"holdover, at policy widened", Holdover, 750 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
 		{"holdover, past policy only widened", Holdover, 800 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, false},
@@ -89,6 +91,10 @@ func TestServableWith(t *testing.T) {
 			s := &Status{State: tt.state, ErrorBound: tt.bound, BoundAsOf: t0, MaxBound: tt.max}
 			if got := s.ServableWith(t0, widen(tt.by)); got != tt.want {
 				t.Fatalf("ServableWith = %v, want %v", got, tt.want)
+			}
+			// Only the published bound can take a servable state out.
+			if past := s.PastPolicy(t0, widen(tt.by)); s.Servable(t0) && past == tt.want {
+				t.Fatalf("PastPolicy = %v with ServableWith %v", past, tt.want)
 			}
 		})
 	}

@@ -119,6 +119,10 @@ type guard struct {
 	// file (remember).
 	witnessSaved time.Time
 
+	// pastPolicy: the published bound keeps a servable node out of
+	// service (logPolicy).
+	pastPolicy bool
+
 	// The antenna position was configured (not surveyed, not remembered);
 	// the end of the survey has been handled (written to the memory file,
 	// or logged as not written: a later transition writes it again).
@@ -792,6 +796,32 @@ func (g *guard) publish(now time.Time) {
 		st.Enforced, st.Widening = false, 0
 	}
 	g.status.Store(st)
+	g.logPolicy(now, st)
+}
+
+// logPolicy logs when the widened bound takes a node out of service
+// that its discipline would let serve, and when it serves again: the
+// discipline's state does not change then, so without this line nothing
+// in the journal says why /health turned unavailable.
+func (g *guard) logPolicy(now time.Time, is *integrity.Status) {
+	st := g.disc.Status()
+	if st == nil {
+		return
+	}
+	past := st.Servable(now) && st.PastPolicy(now, is.Bound)
+	switch {
+	case past == g.pastPolicy:
+		return
+	case past:
+		g.log.Warn("published error bound past policy: not serving", "state", st.State.String(),
+			"bound", is.Bound(st.BoundAt(now)), "policy", st.MaxBound, "integrity", is.State.String(), "widening", is.Widening)
+	case st.Servable(now):
+		g.log.Info("published error bound within policy: serving again", "state", st.State.String(),
+			"bound", is.Bound(st.BoundAt(now)), "policy", st.MaxBound, "integrity", is.State.String(), "widening", is.Widening)
+	}
+	// Left otherwise by the discipline's own change of state, which
+	// logs itself.
+	g.pastPolicy = past
 }
 
 // logTransition logs one line per transition with its evidence: the

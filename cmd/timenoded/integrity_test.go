@@ -1240,3 +1240,50 @@ func TestPollWitnessesRecordsReach(t *testing.T) {
 		t.Errorf("bad's recovery logged %d times, want once:\n%s", n, l)
 	}
 }
+
+// TestGuardLogsServiceLeftByTheWidening: a LOCKED node whose widened
+// bound passes the policy leaves service with no change of state, so
+// the guard logs it once, and logs its return; a change of the
+// discipline's state, which logs itself, ends it silently.
+func TestGuardLogsServiceLeftByTheWidening(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	locked := timing.Status{State: timing.Locked, ErrorBound: 2 * time.Microsecond, BoundAsOf: t0, MaxBound: time.Millisecond}
+	unsync := timing.Status{State: timing.Unsynchronized, ErrorBound: 2 * time.Millisecond, BoundAsOf: t0, MaxBound: time.Millisecond}
+	suspect := func(w time.Duration) *integrity.Status {
+		return &integrity.Status{State: integrity.StateSuspect, Since: t0, Enforced: true, Widening: w}
+	}
+	steps := []struct {
+		disc timing.Status
+		is   *integrity.Status
+		want string // the line logged at this step, "" for none
+	}{
+		{locked, &integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, ""},
+		{locked, suspect(500 * time.Microsecond), ""},
+		{locked, suspect(1200 * time.Microsecond), "level=WARN msg=\"published error bound past policy: not serving\" component=integrity state=LOCKED bound=1.202ms policy=1ms integrity=suspect widening=1.2ms"},
+		{locked, suspect(1300 * time.Microsecond), ""},
+		{locked, suspect(900 * time.Microsecond), "level=INFO msg=\"published error bound within policy: serving again\" component=integrity state=LOCKED bound=902µs policy=1ms integrity=suspect widening=900µs"},
+		{locked, suspect(1200 * time.Microsecond), "not serving"},
+		{unsync, suspect(1200 * time.Microsecond), ""},
+		{locked, suspect(100 * time.Microsecond), ""},
+		{locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Widening: 1200 * time.Microsecond}, ""}, // monitored: no widening served
+	}
+	d := &stabilityDisc{}
+	d.st.Store(&steps[0].disc)
+	_, osc := guardTestClock(t0)
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	g := newGuard(guardConfig{Mode: integrityEnforce, PPS: integrity.PPSConfig{Model: simModel}}, newSteerLog(osc), d,
+		func() gnss.SkyView { return gnss.SkyView{} }, t0, log)
+	for i, s := range steps {
+		logged.Reset()
+		d.st.Store(&s.disc)
+		g.logPolicy(t0, s.is)
+		got := strings.TrimSpace(logged.String())
+		switch {
+		case s.want == "" && got != "":
+			t.Errorf("step %d: logged %q, want nothing", i, got)
+		case s.want != "" && (strings.Count(got, "\n") > 0 || !strings.Contains(got, s.want)):
+			t.Errorf("step %d: logged %q, want one line with %q", i, got, s.want)
+		}
+	}
+}

@@ -51,6 +51,9 @@ type Result struct {
 	// the node left trusted: the detection's latency, which no bound
 	// derived from the evidence can cover.
 	UncoveredBefore int
+	// LastServed is how long after the onset the node last served
+	// (−1: never, or a clean run).
+	LastServed time.Duration
 }
 
 // Coverage is the share of served seconds whose published bound covered
@@ -83,7 +86,7 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 	rec := integrity.NewReceiverDetector(integrity.ReceiverConfig{Leap: FixedLeap(18)})
 	pol := integrity.NewPolicy(integrity.PolicyConfig{}, Epoch)
 	cnt := integrity.NewCounter(integrity.AllKeys()...)
-	res := Result{Scenario: s.Name, Onset: onset, Detected: -1, Untrusted: -1}
+	res := Result{Scenario: s.Name, Onset: onset, Detected: -1, Untrusted: -1, LastServed: -1}
 	if a != nil {
 		res.Attack = a.Name
 	}
@@ -115,6 +118,9 @@ func RunFor(s Scenario, a *Attack, onset, after, window time.Duration) Result {
 		published := publish(st.BoundAt(local))
 		if (attacked || a == nil) && st.ServableWith(local, publish) {
 			res.score(math.Abs(clk.X), float64(published), res.Detected < 0)
+			if attacked {
+				res.LastServed = time.Duration(k-start) * time.Second
+			}
 		}
 
 		var evs []integrity.Evidence
