@@ -173,18 +173,25 @@ func (s *Status) Servable(now time.Time) bool {
 
 // ServableWith is Servable with the bound the node publishes, publish(b)
 // of the discipline's b (an integrity policy widens it while the GNSS is
-// suspect): that bound must be within policy too, LOCKED as in HOLDOVER.
-// A node locked to a suspect GNSS whose widening passes the policy stops
-// serving rather than sign time it promised to keep within it.
+// suspect): that bound must be within policy too (PastPolicy). A node
+// locked to a suspect GNSS whose widening passes the policy stops serving
+// rather than sign time it promised to keep within it.
 func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Duration) bool {
 	return s.Servable(now) && !s.PastPolicy(now, publish)
 }
 
 // PastPolicy reports whether the published bound, publish(b) of the
 // discipline's b, is past the policy's MaxBound at now (never without
-// one). It is what keeps a node that Servable lets serve out of service.
+// one) in a way that stops service: in HOLDOVER always; LOCKED only when
+// publish widened b, since a locked discipline's own bound is judged by
+// its lock thresholds, not by the policy, as it always was.
 func (s *Status) PastPolicy(now time.Time, publish func(time.Duration) time.Duration) bool {
-	return s.MaxBound > 0 && publish(s.BoundAt(now)) > s.MaxBound
+	if s.MaxBound <= 0 {
+		return false
+	}
+	b := s.BoundAt(now)
+	p := publish(b)
+	return p > s.MaxBound && (s.State != Locked || p > b)
 }
 
 // FreeRunning reports whether the clock runs on its oscillator without a

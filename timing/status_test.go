@@ -60,8 +60,9 @@ func TestBoundAtSaturates(t *testing.T) {
 	}
 }
 
-// TestServableWith: the widened bound decides in LOCKED as in HOLDOVER,
-// and no state that is not servable becomes servable.
+// TestServableWith: the widened bound decides in HOLDOVER, and LOCKED
+// when a widening takes it past the policy; no state that is not
+// servable becomes servable.
 func TestServableWith(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	widen := func(by time.Duration) func(time.Duration) time.Duration {
@@ -79,6 +80,9 @@ func TestServableWith(t *testing.T) {
 		{"locked, widened to policy", Locked, 10 * time.Microsecond, time.Millisecond, 990 * time.Microsecond, true},
 		{"locked, not widened", Locked, 10 * time.Microsecond, time.Millisecond, 0, true},
 		{"locked, no policy", Locked, 10 * time.Microsecond, 0, time.Second, true},
+		// The lock thresholds judge a locked discipline's own bound.
+		{"locked, own bound past policy", Locked, 2 * time.Millisecond, time.Millisecond, 0, true},
+		{"locked, own bound past policy, widened", Locked, 2 * time.Millisecond, time.Millisecond, time.Nanosecond, false},
 		{"holdover, within policy widened", Holdover, 500 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
 		{"holdover, at policy widened", Holdover, 750 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, true},
 		{"holdover, past policy only widened", Holdover, 800 * time.Microsecond, time.Millisecond, 250 * time.Microsecond, false},

@@ -1266,6 +1266,10 @@ func TestGuardLogsServiceLeftByTheWidening(t *testing.T) {
 		{unsync, suspect(1200 * time.Microsecond), ""},
 		{locked, suspect(100 * time.Microsecond), ""},
 		{locked, &integrity.Status{State: integrity.StateSuspect, Since: t0, Widening: 1200 * time.Microsecond}, ""}, // monitored: no widening served
+		// A locked discipline's own bound past the policy: its lock
+		// thresholds judge it, and it serves as it always did.
+		{timing.Status{State: timing.Locked, ErrorBound: 2 * time.Millisecond, BoundAsOf: t0, MaxBound: time.Millisecond},
+			&integrity.Status{State: integrity.StateTrusted, Since: t0, Enforced: true}, ""},
 	}
 	d := &stabilityDisc{}
 	d.st.Store(&steps[0].disc)
