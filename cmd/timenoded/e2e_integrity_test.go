@@ -312,3 +312,44 @@ func TestEndToEndIntegrityRemembersDistrust(t *testing.T) {
 		t.Errorf("log does not say %q:\n%s", want, d.log.String())
 	}
 }
+
+// TestEndToEndSuspectPastPolicyStopsServing starts a node that remembers
+// a suspect GNSS with a residual of 2 ms (an earlier episode measured
+// GNSS that far off). It follows GNSS and locks, but its published bound
+// carries the residual, past the 1 ms policy, so it must not serve: 503
+// on /health with the reason, no attestation, and the journal line that
+// says why, since the clock's state does not change.
+func TestEndToEndSuspectPastPolicyStopsServing(t *testing.T) {
+	if testbin.Emulated() {
+		t.Skip("emulated CPU: the PPS check may rightly distrust the simulated pulses, and the node then never locks (see TestEndToEndIntegrityAttacks)")
+	}
+	state := t.TempDir()
+	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	mem := `{"version": 1, "state": "suspect", "since": "` + at + `", "why": "an earlier episode measured GNSS 2 ms off", "saved": "` + at + `", "residual_ns": 2000000}`
+	if err := os.WriteFile(filepath.Join(state, integrityMemoryFile), []byte(mem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startSim(t, simOptions{stateDir: state, args: []string{"--integrity", "enforce"}})
+	h := d.waitIntegrity(t, 90*time.Second, "locked while suspect", func(h netsvc.Health) bool { return h.Clock.State == "LOCKED" })
+	if h.Integrity.State != "suspect" || !h.Integrity.FollowingGNSS || h.Integrity.ResidualErrorNs != 2e6 {
+		t.Fatalf("integrity %+v, want suspect, following GNSS, with the 2 ms residual", h.Integrity)
+	}
+	const why = "past the policy's 1ms (GNSS integrity suspect: bound widened by 2ms)"
+	if h.Status != "unavailable" || !strings.HasPrefix(h.Reason, "clock LOCKED: published error bound ") || !strings.HasSuffix(h.Reason, why) ||
+		h.Clock.ErrorBoundNs <= 2e6 {
+		t.Fatalf("/health status %q reason %q bound %d ns: want unavailable, LOCKED with a bound %s", h.Status, h.Reason, h.Clock.ErrorBoundNs, why)
+	}
+	if code, body := d.get(t, "/attestation"); code != http.StatusServiceUnavailable {
+		t.Errorf("/attestation answered %d, want 503: %s", code, body)
+	}
+	if code, _ := d.get(t, "/health"); code != http.StatusServiceUnavailable {
+		t.Errorf("/health over mTLS answered %d, want 503", code)
+	}
+	// The guard judges once a second, after the discipline locked.
+	want := `msg="published error bound past policy: not serving" component=integrity state=LOCKED`
+	for deadline := time.Now().Add(testbin.Wait(5 * time.Second)); !strings.Contains(d.log.String(), want); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log does not say %q:\n%s", want, d.log.String())
+		}
+	}
+}
