@@ -59,7 +59,7 @@ func servableWith(is *integrity.Status, st *timing.Status, now time.Time) bool {
 // refuses to sign: the discipline's reason, or the published bound past
 // the policy when only the integrity widening keeps the node out.
 func whyNotServable(is *integrity.Status, st *timing.Status, now time.Time) string {
-	if st.Servable(now) && st.PastPolicy(now, is.Bound) {
+	if st.PastPolicy(now, is.Bound) {
 		why := fmt.Sprintf("published error bound %v past the policy's %v", is.Bound(st.BoundAt(now)), st.MaxBound)
 		if is != nil && is.Enforced && is.Widening > 0 {
 			why += fmt.Sprintf(" (GNSS integrity %s: bound widened by %v)", is.State, is.Widening)

@@ -181,12 +181,13 @@ func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Du
 }
 
 // PastPolicy reports whether the published bound, publish(b) of the
-// discipline's b, is past the policy's MaxBound at now (never without
-// one) in a way that stops service: in HOLDOVER always; LOCKED only when
-// publish widened b, since a locked discipline's own bound is judged by
-// its lock thresholds, not by the policy, as it always was.
+// discipline's b, keeps a node that Servable lets serve out of service:
+// past the policy's MaxBound at now (never without one), in HOLDOVER
+// always, LOCKED only when publish widened b, since a locked
+// discipline's own bound is judged by its lock thresholds, not by the
+// policy, as it always was.
 func (s *Status) PastPolicy(now time.Time, publish func(time.Duration) time.Duration) bool {
-	if s.MaxBound <= 0 {
+	if s.MaxBound <= 0 || !s.Servable(now) {
 		return false
 	}
 	b := s.BoundAt(now)

@@ -808,16 +808,17 @@ func (g *guard) logPolicy(now time.Time, is *integrity.Status) {
 	if st == nil {
 		return
 	}
-	past := st.Servable(now) && st.PastPolicy(now, is.Bound)
-	switch {
-	case past == g.pastPolicy:
+	past := st.PastPolicy(now, is.Bound)
+	if past == g.pastPolicy {
 		return
+	}
+	attrs := []any{"state", st.State.String(), "bound", is.Bound(st.BoundAt(now)), "policy", st.MaxBound,
+		"integrity", is.State.String(), "widening", is.Widening}
+	switch {
 	case past:
-		g.log.Warn("published error bound past policy: not serving", "state", st.State.String(),
-			"bound", is.Bound(st.BoundAt(now)), "policy", st.MaxBound, "integrity", is.State.String(), "widening", is.Widening)
+		g.log.Warn("published error bound past policy: not serving", attrs...)
 	case st.Servable(now):
-		g.log.Info("published error bound within policy: serving again", "state", st.State.String(),
-			"bound", is.Bound(st.BoundAt(now)), "policy", st.MaxBound, "integrity", is.State.String(), "widening", is.Widening)
+		g.log.Info("published error bound within policy: serving again", attrs...)
 	}
 	// Left otherwise by the discipline's own change of state, which
 	// logs itself.
