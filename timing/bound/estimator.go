@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -90,6 +91,10 @@ type Estimator struct {
 	preds     []Prediction // the servo's models of the clock (SetPredictions)
 	predNs    int64        // the sample they were made at
 	predCtl   float64      // ctl at that sample
+
+	wander wander // the free-running frequency's history
+	// seedBlocks is a kept history, placed at the first sample.
+	seedBlocks []FrequencyBlock
 }
 
 // NewEstimator returns an estimator with the given configuration.
@@ -154,6 +159,8 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 		e.filter.Init(offsetNs-e.ctl, math.Sqrt(e.noise.R), 0, e.cfg.InitialFreqSigma)
 		e.lastNs, e.samples = localNs, 1
 		e.allan.Add(0, offsetNs-e.ctl)
+		e.wander.seed(e.seedBlocks, localNs)
+		e.wander.add(localNs, offsetNs-e.ctl)
 		e.sampleCtl = e.ctl
 		return
 	}
@@ -176,6 +183,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 	e.filter.Update(p)
 	sec := int64(math.Round(float64(localNs-e.originNs) / 1e9))
 	e.allan.Add(sec, p)
+	e.wander.add(localNs, p)
 	e.samples++
 	if e.samples%16 == 0 {
 		e.refit()
@@ -225,6 +233,31 @@ func (e *Estimator) SeedStability(s Stability) error {
 	}
 	e.allan.sum, e.allan.n = s.Sum, s.N
 	e.refit()
+	return nil
+}
+
+// FrequencyHistory returns the history of the oscillator's free-running
+// frequency the holdover bound is limited by, for a node to keep across a
+// restart (FrequencyHistory.Blocks).
+func (e *Estimator) FrequencyHistory() FrequencyHistory {
+	return FrequencyHistory{blocks: e.wander.blocks[:len(e.wander.blocks):len(e.wander.blocks)], lastNs: e.lastNs}
+}
+
+// SeedFrequencyHistory starts the estimator from the frequency history an
+// earlier run of the same oscillator kept (FrequencyHistory.Blocks),
+// before its first sample: its blocks are placed as if that run's last
+// sample were this one's first (the minutes of a restart are not
+// counted), and new blocks add to them. Without it a restarted node's
+// holdover bound is not limited by the history until it has measured
+// wanderMinBlocks blocks afresh (2.3 h).
+func (e *Estimator) SeedFrequencyHistory(bs []FrequencyBlock) error {
+	if e.started {
+		return errSeededLate
+	}
+	if err := ValidateFrequencyBlocks(bs); err != nil {
+		return fmt.Errorf("bound: seeded frequency history: %w", err)
+	}
+	e.seedBlocks = slices.Clone(bs)
 	return nil
 }
 
@@ -382,6 +415,7 @@ func (e *Estimator) Restore(cp Checkpoint) {
 	}
 	e.filter, e.lastNs = cp.filter, cp.lastNs
 	e.allan.rewind(cp.allan, cp.sec)
+	e.wander.rewind(cp.lastNs)
 	e.noise, e.fitted, e.nis = cp.noise, cp.fitted, cp.nis
 	e.preds = e.preds[:0]
 }

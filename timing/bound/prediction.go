@@ -39,11 +39,23 @@ const LongHorizon = 10.0
 const maxPredNIS = 1.5
 
 // project returns the predicted offset and its variance dt seconds after
-// the sample, ctlNs being the phase steered in since.
-func (p Prediction) project(dt, ctlNs float64) (x, v float64) {
+// the sample, ctlNs being the phase steered in since, with the random
+// walk limited by l.
+func (p Prediction) project(dt, ctlNs float64, l walkLimit) (x, v float64) {
 	x = p.PhaseNs + p.FreqPPB*dt + ctlNs
-	v = p.Pxx + 2*dt*p.Pxy + dt*dt*p.Pyy + p.Qrw*dt*dt*dt/3
+	v = p.Pxx + 2*dt*p.Pxy + dt*dt*p.Pyy + l.walkVar(p.Qrw, dt)
 	return x, math.Max(v, 0)
+}
+
+// walkLimit is the limit the frequency history sets on the models'
+// random walks: its range, taken as K standard deviations, over its span.
+func (e *Estimator) walkLimit() walkLimit {
+	r, span, ok := e.wander.limit()
+	if !ok {
+		return walkLimit{}
+	}
+	c := r / e.cfg.K
+	return walkLimit{capVar: c * c, spanS: span}
 }
 
 // SetPredictions gives the estimator the predictions, made with the last
@@ -73,13 +85,14 @@ func (e *Estimator) predBound(atLocalNs int64) (float64, bool) {
 	dt := float64(atLocalNs-e.predNs) / 1e9
 	ctl := e.ctlAt(atLocalNs) - e.predCtl
 	b, n := 0.0, 0
+	l := e.walkLimit()
 	for _, p := range e.preds {
 		if p.HistoryOnly && dt <= LongHorizon {
 			continue
 		}
-		x, v := p.project(dt, ctl)
+		x, v := p.project(dt, ctl, l)
 		if p.RecentOnly && dt > LongHorizon {
-			_, v = p.project(LongHorizon, ctl)
+			_, v = p.project(LongHorizon, ctl, l)
 		}
 		b = math.Max(b, math.Abs(x)+e.cfg.K*math.Sqrt(v))
 		n++

@@ -172,7 +172,7 @@ func TestPredictionsAcrossTheHorizon(t *testing.T) {
 	fast := Prediction{Pxx: 100, Pyy: 1e-4, Qrw: 1, RecentOnly: true}    // recent samples only
 	old := Prediction{Pxx: 100, Pyy: 1e-4, Qrw: 1e-2, HistoryOnly: true} // longer history only
 	at := func(p Prediction, dt float64) float64 {
-		_, v := p.project(dt, 0)
+		_, v := p.project(dt, 0, walkLimit{})
 		return K * math.Sqrt(v)
 	}
 	tests := []struct {
