@@ -54,6 +54,12 @@ type Config struct {
 	// (bound.Estimator.SeedStability). Sums that do not validate are
 	// logged and ignored.
 	Stability *bound.Stability
+	// FrequencyHistory, when not nil, is the oscillator's frequency
+	// history an earlier run kept (Status.FrequencyHistory's Blocks):
+	// the holdover bound is limited by its range from the start
+	// (bound.Estimator.SeedFrequencyHistory). A history that does not
+	// validate is logged and ignored.
+	FrequencyHistory []bound.FrequencyBlock
 	// ServoMemory, when not nil, is what an earlier run's servo learnt
 	// (Status.ServoMemory): its bank starts from it
 	// (servo.Kalman.Seed). A memory the servo refuses is logged and
@@ -191,6 +197,11 @@ func New(cfg Config, clk clock.Steerable, log *slog.Logger) *Discipline {
 	if cfg.Stability != nil {
 		if err := d.est.SeedStability(*cfg.Stability); err != nil {
 			d.log.Warn("kept oscillator stability ignored", "err", err)
+		}
+	}
+	if cfg.FrequencyHistory != nil {
+		if err := d.est.SeedFrequencyHistory(cfg.FrequencyHistory); err != nil {
+			d.log.Warn("kept frequency history ignored", "err", err)
 		}
 	}
 	seeded := false

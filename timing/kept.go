@@ -32,15 +32,19 @@ const keptClockSlack = time.Minute
 
 // Kept is what the daemon keeps of the discipline across restarts, as
 // JSON in its state directory: the oscillator's stability as measured
-// (Status.Allan, per octave τ = 2^m s) and the servo's memory
-// (Status.ServoMemory), when it had one.
+// (Status.Allan, per octave τ = 2^m s), its frequency history
+// (Status.FrequencyHistory) and the servo's memory (Status.ServoMemory),
+// when it had them.
 type Kept struct {
 	Version int       `json:"version"`
 	SavedAt time.Time `json:"saved_at"`
 	// AllanSum (ppb²) and AllanTerms are bound.Stability's Sum and N.
-	AllanSum   []float64     `json:"allan_sum_ppb2"`
-	AllanTerms []float64     `json:"allan_terms"`
-	Servo      *servo.Memory `json:"servo,omitempty"`
+	AllanSum   []float64 `json:"allan_sum_ppb2"`
+	AllanTerms []float64 `json:"allan_terms"`
+	// FrequencyHistory is absent in files written before it was kept:
+	// the restarted node then measures it afresh.
+	FrequencyHistory []bound.FrequencyBlock `json:"frequency_history,omitempty"`
+	Servo            *servo.Memory          `json:"servo,omitempty"`
 	// ClockID is the clock the servo memory's frequency was measured on
 	// (Status.ClockID): only a discipline on the same clock starts from
 	// that frequency.
@@ -50,7 +54,7 @@ type Kept struct {
 // NewKept returns the record of what st has learnt, as of now.
 func NewKept(st *Status, now time.Time) Kept {
 	return Kept{Version: KeptVersion, SavedAt: now.UTC(), AllanSum: st.Allan.Sum[:], AllanTerms: st.Allan.N[:],
-		Servo: st.ServoMemory, ClockID: st.ClockID}
+		FrequencyHistory: st.FrequencyHistory.Blocks(), Servo: st.ServoMemory, ClockID: st.ClockID}
 }
 
 // KeptFrequency is an oscillator's free-running frequency as an earlier
@@ -87,6 +91,9 @@ func (k Kept) Validate(now time.Time) error {
 	if err := k.Stability().Validate(); err != nil {
 		return err
 	}
+	if err := bound.ValidateFrequencyBlocks(k.FrequencyHistory); err != nil {
+		return err
+	}
 	if k.Servo != nil {
 		if err := k.Servo.Validate(); err != nil {
 			return fmt.Errorf("servo: %w", err)
@@ -108,7 +115,7 @@ func (k Kept) Validate(now time.Time) error {
 // when the record names its clock (the discipline checks it is the same).
 func (k Kept) Seed(cfg *Config) {
 	s := k.Stability()
-	cfg.Stability, cfg.ServoMemory = &s, k.Servo
+	cfg.Stability, cfg.ServoMemory, cfg.FrequencyHistory = &s, k.Servo, k.FrequencyHistory
 	if m := k.Servo; m != nil && m.FreqVar > 0 && k.ClockID != "" {
 		cfg.KeptFrequency = &KeptFrequency{ClockID: k.ClockID, SavedAt: k.SavedAt,
 			FreqPPB: m.FreqPPB, FreqVar: m.FreqVar, FreqWalk: m.FreqWalk}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func TestParseKept(t *testing.T) {
 		{"a kept frequency", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo) }, keptNow, ""},
 		{"a frequency past the servo's range", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo); k.Servo.FreqPPB = 6e5 }, keptNow, "frequency 600000 ppb"},
 		{"a negative frequency variance", func(k *Kept) { k.Servo = keptFreqMemory(k.Servo); k.Servo.FreqVar = -1 }, keptNow, "frequency variance -1"},
+		{"a frequency history", func(k *Kept) { k.FrequencyHistory = keptHistory() }, keptNow, ""},
+		{"a frequency history newest first", func(k *Kept) { k.FrequencyHistory = keptHistory(); slices.Reverse(k.FrequencyHistory) }, keptNow, "frequency block 1 overlaps"},
+		{"a frequency block of 10 s", func(k *Kept) { k.FrequencyHistory = keptHistory(); k.FrequencyHistory[0].LengthS = 10 }, keptNow, "frequency block 0: length 10 s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +78,8 @@ func TestParseKept(t *testing.T) {
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("ParseKept: %v", err)
-			case tt.want == "" && (got.Stability() != measuredStability() || !reflect.DeepEqual(got.Servo, k.Servo)):
+			case tt.want == "" && (got.Stability() != measuredStability() || !reflect.DeepEqual(got.Servo, k.Servo) ||
+				!reflect.DeepEqual(got.FrequencyHistory, k.FrequencyHistory)):
 				t.Errorf("ParseKept returned %+v, want what was kept", got)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("ParseKept: %v, want an error mentioning %q", err, tt.want)
@@ -84,6 +89,12 @@ func TestParseKept(t *testing.T) {
 	if _, err := ParseKept([]byte(`{"version":1,`), keptNow); err == nil {
 		t.Error("a truncated file was accepted")
 	}
+}
+
+// keptHistory is a frequency history of three blocks, oldest first.
+func keptHistory() []bound.FrequencyBlock {
+	return []bound.FrequencyBlock{{AgeS: 2050, LengthS: 1024, FreqPPB: 2150.5}, {AgeS: 1025, LengthS: 1024, FreqPPB: 2152},
+		{AgeS: 0, LengthS: 1024, FreqPPB: 2154.25}}
 }
 
 // keptFreqMemory returns a copy of m with a kept frequency.
@@ -205,6 +216,10 @@ func TestSaveAndLoadKept(t *testing.T) {
 func FuzzParseKept(f *testing.F) {
 	b, _ := json.Marshal(NewKept(keptStatus(), keptNow.Add(-time.Minute)))
 	f.Add(b)
+	withHistory := NewKept(keptStatus(), keptNow.Add(-time.Minute))
+	withHistory.FrequencyHistory = keptHistory()
+	b, _ = json.Marshal(withHistory)
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"saved_at":"2026-03-01T11:00:00Z","allan_sum_ppb2":[],"allan_terms":[]}`))
 	f.Add([]byte(`{"version":1,"saved_at":"2026-03-01T11:00:00Z","allan_sum_ppb2":[1,0,0,0,0,0,0,0,0,0,0,0],"allan_terms":[1e400,0,0,0,0,0,0,0,0,0,0,0]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -214,6 +229,9 @@ func FuzzParseKept(f *testing.F) {
 		}
 		if err := bound.NewEstimator(bound.DefaultConfig()).SeedStability(k.Stability()); err != nil {
 			t.Fatalf("accepted sums do not seed: %v", err)
+		}
+		if err := bound.NewEstimator(bound.DefaultConfig()).SeedFrequencyHistory(k.FrequencyHistory); err != nil {
+			t.Fatalf("an accepted frequency history does not seed: %v", err)
 		}
 		cfg := DefaultConfig()
 		k.Seed(&cfg)

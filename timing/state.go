@@ -165,7 +165,7 @@ func (d *Discipline) publish() {
 	}
 	d.cur.NMEADelay, d.cur.NMEADelaySigma = time.Duration(d.delay.mean), d.delay.sigma()
 	d.cur.Stability, d.cur.StabilityFitted = d.est.Noise()
-	d.cur.Allan = d.est.Stability()
+	d.cur.Allan, d.cur.FrequencyHistory = d.est.Stability(), d.est.FrequencyHistory()
 	s := d.cur
 	s.Source = "gnss+pps"
 	if d.nmeaActive(now) {

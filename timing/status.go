@@ -83,6 +83,10 @@ type Status struct {
 	// Allan is the measurement behind Stability, which the daemon keeps
 	// across restarts (Config.Stability).
 	Allan bound.Stability
+	// FrequencyHistory is the oscillator's free-running frequency over
+	// the last hours, whose range limits the holdover bound's wander;
+	// the daemon keeps it with Allan (Config.FrequencyHistory).
+	FrequencyHistory bound.FrequencyHistory
 	// ServoMemory is what the servo learnt that outlives a restart, as of
 	// the last accepted sample (nil until it has learnt it); the daemon
 	// keeps it with Allan (Config.ServoMemory). Never modified after

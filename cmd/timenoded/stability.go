@@ -36,7 +36,7 @@ func keptStability(tcfg *timing.Config, stateDir string, now time.Time, log *slo
 	}
 	k.Seed(tcfg)
 	log.Info("oscillator stability restored", "path", path, "saved_at", k.SavedAt,
-		"terms_1s", k.AllanTerms[0], "terms_2048s", k.AllanTerms[bound.Octaves-1], "servo_memory", k.Servo != nil)
+		"terms_1s", k.AllanTerms[0], "terms_2048s", k.AllanTerms[bound.Octaves-1], "frequency_blocks", len(k.FrequencyHistory), "servo_memory", k.Servo != nil)
 }
 
 // keepStability saves what the discipline learnt of the oscillator every
