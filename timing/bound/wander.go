@@ -32,11 +32,12 @@ const (
 	// wanderMinBlocks is how many blocks the history needs before its
 	// range limits anything: 2.3 h, more than half a 4 h cycle.
 	wanderMinBlocks = 8
-	// wanderMargin multiplies the range: the frequency held at the
-	// start of a holdover is the latest, which the next hours may
-	// leave by more than the history's swing if the wander was not at
-	// an extreme (a cycle's accelerating part), and block slopes
-	// average the wander within each block.
+	// wanderMargin multiplies the range: block slopes average the
+	// wander within each block, so they understate its extremes, and
+	// the next hours may go past the extremes the history saw. For a
+	// pure random walk, whose expected range over a span S is 1.6 σ(S),
+	// it leaves the bound at 3.4 σ of the walk at S instead of 4
+	// (docs/TIMING.md, seventh round).
 	wanderMargin = 1.5
 )
 
