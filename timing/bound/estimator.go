@@ -160,6 +160,7 @@ func (e *Estimator) AddSample(localNs int64, offsetNs float64, freqPPB float64) 
 		e.lastNs, e.samples = localNs, 1
 		e.allan.Add(0, offsetNs-e.ctl)
 		e.wander.seed(e.seedBlocks, localNs)
+		e.seedBlocks = nil
 		e.wander.add(localNs, offsetNs-e.ctl)
 		e.sampleCtl = e.ctl
 		return
@@ -252,7 +253,7 @@ func (e *Estimator) FrequencyHistory() FrequencyHistory {
 // wanderMinBlocks blocks afresh (2.3 h).
 func (e *Estimator) SeedFrequencyHistory(bs []FrequencyBlock) error {
 	if e.started {
-		return errSeededLate
+		return errors.New("bound: frequency history seeded after the first sample")
 	}
 	if err := ValidateFrequencyBlocks(bs); err != nil {
 		return fmt.Errorf("bound: seeded frequency history: %w", err)

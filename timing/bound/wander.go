@@ -1,7 +1,6 @@
 package bound
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -50,6 +49,11 @@ type wanderBlock struct {
 // wander accumulates the frequency history.
 type wander struct {
 	blocks []wanderBlock
+	// The blocks' limit (limit), measured whenever they change: every
+	// wanderBlockS seconds, while the bound is read several times a
+	// second.
+	rangePPB, spanS float64
+	limited         bool
 	// The block under way: its first sample's time and phase, its
 	// last sample's time, and the least-squares sums over t (s since
 	// the first sample) and p (ns since its phase).
@@ -89,20 +93,27 @@ func (w *wander) add(localNs int64, phaseNs float64) {
 		i++
 	}
 	w.blocks = w.blocks[i:]
+	w.measure()
+}
+
+// measure sets the limit from the blocks.
+func (w *wander) measure() {
+	w.rangePPB, w.spanS, w.limited = 0, 0, len(w.blocks) >= wanderMinBlocks
+	if !w.limited {
+		return
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, b := range w.blocks {
+		lo, hi = math.Min(lo, b.freqPPB), math.Max(hi, b.freqPPB)
+	}
+	w.rangePPB, w.spanS = wanderMargin*(hi-lo), float64(w.blocks[len(w.blocks)-1].endNs-w.blocks[0].startNs)/1e9
 }
 
 // limit returns the range of the blocks' frequencies (ppb) times
 // wanderMargin and the span (s) they cover; ok is false with fewer than
 // wanderMinBlocks.
 func (w *wander) limit() (rangePPB, spanS float64, ok bool) {
-	if len(w.blocks) < wanderMinBlocks {
-		return 0, 0, false
-	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, b := range w.blocks {
-		lo, hi = math.Min(lo, b.freqPPB), math.Max(hi, b.freqPPB)
-	}
-	return wanderMargin * (hi - lo), float64(w.blocks[len(w.blocks)-1].endNs-w.blocks[0].startNs) / 1e9, true
+	return w.rangePPB, w.spanS, w.limited
 }
 
 // rewind forgets the blocks that end after localNs and the block under
@@ -115,6 +126,7 @@ func (w *wander) rewind(localNs int64) {
 		i--
 	}
 	w.blocks, w.n = slices.Clip(w.blocks[:i]), 0
+	w.measure()
 }
 
 // FrequencyHistory is a snapshot of the estimator's frequency history
@@ -184,10 +196,8 @@ func (w *wander) seed(bs []FrequencyBlock, localNs int64) {
 		end := localNs - int64(b.AgeS*1e9)
 		w.blocks = append(w.blocks, wanderBlock{startNs: end - int64(b.LengthS*1e9), endNs: end, freqPPB: b.FreqPPB})
 	}
+	w.measure()
 }
-
-// errSeededLate is SeedFrequencyHistory's error after the first sample.
-var errSeededLate = errors.New("bound: frequency history seeded after the first sample")
 
 // walkLimit limits a model's random walk by the frequency history: while
 // the horizon is within the history's span, the walk's frequency departs
@@ -199,8 +209,8 @@ type walkLimit struct {
 
 // walkVar returns the phase variance (ns²) a random walk of qrw ppb²/s
 // adds dt seconds ahead, with its frequency frozen once its variance
-// reaches l.capVar (at h = capVar/qrw, not before LongHorizon) while dt is within l.spanS, and
-// walking again past the span: qrw·(∫∫ min(s, t, h) ds dt over [0, dt]²
+// reaches l.capVar (at h = capVar/qrw, not before LongHorizon) while dt
+// is within l.spanS, and walking again past the span: qrw·(∫∫ min(s, t, h) ds dt over [0, dt]²
 // + (dt − span)³/3). Without a limit, or when the walk would not reach
 // the cap within the span, it is qrw·dt³/3.
 func (l walkLimit) walkVar(qrw, dt float64) float64 {

@@ -115,6 +115,12 @@ func TestWanderHistory(t *testing.T) {
 	if _, _, ok := w.limit(); !ok {
 		t.Error("rewound to 10 blocks and grown by one: no limit")
 	}
+	if w.rewind(w.blocks[2].endNs); len(w.blocks) != 3 {
+		t.Fatalf("rewound to block 2's end: %d blocks, want 3", len(w.blocks))
+	}
+	if r, span, ok := w.limit(); ok {
+		t.Errorf("3 blocks left: limit %.2f ppb over %.0f s, want none", r, span)
+	}
 }
 
 func TestWanderHistoryGapsAndAge(t *testing.T) {
