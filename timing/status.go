@@ -181,7 +181,7 @@ func (s *Status) Servable(now time.Time) bool {
 // locked to a suspect GNSS whose widening passes the policy stops serving
 // rather than sign time it promised to keep within it.
 func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Duration) bool {
-	return s.Servable(now) && !s.PastPolicy(now, publish)
+	return s.Servable(now) && !s.pastPolicy(now, publish)
 }
 
 // PastPolicy reports whether the published bound, publish(b) of the
@@ -191,7 +191,13 @@ func (s *Status) ServableWith(now time.Time, publish func(time.Duration) time.Du
 // discipline's own bound is judged by its lock thresholds, not by the
 // policy, as it always was.
 func (s *Status) PastPolicy(now time.Time, publish func(time.Duration) time.Duration) bool {
-	if s.MaxBound <= 0 || !s.Servable(now) {
+	return s.Servable(now) && s.pastPolicy(now, publish)
+}
+
+// pastPolicy is PastPolicy for a state the caller knows Servable lets
+// serve, so that ServableWith, which every request asks, judges it once.
+func (s *Status) pastPolicy(now time.Time, publish func(time.Duration) time.Duration) bool {
+	if s.MaxBound <= 0 {
 		return false
 	}
 	b := s.BoundAt(now)
