@@ -210,9 +210,10 @@ type walkLimit struct {
 // walkVar returns the phase variance (ns²) a random walk of qrw ppb²/s
 // adds dt seconds ahead, with its frequency frozen once its variance
 // reaches l.capVar (at h = capVar/qrw, not before LongHorizon) while dt
-// is within l.spanS, and walking again past the span: qrw·(∫∫ min(s, t, h) ds dt over [0, dt]²
-// + (dt − span)³/3). Without a limit, or when the walk would not reach
-// the cap within the span, it is qrw·dt³/3.
+// is within l.spanS, and walking again past the span:
+// qrw·(∫∫ min(s, t, h) ds dt over [0, dt]² + (dt − span)³/3). Without a
+// limit, or when the walk would not reach the cap within the span, it
+// is qrw·dt³/3.
 func (l walkLimit) walkVar(qrw, dt float64) float64 {
 	plain := qrw * dt * dt * dt / 3
 	if l.spanS <= 0 || qrw <= 0 {
